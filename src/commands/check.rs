@@ -1,0 +1,64 @@
+//! `agui-dev check`: validate the stack file and print the resolved plan with secrets masked.
+
+use crate::cli::Cli;
+use crate::error::Result;
+use crate::plan::{self, is_secret_name, mask};
+use crate::supervise::short;
+
+pub async fn run(cli: &Cli) -> Result<()> {
+    let stack = super::load_stack(cli)?;
+    let plan = plan::build(&stack, &[])?;
+    let printer = super::printer(cli, false, &[], None, plan.secrets.clone())?;
+    let out = printer.out();
+    let mut text = vec![format!("stack `{}` ({})", plan.stack_name, plan.stack_file.display())];
+    let order: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
+    text.push(format!("start order: {}", order.join(", ")));
+    for missing in &stack.missing_env_files {
+        text.push(format!("note: env file `{}` does not exist; skipped", missing.display()));
+    }
+    for note in &plan.notes {
+        text.push(format!("note: {note}"));
+    }
+    for service in &plan.services {
+        text.push(String::new());
+        text.push(service.name.clone());
+        let row = |key: &str, value: String| format!("  {key:<9} {value}");
+        text.push(row("command", shell_words::join(&service.command)));
+        text.push(row("cwd", service.cwd.display().to_string()));
+        text.push(row("port", service.port.map_or_else(|| "-".to_owned(), |p| p.to_string())));
+        text.push(row(
+            "ready",
+            service.ready.as_ref().map_or_else(
+                || "when started".to_owned(),
+                |p| format!("{p} (timeout {})", short(service.ready_timeout)),
+            ),
+        ));
+        text.push(row(
+            "after",
+            if service.depends_on.is_empty() { "-".to_owned() } else { service.depends_on.join(", ") },
+        ));
+        let restart = match service.restart {
+            crate::config::Restart::No => "no".to_owned(),
+            crate::config::Restart::OnFailure => format!("on-failure (at most {})", service.max_restarts),
+            crate::config::Restart::Always => format!("always (at most {})", service.max_restarts),
+        };
+        text.push(row("restart", restart));
+        text.push(row(
+            "stop",
+            format!("{}, SIGKILL after {}", service.stop_signal.as_str(), short(service.stop_grace)),
+        ));
+        let mut keys = service.own_env.clone();
+        keys.sort();
+        for (i, key) in keys.iter().enumerate() {
+            let value = &service.env[key];
+            let shown = if is_secret_name(key) { mask(value) } else { value.clone() };
+            text.push(row(if i == 0 { "env" } else { "" }, format!("{key}={shown}")));
+        }
+    }
+    for line in text {
+        out.data(line).await;
+    }
+    drop(out);
+    printer.finish();
+    Ok(())
+}

@@ -1,0 +1,479 @@
+//! Finding, reading and validating `stack.toml`.
+//!
+//! Theory of operation: serde reads the file into `schema` types that keep the spans of the values
+//! that later checks refer to; `load` then checks what serde cannot (references between services,
+//! cycles, shared ports, probe tables), loads env files and expands `${...}`, and returns a
+//! `Stack` in which every value is final. Every error names `file:line:column`, the key, and a hint.
+
+mod interpolate;
+pub mod schema;
+mod source;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use nix::sys::signal::Signal;
+use regex::Regex;
+
+pub use schema::{KindName, Restart};
+pub use source::{Source, nearest};
+
+use crate::error::{Error, Result};
+
+pub const FILE_NAME: &str = "stack.toml";
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_mins(1);
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
+pub const DEFAULT_MAX_RESTARTS: u32 = 5;
+
+/// A validated stack file with every value expanded.
+pub struct Stack {
+    pub name: String,
+    /// The folder holding the stack file: relative paths start here.
+    pub dir: PathBuf,
+    pub source: Source,
+    pub services: Vec<Service>,
+    pub smoke: Vec<SmokeCheck>,
+    /// Env files that were listed but do not exist (they are skipped, and `check` says so).
+    pub missing_env_files: Vec<PathBuf>,
+}
+
+pub struct Service {
+    pub name: String,
+    pub kind: Option<KindName>,
+    pub command: Option<Vec<String>>,
+    pub cwd: PathBuf,
+    /// Variables from env files, minus those the process environment already sets.
+    pub file_env: IndexMap<String, String>,
+    /// The service's `env` table, expanded.
+    pub env: IndexMap<String, String>,
+    pub port: Option<u16>,
+    pub ready: Option<Probe>,
+    pub ready_timeout: Duration,
+    pub depends_on: Vec<String>,
+    pub restart: Restart,
+    pub max_restarts: u32,
+    pub stop_signal: Signal,
+    pub stop_grace: Duration,
+    pub litellm: LitellmKeys,
+    /// Where the service's table starts, for errors found later (in `plan` or `kinds`).
+    pub span: Range<usize>,
+}
+
+/// The keys that only `kind = "litellm"` takes.
+#[derive(Default, Clone)]
+pub struct LitellmKeys {
+    pub venv: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub model: Option<String>,
+    pub host: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Probe {
+    Http(String),
+    Tcp(String),
+    Exec(Vec<String>),
+    Log(Regex),
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Http(url) => write!(f, "http {url}"),
+            Probe::Tcp(addr) => write!(f, "tcp {addr}"),
+            Probe::Exec(words) => write!(f, "exec {}", shell_words::join(words)),
+            Probe::Log(regex) => write!(f, "log /{}/", regex.as_str()),
+        }
+    }
+}
+
+pub struct SmokeCheck {
+    pub name: String,
+    pub action: SmokeAction,
+    pub timeout: Duration,
+}
+
+pub enum SmokeAction {
+    Http { method: String, url: String, body: Option<String>, expect_status: Option<u16>, expect_body: Option<String> },
+    Exec(Vec<String>),
+}
+
+/// Where the stack file is: `-f`, else `$AGUI_DEV_FILE`, else the nearest `stack.toml` upward.
+pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(cwd.join(path));
+    }
+    if let Some(path) = std::env::var_os("AGUI_DEV_FILE").filter(|p| !p.is_empty()) {
+        return Ok(cwd.join(path));
+    }
+    cwd.ancestors().map(|dir| dir.join(FILE_NAME)).find(|path| path.is_file()).ok_or_else(|| {
+        Error::usage(format!("no `{FILE_NAME}` in `{}` or any folder above it", cwd.display()))
+            .hint("run `agui-dev init` to create one, or pass `-f FILE`")
+    })
+}
+
+/// Reads and validates the stack file at `path`.
+pub fn load(path: &Path) -> Result<Stack> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        Error::usage(format!("cannot read `{}`", path.display()))
+            .cause(&err)
+            .hint("check the path given with `-f` or `$AGUI_DEV_FILE`")
+    })?;
+    let source = Source { path: path.to_owned(), shown: path.display().to_string(), text };
+    let file: schema::StackFile = toml::from_str(&source.text).map_err(|err| source.from_toml(&err))?;
+    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Loader { source, dir, process_env: std::env::vars().collect() }.finish(&file)
+}
+
+struct Loader {
+    source: Source,
+    dir: PathBuf,
+    process_env: HashMap<String, String>,
+}
+
+impl Loader {
+    fn finish(self, file: &schema::StackFile) -> Result<Stack> {
+        let src = &self.source;
+        if file.services.is_empty() {
+            return Err(src
+                .error(&(0..0), "the stack has no services")
+                .hint("add a `[services.NAME]` table with a `command`, e.g. `command = \"npm run dev\"`"));
+        }
+        let names: Vec<&str> = file.services.keys().map(String::as_str).collect();
+        let ports: HashMap<&str, u16> = file
+            .services
+            .iter()
+            .filter_map(|(name, service)| Some((name.as_str(), *service.get_ref().port.as_ref()?.get_ref())))
+            .collect();
+        self.check_names_and_ports(file)?;
+        self.check_dependencies(file, &names)?;
+
+        let mut missing_env_files = Vec::new();
+        let stack_files = self.read_env_files(&file.stack.env_files, &mut missing_env_files)?;
+        let mut services = Vec::new();
+        for (name, section) in &file.services {
+            let span = section.span();
+            let section = section.get_ref();
+            let mut file_env = stack_files.clone();
+            file_env.extend(self.read_env_files(&section.env_files, &mut missing_env_files)?);
+            file_env.retain(|key, _| !self.process_env.contains_key(key));
+            let lookup = |key: &str| self.process_env.get(key).or_else(|| file_env.get(key)).cloned();
+            let port_of = |service: &str| match (ports.get(service), names.contains(&service)) {
+                (Some(port), _) => Ok(*port),
+                (None, true) => Err(format!("service `{service}` has no `port`")),
+                (None, false) => Err(format!("there is no service `{service}`")),
+            };
+            let expand = |text: &str, at: &Range<usize>| {
+                interpolate::expand(text, &lookup, &port_of).map_err(|message| self.located(at, &message))
+            };
+
+            let mut env = IndexMap::new();
+            for (key, value) in &section.env {
+                env.insert(key.clone(), expand(&value.get_ref().0, &value.span())?);
+            }
+            let command = match &section.command {
+                Some(command) => Some(
+                    command.get_ref().0.iter().map(|word| expand(word, &command.span())).collect::<Result<Vec<_>>>()?,
+                ),
+                None => None,
+            };
+            let cwd = match &section.cwd {
+                Some(cwd) => {
+                    let dir = self.dir.join(expand(cwd.get_ref(), &cwd.span())?);
+                    if !dir.is_dir() {
+                        return Err(src
+                            .error(
+                                &cwd.span(),
+                                format!("`services.{name}.cwd` is `{}`, which is not a folder", dir.display()),
+                            )
+                            .hint("paths are relative to the stack file; create the folder or fix the path"));
+                    }
+                    dir
+                }
+                None => self.dir.clone(),
+            };
+            let (ready, ready_timeout) = match &section.ready {
+                Some(ready) => self.probe(name, ready, &expand)?,
+                None => (None, DEFAULT_READY_TIMEOUT),
+            };
+            let litellm = self.litellm_keys(name, section, &expand)?;
+            services.push(Service {
+                name: name.clone(),
+                kind: section.kind.as_ref().map(|k| *k.get_ref()),
+                command,
+                cwd,
+                file_env,
+                env,
+                port: section.port.as_ref().map(|p| *p.get_ref()),
+                ready,
+                ready_timeout,
+                depends_on: section.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
+                restart: section.restart.unwrap_or_default(),
+                max_restarts: section.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
+                stop_signal: section.stop_signal.map_or(Signal::SIGTERM, |s| s.0),
+                stop_grace: section.stop_grace.map_or(DEFAULT_STOP_GRACE, |d| d.0),
+                litellm,
+                span,
+            });
+        }
+        let smoke = file.smoke.iter().map(|check| self.smoke_check(check)).collect::<Result<Vec<_>>>()?;
+        let name = file.stack.name.clone().unwrap_or_else(|| {
+            self.dir
+                .canonicalize()
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "stack".to_owned())
+        });
+        Ok(Stack { name, dir: self.dir, source: self.source, services, smoke, missing_env_files })
+    }
+
+    /// An error message from `interpolate` may carry its own hint after `\nhint: `.
+    fn located(&self, at: &Range<usize>, message: &str) -> Error {
+        match message.split_once("\nhint: ") {
+            Some((message, hint)) => self.source.error(at, message).hint(hint),
+            None => self.source.error(at, message).hint("fix the reference"),
+        }
+    }
+
+    fn check_names_and_ports(&self, file: &schema::StackFile) -> Result<()> {
+        let mut seen_ports: HashMap<u16, &str> = HashMap::new();
+        for (name, service) in &file.services {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(self
+                    .source
+                    .error(
+                        &service.span(),
+                        format!("service name `{name}` has characters other than letters, digits, `-` and `_`"),
+                    )
+                    .hint("rename the service; the name prefixes every log line and names its log file"));
+            }
+            if let Some(port) = &service.get_ref().port {
+                if *port.get_ref() == 0 {
+                    return Err(self
+                        .source
+                        .error(&port.span(), format!("`services.{name}.port` is 0"))
+                        .hint("give the port the service listens on (1-65535)"));
+                }
+                if let Some(first) = seen_ports.insert(*port.get_ref(), name) {
+                    return Err(self
+                        .source
+                        .error(&port.span(), format!("port {} is used by both `{first}` and `{name}`", port.get_ref()))
+                        .hint("give each service its own port"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_dependencies(&self, file: &schema::StackFile, names: &[&str]) -> Result<()> {
+        for (name, service) in &file.services {
+            for dep in &service.get_ref().depends_on {
+                let dep_name = dep.get_ref().as_str();
+                if !names.contains(&dep_name) {
+                    let hint = match nearest(dep_name, names) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("services in this file: {}", backticked(names)),
+                    };
+                    return Err(self
+                        .source
+                        .error(
+                            &dep.span(),
+                            format!("`services.{name}.depends_on` names `{dep_name}`, which is not a service"),
+                        )
+                        .hint(hint));
+                }
+            }
+        }
+        // Depth-first search; a service met again while still on the path closes a cycle.
+        let edges: HashMap<&str, Vec<&Spanned<String>>> =
+            file.services.iter().map(|(n, s)| (n.as_str(), s.get_ref().depends_on.iter().collect())).collect();
+        let mut done: Vec<&str> = Vec::new();
+        for start in names {
+            let mut path: Vec<(&str, usize)> = vec![(start, 0)];
+            while let Some((node, next)) = path.last().copied() {
+                let deps = &edges[node];
+                if done.contains(&node) || next >= deps.len() {
+                    done.push(node);
+                    path.pop();
+                    continue;
+                }
+                path.last_mut().expect("non-empty path").1 += 1;
+                let dep = deps[next].get_ref().as_str();
+                if let Some(at) = path.iter().position(|(n, _)| *n == dep) {
+                    let mut cycle: Vec<String> = path[at..].iter().map(|(n, _)| format!("`{n}`")).collect();
+                    cycle.push(format!("`{dep}`"));
+                    return Err(self
+                        .source
+                        .error(&deps[next].span(), format!("dependency cycle: {}", cycle.join(" -> ")))
+                        .hint("remove one of these `depends_on` entries; a service cannot wait for itself"));
+                }
+                if !done.contains(&dep) {
+                    path.push((dep, 0));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_env_files(
+        &self,
+        files: &[Spanned<String>],
+        missing: &mut Vec<PathBuf>,
+    ) -> Result<IndexMap<String, String>> {
+        let mut vars = IndexMap::new();
+        for file in files {
+            let path = self.dir.join(file.get_ref());
+            if !path.exists() {
+                missing.push(path);
+                continue;
+            }
+            let entries = dotenvy::from_path_iter(&path).map_err(|err| {
+                self.source
+                    .error(&file.span(), format!("cannot read env file `{}`", path.display()))
+                    .cause(&err)
+                    .hint("check the file's permissions")
+            })?;
+            for entry in entries {
+                let (key, value) = entry.map_err(|err| {
+                    self.source
+                        .error(&file.span(), format!("env file `{}` is not valid", path.display()))
+                        .cause(&err)
+                        .hint("write one `KEY=value` per line; quote values with spaces")
+                })?;
+                vars.insert(key, value);
+            }
+        }
+        Ok(vars)
+    }
+
+    fn probe(
+        &self,
+        service: &str,
+        ready: &Spanned<schema::ReadySection>,
+        expand: &dyn Fn(&str, &Range<usize>) -> Result<String>,
+    ) -> Result<(Option<Probe>, Duration)> {
+        let span = ready.span();
+        let section = ready.get_ref();
+        let set: Vec<&str> = [
+            section.http.as_ref().map(|_| "http"),
+            section.tcp.as_ref().map(|_| "tcp"),
+            section.exec.as_ref().map(|_| "exec"),
+            section.log.as_ref().map(|_| "log"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let timeout = section.timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
+        if set.len() != 1 {
+            let message = if set.is_empty() {
+                format!("`services.{service}.ready` has no probe")
+            } else {
+                format!("`services.{service}.ready` has {} probes ({})", set.len(), backticked(&set))
+            };
+            return Err(self.source.error(&span, message).hint("set exactly one of `http`, `tcp`, `exec` or `log`"));
+        }
+        let probe = if let Some(url) = &section.http {
+            let url = expand(url, &span)?;
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(self
+                    .source
+                    .error(&span, format!("`services.{service}.ready.http` is `{url}`, which is not an http:// URL"))
+                    .hint("write the full URL, e.g. \"http://127.0.0.1:3000/health\""));
+            }
+            Probe::Http(url)
+        } else if let Some(addr) = &section.tcp {
+            let addr = expand(addr, &span)?;
+            if addr.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+                return Err(self
+                    .source
+                    .error(&span, format!("`services.{service}.ready.tcp` is `{addr}`, which is not HOST:PORT"))
+                    .hint("write it like \"127.0.0.1:5432\""));
+            }
+            Probe::Tcp(addr)
+        } else if let Some(words) = &section.exec {
+            Probe::Exec(words.0.iter().map(|w| expand(w, &span)).collect::<Result<_>>()?)
+        } else {
+            let pattern = section.log.as_deref().unwrap_or_default();
+            Probe::Log(Regex::new(pattern).map_err(|err| {
+                self.source
+                    .error(&span, format!("`services.{service}.ready.log` is not a valid regular expression"))
+                    .cause(err)
+                    .hint("fix the pattern; it uses Rust regex syntax")
+            })?)
+        };
+        Ok((Some(probe), timeout))
+    }
+
+    fn litellm_keys(
+        &self,
+        service: &str,
+        section: &schema::ServiceSection,
+        expand: &dyn Fn(&str, &Range<usize>) -> Result<String>,
+    ) -> Result<LitellmKeys> {
+        let is_litellm = matches!(section.kind.as_ref().map(Spanned::get_ref), Some(KindName::Litellm));
+        let keys =
+            [("venv", &section.venv), ("config", &section.config), ("model", &section.model), ("host", &section.host)];
+        let mut values: HashMap<&str, String> = HashMap::new();
+        for (key, value) in keys {
+            let Some(value) = value else { continue };
+            if !is_litellm {
+                return Err(self
+                    .source
+                    .error(&value.span(), format!("`services.{service}.{key}` is only for `kind = \"litellm\"`"))
+                    .hint(format!("remove `{key}`, or set `kind = \"litellm\"` on this service")));
+            }
+            values.insert(key, expand(value.get_ref(), &value.span())?);
+        }
+        if let (Some(_), Some(model)) = (&section.config, &section.model) {
+            return Err(self
+                .source
+                .error(&model.span(), format!("`services.{service}` sets both `config` and `model`"))
+                .hint("keep one: a `config` file lists its models; `model` runs a single one"));
+        }
+        Ok(LitellmKeys {
+            venv: values.remove("venv").map(|v| self.dir.join(v)),
+            config: values.remove("config").map(|v| self.dir.join(v)),
+            model: values.remove("model"),
+            host: values.remove("host"),
+        })
+    }
+
+    fn smoke_check(&self, check: &Spanned<schema::SmokeSection>) -> Result<SmokeCheck> {
+        let section = check.get_ref();
+        let span = check.span();
+        let action = match (&section.url, &section.exec) {
+            (Some(url), None) => SmokeAction::Http {
+                method: section
+                    .method
+                    .clone()
+                    .unwrap_or_else(|| if section.body.is_some() { "POST" } else { "GET" }.to_owned())
+                    .to_ascii_uppercase(),
+                url: url.clone(),
+                body: section.body.clone(),
+                expect_status: section.expect_status,
+                expect_body: section.expect_body_contains.clone(),
+            },
+            (None, Some(exec)) => SmokeAction::Exec(exec.0.clone()),
+            _ => {
+                return Err(self
+                    .source
+                    .error(&span, format!("smoke check `{}` needs exactly one of `url` and `exec`", section.name))
+                    .hint("an HTTP check sets `url` (and maybe `method`, `body`, `expect_status`); a command check sets `exec`"));
+            }
+        };
+        Ok(SmokeCheck {
+            name: section.name.clone(),
+            action,
+            timeout: section.timeout.map_or(Duration::from_secs(30), |t| t.0),
+        })
+    }
+}
+
+use toml::Spanned;
+
+fn backticked(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}

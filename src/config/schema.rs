@@ -1,0 +1,251 @@
+//! The `stack.toml` schema as serde reads it. These doc comments are the reference for every key.
+//!
+//! Every table denies unknown keys, so a misspelt key is an error that points at the key (see
+//! `config::errors` for how the message is turned into one that names the nearest valid key).
+//! Values whose validity serde cannot see (a duration, a signal, a command) are parsed here, inside
+//! deserialization, so their errors carry the value's span.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use nix::sys::signal::Signal;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StackFile {
+    /// Settings of the stack as a whole.
+    #[serde(default)]
+    pub stack: StackSection,
+    /// The services, by name, in the order they are declared.
+    #[serde(default)]
+    pub services: IndexMap<String, Spanned<ServiceSection>>,
+    /// Custom smoke checks run by `agui-dev smoke` after the built-in ones.
+    #[serde(default)]
+    pub smoke: Vec<Spanned<SmokeSection>>,
+}
+
+/// `[stack]`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StackSection {
+    /// Display name; default: the name of the folder holding the stack file.
+    pub name: Option<String>,
+    /// Dotenv files loaded in order for every service; the process environment wins over them.
+    #[serde(default)]
+    pub env_files: Vec<Spanned<String>>,
+}
+
+/// `[services.NAME]`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// What the tool knows about this program: `litellm`, `mcp` or `agui`. Optional.
+    pub kind: Option<Spanned<KindName>>,
+    /// The program and its arguments: a string split like a shell splits words (no shell runs),
+    /// or an array. Required unless `kind = "litellm"` derives it.
+    pub command: Option<Spanned<CommandLine>>,
+    /// Working folder, relative to the stack file. Default: the stack file's folder.
+    pub cwd: Option<Spanned<String>>,
+    /// Extra environment. Values may use `${VAR}`, `${VAR:-default}` and `${services.NAME.port}`.
+    #[serde(default)]
+    pub env: IndexMap<String, Spanned<EnvValue>>,
+    /// Dotenv files for this service, loaded after the stack's; the process environment wins.
+    #[serde(default)]
+    pub env_files: Vec<Spanned<String>>,
+    /// The port the service listens on: checked free before start, exported as `PORT`.
+    pub port: Option<Spanned<u16>>,
+    /// How to tell that the service is ready. Default: the kind's probe, else a TCP connect to
+    /// `port`, else ready as soon as it is started.
+    pub ready: Option<Spanned<ReadySection>>,
+    /// Services that must be ready before this one starts.
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    /// `"no"` (default), `"on-failure"` or `"always"`.
+    pub restart: Option<Restart>,
+    /// How many times a service is restarted before the stack gives up on it. Default 5.
+    pub max_restarts: Option<u32>,
+    /// The signal sent to the service's process group to stop it. Default `"SIGTERM"`.
+    pub stop_signal: Option<StopSignal>,
+    /// How long to wait after `stop_signal` before SIGKILL. Default `"5s"`.
+    pub stop_grace: Option<DurationValue>,
+    /// `kind = "litellm"`: the virtual environment holding LiteLLM. Default `".venv"`.
+    pub venv: Option<Spanned<String>>,
+    /// `kind = "litellm"`: the proxy config file (`--config`).
+    pub config: Option<Spanned<String>>,
+    /// `kind = "litellm"`: a single model instead of a config (`--model`).
+    pub model: Option<Spanned<String>>,
+    /// `kind = "litellm"`: the address the proxy binds. Default `"127.0.0.1"`.
+    pub host: Option<Spanned<String>>,
+}
+
+/// `ready = { ... }`: exactly one probe plus an optional `timeout`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReadySection {
+    /// A URL that answers 2xx when the service is ready.
+    pub http: Option<String>,
+    /// A `HOST:PORT` that accepts a TCP connection when the service is ready.
+    pub tcp: Option<String>,
+    /// A command that exits 0 when the service is ready.
+    pub exec: Option<CommandLine>,
+    /// A regular expression that a line of the service's output matches when it is ready.
+    pub log: Option<String>,
+    /// How long to wait for the probe to pass. Default `"60s"`.
+    pub timeout: Option<DurationValue>,
+}
+
+/// `[[smoke]]`: a custom smoke check.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeSection {
+    /// Shown in reports.
+    pub name: String,
+    /// HTTP check: the URL to request.
+    pub url: Option<String>,
+    /// HTTP check: the method. Default `GET`, or `POST` when `body` is set.
+    pub method: Option<String>,
+    /// HTTP check: the request body (sent as JSON when it parses as JSON).
+    pub body: Option<String>,
+    /// HTTP check: the expected status. Default: any 2xx.
+    pub expect_status: Option<u16>,
+    /// HTTP check: a text the response body must contain.
+    pub expect_body_contains: Option<String>,
+    /// Command check: a command that must exit 0.
+    pub exec: Option<CommandLine>,
+    /// Default `"30s"`.
+    pub timeout: Option<DurationValue>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KindName {
+    Litellm,
+    Mcp,
+    Agui,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restart {
+    #[default]
+    #[serde(rename = "no")]
+    No,
+    #[serde(rename = "on-failure")]
+    OnFailure,
+    #[serde(rename = "always")]
+    Always,
+}
+
+/// A command: `"npm run dev"` (split like a shell splits words) or `["npm", "run", "dev"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for CommandLine {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CommandVisitor;
+        impl<'de> Visitor<'de> for CommandVisitor {
+            type Value = CommandLine;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a command string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<CommandLine, E> {
+                let words = shell_words::split(text).map_err(|_| {
+                    E::custom(format!(
+                        "command `{text}` has an unclosed quote\nhint: close the quote, or write the command as an array of strings"
+                    ))
+                })?;
+                non_empty(words)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<CommandLine, A::Error> {
+                let mut words = Vec::new();
+                while let Some(word) = seq.next_element::<String>()? {
+                    words.push(word);
+                }
+                non_empty(words)
+            }
+        }
+        fn non_empty<E: de::Error>(words: Vec<String>) -> Result<CommandLine, E> {
+            if words.is_empty() {
+                Err(E::custom("the command is empty\nhint: name the program to run, e.g. \"npm run dev\""))
+            } else {
+                Ok(CommandLine(words))
+            }
+        }
+        deserializer.deserialize_any(CommandVisitor)
+    }
+}
+
+/// An environment value: a string, or a number or boolean written bare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvValue(pub String);
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnvVisitor;
+        impl Visitor<'_> for EnvVisitor {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(EnvVisitor)
+    }
+}
+
+/// A duration written `"250ms"`, `"5s"`, `"2m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationValue(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(text.trim()).map(DurationValue).map_err(|_| {
+            de::Error::custom(format!(
+                "invalid duration `{text}`\nhint: write a duration like \"250ms\", \"5s\" or \"2m\""
+            ))
+        })
+    }
+}
+
+/// A signal written `"SIGTERM"`, `"TERM"` or `"15"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopSignal(pub Signal);
+
+impl<'de> Deserialize<'de> for StopSignal {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_signal(&text).map(StopSignal).ok_or_else(|| {
+            de::Error::custom(format!(
+                "unknown signal `{text}`\nhint: use a signal name such as \"SIGTERM\", \"SIGINT\", \"SIGQUIT\" or \"SIGHUP\""
+            ))
+        })
+    }
+}
+
+fn parse_signal(text: &str) -> Option<Signal> {
+    let text = text.trim();
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).ok();
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse().ok()
+}

@@ -1,0 +1,307 @@
+//! The one printer. Every byte agui-dev writes for people or log files goes through here.
+//!
+//! Theory of operation: a dedicated thread owns stdout, stderr, the progress spinners and the log
+//! files, and takes messages from one bounded channel. One owner means a line is written whole,
+//! never torn by another writer, and the order of messages is the order they were sent. The
+//! bound gives back-pressure: when the terminal is slow, the readers of the services' pipes wait,
+//! and so do the services, instead of memory growing. Secrets are replaced on the way out.
+//!
+//! Service output goes to stdout (it is the data someone may pipe or grep); agui-dev's own lines
+//! go to stderr.
+
+mod color;
+mod logfile;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use console::Style;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::{mpsc, oneshot};
+
+pub use color::{ColorChoice, Colors};
+
+use crate::plan::Secret;
+
+/// How agui-dev's own lines are marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Success,
+    Warn,
+    Error,
+    /// Only shown with `-v`.
+    Debug,
+}
+
+pub enum Msg {
+    /// One line of a service's output, without its newline.
+    Line { service: usize, text: String },
+    /// One of agui-dev's own lines.
+    Status { level: Level, text: String },
+    /// A line of data for stdout (`check`, `--json`): no prefix, no colour added.
+    Data(String),
+    /// Start a spinner for a service that is being waited for.
+    Waiting { service: usize, what: String },
+    /// End that service's spinner with a final line.
+    Done { service: usize, level: Level, text: String },
+    /// Answered once everything before it has been written and flushed.
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct Settings {
+    pub colors: Colors,
+    pub timestamps: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+/// A handle for sending to the printer; cheap to clone.
+#[derive(Clone)]
+pub struct Out {
+    tx: mpsc::Sender<Msg>,
+}
+
+pub struct Printer {
+    out: Out,
+    thread: JoinHandle<()>,
+}
+
+impl Printer {
+    /// Starts the printer. `services` are the names of the services whose lines it will print;
+    /// with `log_dir`, each service's lines also go to `log_dir/NAME.log`.
+    pub fn start(
+        settings: Settings,
+        services: &[String],
+        log_dir: Option<&Path>,
+        secrets: Vec<Secret>,
+    ) -> io::Result<Printer> {
+        let logs = match log_dir {
+            Some(dir) => logfile::open_all(dir, services)?,
+            None => Vec::new(),
+        };
+        let (tx, rx) = mpsc::channel(1024);
+        let width = services.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+        let state = State::new(settings, services, width, logs, secrets);
+        let thread = std::thread::Builder::new().name("printer".into()).spawn(move || state.run(rx))?;
+        Ok(Printer { out: Out { tx }, thread })
+    }
+
+    pub fn out(&self) -> Out {
+        self.out.clone()
+    }
+
+    /// Writes everything still queued and stops the thread. Every `Out` must be dropped first.
+    pub fn finish(self) {
+        drop(self.out);
+        let _ = self.thread.join();
+    }
+}
+
+impl Out {
+    pub async fn send(&self, msg: Msg) {
+        // The printer only goes away after every sender is dropped, so this cannot fail while
+        // `self` exists; should it, there is nowhere left to write anyway.
+        let _ = self.tx.send(msg).await;
+    }
+
+    pub async fn status(&self, level: Level, text: impl Into<String>) {
+        self.send(Msg::Status { level, text: text.into() }).await;
+    }
+
+    pub async fn data(&self, text: impl Into<String>) {
+        self.send(Msg::Data(text.into())).await;
+    }
+
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Flush(tx)).await;
+        let _ = rx.await;
+    }
+}
+
+struct State {
+    settings: Settings,
+    stdout: io::BufWriter<io::Stdout>,
+    stderr: io::Stderr,
+    prefixes: Vec<String>,
+    logs: Vec<logfile::LogFile>,
+    secrets: Vec<Secret>,
+    progress: Option<MultiProgress>,
+    spinners: Vec<Option<ProgressBar>>,
+}
+
+impl State {
+    fn new(
+        settings: Settings,
+        services: &[String],
+        width: usize,
+        logs: Vec<logfile::LogFile>,
+        secrets: Vec<Secret>,
+    ) -> State {
+        let prefixes = services
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let padded = format!("{name:<width$} | ");
+                if settings.colors.stdout { color::service_style(index).apply_to(padded).to_string() } else { padded }
+            })
+            .collect();
+        let progress = (io::stderr().is_terminal() && !settings.quiet)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        State {
+            settings,
+            stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            stderr: io::stderr(),
+            prefixes,
+            logs,
+            secrets,
+            progress,
+            spinners: vec![None; services.len()],
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.blocking_recv() {
+            let mut batch = vec![msg];
+            while batch.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(msg) => batch.push(msg),
+                    Err(_) => break,
+                }
+            }
+            self.write_batch(batch);
+        }
+        for spinner in self.spinners.iter().flatten() {
+            spinner.finish_and_clear();
+        }
+        let _ = self.stdout.flush();
+        for log in &mut self.logs {
+            log.flush();
+        }
+    }
+
+    fn write_batch(&mut self, batch: Vec<Msg>) {
+        // Spinners are cleared once for the whole batch, not once per line.
+        let progress = self.progress.clone();
+        let mut acks = Vec::new();
+        let write = |state: &mut State| {
+            for msg in batch {
+                match msg {
+                    Msg::Flush(ack) => acks.push(ack),
+                    msg => state.write(msg),
+                }
+            }
+            let _ = state.stdout.flush();
+            for log in &mut state.logs {
+                log.flush();
+            }
+        };
+        match progress {
+            Some(progress) if self.spinners.iter().any(Option::is_some) => progress.suspend(|| write(self)),
+            _ => write(self),
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+
+    fn write(&mut self, msg: Msg) {
+        match msg {
+            Msg::Line { service, text } => {
+                let text = self.redact(&text);
+                let plain = strip_ansi(&text);
+                if let Some(log) = self.logs.get_mut(service) {
+                    log.write_line(&plain);
+                }
+                let shown = if self.settings.colors.stdout { &text } else { &plain };
+                let stamp = if self.settings.timestamps { timestamp() } else { String::new() };
+                let prefix = self.prefixes.get(service).map_or("", String::as_str);
+                let _ = writeln!(self.stdout, "{stamp}{prefix}{shown}");
+            }
+            Msg::Data(text) => {
+                let text = self.redact(&text);
+                let _ = writeln!(self.stdout, "{text}");
+            }
+            Msg::Status { level, text } => self.status(level, &text),
+            Msg::Waiting { service, what } => {
+                let what = self.redact(&what);
+                match &self.progress {
+                    Some(progress) => {
+                        let spinner = progress.add(ProgressBar::new_spinner());
+                        spinner.set_style(
+                            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template"),
+                        );
+                        spinner.set_message(what);
+                        spinner.enable_steady_tick(Duration::from_millis(80));
+                        self.spinners[service] = Some(spinner);
+                    }
+                    None => self.status(Level::Info, &what),
+                }
+            }
+            Msg::Done { service, level, text } => {
+                if let Some(spinner) = self.spinners.get_mut(service).and_then(Option::take) {
+                    spinner.finish_and_clear();
+                    if let Some(progress) = &self.progress {
+                        progress.remove(&spinner);
+                    }
+                }
+                self.status(level, &text);
+            }
+            Msg::Flush(_) => {}
+        }
+    }
+
+    fn status(&mut self, level: Level, text: &str) {
+        if (self.settings.quiet && matches!(level, Level::Info | Level::Success))
+            || (level == Level::Debug && !self.settings.verbose)
+        {
+            return;
+        }
+        let text = self.redact(text);
+        let colored = self.settings.colors.stderr;
+        let paint = |style: Style, s: &str| {
+            if colored { style.force_styling(true).apply_to(s).to_string() } else { s.to_owned() }
+        };
+        let line = match level {
+            Level::Error => format!("{} {text}", paint(Style::new().red().bold(), "error:")),
+            Level::Warn => format!("{} {text}", paint(Style::new().yellow().bold(), "warning:")),
+            Level::Success => format!("{} {text}", paint(Style::new().green().bold(), "✓")),
+            Level::Info | Level::Debug => format!("{} {text}", paint(Style::new().dim(), "agui-dev:")),
+        };
+        // Keep stdout and stderr in the order they were sent when both go to one terminal.
+        let _ = self.stdout.flush();
+        let _ = writeln!(self.stderr, "{line}");
+    }
+
+    fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets)
+    }
+}
+
+/// Replaces every secret value in `text` by `[redacted:NAME]`.
+pub fn redact(text: &str, secrets: &[Secret]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets {
+        if text.contains(&secret.value) {
+            text = text.replace(&secret.value, &format!("[redacted:{}]", secret.name));
+        }
+    }
+    text
+}
+
+fn strip_ansi(text: &str) -> String {
+    if text.contains('\x1b') {
+        String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The time of day in UTC, to the millisecond: `12:04:05.123 `.
+fn timestamp() -> String {
+    let full = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    format!("{} ", &full[11..23])
+}

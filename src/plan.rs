@@ -1,0 +1,229 @@
+//! From a validated `Stack` to what will run: the selected services in start order, each with its
+//! final command, environment and probe. Nothing starts before the whole plan exists, so every
+//! mistake that can be found without running anything is found here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::config::{self, KindName, Probe, Restart, Stack};
+use crate::error::{Error, Result};
+use crate::kinds;
+
+pub struct Plan {
+    pub stack_name: String,
+    pub stack_file: PathBuf,
+    pub dir: PathBuf,
+    /// Selected services in start order (dependencies first, then declaration order).
+    pub services: Vec<ServicePlan>,
+    /// Values that must never be printed, with the name shown in their place.
+    pub secrets: Vec<Secret>,
+    /// Lines worth telling the user before starting (e.g. which model was chosen and why).
+    pub notes: Vec<String>,
+}
+
+pub struct ServicePlan {
+    pub name: String,
+    pub kind: Option<KindName>,
+    /// Program and arguments, program first.
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    /// The complete environment the service gets.
+    pub env: BTreeMap<String, String>,
+    /// The variables the stack sets (files, `env`, wiring), as opposed to inherited ones.
+    pub own_env: Vec<String>,
+    pub port: Option<u16>,
+    pub ready: Option<Probe>,
+    pub ready_timeout: Duration,
+    pub depends_on: Vec<String>,
+    pub restart: Restart,
+    pub max_restarts: u32,
+    pub stop_signal: Signal,
+    pub stop_grace: Duration,
+    /// 0 for services without dependencies, else one more than the deepest dependency.
+    pub wave: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Secret {
+    pub name: String,
+    pub value: String,
+}
+
+/// Builds the plan for `selected` services (all when empty) and what they depend on.
+pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
+    let by_name: HashMap<&str, &config::Service> = stack.services.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut wanted: Vec<&str> = Vec::new();
+    let mut queue: Vec<&str> = if selected.is_empty() {
+        stack.services.iter().map(|s| s.name.as_str()).collect()
+    } else {
+        selected.iter().map(String::as_str).collect()
+    };
+    while let Some(name) = queue.pop() {
+        let Some(service) = by_name.get(name) else {
+            let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
+            let hint = match config::nearest(name, &names) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("services in `{}`: {}", stack.source.shown, names.join(", ")),
+            };
+            return Err(Error::usage(format!("there is no service `{name}`")).hint(hint));
+        };
+        if !wanted.contains(&name) {
+            wanted.push(name);
+            queue.extend(service.depends_on.iter().map(String::as_str));
+        }
+    }
+
+    let mut waves: HashMap<&str, usize> = HashMap::new();
+    // Dependencies are acyclic (checked by config), so repeated relaxation terminates.
+    for _ in 0..stack.services.len() {
+        for service in &stack.services {
+            let wave = service.depends_on.iter().map(|d| waves.get(d.as_str()).map_or(1, |w| w + 1)).max().unwrap_or(0);
+            waves.insert(&service.name, wave);
+        }
+    }
+
+    let wiring = kinds::Wiring::new(stack)?;
+    let mut services = Vec::new();
+    for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
+        services.push(plan_service(stack, service, waves[service.name.as_str()], &wiring)?);
+    }
+    services.sort_by_key(|s| s.wave);
+
+    let mut secrets: Vec<Secret> = Vec::new();
+    for service in &services {
+        for (key, value) in &service.env {
+            if is_secret_name(key) && value.len() >= 6 && !secrets.iter().any(|s| &s.value == value) {
+                secrets.push(Secret { name: key.clone(), value: value.clone() });
+            }
+        }
+    }
+    if let Some(key) = wiring.master_key.as_ref().filter(|key| !secrets.iter().any(|s| &s.value == *key)) {
+        secrets.push(Secret { name: "LITELLM_MASTER_KEY".to_owned(), value: key.clone() });
+    }
+    // Longest first, so a secret that contains another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
+
+    Ok(Plan {
+        stack_name: stack.name.clone(),
+        stack_file: stack.source.path.clone(),
+        dir: stack.dir.clone(),
+        services,
+        secrets,
+        notes: wiring.notes.clone(),
+    })
+}
+
+fn plan_service(stack: &Stack, service: &config::Service, wave: usize, wiring: &kinds::Wiring) -> Result<ServicePlan> {
+    let mut env = EnvBuilder { env: std::env::vars().collect(), own: Vec::new() };
+    for (key, value) in &service.file_env {
+        env.set(key, value.clone());
+    }
+    if let Some(port) = service.port {
+        env.set("PORT", port.to_string());
+    }
+    env.set("PYTHONUNBUFFERED", "1".to_owned());
+    let defaults = wiring.defaults(service)?;
+    for key in &defaults.remove_env {
+        env.env.remove(*key);
+        env.own.retain(|k| k != key);
+    }
+    for (key, value) in defaults.env {
+        // What the stack file sets explicitly wins over the wiring.
+        if !service.env.contains_key(&key) {
+            env.set(&key, value);
+        }
+    }
+    for (key, value) in &service.env {
+        env.set(key, value.clone());
+    }
+
+    let command = match (&service.command, defaults.command) {
+        (Some(command), _) => command.clone(),
+        (None, Some(command)) => command,
+        (None, None) => {
+            return Err(stack
+                .source
+                .error(&service.span, format!("service `{}` has no `command`", service.name))
+                .hint("add `command = \"...\"`, e.g. `command = \"npm run dev\"`"));
+        }
+    };
+    // Without a probe, a service with a port is ready when the port accepts connections; one
+    // without a port is ready once started.
+    let ready =
+        service.ready.clone().or(defaults.ready).or_else(|| service.port.map(|p| Probe::Tcp(format!("127.0.0.1:{p}"))));
+
+    Ok(ServicePlan {
+        name: service.name.clone(),
+        kind: service.kind,
+        command,
+        cwd: service.cwd.clone(),
+        env: env.env,
+        own_env: env.own,
+        port: service.port,
+        ready,
+        ready_timeout: service.ready_timeout,
+        depends_on: service.depends_on.clone(),
+        restart: service.restart,
+        max_restarts: service.max_restarts,
+        stop_signal: service.stop_signal,
+        stop_grace: service.stop_grace,
+        wave,
+    })
+}
+
+/// A service's environment and the keys the stack itself set in it.
+struct EnvBuilder {
+    env: BTreeMap<String, String>,
+    own: Vec<String>,
+}
+
+impl EnvBuilder {
+    fn set(&mut self, key: &str, value: String) {
+        self.env.insert(key.to_owned(), value);
+        if !self.own.iter().any(|k| k == key) {
+            self.own.push(key.to_owned());
+        }
+    }
+}
+
+/// Names whose values are treated as secrets: masked in `check`, redacted from all output.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.ends_with("_KEY")
+        || upper.ends_with("_TOKEN")
+        || upper.contains("SECRET")
+        || upper.contains("PASSWORD")
+        || upper.ends_with("_API_KEY")
+        || upper == "LITELLM_MASTER_KEY"
+}
+
+/// A masked form that shows only enough to tell two keys apart: `sk-…9f2c`.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < 12 {
+        return "…".to_owned();
+    }
+    let head: String = chars.iter().take(3).collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_secret_name, mask};
+
+    #[test]
+    fn secret_names_and_masks() {
+        for name in ["DEEPSEEK_API_KEY", "LITELLM_MASTER_KEY", "GITHUB_TOKEN", "DB_PASSWORD", "CLIENT_SECRET"] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["PORT", "PATH", "LITELLM_MODEL", "KEYBOARD"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        assert_eq!(mask("sk-0123456789abcdef9f2c"), "sk-…9f2c");
+        assert_eq!(mask("short"), "…");
+    }
+}

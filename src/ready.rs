@@ -1,0 +1,134 @@
+//! Readiness probes: `http` (a 2xx answer), `tcp` (a connection), `exec` (exit 0), `log` (a line
+//! of output matches).
+//!
+//! The first probe runs at once and the next ones follow quickly, so a service is seen ready a
+//! few milliseconds after it is; the pace slows only for services that take long to start. A
+//! connection refused costs next to nothing, which is why polling this fast is cheap.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep, timeout};
+
+use crate::config::Probe;
+use crate::supervise::process::{group_alive, signal_group};
+use crate::supervise::reaper::Reaper;
+
+/// The pause before the next probe, given how long we have been waiting.
+fn pause(waited: Duration) -> Duration {
+    if waited < Duration::from_secs(2) {
+        Duration::from_millis(5)
+    } else if waited < Duration::from_secs(15) {
+        Duration::from_millis(10)
+    } else {
+        Duration::from_millis(100)
+    }
+}
+
+pub struct ProbeContext<'a> {
+    pub reaper: &'a Reaper,
+    pub cwd: &'a Path,
+    pub env: &'a std::collections::BTreeMap<String, String>,
+    pub log_matched: Option<watch::Receiver<bool>>,
+}
+
+/// Waits until `probe` passes or `limit` runs out; the error carries the last probe's failure.
+pub async fn wait(probe: &Probe, limit: Duration, ctx: ProbeContext<'_>) -> Result<(), String> {
+    let started = Instant::now();
+    let deadline = started + limit;
+    if let Probe::Log(pattern) = probe {
+        let mut matched = ctx.log_matched.ok_or("no output to watch")?;
+        return match timeout(limit, matched.wait_for(|m| *m)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(format!("the output ended without a line matching /{}/", pattern.as_str())),
+            Err(_) => Err(format!(
+                "no line of output matched /{}/ within {}",
+                pattern.as_str(),
+                humantime::format_duration(limit)
+            )),
+        };
+    }
+    let client = match probe {
+        Probe::Http(_) => Some(
+            reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|err| format!("cannot make an HTTP client: {err}"))?,
+        ),
+        _ => None,
+    };
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let attempt = match probe {
+            Probe::Http(url) => http(client.as_ref().expect("client for http probes"), url, remaining).await,
+            Probe::Tcp(addr) => tcp(addr, remaining).await,
+            Probe::Exec(command) => exec(command, remaining, &ctx).await,
+            Probe::Log(_) => unreachable!("handled above"),
+        };
+        let error = match attempt {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(format!("not ready after {}; last probe: {error}", humantime::format_duration(limit)));
+        }
+        sleep(pause(now - started).min(deadline - now)).await;
+    }
+}
+
+async fn http(client: &reqwest::Client, url: &str, remaining: Duration) -> Result<(), String> {
+    let request = client.get(url).timeout(remaining.clamp(Duration::from_millis(10), Duration::from_secs(5)));
+    match request.send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("GET {url} answered {}", response.status())),
+        Err(err) if err.is_connect() => Err(format!("GET {url}: connection refused")),
+        Err(err) if err.is_timeout() => Err(format!("GET {url}: no answer in time")),
+        Err(err) => Err(format!("GET {url}: {err}")),
+    }
+}
+
+async fn tcp(addr: &str, remaining: Duration) -> Result<(), String> {
+    match timeout(
+        remaining.clamp(Duration::from_millis(10), Duration::from_secs(2)),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(format!("connect {addr}: {err}")),
+        Err(_) => Err(format!("connect {addr}: no answer in time")),
+    }
+}
+
+async fn exec(words: &[String], remaining: Duration, ctx: &ProbeContext<'_>) -> Result<(), String> {
+    let mut command = Command::new(&words[0]);
+    command
+        .args(&words[1..])
+        .current_dir(ctx.cwd)
+        .env_clear()
+        .envs(ctx.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let (child, exit) = ctx.reaper.spawn(&mut command).map_err(|err| format!("cannot run `{}`: {err}", words[0]))?;
+    let pgid = child.id() as i32;
+    match timeout(remaining.clamp(Duration::from_millis(10), Duration::from_secs(10)), exit).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("`{}` {status}", shell_words::join(words))),
+        Ok(Err(_)) => Err("the probe's exit status was lost".to_owned()),
+        Err(_) => {
+            // A hung probe must not outlive its attempt.
+            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+            while group_alive(pgid) {
+                sleep(Duration::from_millis(2)).await;
+            }
+            Err(format!("`{}` did not finish in time", shell_words::join(words)))
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! One running service: its process group, the readers of its stdout and stderr, and stopping.
+//!
+//! Each service is the leader of its own process group, so a signal to the group reaches every
+//! process it started (`npm` -> `tsx` -> `node`), and the terminal's Ctrl-C reaches only agui-dev,
+//! which then stops the groups in order.
+
+use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use regex::Regex;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep};
+
+use super::reaper::{ExitStatus, Reaper};
+use crate::output::{Msg, Out};
+
+/// Lines longer than this are cut into pieces of this size, so one endless line cannot grow
+/// memory without bound.
+pub const MAX_LINE: usize = 64 * 1024;
+/// How many of a service's last lines are kept for the report when it fails.
+const TAIL_LINES: usize = 20;
+
+/// Output a service has printed, shared between its readers and the supervisor.
+#[derive(Default)]
+pub struct Recent {
+    lines: Mutex<VecDeque<String>>,
+}
+
+impl Recent {
+    fn push(&self, line: &str) {
+        let mut lines = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lines.len() == TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line.to_owned());
+    }
+
+    pub fn last(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
+    }
+}
+
+/// What the output readers share with the `log` readiness probe.
+pub struct LogWatch {
+    pub pattern: Regex,
+    pub matched: watch::Sender<bool>,
+}
+
+pub struct Running {
+    pub pid: i32,
+    readers: Vec<JoinHandle<()>>,
+}
+
+pub struct SpawnSpec<'a> {
+    pub index: usize,
+    pub command: &'a [String],
+    pub cwd: &'a Path,
+    pub env: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// Starts a service in a new process group with its output piped to the printer.
+pub fn spawn(
+    reaper: &Reaper,
+    spec: &SpawnSpec<'_>,
+    out: &Out,
+    recent: &Arc<Recent>,
+    log_watch: Option<&Arc<LogWatch>>,
+) -> Result<(Running, oneshot::Receiver<ExitStatus>), String> {
+    let program = resolve_program(&spec.command[0], spec.cwd, spec.env.get("PATH").map(String::as_str))?;
+    let mut command = Command::new(&program);
+    command
+        .args(&spec.command[1..])
+        .current_dir(spec.cwd)
+        .env_clear()
+        .envs(spec.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let (mut child, exit) =
+        reaper.spawn(&mut command).map_err(|err| format!("cannot start `{}`: {err}", program.display()))?;
+    let pid = child.id() as i32;
+    let mut readers = Vec::new();
+    let pipes: [Option<OwnedFd>; 2] = [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)];
+    for fd in pipes.into_iter().flatten() {
+        let receiver = pipe::Receiver::from_owned_fd(fd)
+            .map_err(|err| format!("cannot read the output of `{}`: {err}", spec.command[0]))?;
+        readers.push(tokio::spawn(read_lines(receiver, spec.index, out.clone(), recent.clone(), log_watch.cloned())));
+    }
+    Ok((Running { pid, readers }, exit))
+}
+
+impl Running {
+    /// Waits until both output pipes are closed (so every line has been sent to the printer), or
+    /// `limit` has passed: a grandchild that escaped the group could hold them open forever.
+    pub async fn drain(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        for reader in &mut self.readers {
+            let _ = tokio::time::timeout_at(deadline, reader).await;
+        }
+        for reader in &self.readers {
+            reader.abort();
+        }
+    }
+}
+
+/// Finds the program the way `execvp` would, to report a missing one clearly before spawning.
+fn resolve_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<PathBuf, String> {
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let candidate = cwd.join(program);
+        return if executable(&candidate) {
+            Ok(candidate)
+        } else if candidate.exists() {
+            Err(format!("`{program}` is not executable"))
+        } else {
+            Err(format!("`{program}` does not exist (looked in `{}`)", cwd.display()))
+        };
+    }
+    std::env::split_paths(path.unwrap_or_default())
+        .map(|dir| cwd.join(dir).join(program))
+        .find(|candidate| executable(candidate))
+        .ok_or_else(|| format!("program `{program}` was not found on PATH"))
+}
+
+/// Forwards every line of one pipe to the printer until it closes.
+async fn read_lines(
+    mut pipe: pipe::Receiver,
+    service: usize,
+    out: Out,
+    recent: Arc<Recent>,
+    log_watch: Option<Arc<LogWatch>>,
+) {
+    let mut buffer: Vec<u8> = Vec::with_capacity(8 * 1024);
+    let mut chunk = vec![0u8; 32 * 1024];
+    let emit = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        recent.push(&text);
+        if let Some(watch) = log_watch.as_ref().filter(|w| !*w.matched.borrow() && w.pattern.is_match(&strip(&text))) {
+            watch.matched.send_replace(true);
+        }
+        Msg::Line { service, text }
+    };
+    loop {
+        let read = match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buffer.extend_from_slice(&chunk[..read]);
+        let mut start = 0;
+        while let Some(newline) = buffer[start..].iter().position(|b| *b == b'\n') {
+            let end = start + newline;
+            let line = buffer[start..end].strip_suffix(b"\r").unwrap_or(&buffer[start..end]);
+            out.send(emit(line)).await;
+            start = end + 1;
+        }
+        buffer.drain(..start);
+        while buffer.len() > MAX_LINE {
+            // Cut at a character boundary so the pieces stay valid UTF-8.
+            let mut cut = MAX_LINE;
+            while cut > 0 && (buffer[cut] & 0xC0) == 0x80 {
+                cut -= 1;
+            }
+            let cut = if cut == 0 { MAX_LINE } else { cut };
+            out.send(emit(&buffer[..cut])).await;
+            buffer.drain(..cut);
+        }
+    }
+    if !buffer.is_empty() {
+        // A last line without a newline still counts.
+        out.send(emit(&buffer)).await;
+    }
+}
+
+fn strip(text: &str) -> String {
+    if text.contains('\x1b') {
+        String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Whether any process of the group is still alive (or a zombie not yet reaped).
+pub fn group_alive(pgid: i32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+pub fn signal_group(pgid: i32, signal: Signal) {
+    let _ = killpg(Pid::from_raw(pgid), signal);
+}
+
+/// How stopping a group went.
+pub enum Stopped {
+    /// Every process exited within the grace period.
+    Gracefully,
+    /// The grace period ran out (or was skipped) and the group was killed.
+    Killed,
+}
+
+/// Sends `signal` to the group, waits up to `grace` for it to empty, then SIGKILLs what is left
+/// and waits until it is gone. `hurry` cuts the grace short (a second Ctrl-C).
+pub async fn stop_group(pgid: i32, signal: Signal, grace: Duration, hurry: &mut watch::Receiver<bool>) -> Stopped {
+    if !group_alive(pgid) {
+        return Stopped::Gracefully;
+    }
+    signal_group(pgid, signal);
+    let deadline = Instant::now() + grace;
+    let mut interval = Duration::from_millis(2);
+    while group_alive(pgid) {
+        if Instant::now() >= deadline || *hurry.borrow() {
+            signal_group(pgid, Signal::SIGKILL);
+            // SIGKILL cannot be caught; the reaper collects the bodies within milliseconds.
+            let until = Instant::now() + Duration::from_secs(10);
+            while group_alive(pgid) && Instant::now() < until {
+                sleep(Duration::from_millis(5)).await;
+            }
+            return Stopped::Killed;
+        }
+        tokio::select! {
+            () = sleep(interval.min(deadline.saturating_duration_since(Instant::now()))) => {}
+            _ = hurry.changed() => {}
+        }
+        interval = (interval * 2).min(Duration::from_millis(20));
+    }
+    Stopped::Gracefully
+}

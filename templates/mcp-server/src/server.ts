@@ -1,0 +1,254 @@
+/**
+ * agui-dev MCP server: Streamable HTTP transport with sessions.
+ *
+ *   POST/GET/DELETE /mcp   MCP Streamable HTTP (one transport + McpServer per session)
+ *   GET /health            {"status":"ok","server":"agui-dev-mcp","tools":[...]}
+ *
+ * Environment: PORT (default 3100, 0 = any free port), HOST (default 127.0.0.1),
+ * MCP_ALLOWED_HOSTS (optional, comma-separated extra Host names; "*" disables the check).
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { createMcpServer, SERVER_NAME, TOOL_NAMES } from "./tools.js";
+
+const LOG_PREFIX = "mcp-server";
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+function log(message: string): void {
+  console.log(`${LOG_PREFIX} ${message}`);
+}
+
+function parsePort(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`${LOG_PREFIX}: invalid PORT ${JSON.stringify(raw)}`);
+    process.exit(1);
+  }
+  return port;
+}
+
+const PORT = parsePort(process.env.PORT, 3100);
+const HOST = process.env.HOST?.trim() || "127.0.0.1";
+
+// ---------------------------------------------------------------------------
+// DNS-rebinding protection: only accept Host headers naming this machine.
+// ---------------------------------------------------------------------------
+const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]"]);
+const allowedHostnames: Set<string> | null = (() => {
+  const extra = (process.env.MCP_ALLOWED_HOSTS ?? "")
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  if (extra.includes("*")) return null;
+  // Bound to every interface and no explicit list: do not guess the names.
+  if (WILDCARD_HOSTS.has(HOST) && extra.length === 0) return null;
+  const names = new Set(["localhost", "127.0.0.1", "[::1]", ...extra]);
+  if (!WILDCARD_HOSTS.has(HOST)) names.add(HOST.includes(":") && !HOST.startsWith("[") ? `[${HOST}]` : HOST.toLowerCase());
+  return names;
+})();
+
+function hostAllowed(req: IncomingMessage): boolean {
+  if (!allowedHostnames) return true;
+  const host = req.headers.host;
+  if (!host) return false;
+  try {
+    return allowedHostnames.has(new URL(`http://${host}`).hostname.toLowerCase());
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP helpers
+// ---------------------------------------------------------------------------
+function setCors(res: ServerResponse): void {
+  res.setHeader("Access-Control-Allow-Origin", "*");
+  res.setHeader("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+  res.setHeader(
+    "Access-Control-Allow-Headers",
+    "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID",
+  );
+  res.setHeader("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate");
+  res.setHeader("Access-Control-Max-Age", "86400");
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(payload),
+  });
+  res.end(payload);
+}
+
+function jsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
+  sendJson(res, status, { jsonrpc: "2.0", error: { code, message }, id: null });
+}
+
+class BodyError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new BodyError(413, -32600, "Request body too large");
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new BodyError(400, -32700, "Parse error: request body is not valid JSON");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------
+interface Session {
+  transport: StreamableHTTPServerTransport;
+  server: McpServer;
+}
+
+const sessions = new Map<string, Session>();
+
+function isInitialize(body: unknown): boolean {
+  return Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
+}
+
+async function startSession(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  const server = createMcpServer();
+  const transport = new StreamableHTTPServerTransport({
+    sessionIdGenerator: () => randomUUID(),
+    onsessioninitialized: (sessionId) => {
+      sessions.set(sessionId, { transport, server });
+      log(`session opened ${sessionId} (${sessions.size} active)`);
+    },
+  });
+  transport.onclose = () => {
+    const id = transport.sessionId;
+    if (id && sessions.delete(id)) log(`session closed ${id} (${sessions.size} active)`);
+  };
+  await server.connect(transport);
+  await transport.handleRequest(req, res, body);
+  // Initialization was rejected (e.g. 406 for a bad Accept header): no session
+  // was registered, so nothing else will ever close this pair.
+  if (!transport.sessionId || !sessions.has(transport.sessionId)) {
+    await server.close().catch(() => undefined);
+  }
+}
+
+async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!hostAllowed(req)) {
+    jsonRpcError(res, 403, -32000, `Forbidden: invalid Host header ${JSON.stringify(req.headers.host ?? "")}`);
+    return;
+  }
+  const header = req.headers["mcp-session-id"];
+  const sessionId = Array.isArray(header) ? header[0] : header;
+
+  if (sessionId) {
+    const session = sessions.get(sessionId);
+    if (!session) {
+      jsonRpcError(res, 404, -32001, "Session not found");
+      return;
+    }
+    await session.transport.handleRequest(req, res);
+    return;
+  }
+
+  if (req.method !== "POST") {
+    jsonRpcError(res, 400, -32000, "Bad Request: missing Mcp-Session-Id header");
+    return;
+  }
+  let body: unknown;
+  try {
+    body = await readJsonBody(req);
+  } catch (err) {
+    if (err instanceof BodyError) {
+      jsonRpcError(res, err.status, err.code, err.message);
+      return;
+    }
+    throw err;
+  }
+  if (!isInitialize(body)) {
+    jsonRpcError(res, 400, -32000, "Bad Request: no valid session ID provided (send initialize first)");
+    return;
+  }
+  await startSession(req, res, body);
+}
+
+const httpServer = createServer((req, res) => {
+  setCors(res);
+  const path = (req.url ?? "/").split("?")[0];
+
+  if (req.method === "OPTIONS") {
+    res.writeHead(204).end();
+    return;
+  }
+  if (path === "/health" && (req.method === "GET" || req.method === "HEAD")) {
+    sendJson(res, 200, { status: "ok", server: SERVER_NAME, tools: [...TOOL_NAMES] });
+    return;
+  }
+  if (path === "/mcp") {
+    if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
+      res.setHeader("Allow", "GET, POST, DELETE, OPTIONS");
+      jsonRpcError(res, 405, -32000, "Method not allowed");
+      return;
+    }
+    handleMcp(req, res).catch((err: unknown) => {
+      console.error(`${LOG_PREFIX} error handling ${req.method} /mcp:`, err);
+      if (!res.headersSent) jsonRpcError(res, 500, -32603, "Internal server error");
+      else res.end();
+    });
+    return;
+  }
+  sendJson(res, 404, { error: "not found", endpoints: ["/mcp", "/health"] });
+});
+
+// ---------------------------------------------------------------------------
+// Start-up and shutdown
+// ---------------------------------------------------------------------------
+httpServer.on("error", (err: NodeJS.ErrnoException) => {
+  console.error(`${LOG_PREFIX}: cannot listen on ${HOST}:${PORT}: ${err.message}`);
+  process.exit(1);
+});
+
+httpServer.listen(PORT, HOST, () => {
+  const { port } = httpServer.address() as AddressInfo;
+  const shownHost = HOST.includes(":") ? `[${HOST}]` : HOST;
+  log(`listening on http://${shownHost}:${port}/mcp`);
+});
+
+let shuttingDown = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log(`received ${signal}, shutting down`);
+  // Never take more than a second, whatever hangs.
+  setTimeout(() => process.exit(0), 1000).unref();
+  httpServer.close();
+  const open = [...sessions.values()];
+  await Promise.allSettled(open.map(({ server }) => server.close()));
+  httpServer.closeAllConnections();
+  process.exit(0);
+}
+
+process.on("SIGTERM", (s) => void shutdown(s));
+process.on("SIGINT", (s) => void shutdown(s));

@@ -1,0 +1,236 @@
+//! Helpers for tests that run the real `agui-dev` binary on fixture stacks in temp dirs.
+//!
+//! Every process a test starts carries `AGUI_TEST_MARKER=<unique>` in its environment (services
+//! inherit agui-dev's environment), so survivors are found by that marker in /proc/PID/environ,
+//! and the guard kills them by pid when the test ends, whatever happened.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_agui-dev");
+/// Generous: these machines are shared and slow at times. Tests wait for events, not for time.
+pub const WAIT: Duration = Duration::from_mins(1);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub marker: String,
+}
+
+impl Fixture {
+    pub fn new(stack_toml: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stack.toml"), stack_toml).unwrap();
+        let marker = format!("agui-test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        Fixture { dir, marker }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("AGUI_TEST_MARKER", &self.marker)
+            .env("NO_COLOR", "1")
+            .env_remove("AGUI_DEV_FILE");
+        command
+    }
+
+    /// Runs agui-dev to completion: (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = self.command(args).stdin(Stdio::null()).output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Starts agui-dev in the background with its output captured as it comes.
+    pub fn spawn(&self, args: &[&str]) -> Running<'_> {
+        let mut child =
+            self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let stdout = Captured::start(child.stdout.take().unwrap());
+        let stderr = Captured::start(child.stderr.take().unwrap());
+        Running { fixture: self, child, stdout, stderr }
+    }
+
+    /// Pids of live processes (not zombies) carrying this fixture's marker, agui-dev excluded.
+    pub fn survivors(&self) -> Vec<i32> {
+        marked_processes(&self.marker).into_iter().filter(|(_, cmd)| !cmd.contains(BIN)).map(|(pid, _)| pid).collect()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for (pid, _) in marked_processes(&self.marker) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Processes whose environment holds `AGUI_TEST_MARKER=marker`, with their command lines.
+pub fn marked_processes(marker: &str) -> Vec<(i32, String)> {
+    let needle = format!("AGUI_TEST_MARKER={marker}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        if zombie {
+            continue;
+        }
+        if environ.split(|b| *b == 0).any(|var| var == needle.as_bytes()) {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            found.push((pid, cmd));
+        }
+    }
+    found
+}
+
+/// A stream read on a thread into memory, with waiting for a text to appear.
+/// The bytes read so far, and whether the stream has ended.
+type Shared = Arc<(Mutex<(Vec<u8>, bool)>, Condvar)>;
+
+#[derive(Clone)]
+pub struct Captured {
+    inner: Shared,
+}
+
+impl Captured {
+    fn start(mut stream: impl Read + Send + 'static) -> Captured {
+        let captured = Captured { inner: Arc::new((Mutex::new((Vec::new(), false)), Condvar::new())) };
+        let inner = captured.inner.clone();
+        std::thread::spawn(move || {
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                let n = stream.read(&mut chunk).unwrap_or(0);
+                let (lock, cv) = &*inner;
+                let mut state = lock.lock().unwrap();
+                if n == 0 {
+                    state.1 = true;
+                    cv.notify_all();
+                    break;
+                }
+                state.0.extend_from_slice(&chunk[..n]);
+                cv.notify_all();
+            }
+        });
+        captured
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.inner.0.lock().unwrap().0).into_owned()
+    }
+
+    /// Waits until `done(text)` holds; panics with the text after `WAIT`.
+    pub fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        let (lock, cv) = &*self.inner;
+        let mut state = lock.lock().unwrap();
+        loop {
+            let text = String::from_utf8_lossy(&state.0).into_owned();
+            if done(&text) {
+                return text;
+            }
+            let now = Instant::now();
+            assert!(now < deadline && !state.1, "gave up waiting for {what}; output so far:\n{}", tail(&text));
+            state = cv.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(&format!("`{needle}`"), |text| text.contains(needle))
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+pub struct Running<'a> {
+    pub fixture: &'a Fixture,
+    pub child: Child,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
+impl Running<'_> {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid()), signal).unwrap();
+    }
+
+    /// Waits for agui-dev to exit and returns its code; kills it (by pid) if it hangs.
+    pub fn wait(&mut self) -> i32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads see the end of both streams.
+                self.stdout.wait_until_closed();
+                self.stderr.wait_until_closed();
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("agui-dev did not exit; stderr:\n{}", self.stderr.text());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Captured {
+    pub fn wait_until_closed(&self) -> String {
+        let deadline = Instant::now() + WAIT;
+        let (lock, cv) = &*self.inner;
+        let mut state = lock.lock().unwrap();
+        while !state.1 && Instant::now() < deadline {
+            state = cv.wait_timeout(state, Duration::from_millis(100)).unwrap().0;
+        }
+        String::from_utf8_lossy(&state.0).into_owned()
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads lines of a file, for log checks.
+pub fn lines_of(path: &Path) -> Vec<String> {
+    BufReader::new(std::fs::File::open(path).unwrap()).lines().map(Result::unwrap).collect()
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
