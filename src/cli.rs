@@ -49,7 +49,12 @@ pub enum Command {
         /// Prefix every line with the time (UTC).
         #[arg(long)]
         timestamps: bool,
+        /// Do not run missing set-up (venv, npm ci); report it as an error instead.
+        #[arg(long)]
+        no_setup: bool,
     },
     /// Validate the stack file and print the resolved plan, secrets masked.
     Check,
+    /// Create the venv with the pinned, verified litellm[proxy] and install the services' node modules.
+    Setup,
 }

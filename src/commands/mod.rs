@@ -2,6 +2,7 @@
 //! hint when something is wrong; only this layer knows about the process's exit code.
 
 mod check;
+mod setup;
 mod up;
 
 use std::path::PathBuf;
@@ -20,8 +21,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         .map_err(|err| Error::failed("cannot start the async runtime").cause(err))?;
     runtime.block_on(async {
         match &cli.command {
-            Command::Up { services, timestamps } => up::run(cli, services, *timestamps).await,
+            Command::Up { services, timestamps, no_setup } => up::run(cli, services, *timestamps, *no_setup).await,
             Command::Check => check::run(cli).await,
+            Command::Setup => setup::run(cli).await,
         }
     })
 }

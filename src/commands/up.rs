@@ -2,15 +2,20 @@
 
 use std::sync::Arc;
 
+use super::setup;
 use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::output::Level;
 use crate::plan;
 use crate::supervise::{Outcome, Supervisor, ports, reaper::Reaper};
 
-pub async fn run(cli: &Cli, services: &[String], timestamps: bool) -> Result<()> {
+pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: bool) -> Result<()> {
     let stack = super::load_stack(cli)?;
     let plan = Arc::new(plan::build(&stack, services)?);
+    let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
+    let selected: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
+    let mode = if no_setup { setup::Mode::Forbid } else { setup::Mode::Missing };
+    setup::ensure(cli, &stack, &selected, mode, &reaper).await?;
     check_ports(&plan)?;
 
     let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
@@ -20,13 +25,8 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool) -> Result<()>
     for note in &plan.notes {
         out.status(Level::Info, note.clone()).await;
     }
-    let outcome = match Reaper::start() {
-        Ok(reaper) => {
-            let (supervisor, _control) = Supervisor::new(plan.clone(), out.clone(), reaper);
-            supervisor.run().await
-        }
-        Err(err) => Outcome::Failed(Error::failed("cannot supervise child processes").cause(err)),
-    };
+    let (supervisor, _control) = Supervisor::new(plan.clone(), out.clone(), reaper);
+    let outcome = supervisor.run().await;
     out.flush().await;
     drop(out);
     printer.finish();

@@ -5,6 +5,7 @@
 //! without `kind` gets none of this and is a plain process.
 
 pub mod litellm;
+pub mod venv;
 
 use std::path::PathBuf;
 

@@ -238,3 +238,27 @@ pub async fn stop_group(pgid: i32, signal: Signal, grace: Duration, hurry: &mut 
     }
     Stopped::Gracefully
 }
+
+/// Runs a helper command (an installer) to completion with its output captured, stdout and
+/// stderr together. It stays in agui-dev's process group, so a Ctrl-C at the terminal reaches it.
+pub async fn run_captured(reaper: &Reaper, command: &mut Command) -> Result<(ExitStatus, String), String> {
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let program = command.get_program().to_string_lossy().into_owned();
+    let (mut child, exit) = reaper.spawn(command).map_err(|err| format!("cannot run `{program}`: {err}"))?;
+    let mut readers = Vec::new();
+    for fd in [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)].into_iter().flatten() {
+        let mut receiver =
+            pipe::Receiver::from_owned_fd(fd).map_err(|err| format!("cannot read `{program}`: {err}"))?;
+        readers.push(tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            let _ = receiver.read_to_end(&mut bytes).await;
+            bytes
+        }));
+    }
+    let mut output = Vec::new();
+    for reader in readers {
+        output.extend(reader.await.unwrap_or_default());
+    }
+    let status = exit.await.map_err(|_| format!("lost the exit status of `{program}`"))?;
+    Ok((status, String::from_utf8_lossy(&output).into_owned()))
+}

@@ -66,8 +66,12 @@ impl Fixture {
 
     /// Starts agui-dev in the background with its output captured as it comes.
     pub fn spawn(&self, args: &[&str]) -> Running<'_> {
-        let mut child =
-            self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        self.spawn_command(self.command(args))
+    }
+
+    /// Like `spawn`, for a command the test adjusted (environment, arguments).
+    pub fn spawn_command(&self, mut command: Command) -> Running<'_> {
+        let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdout = Captured::start(child.stdout.take().unwrap());
         let stderr = Captured::start(child.stderr.take().unwrap());
         Running { fixture: self, child, stdout, stderr }
@@ -233,4 +237,77 @@ pub fn lines_of(path: &Path) -> Vec<String> {
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Captured {
+    /// Like `wait_for`, with a limit of its own (set-up on a cold machine takes minutes).
+    pub fn wait_for_within(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        let (lock, cv) = &*self.inner;
+        let mut state = lock.lock().unwrap();
+        loop {
+            let text = String::from_utf8_lossy(&state.0).into_owned();
+            if text.contains(needle) {
+                return text;
+            }
+            let now = Instant::now();
+            assert!(now < deadline && !state.1, "gave up waiting for `{needle}`; output so far:\n{}", tail(&text));
+            state = cv.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 client for loopback tests: (status, lower-cased headers, body).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    use std::fmt::Write as _;
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (key, value) in headers {
+        let _ = write!(request, "{key}: {value}\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    (status, headers, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The repository's root, where the templates and the shared venv live.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

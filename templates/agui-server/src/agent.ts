@@ -247,7 +247,8 @@ export async function runAgent(
 
       const result = await streamChat(
         deps.llm,
-        { messages: conversation, tools: lastRound ? [] : tools },
+        // Last round: tools stay declared (the history refers to them) but may not be called.
+        { messages: conversation, tools, ...(lastRound && tools.length > 0 ? { toolChoice: "none" as const } : {}) },
         {
           onText(delta) {
             text += delta;

@@ -153,7 +153,7 @@ function toUsage(raw: Chunk["usage"]): Usage | undefined {
  */
 export async function streamChat(
   llm: LlmConfig,
-  request: { messages: ChatMessage[]; tools: ChatTool[] },
+  request: { messages: ChatMessage[]; tools: ChatTool[]; toolChoice?: "auto" | "none" },
   handlers: StreamHandlers,
   signal: AbortSignal,
 ): Promise<StreamResult> {
@@ -172,6 +172,7 @@ export async function streamChat(
     stream: true,
     stream_options: { include_usage: true },
     ...(request.tools.length > 0 ? { tools: request.tools } : {}),
+    ...(request.tools.length > 0 && request.toolChoice ? { tool_choice: request.toolChoice } : {}),
   };
 
   const idle = new AbortController();

@@ -181,6 +181,15 @@ const llm = createServer(async (req, res) => {
   const last = messages[messages.length - 1]!;
   const lastUser = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
 
+  if (lastUser.includes("loop")) {
+    // A model that never stops calling tools (whatever tool_choice says).
+    const n = llmRequests.length;
+    sse(res, [
+      delta({ role: "assistant", tool_calls: [{ index: 0, id: `loop_${n}`, type: "function", function: { name: "add", arguments: `{"a": ${n}, "b": 1}` } }] }),
+      delta({}, "tool_calls"),
+    ]);
+    return;
+  }
   if (last.role === "tool") {
     sse(res, [delta({ role: "assistant", content: "" }), delta({ content: "The answer is " }), delta({ content: String(last.content) }), delta({}, "stop")]);
     return;
@@ -391,6 +400,17 @@ describe("with MCP and a fake LLM", () => {
     await agent.runAgent();
     const sent = llmRequests[0]!.body.messages.map((m: { role: string }) => m.role);
     assert.deepEqual(sent, ["system", "user", "assistant", "tool", "assistant", "user"]);
+  });
+
+  test("a model that keeps calling tools is stopped after 5 model calls", async () => {
+    llmRequests.length = 0;
+    const { types, text, events } = await agentRun(child.port, "loop forever");
+    assert.equal(llmRequests.length, 5);
+    assert.equal(events.filter((e) => e.type === EventType.TOOL_CALL_RESULT).length, 4);
+    assert.equal(llmRequests[4]!.body.tool_choice, "none");
+    assert.equal(llmRequests[3]!.body.tool_choice, undefined);
+    assert.match(text, /stopped after 5 rounds/);
+    assert.equal(types.at(-1), EventType.RUN_FINISHED);
   });
 
   test("MCP session lost (server restarted): reconnects and the tool still works", async () => {

@@ -1,0 +1,260 @@
+//! `agui-dev setup`, and the missing parts of set-up that `up` and `smoke` run by themselves.
+//!
+//! For each litellm service: a venv with the pinned `litellm[proxy]` (the `requirements.txt` next
+//! to its config, hashes required), installed by `uv` with bytecode compiled (without it every
+//! start re-imports LiteLLM from source: about 10 s instead of 6 s where PYTHONDONTWRITEBYTECODE
+//! is set), then checked against the known-compromised releases. uv is taken from PATH, else
+//! installed from PyPI into `.agui-dev/tools/uv`; pip is the fallback when uv cannot be had.
+//! For each service folder with a `package-lock.json` and no `node_modules`: `npm ci`.
+//! All steps run at once; a lock file keeps two agui-dev runs from installing into one venv.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::cli::Cli;
+use crate::config::{KindName, Stack};
+use crate::error::{Error, Result};
+use crate::kinds::{self, litellm::COMPROMISED_VERSIONS, venv};
+use crate::output::{Level, Msg};
+use crate::supervise::{process::run_captured, reaper::Reaper, short};
+
+/// The uv release fetched from PyPI when none is on PATH.
+const UV_VERSION: &str = "0.13.9";
+/// Installed when a litellm service has no `requirements.txt` next to its config.
+const DEFAULT_LITELLM: &str = "litellm[proxy]==1.108.7";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `agui-dev setup`: (re)install the pinned LiteLLM, `npm ci` where `node_modules` is missing.
+    Everything,
+    /// `up`/`smoke`: only what is missing.
+    Missing,
+    /// `--no-setup`: a missing piece is an error.
+    Forbid,
+}
+
+enum Step {
+    Venv { venv: PathBuf, requirements: Option<PathBuf> },
+    Npm { cwd: PathBuf },
+}
+
+impl Step {
+    fn describe(&self, dir: &Path) -> String {
+        match self {
+            Step::Venv { venv, .. } => format!("LiteLLM into `{}`", relative(venv, dir)),
+            Step::Npm { cwd } => format!("npm ci in `{}`", relative(cwd, dir)),
+        }
+    }
+}
+
+pub async fn run(cli: &Cli) -> Result<()> {
+    let stack = super::load_stack(cli)?;
+    let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
+    let done = ensure(cli, &stack, &[], Mode::Everything, &reaper).await?;
+    if done == 0 {
+        let printer = super::printer(cli, false, &[], None, Vec::new())?;
+        printer.out().status(Level::Success, "everything is set up").await;
+        printer.finish();
+    }
+    Ok(())
+}
+
+/// Runs the set-up steps the selected services (all when empty) need; returns how many ran.
+pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, reaper: &Reaper) -> Result<usize> {
+    let steps = steps(stack, selected, mode);
+    if steps.is_empty() {
+        return Ok(0);
+    }
+    if mode == Mode::Forbid {
+        let missing: Vec<String> = steps.iter().map(|s| s.describe(&stack.dir)).collect();
+        return Err(Error::usage(format!("set-up is missing: {}", missing.join(", ")))
+            .hint("run `agui-dev setup`, or drop `--no-setup` to let agui-dev do it"));
+    }
+    let _lock = lock(&stack.dir)?;
+    let labels: Vec<String> = steps.iter().map(|s| s.describe(&stack.dir)).collect();
+    let printer = super::printer(cli, false, &labels, None, Vec::new())?;
+    let out = printer.out();
+    if mode == Mode::Missing {
+        out.status(Level::Info, format!("setting up what is missing: {}", labels.join(", "))).await;
+    }
+    let mut tasks = Vec::new();
+    for (index, step) in steps.into_iter().enumerate() {
+        let (out, reaper, dir, label) = (out.clone(), reaper.clone(), stack.dir.clone(), labels[index].clone());
+        tasks.push(tokio::spawn(async move {
+            out.send(Msg::Waiting { service: index, what: format!("installing {label}") }).await;
+            let started = Instant::now();
+            let result = match &step {
+                Step::Venv { venv, requirements } => {
+                    install_litellm(&reaper, &dir, venv, requirements.as_deref()).await
+                }
+                Step::Npm { cwd } => npm_ci(&reaper, cwd).await.map(|()| "dependencies installed".to_owned()),
+            };
+            let took = short(started.elapsed());
+            let (level, text) = match &result {
+                Ok(what) => (Level::Success, format!("{label}: {what} ({took})")),
+                Err(_) => (Level::Error, format!("{label}: failed after {took}")),
+            };
+            out.send(Msg::Done { service: index, level, text }).await;
+            result
+        }));
+    }
+    let mut first_error = None;
+    let count = tasks.len();
+    for task in tasks {
+        let result = task.await.unwrap_or_else(|err| Err(Error::failed("a set-up step panicked").cause(err)));
+        if let Err(error) = result {
+            first_error.get_or_insert(error);
+        }
+    }
+    drop(out);
+    printer.finish();
+    first_error.map_or(Ok(count), Err)
+}
+
+fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for service in stack.services.iter().filter(|s| selected.is_empty() || selected.contains(&s.name)) {
+        if service.kind == Some(KindName::Litellm) && service.command.is_none() {
+            let venv = kinds::venv_of(service, &stack.dir);
+            let installed = venv.join("bin/litellm").is_file() && venv::distribution(&venv, "litellm").is_some();
+            let requirements = service
+                .litellm
+                .config
+                .as_ref()
+                .and_then(|c| c.parent())
+                .map(|d| d.join("requirements.txt"))
+                .filter(|r| r.is_file());
+            let already = steps.iter().any(|s| matches!(s, Step::Venv { venv: v, .. } if *v == venv));
+            if (mode == Mode::Everything || !installed) && !already {
+                steps.push(Step::Venv { venv, requirements });
+            }
+        }
+        let cwd = &service.cwd;
+        let already = steps.iter().any(|s| matches!(s, Step::Npm { cwd: c } if c == cwd));
+        if cwd.join("package-lock.json").is_file() && !cwd.join("node_modules").is_dir() && !already {
+            steps.push(Step::Npm { cwd: cwd.clone() });
+        }
+    }
+    steps
+}
+
+async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements: Option<&Path>) -> Result<String> {
+    let python = which("python3").ok_or_else(|| {
+        Error::failed("`python3` was not found on PATH").hint("install Python 3.10-3.14 (3.11 is tested) and try again")
+    })?;
+    let install_args: Vec<String> = match requirements {
+        Some(file) => vec!["--require-hashes".into(), "-r".into(), file.to_string_lossy().into_owned()],
+        None => vec![DEFAULT_LITELLM.to_owned()],
+    };
+    if let Some(uv) = find_or_fetch_uv(reaper, dir, &python).await {
+        if !venv.join("bin/python").exists() {
+            let mut create = Command::new(&uv);
+            create.arg("venv").arg("--python").arg(&python).arg(venv);
+            run_step(reaper, &mut create, "uv venv").await?;
+        }
+        let mut install = Command::new(&uv);
+        install
+            .args(["pip", "install", "--compile-bytecode", "--python"])
+            .arg(venv.join("bin/python"))
+            .args(&install_args);
+        run_step(reaper, &mut install, "uv pip install").await?;
+    } else {
+        if !venv.join("bin/python").exists() {
+            let mut create = Command::new(&python);
+            create.args(["-m", "venv"]).arg(venv);
+            run_step(reaper, &mut create, "python3 -m venv").await?;
+        }
+        let mut install = Command::new(venv.join("bin/python"));
+        install.args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"]).args(&install_args);
+        run_step(reaper, &mut install, "pip install").await?;
+        for site in venv::site_packages(venv) {
+            let mut compile = Command::new(venv.join("bin/python"));
+            compile.args(["-m", "compileall", "-q"]).arg(site);
+            run_step(reaper, &mut compile, "compileall").await?;
+        }
+    }
+    verify_litellm(venv)
+}
+
+/// The installed litellm must be there, and must not be a compromised release or have left its hook.
+pub fn verify_litellm(venv: &Path) -> Result<String> {
+    let dist = venv::distribution(venv, "litellm").ok_or_else(|| {
+        Error::failed(format!("litellm is not installed in `{}` after set-up", venv.display()))
+            .hint("remove the venv and run `agui-dev setup` again")
+    })?;
+    if COMPROMISED_VERSIONS.contains(&dist.version.as_str()) {
+        return Err(Error::failed(format!("litellm {} is a compromised release (credential stealer)", dist.version))
+            .hint("delete the venv, rotate every key it could read, and install a pinned safe version"));
+    }
+    if let Some(hook) = venv::stray_init_hooks(venv).first() {
+        return Err(Error::failed(format!("`{}` is the start-up hook of a compromised litellm", hook.display()))
+            .hint("delete the venv, rotate every key it could read, and run `agui-dev setup`"));
+    }
+    Ok(format!("litellm {} installed", dist.version))
+}
+
+/// uv from PATH, or from `.agui-dev/tools/uv`, fetched from PyPI with pip if needed.
+async fn find_or_fetch_uv(reaper: &Reaper, dir: &Path, python: &Path) -> Option<PathBuf> {
+    if let Some(uv) = which("uv") {
+        return Some(uv);
+    }
+    let target = dir.join(".agui-dev/tools/uv");
+    let uv = target.join("bin/uv");
+    if uv.is_file() {
+        return Some(uv);
+    }
+    let mut fetch = Command::new(python);
+    fetch
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--target"])
+        .arg(&target)
+        .arg(format!("uv=={UV_VERSION}"));
+    match run_captured(reaper, &mut fetch).await {
+        Ok((status, _)) if status.success() && uv.is_file() => Some(uv),
+        _ => None,
+    }
+}
+
+async fn npm_ci(reaper: &Reaper, cwd: &Path) -> Result<()> {
+    let npm = which("npm").ok_or_else(|| {
+        Error::failed("`npm` was not found on PATH").hint("install Node.js 20 or newer (it comes with npm)")
+    })?;
+    let mut command = Command::new(npm);
+    // Dev dependencies hold `tsx`, which the services run; NODE_ENV=production would skip them.
+    command.args(["ci", "--include=dev", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(cwd);
+    run_step(reaper, &mut command, "npm ci").await
+}
+
+async fn run_step(reaper: &Reaper, command: &mut Command, what: &str) -> Result<()> {
+    let (status, output) =
+        run_captured(reaper, command).await.map_err(|e| Error::failed(format!("`{what}` failed")).cause(e))?;
+    if status.success() {
+        return Ok(());
+    }
+    let lines: Vec<&str> = output.lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n    ");
+    Err(Error::failed(format!("`{what}` {status}"))
+        .cause(format!("its last lines:\n    {tail}"))
+        .hint("fix the cause above (network, disk, Python or Node version) and run `agui-dev setup` again"))
+}
+
+/// Serialises set-up between agui-dev processes on the same stack.
+fn lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = dir.join(".agui-dev/setup.lock");
+    let file = std::fs::create_dir_all(dir.join(".agui-dev"))
+        .and_then(|()| std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path))
+        .map_err(|err| Error::failed(format!("cannot create `{}`", path.display())).cause(err))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, err)| Error::failed(format!("cannot lock `{}`", path.display())).cause(err))
+}
+
+pub fn which(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+fn relative(path: &Path, dir: &Path) -> String {
+    path.strip_prefix(dir).unwrap_or(path).display().to_string()
+}

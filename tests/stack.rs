@@ -1,0 +1,204 @@
+#![allow(clippy::unwrap_used)]
+//! The real stack end to end: LiteLLM from the pinned requirements, the MCP and AG-UI servers from
+//! `templates/`, under `agui-dev up`, offline. Set-up (venv, npm ci) runs on the first use.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Fixture, free_port, http, marked_processes, repo_root};
+use nix::sys::signal::Signal;
+
+/// Provider keys are removed so the offline model answers, whatever the machine has set.
+const PROVIDER_KEYS: &[&str] = &[
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROQ_API_KEY",
+    "OPENROUTER_API_KEY",
+    "XAI_API_KEY",
+    "AZURE_API_KEY",
+    "COHERE_API_KEY",
+    "DASHSCOPE_API_KEY",
+    "MOONSHOT_API_KEY",
+    "LITELLM_MASTER_KEY",
+    "LITELLM_MODEL",
+];
+
+/// A stack file like the repository's, on free ports, so it never collides with a running stack.
+fn real_stack(proxy: u16, mcp: u16, agui: u16) -> String {
+    let root = repo_root().display().to_string();
+    format!(
+        r#"
+[services.litellm]
+kind = "litellm"
+venv = "{root}/.venv"
+config = "{root}/templates/litellm/config.yaml"
+port = {proxy}
+
+[services.mcp]
+kind = "mcp"
+cwd = "{root}/templates/mcp-server"
+command = "npm start"
+port = {mcp}
+
+[services.agui]
+kind = "agui"
+cwd = "{root}/templates/agui-server"
+command = "npm start"
+port = {agui}
+depends_on = ["mcp"]
+"#
+    )
+}
+
+#[test]
+fn the_real_stack_streams_an_offline_answer_and_stops_without_a_trace() {
+    let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
+    let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
+    let mut command = fixture.command(&["up"]);
+    for key in PROVIDER_KEYS {
+        command.env_remove(key);
+    }
+    let mut up = fixture.spawn_command(command);
+    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    assert!(up.stderr.text().contains("model `offline`: no provider key is set"), "{}", up.stderr.text());
+
+    // The master key as the proxy got it, to prove it is never printed.
+    let master_key = marked_processes(&fixture.marker)
+        .into_iter()
+        .find_map(|(pid, cmd)| {
+            if !cmd.contains("litellm") {
+                return None;
+            }
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            environ
+                .split(|b| *b == 0)
+                .find_map(|var| String::from_utf8_lossy(var).strip_prefix("LITELLM_MASTER_KEY=").map(str::to_owned))
+        })
+        .expect("the proxy runs with a master key");
+    assert!(master_key.len() >= 32, "a generated key is long and random");
+
+    // A chat through the AG-UI server: a valid event stream with the offline model's text.
+    let input = r#"{"threadId":"t1","runId":"r1","state":{},"messages":[{"id":"m1","role":"user","content":"hello"}],"tools":[],"context":[],"forwardedProps":{}}"#;
+    let (status, headers, body) =
+        http(agui, "POST", "/agent", &[("Content-Type", "application/json"), ("Accept", "text/event-stream")], input);
+    assert_eq!(status, 200, "{body}");
+    assert!(headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream")));
+    let events: Vec<serde_json::Value> =
+        body.lines().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"RUN_STARTED"), "{types:?}");
+    assert_eq!(types.last(), Some(&"RUN_FINISHED"), "{types:?}");
+    assert_eq!(
+        types.iter().filter(|t| **t == "TEXT_MESSAGE_START").count(),
+        types.iter().filter(|t| **t == "TEXT_MESSAGE_END").count()
+    );
+    let text: String =
+        events.iter().filter(|e| e["type"] == "TEXT_MESSAGE_CONTENT").map(|e| e["delta"].as_str().unwrap()).collect();
+    assert!(text.contains("[offline model]"), "{text}");
+
+    // The MCP handshake, and its tools.
+    let accept = ("Accept", "application/json, text/event-stream");
+    let json = ("Content-Type", "application/json");
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"agui-dev-test","version":"0"}}}"#;
+    let (status, headers, body) = http(mcp, "POST", "/mcp", &[accept, json], init);
+    assert_eq!(status, 200, "{body}");
+    let session = headers.iter().find(|(k, _)| k == "mcp-session-id").map(|(_, v)| v.clone()).expect("a session id");
+    let with_session = ("mcp-session-id", session.as_str());
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let (status, _, _) = http(mcp, "POST", "/mcp", &[accept, json, with_session], initialized);
+    assert_eq!(status, 202);
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let (status, _, body) = http(mcp, "POST", "/mcp", &[accept, json, with_session], list);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"calculate\"") && body.contains("\"get_current_time\""), "{body}");
+
+    // The official @ag-ui/client HttpAgent, from the template's own test.
+    official_client(&fixture, agui, "[offline model]");
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+    for port in [proxy, mcp, agui] {
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "port {port} is still taken");
+    }
+    let mut everything = up.stdout.text() + &up.stderr.text();
+    for log in ["litellm", "mcp", "agui"] {
+        everything += &std::fs::read_to_string(fixture.file(&format!(".agui-dev/logs/{log}.log"))).unwrap();
+    }
+    assert!(everything.contains("litellm | "), "the proxy's output is shown");
+    assert!(!everything.contains(&master_key), "the master key was printed");
+}
+
+/// Runs the template's live test (the official `@ag-ui/client` `HttpAgent`, whose verifier checks
+/// every event and the sequence) against the AG-UI server on `port`.
+fn official_client(fixture: &Fixture, port: u16, expect_text: &str) -> String {
+    let client = std::process::Command::new("node")
+        .args(["--import", "tsx", "--test", "--test-reporter=spec", "test/live.test.ts"])
+        .current_dir(repo_root().join("templates/agui-server"))
+        .env("AGUI_URL", format!("http://127.0.0.1:{port}/agent"))
+        .env("EXPECT_TEXT", expect_text)
+        .env("AGUI_TEST_MARKER", &fixture.marker)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&client.stdout).into_owned() + &String::from_utf8_lossy(&client.stderr);
+    assert!(client.status.success(), "{report}");
+    assert!(report.contains("live: HttpAgent run completes"), "{report}");
+    assert!(report.contains("pass 2") && report.contains("skipped 0"), "both live tests must run and pass:\n{report}");
+    report
+}
+
+#[test]
+fn the_offline_tool_model_calls_an_mcp_tool_through_the_real_stack() {
+    let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
+    let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
+    let mut command = fixture.command(&["up"]);
+    for key in PROVIDER_KEYS {
+        command.env_remove(key);
+    }
+    command.env("LITELLM_MODEL", "offline-tools");
+    let mut up = fixture.spawn_command(command);
+    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    assert!(up.stderr.text().contains("model `offline-tools`: `LITELLM_MODEL` is set"), "{}", up.stderr.text());
+    let report = official_client(&fixture, agui, "42");
+    assert!(report.contains("TOOL_CALL_START TOOL_CALL_ARGS TOOL_CALL_END TOOL_CALL_RESULT"), "{report}");
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+#[test]
+fn a_provider_key_switches_the_model_without_editing_a_file() {
+    let fixture = Fixture::new("");
+    let mut command = fixture.command(&["-f", &repo_root().join("stack.toml").display().to_string(), "check"]);
+    for key in PROVIDER_KEYS {
+        command.env_remove(key);
+    }
+    command.env("DEEPSEEK_API_KEY", "sk-deepseek-test-0123456789");
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("note: model `deepseek-chat`: `DEEPSEEK_API_KEY` is set"), "{stdout}");
+    assert!(stdout.contains("LITELLM_MODEL=deepseek-chat"), "{stdout}");
+    assert!(stdout.contains("LITELLM_ENDPOINT=http://127.0.0.1:4000/v1"), "{stdout}");
+    assert!(stdout.contains("MCP_SERVER_URL=http://127.0.0.1:3100/mcp"), "{stdout}");
+    assert!(stdout.contains("--host 127.0.0.1 --port 4000"), "{stdout}");
+    assert!(!stdout.contains("0123456789"), "{stdout}");
+}
+
+#[test]
+fn no_setup_makes_a_missing_venv_an_error_with_a_hint() {
+    let fixture = Fixture::new(
+        "[services.proxy]\nkind = \"litellm\"\nvenv = \"nowhere\"\nmodel = \"deepseek/deepseek-chat\"\nport = 4999\n",
+    );
+    let (code, _, stderr) = fixture.run(&["up", "--no-setup"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: set-up is missing: LiteLLM into `nowhere`\nhint: run `agui-dev setup`, or drop `--no-setup` to let agui-dev do it"
+    );
+}
