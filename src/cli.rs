@@ -55,6 +55,39 @@ pub enum Command {
     },
     /// Validate the stack file and print the resolved plan, secrets masked.
     Check,
+    /// CI stage: bring the stack up, run the smoke checks, stop it, check nothing is left.
+    ///
+    /// Built in: LiteLLM readiness and one completion, the MCP handshake and a tool call, an
+    /// AG-UI run checked like the official client checks it; then the `[[smoke]]` checks of the
+    /// stack file. Exit 0 only if every check passed.
+    Smoke {
+        /// Limit for the whole run.
+        #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+        timeout: std::time::Duration,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// One JSON object per check on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Do not run missing set-up; report it as an error instead.
+        #[arg(long)]
+        no_setup: bool,
+    },
     /// Create the venv with the pinned, verified litellm[proxy] and install the services' node modules.
     Setup,
+    /// Diagnose the venv, LiteLLM, provider keys, ports, tools and the configuration, with a fix for
+    /// every problem. Exit 0 when nothing failed (warnings allowed), 1 when something failed.
+    Doctor {
+        /// One JSON object per check on stdout: `id`, `status`, `message`, `fix`.
+        #[arg(long)]
+        json: bool,
+        /// Also send a one-token request through the proxy for each configured provider.
+        #[arg(long)]
+        online: bool,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|_| format!("`{text}` is not a duration; write e.g. \"90s\" or \"5m\""))
 }

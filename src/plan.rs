@@ -22,6 +22,11 @@ pub struct Plan {
     pub secrets: Vec<Secret>,
     /// Lines worth telling the user before starting (e.g. which model was chosen and why).
     pub notes: Vec<String>,
+    /// The model AG-UI servers ask the proxy for, when the stack has a proxy.
+    pub model: Option<String>,
+    /// Unique per run and set as `AGUI_DEV_RUN` in every service's environment, so that processes
+    /// that left their process group can still be found (environments are inherited).
+    pub run_id: String,
 }
 
 pub struct ServicePlan {
@@ -86,9 +91,10 @@ pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
     }
 
     let wiring = kinds::Wiring::new(stack)?;
+    let run_id = kinds::random_hex(8);
     let mut services = Vec::new();
     for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
-        services.push(plan_service(stack, service, waves[service.name.as_str()], &wiring)?);
+        services.push(plan_service(stack, service, waves[service.name.as_str()], &wiring, &run_id)?);
     }
     services.sort_by_key(|s| s.wave);
 
@@ -113,10 +119,18 @@ pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
         services,
         secrets,
         notes: wiring.notes.clone(),
+        model: wiring.model.clone(),
+        run_id,
     })
 }
 
-fn plan_service(stack: &Stack, service: &config::Service, wave: usize, wiring: &kinds::Wiring) -> Result<ServicePlan> {
+fn plan_service(
+    stack: &Stack,
+    service: &config::Service,
+    wave: usize,
+    wiring: &kinds::Wiring,
+    run_id: &str,
+) -> Result<ServicePlan> {
     let mut env = EnvBuilder { env: std::env::vars().collect(), own: Vec::new() };
     for (key, value) in &service.file_env {
         env.set(key, value.clone());
@@ -125,6 +139,7 @@ fn plan_service(stack: &Stack, service: &config::Service, wave: usize, wiring: &
         env.set("PORT", port.to_string());
     }
     env.set("PYTHONUNBUFFERED", "1".to_owned());
+    env.set(RUN_VAR, run_id.to_owned());
     let defaults = wiring.defaults(service)?;
     for key in &defaults.remove_env {
         env.env.remove(*key);
@@ -173,6 +188,9 @@ fn plan_service(stack: &Stack, service: &config::Service, wave: usize, wiring: &
         wave,
     })
 }
+
+/// The variable that marks every process of one run.
+pub const RUN_VAR: &str = "AGUI_DEV_RUN";
 
 /// A service's environment and the keys the stack itself set in it.
 struct EnvBuilder {

@@ -2,7 +2,9 @@
 //! hint when something is wrong; only this layer knows about the process's exit code.
 
 mod check;
+mod doctor;
 mod setup;
+mod smoke;
 mod up;
 
 use std::path::PathBuf;
@@ -24,6 +26,12 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Up { services, timestamps, no_setup } => up::run(cli, services, *timestamps, *no_setup).await,
             Command::Check => check::run(cli).await,
             Command::Setup => setup::run(cli).await,
+            Command::Doctor { json, online } => doctor::run(cli, *json, *online).await,
+            Command::Smoke { timeout, junit, json, no_setup } => {
+                let options =
+                    smoke::Options { timeout: *timeout, junit: junit.clone(), json: *json, no_setup: *no_setup };
+                smoke::run(cli, &options).await
+            }
         }
     })
 }
@@ -43,7 +51,13 @@ fn printer(
     log_dir: Option<PathBuf>,
     secrets: Vec<Secret>,
 ) -> Result<Printer> {
-    let settings = Settings { colors: Colors::resolve(cli.color), timestamps, quiet: cli.quiet, verbose: cli.verbose };
+    let settings = Settings {
+        colors: Colors::resolve(cli.color),
+        timestamps,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        show_services: !matches!(cli.command, Command::Smoke { .. }) || cli.verbose,
+    };
     Printer::start(settings, services, log_dir.as_deref(), secrets).map_err(|err| {
         let dir = log_dir.map(|d| d.display().to_string()).unwrap_or_default();
         Error::failed("cannot set up output").cause(err).hint(format!("check that `{dir}` is writable"))

@@ -43,7 +43,7 @@ impl Step {
     fn describe(&self, dir: &Path) -> String {
         match self {
             Step::Venv { venv, .. } => format!("LiteLLM into `{}`", relative(venv, dir)),
-            Step::Npm { cwd } => format!("npm ci in `{}`", relative(cwd, dir)),
+            Step::Npm { cwd } => format!("node modules in `{}`", relative(cwd, dir)),
         }
     }
 }
@@ -71,7 +71,12 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
         return Err(Error::usage(format!("set-up is missing: {}", missing.join(", ")))
             .hint("run `agui-dev setup`, or drop `--no-setup` to let agui-dev do it"));
     }
+    // Another agui-dev may be setting up the same stack: wait for it, then look again.
     let _lock = lock(&stack.dir)?;
+    let steps = self::steps(stack, selected, mode);
+    if steps.is_empty() {
+        return Ok(0);
+    }
     let labels: Vec<String> = steps.iter().map(|s| s.describe(&stack.dir)).collect();
     let printer = super::printer(cli, false, &labels, None, Vec::new())?;
     let out = printer.out();
@@ -82,7 +87,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
     for (index, step) in steps.into_iter().enumerate() {
         let (out, reaper, dir, label) = (out.clone(), reaper.clone(), stack.dir.clone(), labels[index].clone());
         tasks.push(tokio::spawn(async move {
-            out.send(Msg::Waiting { service: index, what: format!("installing {label}") }).await;
+            out.send(Msg::Waiting { key: index, what: format!("installing {label}") }).await;
             let started = Instant::now();
             let result = match &step {
                 Step::Venv { venv, requirements } => {
@@ -95,7 +100,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
                 Ok(what) => (Level::Success, format!("{label}: {what} ({took})")),
                 Err(_) => (Level::Error, format!("{label}: failed after {took}")),
             };
-            out.send(Msg::Done { service: index, level, text }).await;
+            out.send(Msg::Done { key: index, level, text }).await;
             result
         }));
     }

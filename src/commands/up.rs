@@ -7,7 +7,7 @@ use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::output::Level;
 use crate::plan;
-use crate::supervise::{Outcome, Supervisor, ports, reaper::Reaper};
+use crate::supervise::{Outcome, Supervisor, ports, process, reaper::Reaper};
 
 pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: bool) -> Result<()> {
     let stack = super::load_stack(cli)?;
@@ -27,6 +27,13 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
     }
     let (supervisor, _control) = Supervisor::new(plan.clone(), out.clone(), reaper);
     let outcome = supervisor.run().await;
+    // A process that left its group (setsid, a daemon) escaped the group signals; it still
+    // carries the run's marker in its environment.
+    let strays = process::strays(&plan.run_id);
+    for (pid, command) in &strays {
+        out.status(Level::Warn, format!("pid {pid} ({command}) left its service's process group; killed it")).await;
+    }
+    process::kill_strays(&strays);
     out.flush().await;
     drop(out);
     printer.finish();
@@ -37,7 +44,7 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
 }
 
 /// Every declared port must be free before anything starts; a taken one names its holder.
-fn check_ports(plan: &plan::Plan) -> Result<()> {
+pub(super) fn check_ports(plan: &plan::Plan) -> Result<()> {
     let mut taken = Vec::new();
     for service in &plan.services {
         let Some(port) = service.port else { continue };

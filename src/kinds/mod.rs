@@ -4,7 +4,9 @@
 //! services' ports and the master key). Explicit values in the stack file always win; a service
 //! without `kind` gets none of this and is a plain process.
 
+pub mod agui;
 pub mod litellm;
+pub mod mcp;
 pub mod venv;
 
 use std::path::PathBuf;
@@ -157,15 +159,20 @@ pub fn lookup(service: &Service, name: &str) -> Option<String> {
 
 /// 128 random bits from the kernel, as LiteLLM expects a key: `sk-` and then hex.
 fn generate_master_key() -> String {
+    format!("sk-agui-{}", random_hex(16))
+}
+
+/// `bytes` random bytes from the kernel, in hex.
+pub fn random_hex(bytes: usize) -> String {
     use std::fmt::Write;
     use std::io::Read;
-    let mut bytes = [0u8; 16];
+    let mut raw = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
+        .and_then(|mut f| f.read_exact(&mut raw))
         .expect("the kernel's random source is readable");
-    let mut key = String::from("sk-agui-");
-    for byte in bytes {
-        let _ = write!(key, "{byte:02x}");
+    let mut hex = String::new();
+    for byte in raw {
+        let _ = write!(hex, "{byte:02x}");
     }
-    key
+    hex
 }

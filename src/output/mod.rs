@@ -43,19 +43,22 @@ pub enum Msg {
     Status { level: Level, text: String },
     /// A line of data for stdout (`check`, `--json`): no prefix, no colour added.
     Data(String),
-    /// Start a spinner for a service that is being waited for.
-    Waiting { service: usize, what: String },
-    /// End that service's spinner with a final line.
-    Done { service: usize, level: Level, text: String },
+    /// Start a spinner for something being waited for (a service, a set-up step, a check).
+    Waiting { key: usize, what: String },
+    /// End the spinner with that key with a final line.
+    Done { key: usize, level: Level, text: String },
     /// Answered once everything before it has been written and flushed.
     Flush(oneshot::Sender<()>),
 }
 
+#[allow(clippy::struct_excessive_bools, reason = "independent switches from the command line")]
 pub struct Settings {
     pub colors: Colors,
     pub timestamps: bool,
     pub quiet: bool,
     pub verbose: bool,
+    /// Whether services' lines reach stdout (they always reach the log files).
+    pub show_services: bool,
 }
 
 /// A handle for sending to the printer; cheap to clone.
@@ -130,7 +133,7 @@ struct State {
     logs: Vec<logfile::LogFile>,
     secrets: Vec<Secret>,
     progress: Option<MultiProgress>,
-    spinners: Vec<Option<ProgressBar>>,
+    spinners: std::collections::HashMap<usize, ProgressBar>,
 }
 
 impl State {
@@ -159,7 +162,7 @@ impl State {
             logs,
             secrets,
             progress,
-            spinners: vec![None; services.len()],
+            spinners: std::collections::HashMap::new(),
         }
     }
 
@@ -174,7 +177,7 @@ impl State {
             }
             self.write_batch(batch);
         }
-        for spinner in self.spinners.iter().flatten() {
+        for spinner in self.spinners.values() {
             spinner.finish_and_clear();
         }
         let _ = self.stdout.flush();
@@ -200,7 +203,7 @@ impl State {
             }
         };
         match progress {
-            Some(progress) if self.spinners.iter().any(Option::is_some) => progress.suspend(|| write(self)),
+            Some(progress) if !self.spinners.is_empty() => progress.suspend(|| write(self)),
             _ => write(self),
         }
         for ack in acks {
@@ -216,6 +219,9 @@ impl State {
                 if let Some(log) = self.logs.get_mut(service) {
                     log.write_line(&plain);
                 }
+                if !self.settings.show_services {
+                    return;
+                }
                 let shown = if self.settings.colors.stdout { &text } else { &plain };
                 let stamp = if self.settings.timestamps { timestamp() } else { String::new() };
                 let prefix = self.prefixes.get(service).map_or("", String::as_str);
@@ -226,7 +232,7 @@ impl State {
                 let _ = writeln!(self.stdout, "{text}");
             }
             Msg::Status { level, text } => self.status(level, &text),
-            Msg::Waiting { service, what } => {
+            Msg::Waiting { key, what } => {
                 let what = self.redact(&what);
                 match &self.progress {
                     Some(progress) => {
@@ -236,13 +242,13 @@ impl State {
                         );
                         spinner.set_message(what);
                         spinner.enable_steady_tick(Duration::from_millis(80));
-                        self.spinners[service] = Some(spinner);
+                        self.spinners.insert(key, spinner);
                     }
                     None => self.status(Level::Info, &what),
                 }
             }
-            Msg::Done { service, level, text } => {
-                if let Some(spinner) = self.spinners.get_mut(service).and_then(Option::take) {
+            Msg::Done { key, level, text } => {
+                if let Some(spinner) = self.spinners.remove(&key) {
                     spinner.finish_and_clear();
                     if let Some(progress) = &self.progress {
                         progress.remove(&spinner);

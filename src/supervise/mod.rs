@@ -178,7 +178,7 @@ impl Supervisor {
                 let name = &self.plan.services[index].name;
                 self.out
                     .send(Msg::Done {
-                        service: index,
+                        key: index,
                         level: Level::Success,
                         text: format!("`{name}` is ready ({})", short(took)),
                     })
@@ -205,11 +205,7 @@ impl Supervisor {
                 }
                 let name = &self.plan.services[index].name;
                 self.out
-                    .send(Msg::Done {
-                        service: index,
-                        level: Level::Error,
-                        text: format!("`{name}` did not become ready"),
-                    })
+                    .send(Msg::Done { key: index, level: Level::Error, text: format!("`{name}` did not become ready") })
                     .await;
                 Some(Outcome::Failed(
                     self.failure(index, format!("service `{name}` did not become ready"))
@@ -293,7 +289,7 @@ impl Supervisor {
         };
         if !was_ready {
             self.out
-                .send(Msg::Done { service: index, level: Level::Error, text: format!("`{name}` {status}{when}") })
+                .send(Msg::Done { key: index, level: Level::Error, text: format!("`{name}` {status}{when}") })
                 .await;
         }
         let hint = if wants_restart {
@@ -379,7 +375,7 @@ impl Supervisor {
             let _ = self.events_tx.try_send(Event::Ready { index, generation });
             return Ok(());
         };
-        self.out.send(Msg::Waiting { service: index, what: format!("waiting for `{}` ({probe})", service.name) }).await;
+        self.out.send(Msg::Waiting { key: index, what: format!("waiting for `{}` ({probe})", service.name) }).await;
         let events = self.events_tx.clone();
         let reaper = self.reaper.clone();
         let limit = service.ready_timeout;

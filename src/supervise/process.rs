@@ -262,3 +262,29 @@ pub async fn run_captured(reaper: &Reaper, command: &mut Command) -> Result<(Exi
     let status = exit.await.map_err(|_| format!("lost the exit status of `{program}`"))?;
     Ok((status, String::from_utf8_lossy(&output).into_owned()))
 }
+
+/// Live processes of this run (their environment holds `AGUI_DEV_RUN=<run_id>`), with their
+/// command lines: after a shutdown, only processes that left their process group can be here.
+pub fn strays(run_id: &str) -> Vec<(i32, String)> {
+    let needle = format!("{}={run_id}", crate::plan::RUN_VAR);
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let marked = environ.split(|b| *b == 0).any(|var| var == needle.as_bytes());
+            (marked && !zombie && pid != me).then(|| (pid, super::ports::command_line(pid)))
+        })
+        .collect()
+}
+
+/// Kills processes found by `strays`, by pid.
+pub fn kill_strays(strays: &[(i32, String)]) {
+    for (pid, _) in strays {
+        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+}

@@ -311,3 +311,49 @@ fn dechunk(mut body: &str) -> String {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Provider keys are removed so the offline model answers, whatever the machine has set.
+pub const PROVIDER_KEYS: &[&str] = &[
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROQ_API_KEY",
+    "OPENROUTER_API_KEY",
+    "XAI_API_KEY",
+    "AZURE_API_KEY",
+    "COHERE_API_KEY",
+    "DASHSCOPE_API_KEY",
+    "MOONSHOT_API_KEY",
+    "LITELLM_MASTER_KEY",
+    "LITELLM_MODEL",
+];
+
+/// A stack file like the repository's, on free ports, so it never collides with a running stack.
+pub fn real_stack(proxy: u16, mcp: u16, agui: u16) -> String {
+    let root = repo_root().display().to_string();
+    format!(
+        r#"
+[services.litellm]
+kind = "litellm"
+venv = "{root}/.venv"
+config = "{root}/templates/litellm/config.yaml"
+port = {proxy}
+
+[services.mcp]
+kind = "mcp"
+cwd = "{root}/templates/mcp-server"
+command = "npm start"
+port = {mcp}
+
+[services.agui]
+kind = "agui"
+cwd = "{root}/templates/agui-server"
+command = "npm start"
+port = {agui}
+depends_on = ["mcp"]
+"#
+    )
+}

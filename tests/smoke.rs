@@ -1,0 +1,158 @@
+#![allow(clippy::unwrap_used)]
+//! `agui-dev smoke`: passes on the real stack offline, and fails with exit 1 naming the right check.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Fixture, PROVIDER_KEYS, free_port, real_stack};
+
+fn smoke(fixture: &Fixture, args: &[&str]) -> (i32, String, String) {
+    let mut command = fixture.command(&[&["smoke"], args].concat());
+    for key in PROVIDER_KEYS {
+        command.env_remove(key);
+    }
+    let output = command.stdin(std::process::Stdio::null()).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn junit(path: &std::path::Path) -> String {
+    let xml = std::fs::read_to_string(path).unwrap();
+    roxmltree::Document::parse(&xml).unwrap_or_else(|err| panic!("malformed JUnit ({err}):\n{xml}"));
+    xml
+}
+
+#[test]
+fn smoke_passes_on_the_real_stack_offline() {
+    let fixture = Fixture::new(&real_stack(free_port(), free_port(), free_port()));
+    let report = fixture.file("junit.xml");
+    let (code, stdout, stderr) = smoke(&fixture, &["--json", "--junit", report.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let checks: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: Vec<&str> = checks.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["stack.ready", "litellm.readiness", "litellm.completion", "mcp.tools", "agui.run", "stack.stopped"]
+    );
+    assert!(checks.iter().all(|c| c["status"] == "pass"), "{stdout}");
+    assert!(stderr.contains("smoke: 6 passed, 0 failed"), "{stderr}");
+    let xml = junit(&report);
+    assert!(xml.contains("tests=\"6\" failures=\"0\""), "{xml}");
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+#[test]
+fn a_service_that_never_gets_ready_fails_within_the_timeout() {
+    let fixture = Fixture::new(
+        "[services.sleepy]\ncommand = \"sh -c 'echo starting; exec sleep 600'\"\nready = { log = \"never-printed\" }\n",
+    );
+    let began = Instant::now();
+    let (code, _, stderr) = smoke(&fixture, &["--timeout", "3s"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(began.elapsed() < Duration::from_secs(30), "the smoke timeout was not honoured");
+    assert!(
+        stderr.contains("`stack.ready` failed: not every service was ready within the smoke timeout of 3s"),
+        "{stderr}"
+    );
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+/// An AG-UI server that leaves its text message open before `RUN_FINISHED`, and prints a secret.
+const BAD_AGUI: &str = r#"
+import http.server, json, os, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        print("handling a run with key " + os.environ["SECRET_TOKEN"], flush=True)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for event in [{"type": "RUN_STARTED", "threadId": "t", "runId": "r"},
+                      {"type": "TEXT_MESSAGE_START", "messageId": "m1", "role": "assistant"},
+                      {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": "hi"},
+                      {"type": "RUN_FINISHED", "threadId": "t", "runId": "r"}]:
+            self.wfile.write(("data: " + json.dumps(event) + "\n\n").encode())
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+#[test]
+fn a_bad_event_sequence_fails_the_agui_check_and_the_junit_hides_the_secret() {
+    let port = free_port();
+    let fixture = Fixture::new(&format!(
+        "[services.agui]\nkind = \"agui\"\ncommand = \"python3 bad_agui.py\"\nport = {port}\nenv = {{ SECRET_TOKEN = \"tok-very-secret-42\" }}\n"
+    ));
+    std::fs::write(fixture.file("bad_agui.py"), BAD_AGUI).unwrap();
+    let report = fixture.file("junit.xml");
+    let (code, stdout, stderr) = smoke(&fixture, &["--junit", report.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("`agui.run` failed: the run finished with message `m1` still open"), "{stderr}");
+    assert!(stderr.contains("last lines of `agui`:"), "{stderr}");
+    let xml = junit(&report);
+    assert!(xml.contains("<testcase name=\"agui.run\" classname=\"smoke.agui\""), "{xml}");
+    assert!(xml.contains("<failure message=\"the run finished with message `m1` still open\">"), "{xml}");
+    assert!(xml.contains("handling a run with key [redacted:SECRET_TOKEN]"), "{xml}");
+    for text in [&xml, &stdout, &stderr] {
+        assert!(!text.contains("tok-very-secret-42"));
+    }
+}
+
+#[test]
+fn failing_custom_checks_are_named() {
+    let port = free_port();
+    let fixture = Fixture::new(&format!(
+        r#"
+[services.web]
+command = "python3 -m http.server {port} --bind 127.0.0.1"
+port = {port}
+
+[[smoke]]
+name = "index"
+url = "http://127.0.0.1:{port}/"
+expect_body_contains = "stack.toml"
+
+[[smoke]]
+name = "health"
+url = "http://127.0.0.1:{port}/health"
+expect_status = 200
+
+[[smoke]]
+name = "script"
+exec = "sh -c 'echo checking; exit 4'"
+"#
+    ));
+    let (code, stdout, stderr) = smoke(&fixture, &["--json"]);
+    assert_eq!(code, 1, "{stderr}");
+    let status = |id: &str| {
+        stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|c| c["id"] == id).unwrap()["status"].clone()
+    };
+    assert_eq!(status("custom.index"), "pass");
+    assert_eq!(status("custom.health"), "fail");
+    assert_eq!(status("custom.script"), "fail");
+    assert!(stderr.contains("`custom.health` failed: GET http://127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("answered 404 Not Found, expected 200"), "{stderr}");
+    assert!(
+        stderr.contains("`custom.script` failed: `sh -c 'echo checking; exit 4'` exited with code 4: checking"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_process_left_behind_fails_the_stopped_check_and_is_then_killed() {
+    let fixture = Fixture::new(
+        "[services.escaper]\ncommand = \"sh -c 'setsid sleep 600 & sleep 0.5; echo up; exec sleep 600'\"\nready = { log = \"up\" }\n",
+    );
+    let (code, stdout, stderr) = smoke(&fixture, &["--json"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("`stack.stopped` failed: pid "), "{stderr}");
+    assert!(stderr.contains("(sleep 600) was still running"), "{stderr}");
+    assert!(stdout.contains("\"id\":\"stack.stopped\""), "{stdout}");
+    assert_eq!(fixture.survivors(), Vec::<i32>::new(), "the stray was killed after the report");
+}
