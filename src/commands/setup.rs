@@ -72,7 +72,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
             .hint("run `agui-dev setup`, or drop `--no-setup` to let agui-dev do it"));
     }
     // Another agui-dev may be setting up the same stack: wait for it, then look again.
-    let _lock = lock(&stack.dir)?;
+    let _lock = lock()?;
     let steps = self::steps(stack, selected, mode);
     if steps.is_empty() {
         return Ok(0);
@@ -155,7 +155,7 @@ async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements:
     if let Some(uv) = find_or_fetch_uv(reaper, dir, &python).await {
         if !venv.join("bin/python").exists() {
             let mut create = Command::new(&uv);
-            create.arg("venv").arg("--python").arg(&python).arg(venv);
+            create.args(["venv", "--allow-existing", "--python"]).arg(&python).arg(venv);
             run_step(reaper, &mut create, "uv venv").await?;
         }
         let mut install = Command::new(&uv);
@@ -243,11 +243,15 @@ async fn run_step(reaper: &Reaper, command: &mut Command, what: &str) -> Result<
         .hint("fix the cause above (network, disk, Python or Node version) and run `agui-dev setup` again"))
 }
 
-/// Serialises set-up between agui-dev processes on the same stack.
-fn lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    let path = dir.join(".agui-dev/setup.lock");
-    let file = std::fs::create_dir_all(dir.join(".agui-dev"))
-        .and_then(|()| std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path))
+/// Serialises set-up between agui-dev processes: one machine-wide lock, because stacks in
+/// different folders can share a venv or a service folder.
+fn lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = std::env::temp_dir().join("agui-dev-setup.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
         .map_err(|err| Error::failed(format!("cannot create `{}`", path.display())).cause(err))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, err)| Error::failed(format!("cannot lock `{}`", path.display())).cause(err))
