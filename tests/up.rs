@@ -190,7 +190,8 @@ command = ["sh", "-c", "trap 'echo cleaning-up-on-term; exit 0' TERM; echo up; s
 ready = { log = "up" }
 
 [services.partial]
-command = ["sh", "-c", "printf 'no-newline-at-the-end'; exec sleep 600"]
+command = ["sh", "-c", "printf 'no-newline-at-the-end'; touch partial.done; exec sleep 600"]
+ready = { exec = "test -f partial.done" }
 "#,
     );
     let mut up = fixture.spawn(&["up"]);

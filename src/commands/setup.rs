@@ -62,6 +62,8 @@ pub async fn run(cli: &Cli) -> Result<()> {
 
 /// Runs the set-up steps the selected services (all when empty) need; returns how many ran.
 pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, reaper: &Reaper) -> Result<usize> {
+    // Another agui-dev may be setting up the same venv or folders: wait for it, then look.
+    let _lock = lock()?;
     let steps = steps(stack, selected, mode);
     if steps.is_empty() {
         return Ok(0);
@@ -70,12 +72,6 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
         let missing: Vec<String> = steps.iter().map(|s| s.describe(&stack.dir)).collect();
         return Err(Error::usage(format!("set-up is missing: {}", missing.join(", ")))
             .hint("run `agui-dev setup`, or drop `--no-setup` to let agui-dev do it"));
-    }
-    // Another agui-dev may be setting up the same stack: wait for it, then look again.
-    let _lock = lock()?;
-    let steps = self::steps(stack, selected, mode);
-    if steps.is_empty() {
-        return Ok(0);
     }
     let labels: Vec<String> = steps.iter().map(|s| s.describe(&stack.dir)).collect();
     let printer = super::printer(cli, false, &labels, None, Vec::new())?;

@@ -57,13 +57,17 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     }
     let (supervisor, mut control) = Supervisor::new(plan.clone(), out.clone(), reaper.clone());
     let mut stack_task = tokio::spawn(supervisor.run());
+    let mut ended_early = None;
 
     let mut reports = Vec::new();
     let ready_at = Instant::now();
     let ready = tokio::select! {
         changed = control.all_ready.wait_for(|ready| *ready) => changed.is_ok(),
         () = tokio::time::sleep_until(deadline.into()) => false,
-        _ = &mut stack_task => false,
+        joined = &mut stack_task => {
+            ended_early = Some(joined);
+            false
+        }
     };
     let mut early_outcome = None;
     if ready {
@@ -111,7 +115,11 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
         });
         control.stop().await;
     }
-    let outcome = match stack_task.await {
+    let joined = match ended_early {
+        Some(joined) => joined,
+        None => stack_task.await,
+    };
+    let outcome = match joined {
         Ok(outcome) => outcome,
         Err(err) => Outcome::Failed(Error::failed("the supervisor panicked").cause(err)),
     };
