@@ -210,12 +210,8 @@ impl EnvBuilder {
 /// Names whose values are treated as secrets: masked in `check`, redacted from all output.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    upper.ends_with("_KEY")
-        || upper.ends_with("_TOKEN")
-        || upper.contains("SECRET")
-        || upper.contains("PASSWORD")
-        || upper.ends_with("_API_KEY")
-        || upper == "LITELLM_MASTER_KEY"
+    // `_KEY` covers `*_API_KEY` and `LITELLM_MASTER_KEY`.
+    upper.ends_with("_KEY") || upper.ends_with("_TOKEN") || upper.contains("SECRET") || upper.contains("PASSWORD")
 }
 
 /// A masked form that shows only enough to tell two keys apart: `sk-…9f2c`.

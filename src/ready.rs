@@ -52,13 +52,7 @@ pub async fn wait(probe: &Probe, limit: Duration, ctx: ProbeContext<'_>) -> Resu
         };
     }
     let client = match probe {
-        Probe::Http(_) => Some(
-            reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .map_err(|err| format!("cannot make an HTTP client: {err}"))?,
-        ),
+        Probe::Http(_) => Some(local_client(Duration::from_secs(5))?),
         _ => None,
     };
     loop {
@@ -78,6 +72,25 @@ pub async fn wait(probe: &Probe, limit: Duration, ctx: ProbeContext<'_>) -> Resu
             return Err(format!("not ready after {}; last probe: {error}", humantime::format_duration(limit)));
         }
         sleep(pause(now - started).min(deadline - now)).await;
+    }
+}
+
+/// An HTTP client for the stack's own services: never through a proxy from the environment
+/// (`HTTP_PROXY` would send 127.0.0.1 requests elsewhere), each request bounded by `timeout`.
+pub fn local_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
+        .build()
+        .map_err(|err| format!("cannot make an HTTP client: {err}"))
+}
+
+/// One attempt of an `http` or `tcp` probe within `limit` (for a look at a running stack).
+pub async fn attempt(probe: &Probe, limit: Duration) -> Result<(), String> {
+    match probe {
+        Probe::Http(url) => http(&local_client(limit)?, url, limit).await,
+        Probe::Tcp(addr) => tcp(addr, limit).await,
+        Probe::Exec(_) | Probe::Log(_) => Err("this kind of probe only runs under `agui-dev up`".to_owned()),
     }
 }
 

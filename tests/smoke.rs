@@ -5,14 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Fixture, PROVIDER_KEYS, free_port, real_stack};
+use common::{Fixture, free_port, real_stack};
 
 fn smoke(fixture: &Fixture, args: &[&str]) -> (i32, String, String) {
-    let mut command = fixture.command(&[&["smoke"], args].concat());
-    for key in PROVIDER_KEYS {
-        command.env_remove(key);
-    }
-    let output = command.stdin(std::process::Stdio::null()).output().unwrap();
+    let output =
+        fixture.offline_command(&[&["smoke"], args].concat()).stdin(std::process::Stdio::null()).output().unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -6,18 +6,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, PROVIDER_KEYS, free_port, http, marked_processes, real_stack, repo_root};
+use common::{Fixture, free_port, http, marked_processes, real_stack, repo_root};
 use nix::sys::signal::Signal;
 
 #[test]
 fn the_real_stack_streams_an_offline_answer_and_stops_without_a_trace() {
     let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
     let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
-    let mut command = fixture.command(&["up"]);
-    for key in PROVIDER_KEYS {
-        command.env_remove(key);
-    }
-    let mut up = fixture.spawn_command(command);
+    let mut up = fixture.spawn_command(fixture.offline_command(&["up"]));
     up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
     assert!(up.stderr.text().contains("model `offline`: no provider key is set"), "{}", up.stderr.text());
 
@@ -110,10 +106,7 @@ fn official_client(fixture: &Fixture, port: u16, expect_text: &str) -> String {
 fn the_offline_tool_model_calls_an_mcp_tool_through_the_real_stack() {
     let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
     let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
-    let mut command = fixture.command(&["up"]);
-    for key in PROVIDER_KEYS {
-        command.env_remove(key);
-    }
+    let mut command = fixture.offline_command(&["up"]);
     command.env("LITELLM_MODEL", "offline-tools");
     let mut up = fixture.spawn_command(command);
     up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
@@ -128,10 +121,7 @@ fn the_offline_tool_model_calls_an_mcp_tool_through_the_real_stack() {
 #[test]
 fn a_provider_key_switches_the_model_without_editing_a_file() {
     let fixture = Fixture::new("");
-    let mut command = fixture.command(&["-f", &repo_root().join("stack.toml").display().to_string(), "check"]);
-    for key in PROVIDER_KEYS {
-        command.env_remove(key);
-    }
+    let mut command = fixture.offline_command(&["-f", &repo_root().join("stack.toml").display().to_string(), "check"]);
     command.env("DEEPSEEK_API_KEY", "sk-deepseek-test-0123456789");
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

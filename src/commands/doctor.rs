@@ -34,7 +34,8 @@ use crate::error::{Error, Result};
 use crate::kinds::{self, litellm, venv};
 use crate::output::{Colors, redact};
 use crate::plan::{self, Plan, Secret, is_secret_name, mask};
-use crate::supervise::ports;
+use crate::ready;
+use crate::supervise::{ports, process::find_program};
 
 /// The order in which areas are shown.
 const AREAS: &[&str] = &["stack", "venv", "litellm", "keys", "ports", "running", "tools", "consistency", "online"];
@@ -1221,7 +1222,7 @@ async fn check_ports(report: &mut Report, doctor: &Doctor<'_>) {
         let ours = holder.as_ref().is_some_and(|h| looks_like_ours(h.pid, service));
         let probe = doctor.ready_of(service);
         let answer = match &probe {
-            Some(probe) => probe_once(probe).await,
+            Some(probe) => ready::attempt(probe, Duration::from_millis(1500)).await,
             None => Err("no ready probe".to_owned()),
         };
         let held_by = holder.as_ref().map_or_else(
@@ -1285,29 +1286,6 @@ fn looks_like_ours(pid: i32, service: &Service) -> bool {
         current = parent;
     }
     false
-}
-
-/// One attempt of a ready probe, with a short time limit.
-async fn probe_once(probe: &Probe) -> Result<(), String> {
-    match probe {
-        Probe::Http(url) => {
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_millis(1500))
-                .build()
-                .map_err(|err| err.to_string())?;
-            let response = client.get(url).send().await.map_err(|err| format!("no answer ({err})"))?;
-            if response.status().is_success() { Ok(()) } else { Err(format!("answered {}", response.status())) }
-        }
-        Probe::Tcp(addr) => {
-            match tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(err)) => Err(err.to_string()),
-                Err(_) => Err("no connection within 500ms".to_owned()),
-            }
-        }
-        Probe::Exec(_) | Probe::Log(_) => Err("this kind of probe only runs under `agui-dev up`".to_owned()),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1451,16 +1429,6 @@ fn install_command(cwd: &Path) -> &'static str {
     }
 }
 
-/// A program as the service would find it: a path (relative to its folder), else on `PATH`.
-fn find_program(program: &str, cwd: &Path, path: Option<&str>) -> Option<PathBuf> {
-    let executable = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        let candidate = cwd.join(program);
-        return executable(&candidate).then_some(candidate);
-    }
-    path?.split(':').filter(|d| !d.is_empty()).map(|dir| Path::new(dir).join(program)).find(|p| executable(p))
-}
-
 // ---------------------------------------------------------------------------------------------
 // --online
 
@@ -1468,7 +1436,11 @@ async fn check_online(report: &mut Report, doctor: &Doctor<'_>) {
     for service in doctor.services_of(KindName::Litellm) {
         let subject = Some(service.name.as_str());
         let Some(port) = service.port else { continue };
-        let ready = probe_once(&Probe::Http(format!("http://127.0.0.1:{port}/health/readiness"))).await;
+        let ready = ready::attempt(
+            &Probe::Http(format!("http://127.0.0.1:{port}/health/readiness")),
+            Duration::from_millis(1500),
+        )
+        .await;
         if ready.is_err() {
             report.warn(
                 "online.skipped",
@@ -1495,7 +1467,7 @@ async fn check_online(report: &mut Report, doctor: &Doctor<'_>) {
             .and_then(|c| litellm::read_config(c).ok())
             .map(|c| c.model_list)
             .unwrap_or_default();
-        let client = match reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build() {
+        let client = match ready::local_client(Duration::from_secs(30)) {
             Ok(client) => client,
             Err(err) => {
                 report.warn("online.skipped", subject, format!("cannot make an HTTP client: {err}"), "report this");

@@ -17,7 +17,8 @@ use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::{self, litellm::COMPROMISED_VERSIONS, venv};
 use crate::output::{Level, Msg};
-use crate::supervise::{process::run_captured, reaper::Reaper, short};
+use crate::supervise::process::{run_captured, which};
+use crate::supervise::{reaper::Reaper, short};
 
 /// The uv release fetched from PyPI when none is on PATH.
 const UV_VERSION: &str = "0.13.9";
@@ -251,13 +252,6 @@ fn lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
         .map_err(|err| Error::failed(format!("cannot create `{}`", path.display())).cause(err))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, err)| Error::failed(format!("cannot lock `{}`", path.display())).cause(err))
-}
-
-pub fn which(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 fn relative(path: &Path, dir: &Path) -> String {

@@ -240,7 +240,7 @@ impl Check<'_> {
     }
 
     async fn run(&self, plan: &Plan, reaper: &Reaper) -> Result<String, String> {
-        let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+        let client = crate::ready::local_client(self.timeout())?;
         let local = |service: &ServicePlan, path: &str| format!("http://127.0.0.1:{}{path}", service.port.unwrap_or(0));
         match self {
             Check::Readiness(service) => {

@@ -2,6 +2,8 @@
 //! `notifications/initialized`, then requests carrying the `mcp-session-id` it returned), with
 //! both media types in `Accept` (a server answers 406 otherwise).
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 const ACCEPT: &str = "application/json, text/event-stream";
@@ -16,7 +18,7 @@ pub struct Session {
 impl Session {
     /// Opens a session: `initialize` and `notifications/initialized`.
     pub async fn open(url: &str) -> Result<Session, String> {
-        let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+        let client = crate::ready::local_client(Duration::from_mins(1))?;
         let mut session = Session { client, url: url.to_owned(), id: None };
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,

@@ -298,7 +298,8 @@ pub fn redact(text: &str, secrets: &[Secret]) -> String {
     text
 }
 
-fn strip_ansi(text: &str) -> String {
+/// `text` without terminal escape sequences (colours, cursor moves).
+pub fn strip_ansi(text: &str) -> String {
     if text.contains('\x1b') {
         String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned()
     } else {

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
 
 use super::reaper::{ExitStatus, Reaper};
-use crate::output::{Msg, Out};
+use crate::output::{Msg, Out, strip_ansi};
 
 /// Lines longer than this are cut into pieces of this size, so one endless line cannot grow
 /// memory without bound.
@@ -115,26 +115,37 @@ impl Running {
     }
 }
 
-/// Finds the program the way `execvp` would, to report a missing one clearly before spawning.
-fn resolve_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<PathBuf, String> {
+/// Finds a program the way `execvp` would from `cwd` with `path` as PATH: a name with a `/` is
+/// a path (relative to `cwd`), any other name is looked up on PATH.
+pub fn find_program(program: &str, cwd: &Path, path: Option<&str>) -> Option<PathBuf> {
     let executable = |p: &Path| {
         use std::os::unix::fs::PermissionsExt;
         p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if program.contains('/') {
         let candidate = cwd.join(program);
-        return if executable(&candidate) {
-            Ok(candidate)
-        } else if candidate.exists() {
-            Err(format!("`{program}` is not executable"))
-        } else {
-            Err(format!("`{program}` does not exist (looked in `{}`)", cwd.display()))
-        };
+        return executable(&candidate).then_some(candidate);
     }
-    std::env::split_paths(path.unwrap_or_default())
-        .map(|dir| cwd.join(dir).join(program))
-        .find(|candidate| executable(candidate))
-        .ok_or_else(|| format!("program `{program}` was not found on PATH"))
+    std::env::split_paths(path.unwrap_or_default()).map(|dir| cwd.join(dir).join(program)).find(|c| executable(c))
+}
+
+/// A program on agui-dev's own PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    find_program(program, &cwd, std::env::var("PATH").ok().as_deref())
+}
+
+/// `find_program`, with an error that says why, to report a missing program before spawning.
+fn resolve_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<PathBuf, String> {
+    find_program(program, cwd, path).ok_or_else(|| {
+        if !program.contains('/') {
+            format!("program `{program}` was not found on PATH")
+        } else if cwd.join(program).exists() {
+            format!("`{program}` is not executable")
+        } else {
+            format!("`{program}` does not exist (looked in `{}`)", cwd.display())
+        }
+    })
 }
 
 /// Forwards every line of one pipe to the printer until it closes.
@@ -150,7 +161,9 @@ async fn read_lines(
     let emit = |bytes: &[u8]| {
         let text = String::from_utf8_lossy(bytes).into_owned();
         recent.push(&text);
-        if let Some(watch) = log_watch.as_ref().filter(|w| !*w.matched.borrow() && w.pattern.is_match(&strip(&text))) {
+        if let Some(watch) =
+            log_watch.as_ref().filter(|w| !*w.matched.borrow() && w.pattern.is_match(&strip_ansi(&text)))
+        {
             watch.matched.send_replace(true);
         }
         Msg::Line { service, text }
@@ -183,14 +196,6 @@ async fn read_lines(
     if !buffer.is_empty() {
         // A last line without a newline still counts.
         out.send(emit(&buffer)).await;
-    }
-}
-
-fn strip(text: &str) -> String {
-    if text.contains('\x1b') {
-        String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned()
-    } else {
-        text.to_owned()
     }
 }
 

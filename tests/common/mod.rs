@@ -54,6 +54,16 @@ impl Fixture {
         command
     }
 
+    /// `command`, with every provider key and model choice removed, so the offline model answers
+    /// whatever the machine has set.
+    pub fn offline_command(&self, args: &[&str]) -> Command {
+        let mut command = self.command(args);
+        for key in PROVIDER_KEYS {
+            command.env_remove(key);
+        }
+        command
+    }
+
     /// Runs agui-dev to completion: (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         let output = self.command(args).stdin(Stdio::null()).output().unwrap();
