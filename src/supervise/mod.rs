@@ -362,6 +362,11 @@ impl Supervisor {
         let pid = running.pid;
         slot.pgid = Some(pid);
         slot.running = Some(running);
+        // A service without a probe is ready once started. That event is queued before the exit
+        // watcher exists, so a service that exits at once is seen ready first, then exited.
+        if service.ready.is_none() {
+            let _ = self.events_tx.try_send(Event::Ready { index, generation });
+        }
         let events = self.events_tx.clone();
         tokio::spawn(async move {
             if let Ok(status) = exit.await {
@@ -371,10 +376,7 @@ impl Supervisor {
         let shown = shell_words::join(&service.command);
         self.out.status(Level::Debug, format!("started `{}` (pid {pid}): {shown}", service.name)).await;
 
-        let Some(probe) = service.ready.clone() else {
-            let _ = self.events_tx.try_send(Event::Ready { index, generation });
-            return Ok(());
-        };
+        let Some(probe) = service.ready.clone() else { return Ok(()) };
         self.out.send(Msg::Waiting { key: index, what: format!("waiting for `{}` ({probe})", service.name) }).await;
         let events = self.events_tx.clone();
         let reaper = self.reaper.clone();
