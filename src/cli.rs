@@ -74,6 +74,9 @@ pub enum Command {
         #[arg(long)]
         no_setup: bool,
     },
+    /// Internal: stops a stack whose agui-dev died (started by `up` and `smoke`).
+    #[command(name = "__guardian", hide = true)]
+    Guardian { run_id: String },
     /// Create the venv with the pinned, verified litellm[proxy] and install the services' node modules.
     Setup,
     /// Diagnose the venv, LiteLLM, provider keys, ports, tools and the configuration, with a fix for

@@ -140,7 +140,7 @@ fn plan_service(
     }
     env.set("PYTHONUNBUFFERED", "1".to_owned());
     env.set(RUN_VAR, run_id.to_owned());
-    let defaults = wiring.defaults(service)?;
+    let defaults = wiring.defaults(service).map_err(|error| stack.source.locate(&service.span, error))?;
     for key in &defaults.remove_env {
         env.env.remove(*key);
         env.own.retain(|k| k != key);

@@ -16,6 +16,10 @@ use crate::output::{Colors, Printer, Settings};
 use crate::plan::Secret;
 
 pub fn run(cli: &Cli) -> Result<()> {
+    if let Command::Guardian { run_id } = &cli.command {
+        crate::supervise::guardian::run(run_id);
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -26,6 +30,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Up { services, timestamps, no_setup } => up::run(cli, services, *timestamps, *no_setup).await,
             Command::Check => check::run(cli).await,
             Command::Setup => setup::run(cli).await,
+            Command::Guardian { .. } => Ok(()),
             Command::Doctor { json, online } => doctor::run(cli, *json, *online).await,
             Command::Smoke { timeout, junit, json, no_setup } => {
                 let options =
@@ -62,4 +67,57 @@ fn printer(
         let dir = log_dir.map(|d| d.display().to_string()).unwrap_or_default();
         Error::failed("cannot set up output").cause(err).hint(format!("check that `{dir}` is writable"))
     })
+}
+
+/// The lock that makes one `up` or `smoke` per stack: `.agui-dev/run.lock` next to the stack file,
+/// holding the pid of the agui-dev that runs it and emptied when that run ends. The kernel releases
+/// the lock when the process dies, however it dies, so a pid left in an unlocked file is a run that
+/// was killed: the lock is taken over and that pid returned for a note.
+struct StackLock {
+    lock: nix::fcntl::Flock<std::fs::File>,
+    stale_pid: Option<i32>,
+}
+
+impl Drop for StackLock {
+    fn drop(&mut self) {
+        let _ = self.lock.set_len(0);
+    }
+}
+
+fn lock_stack(dir: &std::path::Path) -> Result<StackLock> {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(".agui-dev").join("run.lock");
+    let cannot = |err: &dyn std::fmt::Display| {
+        Error::failed(format!("cannot lock `{}`", path.display())).cause(err).hint("check that the folder is writable")
+    };
+    std::fs::create_dir_all(dir.join(".agui-dev")).map_err(|e| cannot(&e))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| cannot(&e))?;
+    let mut previous = String::new();
+    let _ = file.read_to_string(&mut previous);
+    let previous: Option<i32> = previous.trim().parse().ok();
+    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let who = previous.map_or_else(|| "another agui-dev".to_owned(), |pid| format!("agui-dev (pid {pid})"));
+            let stop = previous.map_or_else(
+                || "stop it".to_owned(),
+                |pid| format!("stop it with Ctrl-C in its terminal, or `kill -INT {pid}`"),
+            );
+            return Err(Error::usage(format!("this stack is already running under {who}"))
+                .hint(format!("{stop}; `agui-dev doctor` shows what it runs")));
+        }
+        Err((_, err)) => return Err(cannot(&err)),
+    };
+    let _ = lock.set_len(0);
+    let _ = lock.rewind();
+    let _ = write!(lock, "{}", std::process::id());
+    let _ = lock.flush();
+    Ok(StackLock { lock, stale_pid: previous })
 }

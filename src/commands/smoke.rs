@@ -20,7 +20,7 @@ use crate::kinds::{agui, mcp};
 use crate::output::{Level, Msg, redact};
 use crate::plan::{Plan, RUN_VAR, Secret, ServicePlan};
 use crate::supervise::process::{self, run_captured};
-use crate::supervise::{Outcome, Supervisor, ports, reaper::Reaper, short};
+use crate::supervise::{Outcome, Supervisor, ports, reaper::Reaper, short, start_guardian};
 
 pub struct Options {
     pub timeout: Duration,
@@ -43,6 +43,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     let deadline = started + options.timeout;
     let stack = super::load_stack(cli)?;
     let plan = Arc::new(crate::plan::build(&stack, &[])?);
+    let lock = super::lock_stack(&plan.dir)?;
     let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
     let mode = if options.no_setup { setup::Mode::Forbid } else { setup::Mode::Missing };
     setup::ensure(cli, &stack, &[], mode, &reaper).await?;
@@ -52,10 +53,14 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     let log_dir = plan.dir.join(".agui-dev").join("logs");
     let printer = super::printer(cli, false, &names, Some(log_dir.clone()), plan.secrets.clone())?;
     let out = printer.out();
+    if let Some(pid) = lock.stale_pid {
+        out.status(Level::Info, format!("an earlier run (agui-dev pid {pid}) was killed; cleared its lock")).await;
+    }
     for note in &plan.notes {
         out.status(Level::Info, note.clone()).await;
     }
-    let (supervisor, mut control) = Supervisor::new(plan.clone(), out.clone(), reaper.clone());
+    let guardian = start_guardian(&reaper, &plan.run_id, &out).await;
+    let (supervisor, mut control) = Supervisor::new(plan.clone(), out.clone(), reaper.clone(), guardian.clone());
     let mut stack_task = tokio::spawn(supervisor.run());
     let mut ended_early = None;
 

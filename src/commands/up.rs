@@ -7,11 +7,12 @@ use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::output::Level;
 use crate::plan;
-use crate::supervise::{Outcome, Supervisor, ports, process, reaper::Reaper};
+use crate::supervise::{Outcome, Supervisor, ports, process, reaper::Reaper, start_guardian};
 
 pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: bool) -> Result<()> {
     let stack = super::load_stack(cli)?;
     let plan = Arc::new(plan::build(&stack, services)?);
+    let lock = super::lock_stack(&plan.dir)?;
     let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
     let selected: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
     let mode = if no_setup { setup::Mode::Forbid } else { setup::Mode::Missing };
@@ -22,10 +23,14 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
     let log_dir = plan.dir.join(".agui-dev").join("logs");
     let printer = super::printer(cli, timestamps, &names, Some(log_dir), plan.secrets.clone())?;
     let out = printer.out();
+    if let Some(pid) = lock.stale_pid {
+        out.status(Level::Info, format!("an earlier run (agui-dev pid {pid}) was killed; cleared its lock")).await;
+    }
     for note in &plan.notes {
         out.status(Level::Info, note.clone()).await;
     }
-    let (supervisor, _control) = Supervisor::new(plan.clone(), out.clone(), reaper);
+    let guardian = start_guardian(&reaper, &plan.run_id, &out).await;
+    let (supervisor, _control) = Supervisor::new(plan.clone(), out.clone(), reaper, guardian.clone());
     let outcome = supervisor.run().await;
     // A process that left its group (setsid, a daemon) escaped the group signals; it still
     // carries the run's marker in its environment.

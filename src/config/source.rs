@@ -30,6 +30,12 @@ impl Source {
         Error::usage(format!("{}:{line}:{column}: {message}", self.shown))
     }
 
+    /// The same error, located at `span` (for errors found without the file at hand).
+    pub fn locate(&self, span: &Range<usize>, error: Error) -> Error {
+        let (line, column) = self.line_column(span.start);
+        Error { summary: format!("{}:{line}:{column}: {}", self.shown, error.summary), ..error }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());

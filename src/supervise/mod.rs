@@ -7,6 +7,7 @@
 //! loop decides to stop (a signal, a failure, or the caller's `stop` future), it leaves the loop
 //! and stops the services in waves: a service is stopped once every service depending on it is.
 
+pub mod guardian;
 pub mod ports;
 pub mod process;
 pub mod reaper;
@@ -85,6 +86,8 @@ pub struct Supervisor {
     plan: Arc<Plan>,
     out: Out,
     reaper: Reaper,
+    /// Stops the services if agui-dev dies without stopping them.
+    guardian: Option<Arc<guardian::Guardian>>,
     events_tx: mpsc::Sender<Event>,
     events: mpsc::Receiver<Event>,
     slots: Vec<Slot>,
@@ -94,7 +97,14 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(plan: Arc<Plan>, out: Out, reaper: Reaper) -> (Supervisor, Control) {
+    /// `guardian` must outlive the command, not just the supervisor: it acts when its pipe
+    /// closes, and that must not happen before the caller has looked for left-over processes.
+    pub fn new(
+        plan: Arc<Plan>,
+        out: Out,
+        reaper: Reaper,
+        guardian: Option<Arc<guardian::Guardian>>,
+    ) -> (Supervisor, Control) {
         let (events_tx, events) = mpsc::channel(256);
         let (all_ready, all_ready_rx) = watch::channel(false);
         let slots = plan
@@ -116,6 +126,7 @@ impl Supervisor {
             plan,
             out,
             reaper,
+            guardian,
             events_tx,
             events,
             slots,
@@ -131,6 +142,7 @@ impl Supervisor {
         if let Err(error) = self.listen_for_signals() {
             return Outcome::Failed(error);
         }
+
         let mut outcome = self.start_eligible().await;
         while outcome.is_none() {
             let Some(event) = self.events.recv().await else { break };
@@ -242,13 +254,14 @@ impl Supervisor {
         if let Some(probe) = slot.probe.take() {
             probe.abort();
         }
-        if let Some(mut running) = slot.running.take() {
-            running.drain(Duration::from_millis(500)).await;
-        }
-        // Whatever the leader left behind in its group goes with it.
+        // Whatever the leader left behind in its group goes with it; then the pipes close and the
+        // last lines (a partial one too) reach the printer.
         if let Some(pgid) = slot.pgid.take() {
             let mut hurry = self.hurry.subscribe();
             process::stop_group(pgid, service.stop_signal, service.stop_grace, &mut hurry).await;
+        }
+        if let Some(mut running) = slot.running.take() {
+            running.drain(Duration::from_secs(2)).await;
         }
         let wants_restart = match service.restart {
             Restart::No => false,
@@ -361,6 +374,9 @@ impl Supervisor {
         let (running, exit) = running;
         let pid = running.pid;
         slot.pgid = Some(pid);
+        if let Some(guardian) = &self.guardian {
+            guardian.watch(pid, service.stop_signal, service.stop_grace);
+        }
         slot.running = Some(running);
         // A service without a probe is ready once started. That event is queued before the exit
         // watcher exists, so a service that exits at once is seen ready first, then exited.
@@ -447,6 +463,18 @@ impl Supervisor {
                 }
             }
             remaining.retain(|i| !wave.contains(i));
+        }
+    }
+}
+
+/// Starts the guardian; without one, a warning says what is at stake.
+pub async fn start_guardian(reaper: &Reaper, run_id: &str, out: &Out) -> Option<Arc<guardian::Guardian>> {
+    match guardian::Guardian::start(reaper, run_id) {
+        Ok(guardian) => Some(Arc::new(guardian)),
+        Err(err) => {
+            let text = format!("cannot start the guardian ({err}); if agui-dev is killed, its services survive it");
+            out.status(Level::Warn, text).await;
+            None
         }
     }
 }

@@ -367,3 +367,17 @@ depends_on = ["mcp"]
 "#
     )
 }
+
+impl Fixture {
+    /// Waits (bounded) until no process of this fixture is alive; returns those left at the end.
+    pub fn wait_for_no_survivors(&self, limit: Duration) -> Vec<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = self.survivors();
+            if left.is_empty() || Instant::now() > deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -1,0 +1,300 @@
+#![allow(clippy::unwrap_used)]
+// Scripts and stack files are built up piece by piece; a scenario is a bag of independent switches.
+#![allow(clippy::format_push_string, clippy::struct_excessive_bools)]
+// The figures of a run are printed for the record (nextest shows them with --no-capture).
+#![allow(clippy::print_stderr)]
+//! The chaos suite: randomised but seeded stacks of misbehaving services, ended in random ways,
+//! after which nothing may survive, no line may be lost and no secret may show.
+//!
+//! Services fork grandchildren, ignore SIGTERM, crash at random moments (some restart), flood
+//! output, end on a partial line, hold a port, print a secret. Endings: Ctrl-C, SIGTERM, SIGHUP,
+//! SIGKILL of agui-dev, a readiness timeout, or the stack failing by itself. Checks after each:
+//! - no survivor, found three ways: the environment marker every process inherits, the marker in
+//!   each service's command line, and the process groups the services recorded (zombies, which
+//!   only pid 1 can reap after agui-dev is SIGKILLed, do not count);
+//! - every line a service recorded as written is in its log file, in order (services print a line,
+//!   then record it). Not checked when agui-dev is SIGKILLed: lines still in the pipe or in
+//!   agui-dev's buffers die with it;
+//! - the secret is in no output and no log file.
+//!
+//! `CHAOS_SEED=N` replays a run; `CHAOS_SCENARIOS=N` changes the count (default 56).
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{Fixture, free_port};
+use nix::sys::signal::Signal;
+
+const SECRET: &str = "sk-chaos-5ecret-0123456789abcdef";
+
+/// xorshift64*: small, seedable, good enough to pick scenarios.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ending {
+    CtrlC,
+    Term,
+    Hangup,
+    Kill,
+    ReadyTimeout,
+}
+
+#[derive(Debug)]
+struct Service {
+    name: String,
+    forks: bool,
+    ignores_term: bool,
+    lines: u64,
+    partial: bool,
+    crash_after_ms: Option<u64>,
+    restarts: bool,
+    holds_port: bool,
+    prints_secret: bool,
+    never_ready: bool,
+}
+
+#[derive(Debug)]
+struct Scenario {
+    services: Vec<Service>,
+    ending: Ending,
+}
+
+fn scenario(rng: &mut Rng) -> Scenario {
+    let ending =
+        [Ending::CtrlC, Ending::Term, Ending::Hangup, Ending::Kill, Ending::ReadyTimeout][rng.below(5) as usize];
+    let count = 1 + rng.below(3);
+    let services = (0..count)
+        .map(|i| Service {
+            name: format!("s{i}"),
+            forks: rng.chance(50),
+            ignores_term: rng.chance(30),
+            lines: [0, 10, 500, 3000][rng.below(4) as usize],
+            partial: rng.chance(40),
+            crash_after_ms: rng.chance(20).then(|| rng.below(400)),
+            restarts: rng.chance(50),
+            holds_port: rng.chance(20),
+            prints_secret: rng.chance(40),
+            never_ready: ending == Ending::ReadyTimeout && i == count - 1,
+        })
+        .collect();
+    Scenario { services, ending }
+}
+
+/// The service's shell script: print, then record what was printed.
+fn script(service: &Service, port: u16) -> String {
+    let mut s = String::new();
+    s.push_str("echo $$ >> pgids; ");
+    s.push_str(if service.ignores_term {
+        "trap '' TERM; "
+    } else {
+        "trap 'echo; echo \"$N term\"; echo \"$N term\" >> truth-$N; exit 0' TERM; "
+    });
+    if service.forks {
+        s.push_str("sleep 600 & sleep 600 & ");
+    }
+    if service.holds_port {
+        s.push_str(&format!(
+            "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", {port})); s.listen(); time.sleep(600)' & "
+        ));
+    }
+    s.push_str(&format!(
+        "i=0; while [ $i -lt {} ]; do echo \"$N line $i\"; echo \"$N line $i\" >> truth-$N; i=$((i+1)); done; ",
+        service.lines
+    ));
+    if service.prints_secret {
+        s.push_str("echo \"$N key $CHAOS_API_KEY\"; ");
+    }
+    if !service.never_ready {
+        s.push_str("echo \"$N ready\"; echo \"$N ready\" >> truth-$N; ");
+    }
+    if service.partial {
+        // The TERM trap starts with a newline, so what it prints is a line of its own.
+        s.push_str("printf \"$N partial\"; echo \"$N partial\" >> truth-$N; ");
+    }
+    match service.crash_after_ms {
+        Some(ms) => s.push_str(&format!("sleep {}.{:03}; exit 3", ms / 1000, ms % 1000)),
+        // `wait` lets the TERM trap run at once; the ignorer loops instead.
+        None if service.ignores_term => s.push_str("while true; do sleep 1; done"),
+        None => s.push_str("sleep 600 & wait"),
+    }
+    s
+}
+
+fn stack_toml(scenario: &Scenario, marker: &str) -> String {
+    let mut toml = String::new();
+    for service in &scenario.services {
+        let port = free_port();
+        // TOML string escapes, and `$$` for agui-dev's interpolation to give the shell its `$$`.
+        let script = script(service, port).replace('\\', "\\\\").replace('"', "\\\"").replace("$$", "$$$$");
+        toml.push_str(&format!("[services.{}]\n", service.name));
+        toml.push_str(&format!("command = [\"sh\", \"-c\", \"{script}\", \"chaos-{marker}\"]\n"));
+        toml.push_str(&format!("env = {{ N = \"{}\" }}\n", service.name));
+        let timeout = if service.never_ready { "800ms" } else { "30s" };
+        toml.push_str(&format!("ready = {{ log = \"^{} ready\", timeout = \"{timeout}\" }}\n", service.name));
+        toml.push_str("stop_grace = \"300ms\"\n");
+        if service.restarts {
+            toml.push_str("restart = \"on-failure\"\nmax_restarts = 1\n");
+        }
+        toml.push('\n');
+    }
+    toml
+}
+
+/// Live (non-zombie) processes whose process group is one of `pgids`, or whose command line holds
+/// the marker.
+fn survivors_by_group_and_command_line(pgids: &[i32], marker: &str) -> Vec<String> {
+    let needle = format!("chaos-{marker}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() == Some(&"Z") {
+            continue;
+        }
+        let pgrp: i32 = fields.get(2).and_then(|f| f.parse().ok()).unwrap_or(0);
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let in_command_line = cmdline.split(|b| *b == 0).any(|arg| arg == needle.as_bytes());
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if pgids.contains(&pgrp) || in_command_line {
+            found.push(format!("{pid} (group {pgrp}): {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Runs one scenario; the error describes what went wrong.
+fn run(scenario: &Scenario) -> Result<(), String> {
+    let fixture = Fixture::new("");
+    std::fs::write(fixture.file("stack.toml"), stack_toml(scenario, &fixture.marker)).unwrap();
+    let mut command = fixture.command(&["up"]);
+    command.env("CHAOS_API_KEY", SECRET);
+    let mut up = fixture.spawn_command(command);
+    let all_ready = format!("all {} service", scenario.services.len());
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let exited_early = loop {
+        if up.stderr.text().contains(&all_ready) {
+            break false;
+        }
+        if up.child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("neither ready nor exited within 60 s:\n{}", up.stderr.text()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if !exited_early {
+        match scenario.ending {
+            Ending::CtrlC => up.signal(Signal::SIGINT),
+            Ending::Term => up.signal(Signal::SIGTERM),
+            Ending::Hangup => up.signal(Signal::SIGHUP),
+            Ending::Kill => up.signal(Signal::SIGKILL),
+            Ending::ReadyTimeout => {}
+        }
+    }
+    let code = up.wait();
+    let killed = scenario.ending == Ending::Kill && !exited_early;
+    let expected_clean = matches!(scenario.ending, Ending::CtrlC | Ending::Term | Ending::Hangup) && !exited_early;
+    if expected_clean && code != 0 {
+        // A crash can race the signal; then exit 1 naming the crash is right.
+        let crashed = up.stderr.text().contains("exited with code 3");
+        if !crashed {
+            return Err(format!("exit code {code} after a clean stop:\n{}", up.stderr.text()));
+        }
+    }
+    if scenario.ending == Ending::ReadyTimeout && code != 1 {
+        return Err(format!("exit code {code} after a readiness timeout:\n{}", up.stderr.text()));
+    }
+
+    // Nothing survives (after SIGKILL of agui-dev, the guardian needs up to the grace period).
+    let left = fixture.wait_for_no_survivors(Duration::from_secs(20));
+    let pgids: Vec<i32> = std::fs::read_to_string(fixture.file("pgids"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let by_group = survivors_by_group_and_command_line(&pgids, &fixture.marker);
+    if !left.is_empty() || !by_group.is_empty() {
+        return Err(format!("survivors: by environment {left:?}; by group or command line {by_group:?}"));
+    }
+
+    // No secret anywhere, and no recorded line missing from the log (in order).
+    let mut everything = up.stdout.text() + &up.stderr.text();
+    for service in &scenario.services {
+        let log =
+            std::fs::read_to_string(fixture.file(&format!(".agui-dev/logs/{}.log", service.name))).unwrap_or_default();
+        everything.push_str(&log);
+        if killed {
+            continue;
+        }
+        let truth = std::fs::read_to_string(fixture.file(&format!("truth-{}", service.name))).unwrap_or_default();
+        let mut log_lines = log.lines();
+        for line in truth.lines() {
+            if !log_lines.any(|l| l == line) {
+                return Err(format!("`{}` wrote `{line}`, which is missing or out of order in its log", service.name));
+            }
+        }
+    }
+    if everything.contains(SECRET) {
+        return Err("the secret was printed".to_owned());
+    }
+    Ok(())
+}
+
+#[test]
+fn chaos() {
+    let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
+    let count: u64 = std::env::var("CHAOS_SCENARIOS").ok().and_then(|s| s.parse().ok()).unwrap_or(56);
+    let next = Mutex::new(0u64);
+    let failures = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let index = {
+                        let mut next = next.lock().unwrap();
+                        if *next >= count {
+                            break;
+                        }
+                        *next += 1;
+                        *next - 1
+                    };
+                    let mut rng = Rng(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    let scenario = scenario(&mut rng);
+                    if let Err(error) = run(&scenario) {
+                        failures.lock().unwrap().push(format!("scenario {index}: {scenario:?}\n{error}"));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    eprintln!(
+        "chaos: {count} scenarios, {} failed, seed {seed}, {:.1}s",
+        failures.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(failures.is_empty(), "replay with CHAOS_SEED={seed}\n{}", failures.join("\n\n"));
+}
