@@ -424,3 +424,39 @@ fn the_repositorys_own_stack_passes_with_the_offline_warning() {
     run.expect("keys.none", "warn", "the offline model `offline` will answer", Some("DEEPSEEK_API_KEY"));
     assert!(run.stderr.contains("0 failed"), "{}", run.stderr);
 }
+
+/// Writes `node_modules/<package>/package.json` under `dir` with a version.
+fn install_fake_package(dir: &Path, package: &str, version: &str) {
+    let folder = dir.join(package);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("package.json"), format!(r#"{{"name":"{package}","version":"{version}"}}"#)).unwrap();
+}
+
+#[test]
+fn node_packages_that_do_not_fit_together() {
+    let (fixture, _) = full_stack("");
+    std::fs::write(fixture.file("agui/package.json"), r#"{"engines":{"node":">=99"}}"#).unwrap();
+    let agui_modules = fixture.file("agui/node_modules");
+    install_fake_package(&agui_modules, "@ag-ui/core", "1.0.0");
+    install_fake_package(&agui_modules.join("@ag-ui/client/node_modules"), "@ag-ui/core", "0.0.39");
+    install_fake_package(&agui_modules, "@modelcontextprotocol/sdk", "1.32.2");
+    std::fs::write(fixture.file("package.json"), "{}").unwrap();
+    install_fake_package(&fixture.file("node_modules"), "@modelcontextprotocol/sdk", "1.20.0");
+    let run = doctor(&fixture, &[], &[]);
+    assert_eq!(run.code, 1);
+    run.expect("tools.engines", "fail", "wants Node `>=99`", Some("nvm install 99"));
+    run.expect("tools.agui_versions", "fail", "`@ag-ui/core` are installed: 0.0.39, 1.0.0", Some("npm ls @ag-ui/core"));
+    run.expect("tools.mcp_sdk", "warn", "@modelcontextprotocol/sdk 1.20.0", Some("align the SDK versions"));
+}
+
+#[test]
+fn a_thinking_model_in_a_stack_with_mcp_tools() {
+    let (fixture, _) = full_stack("env = { LITELLM_MODEL = \"thinker\" }");
+    let config = format!(
+        "{CONFIG}  - model_name: thinker\n    litellm_params:\n      model: deepseek/deepseek-reasoner\n      api_key: os.environ/DEEPSEEK_API_KEY\n"
+    );
+    std::fs::write(fixture.file("config.yaml"), config).unwrap();
+    let run = doctor(&fixture, &[], &[("DEEPSEEK_API_KEY", "sk-real-looking-0123456789")]);
+    run.expect("litellm.reasoner_tools", "warn", "`thinker` is a thinking model", Some("deepseek/deepseek-chat"));
+    run.assert_never_printed("sk-real-looking-0123456789");
+}

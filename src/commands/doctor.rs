@@ -20,7 +20,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,7 +31,7 @@ use crate::cli::Cli;
 use crate::config::{self, KindName, Probe, Service, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::{self, litellm, venv};
-use crate::output::{Colors, redact};
+use crate::output::{Colors, Msg};
 use crate::plan::{self, Plan, Secret, is_secret_name, mask};
 use crate::ready;
 use crate::supervise::{ports, process::find_program};
@@ -108,9 +107,9 @@ pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
         Ok(path) => {
             let error = Error::usage(format!("`{}` is not a file", path.display()))
                 .hint("check the path given with `-f` or `$AGUI_DEV_FILE`");
-            return cannot_run(json, error);
+            return cannot_run(cli, json, error).await;
         }
-        Err(error) => return cannot_run(json, error),
+        Err(error) => return cannot_run(cli, json, error).await,
     };
     let stack = match config::load(&path) {
         Ok(stack) => stack,
@@ -121,7 +120,7 @@ pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
             }
             let fix = error.hint.clone().unwrap_or_else(|| "fix the stack file".to_owned());
             report.fail("stack.file", None, message, fix);
-            return finish(cli, json, &report, &[]);
+            return finish(cli, json, &report, Vec::new()).await;
         }
     };
     report.ok(
@@ -165,24 +164,27 @@ pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
     if online {
         check_online(&mut report, &doctor).await;
     }
-    finish(cli, json, &report, &secrets)
+    finish(cli, json, &report, secrets).await
 }
 
 /// No stack to diagnose: the usual usage error (exit 2); with `--json` also the failing check.
-fn cannot_run(json: bool, error: Error) -> Result<()> {
+async fn cannot_run(cli: &Cli, json: bool, error: Error) -> Result<()> {
     if json {
         let mut report = Report::default();
         report.fail("stack.file", None, error.summary.clone(), error.hint.clone().unwrap_or_default());
-        write_json(&report, &[]);
+        print(cli, &json_lines(&report), Vec::new()).await?;
     }
     Err(error)
 }
 
-fn finish(cli: &Cli, json: bool, report: &Report, secrets: &[Secret]) -> Result<()> {
+async fn finish(cli: &Cli, json: bool, report: &Report, secrets: Vec<Secret>) -> Result<()> {
     if json {
-        write_json(report, secrets);
+        print(cli, &json_lines(report), secrets).await?;
     } else {
-        write_human(report, secrets, Colors::resolve(cli.color).stderr, cli.quiet);
+        let text = human(report, Colors::resolve(cli.color).stderr, cli.quiet);
+        let printer = super::printer(cli, false, &[], None, secrets)?;
+        printer.out().send(Msg::Report(text)).await;
+        printer.finish();
     }
     let failed = report.count(Status::Fail);
     if failed == 0 {
@@ -192,26 +194,38 @@ fn finish(cli: &Cli, json: bool, report: &Report, secrets: &[Secret]) -> Result<
         .hint("apply the fixes above, then run `agui-dev doctor` again"))
 }
 
-/// JSON lines on stdout. This is the whole of doctor's stdout and no service runs while doctor
-/// does, so it is written directly, after redaction, rather than through the printer.
-#[allow(clippy::print_stdout)]
-fn write_json(report: &Report, secrets: &[Secret]) {
-    let mut stdout = std::io::stdout().lock();
-    for check in &report.checks {
-        let line = serde_json::json!({
-            "id": check.id,
-            "status": check.status.as_str(),
-            "subject": check.subject,
-            "message": check.message,
-            "fix": check.fix,
-        });
-        let _ = writeln!(stdout, "{}", redact(&line.to_string(), secrets));
+/// Data lines to stdout through the printer (which redacts `secrets`).
+async fn print(cli: &Cli, lines: &[String], secrets: Vec<Secret>) -> Result<()> {
+    let printer = super::printer(cli, false, &[], None, secrets)?;
+    let out = printer.out();
+    for line in lines {
+        out.data(line.clone()).await;
     }
-    let _ = stdout.flush();
+    drop(out);
+    printer.finish();
+    Ok(())
 }
 
-/// The human report on stderr, grouped by area: `✓`/`!`/`✗`, then an indented `fix:` line.
-fn write_human(report: &Report, secrets: &[Secret], color: bool, quiet: bool) {
+/// One JSON object per check.
+fn json_lines(report: &Report) -> Vec<String> {
+    report
+        .checks
+        .iter()
+        .map(|check| {
+            serde_json::json!({
+                "id": check.id,
+                "status": check.status.as_str(),
+                "subject": check.subject,
+                "message": check.message,
+                "fix": check.fix,
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+/// The human report, grouped by area: `✓`/`!`/`✗`, then an indented `fix:` line.
+fn human(report: &Report, color: bool, quiet: bool) -> String {
     let paint = |style: console::Style, text: &str| {
         if color { style.force_styling(true).apply_to(text).to_string() } else { text.to_owned() }
     };
@@ -254,12 +268,7 @@ fn write_human(report: &Report, secrets: &[Secret], color: bool, quiet: bool) {
         _ => paint(console::Style::new().red().bold(), &summary),
     };
     let _ = writeln!(text, "{summary}");
-    // The human report is written in one piece after every check ran; nothing else writes to
-    // stderr meanwhile, so the printer's ordering guarantees are not needed. Secrets are
-    // replaced exactly as the printer does.
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(redact(&text, secrets).as_bytes());
-    let _ = stderr.flush();
+    text
 }
 
 /// The plan's secrets, plus the secret-named values of every service's environment (so that
@@ -1000,6 +1009,23 @@ fn check_keys(
             litellm::choose_model(&config, &value_of).map(|(model, _)| model)
         });
 
+    // A thinking model in a tool loop: DeepSeek rejects a follow-up without `reasoning_content`.
+    let chosen_entry = chosen.as_ref().and_then(|name| proxy.models.iter().find(|m| &m.model_name == name));
+    if let Some(entry) = chosen_entry.filter(|_| doctor.services_of(KindName::Mcp).next().is_some()) {
+        let id = entry.litellm_params.model.to_ascii_lowercase();
+        if id.contains("reasoner") || id.contains("deepseek-r1") {
+            report.warn(
+                "litellm.reasoner_tools",
+                Some(service.name.as_str()),
+                format!(
+                    "`{}` is a thinking model (`{id}`) and the stack offers MCP tools: DeepSeek fails a tool loop with `reasoning_content ... must be passed back`",
+                    entry.model_name
+                ),
+                "use a non-thinking model for tools, e.g. `deepseek/deepseek-chat`",
+            );
+        }
+    }
+
     // The variables a model's key may come from, in LiteLLM's order.
     let vars_of = |entry: &litellm::ModelEntry| -> Vec<String> {
         match entry.litellm_params.api_key.as_deref().and_then(|k| k.strip_prefix("os.environ/")) {
@@ -1328,6 +1354,7 @@ fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
 
     let path = std::env::var("PATH").ok();
     let here = std::env::current_dir().unwrap_or_default();
+    let mut node_version: Option<String> = None;
     match find_program("node", &here, path.as_deref()) {
         None => report.fail(
             "tools.node",
@@ -1339,6 +1366,7 @@ fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
             Ok(version) => match version_parts(&version).first() {
                 Some(major) if *major >= MIN_NODE => {
                     report.ok("tools.node", None, format!("Node {version} (`{}`)", node.display()));
+                    node_version = Some(version.clone());
                 }
                 _ => report.fail(
                     "tools.node",
@@ -1369,6 +1397,7 @@ fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
         None => report.warn("tools.npm", None, "`npm` is not on `PATH`", "install npm to install dependencies"),
     }
 
+    let mut mcp_sdks: Vec<(String, String)> = Vec::new();
     for (service, _) in &node_services {
         let subject = Some(service.name.as_str());
         let env = doctor.env_of(service);
@@ -1395,6 +1424,12 @@ fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
         }
         report.ok("tools.node_modules", subject, format!("`{}/node_modules` exists", cwd.display()));
         let package: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        check_engines(report, subject, &package, node_version.as_deref());
+        check_agui_versions(report, subject, &cwd.join("node_modules"));
+        let sdk = installed_versions(&cwd.join("node_modules"), "@modelcontextprotocol/sdk");
+        if let Some(version) = sdk.iter().next() {
+            mcp_sdks.push((service.name.clone(), version.clone()));
+        }
         let uses_tsx = package
             .get("scripts")
             .and_then(serde_json::Value::as_object)
@@ -1415,6 +1450,86 @@ fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
             }
         }
     }
+    // Client and server on different MCP SDK releases disagree on the protocol version.
+    let minor = |v: &str| version_parts(v).into_iter().take(2).collect::<Vec<_>>();
+    if let Some((first, first_version)) = mcp_sdks.first() {
+        match mcp_sdks.iter().find(|(_, v)| minor(v) != minor(first_version)) {
+            Some((other, other_version)) => report.warn(
+                "tools.mcp_sdk",
+                None,
+                format!("`{first}` has @modelcontextprotocol/sdk {first_version} and `{other}` has {other_version}: expect `Unsupported protocol version`"),
+                "align the SDK versions in both package.json files, then reinstall",
+            ),
+            None if mcp_sdks.len() > 1 => report.ok("tools.mcp_sdk", None, format!("every service uses @modelcontextprotocol/sdk {first_version}")),
+            None => {}
+        }
+    }
+}
+
+/// `engines.node` of a package against the installed Node.
+fn check_engines(report: &mut Report, subject: Option<&str>, package: &serde_json::Value, node: Option<&str>) {
+    let Some(range) = package.pointer("/engines/node").and_then(serde_json::Value::as_str) else { return };
+    let Some(node) = node else { return };
+    // The lower bound of `>=20`, `^20.1`, `~20`, `20.x`: enough for the ranges packages use.
+    let bound = range.trim().trim_start_matches(['>', '=', '^', '~', 'v', ' ']);
+    let wanted = version_parts(bound);
+    if wanted.is_empty()
+        || !(range.trim_start().starts_with(['>', '^', '~'])
+            || range.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return;
+    }
+    if compare_versions(&version_parts(node), &wanted) == std::cmp::Ordering::Less {
+        report.fail(
+            "tools.engines",
+            subject,
+            format!("the package wants Node `{range}` and Node is {node}"),
+            format!(
+                "install a Node that satisfies `{range}` (`nvm install {}`), then reinstall node_modules",
+                wanted[0]
+            ),
+        );
+    } else {
+        report.ok("tools.engines", subject, format!("Node {node} satisfies `engines.node` `{range}`"));
+    }
+}
+
+/// One version of each `@ag-ui/*` package: several make the client reject valid events
+/// (`invalid_union_discriminator`).
+fn check_agui_versions(report: &mut Report, subject: Option<&str>, node_modules: &Path) {
+    for package in ["@ag-ui/core", "@ag-ui/encoder", "@ag-ui/client", "@ag-ui/proto"] {
+        let versions = installed_versions(node_modules, package);
+        if versions.len() > 1 {
+            let listed: Vec<&str> = versions.iter().map(String::as_str).collect();
+            report.fail(
+                "tools.agui_versions",
+                subject,
+                format!("several versions of `{package}` are installed: {}", listed.join(", ")),
+                "pin one version of every `@ag-ui/*` package in package.json, then `npm ci` (check with `npm ls @ag-ui/core`)",
+            );
+        }
+    }
+}
+
+/// The versions of `package` in `node_modules`, at the top and nested one level down.
+fn installed_versions(node_modules: &Path, package: &str) -> BTreeSet<String> {
+    let version_in = |dir: &Path| -> Option<String> {
+        let text = std::fs::read_to_string(dir.join(package).join("package.json")).ok()?;
+        let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+        manifest.get("version")?.as_str().map(str::to_owned)
+    };
+    let mut versions: BTreeSet<String> = version_in(node_modules).into_iter().collect();
+    let mut packages: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(node_modules).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('@') {
+            packages.extend(std::fs::read_dir(&path).into_iter().flatten().flatten().map(|e| e.path()));
+        } else {
+            packages.push(path);
+        }
+    }
+    versions.extend(packages.iter().filter_map(|p| version_in(&p.join("node_modules"))));
+    versions
 }
 
 fn install_command(cwd: &Path) -> &'static str {

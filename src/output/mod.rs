@@ -43,6 +43,8 @@ pub enum Msg {
     Status { level: Level, text: String },
     /// A line of data for stdout (`check`, `--json`): no prefix, no colour added.
     Data(String),
+    /// A report a command composed for people (`doctor`): to stderr as it is, secrets replaced.
+    Report(String),
     /// Start a spinner for something being waited for (a service, a set-up step, a check).
     Waiting { key: usize, what: String },
     /// End the spinner with that key with a final line.
@@ -232,6 +234,10 @@ impl State {
                 let _ = writeln!(self.stdout, "{text}");
             }
             Msg::Status { level, text } => self.status(level, &text),
+            Msg::Report(text) => {
+                let _ = self.stdout.flush();
+                let _ = self.stderr.write_all(self.redact(&text).as_bytes());
+            }
             Msg::Waiting { key, what } => {
                 let what = self.redact(&what);
                 match &self.progress {
