@@ -70,6 +70,15 @@ fn the_real_stack_streams_an_offline_answer_and_stops_without_a_trace() {
     // The official @ag-ui/client HttpAgent, from the template's own test.
     official_client(&fixture, agui, "[offline model]");
 
+    // Doctor sees the running stack: every probe answers, the MCP handshake and CORS are right.
+    let doctor = fixture.offline_command(&["doctor", "--json"]).output().unwrap();
+    let checks = String::from_utf8_lossy(&doctor.stdout).into_owned();
+    assert!(doctor.status.success(), "{checks}\n{}", String::from_utf8_lossy(&doctor.stderr));
+    let checks: Vec<serde_json::Value> = checks.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for id in ["running.ready", "running.mcp", "running.mcp_cors"] {
+        assert!(checks.iter().any(|c| c["id"] == id && c["status"] == "ok"), "{id}: {checks:?}");
+    }
+
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0, "{}", up.stderr.text());
     assert_eq!(fixture.survivors(), Vec::<i32>::new());

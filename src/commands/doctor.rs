@@ -1266,6 +1266,9 @@ async fn check_ports(report: &mut Report, doctor: &Doctor<'_>) {
             match (&probe, answer) {
                 (Some(probe), Ok(())) => {
                     report.ok("running.ready", subject, format!("running: the ready probe ({probe}) answered"));
+                    if service.kind == Some(KindName::Mcp) {
+                        check_mcp_live(report, subject, port).await;
+                    }
                 }
                 (Some(probe), Err(error)) => report.fail(
                     "running.ready",
@@ -1463,6 +1466,52 @@ fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
             None if mcp_sdks.len() > 1 => report.ok("tools.mcp_sdk", None, format!("every service uses @modelcontextprotocol/sdk {first_version}")),
             None => {}
         }
+    }
+}
+
+/// A running MCP server: the streamable HTTP handshake works the way clients do it, and a browser
+/// client can read the session id (CORS must expose `Mcp-Session-Id`, or every later request
+/// fails with `No valid session ID provided`).
+async fn check_mcp_live(report: &mut Report, subject: Option<&str>, port: u16) {
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let handshake = async {
+        let mut session = kinds::mcp::Session::open(&url).await?;
+        session.tools().await
+    };
+    match tokio::time::timeout(Duration::from_secs(5), handshake).await {
+        Ok(Ok(tools)) => report.ok("running.mcp", subject, format!("the MCP handshake works: {} tools", tools.len())),
+        Ok(Err(error)) => report.fail(
+            "running.mcp",
+            subject,
+            format!("the MCP handshake at `{url}` fails: {error}"),
+            "406/415: send `Accept: application/json, text/event-stream`; 403 `Invalid Host`: use 127.0.0.1 or set allowed hosts; \
+             `Server already initialized`: create a server and transport per session",
+        ),
+        Err(_) => report.fail("running.mcp", subject, format!("the MCP handshake at `{url}` did not finish in 5s"), "read the MCP server's log"),
+    }
+    let Ok(client) = ready::local_client(Duration::from_secs(3)) else { return };
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "http://localhost:5173")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await;
+    let exposed = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-expose-headers")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("mcp-session-id") || v.trim() == "*")
+    };
+    match preflight {
+        Ok(response) if exposed(&response) => report.ok("running.mcp_cors", subject, "CORS exposes `Mcp-Session-Id` to browser clients"),
+        Ok(_) => report.warn(
+            "running.mcp_cors",
+            subject,
+            "CORS does not expose `Mcp-Session-Id`: a browser client cannot read its session and gets `No valid session ID provided`",
+            "add `Mcp-Session-Id` to the CORS `exposedHeaders` of the MCP server",
+        ),
+        Err(error) => report.warn("running.mcp_cors", subject, format!("OPTIONS {url} failed: {error}"), "read the MCP server's log"),
     }
 }
 
