@@ -181,8 +181,8 @@ fn survivors_by_group_and_command_line(pgids: &[i32], marker: &str) -> Vec<Strin
     found
 }
 
-/// Runs one scenario; the error describes what went wrong.
-fn run(scenario: &Scenario) -> Result<(), String> {
+/// Runs one scenario: the number of recorded lines found in the logs, or what went wrong.
+fn run(scenario: &Scenario) -> Result<usize, String> {
     let fixture = Fixture::new("");
     std::fs::write(fixture.file("stack.toml"), stack_toml(scenario, &fixture.marker)).unwrap();
     let mut command = fixture.command(&["up"]);
@@ -239,6 +239,7 @@ fn run(scenario: &Scenario) -> Result<(), String> {
 
     // No secret anywhere, and no recorded line missing from the log (in order).
     let mut everything = up.stdout.text() + &up.stderr.text();
+    let mut checked = 0;
     for service in &scenario.services {
         let log =
             std::fs::read_to_string(fixture.file(&format!(".agui-dev/logs/{}.log", service.name))).unwrap_or_default();
@@ -252,12 +253,13 @@ fn run(scenario: &Scenario) -> Result<(), String> {
             if !log_lines.any(|l| l == line) {
                 return Err(format!("`{}` wrote `{line}`, which is missing or out of order in its log", service.name));
             }
+            checked += 1;
         }
     }
     if everything.contains(SECRET) {
         return Err("the secret was printed".to_owned());
     }
-    Ok(())
+    Ok(checked)
 }
 
 #[test]
@@ -268,6 +270,8 @@ fn chaos() {
     let count: u64 = std::env::var("CHAOS_SCENARIOS").ok().and_then(|s| s.parse().ok()).unwrap_or(56);
     let next = Mutex::new(0u64);
     let failures = Mutex::new(Vec::new());
+    let lines_checked = Mutex::new(0usize);
+    let endings = Mutex::new(std::collections::BTreeMap::<String, usize>::new());
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..4 {
@@ -283,8 +287,10 @@ fn chaos() {
                     };
                     let mut rng = Rng(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                     let scenario = scenario(&mut rng);
-                    if let Err(error) = run(&scenario) {
-                        failures.lock().unwrap().push(format!("scenario {index}: {scenario:?}\n{error}"));
+                    *endings.lock().unwrap().entry(format!("{:?}", scenario.ending)).or_default() += 1;
+                    match run(&scenario) {
+                        Ok(lines) => *lines_checked.lock().unwrap() += lines,
+                        Err(error) => failures.lock().unwrap().push(format!("scenario {index}: {scenario:?}\n{error}")),
                     }
                 }
             });
@@ -292,8 +298,10 @@ fn chaos() {
     });
     let failures = failures.into_inner().unwrap();
     eprintln!(
-        "chaos: {count} scenarios, {} failed, seed {seed}, {:.1}s",
+        "chaos: {count} scenarios {:?}, {} failed, {} recorded lines found in order in the logs, seed {seed}, {:.1}s",
+        endings.into_inner().unwrap(),
         failures.len(),
+        lines_checked.into_inner().unwrap(),
         started.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "replay with CHAOS_SEED={seed}\n{}", failures.join("\n\n"));
