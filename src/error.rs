@@ -84,7 +84,7 @@ impl Error {
     /// The same error with every secret value replaced, for errors that quote service output.
     #[must_use]
     pub fn redacted(self, secrets: &[crate::plan::Secret]) -> Self {
-        let clean = |text: &str| crate::output::redact(text, secrets);
+        let clean = |text: &str| crate::output::redact(text, secrets).into_owned();
         Error {
             summary: clean(&self.summary),
             causes: self.causes.iter().map(|c| clean(c)).collect(),

@@ -12,6 +12,7 @@
 mod color;
 mod logfile;
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -37,8 +38,8 @@ pub enum Level {
 }
 
 pub enum Msg {
-    /// One line of a service's output, without its newline.
-    Line { service: usize, text: String },
+    /// Lines of a service's output, joined by `\n`, without a final newline.
+    Lines { service: usize, lines: String },
     /// One of agui-dev's own lines.
     Status { level: Level, text: String },
     /// A line of data for stdout (`check`, `--json`): no prefix, no colour added.
@@ -215,20 +216,7 @@ impl State {
 
     fn write(&mut self, msg: Msg) {
         match msg {
-            Msg::Line { service, text } => {
-                let text = self.redact(&text);
-                let plain = strip_ansi(&text);
-                if let Some(log) = self.logs.get_mut(service) {
-                    log.write_line(&plain);
-                }
-                if !self.settings.show_services {
-                    return;
-                }
-                let shown = if self.settings.colors.stdout { &text } else { &plain };
-                let stamp = if self.settings.timestamps { timestamp() } else { String::new() };
-                let prefix = self.prefixes.get(service).map_or("", String::as_str);
-                let _ = writeln!(self.stdout, "{stamp}{prefix}{shown}");
-            }
+            Msg::Lines { service, lines } => self.write_lines(service, &lines),
             Msg::Data(text) => {
                 let text = self.redact(&text);
                 let _ = writeln!(self.stdout, "{text}");
@@ -266,6 +254,27 @@ impl State {
         }
     }
 
+    /// Secrets and colour codes are handled once for the whole text (neither spans a newline);
+    /// the log gets it in one write, the terminal line by line with the prefix.
+    fn write_lines(&mut self, service: usize, lines: &str) {
+        let text = redact(lines, &self.secrets);
+        let plain = strip_ansi(&text);
+        if let Some(log) = self.logs.get_mut(service) {
+            log.write_line(&plain);
+        }
+        if !self.settings.show_services {
+            return;
+        }
+        let stamp = if self.settings.timestamps { timestamp() } else { String::new() };
+        let shown: &str = if self.settings.colors.stdout { &text } else { &plain };
+        let prefix = self.prefixes.get(service).map_or("", String::as_str);
+        for line in shown.split('\n') {
+            for part in [stamp.as_str(), prefix, line, "\n"] {
+                let _ = self.stdout.write_all(part.as_bytes());
+            }
+        }
+    }
+
     fn status(&mut self, level: Level, text: &str) {
         if (self.settings.quiet && matches!(level, Level::Info | Level::Success))
             || (level == Level::Debug && !self.settings.verbose)
@@ -289,27 +298,27 @@ impl State {
     }
 
     fn redact(&self, text: &str) -> String {
-        redact(text, &self.secrets)
+        redact(text, &self.secrets).into_owned()
     }
 }
 
-/// Replaces every secret value in `text` by `[redacted:NAME]`.
-pub fn redact(text: &str, secrets: &[Secret]) -> String {
-    let mut text = text.to_owned();
+/// Replaces every secret value in `text` by `[redacted:NAME]` (borrowed when there is none).
+pub fn redact<'a>(text: &'a str, secrets: &[Secret]) -> Cow<'a, str> {
+    let mut text = Cow::Borrowed(text);
     for secret in secrets {
         if text.contains(&secret.value) {
-            text = text.replace(&secret.value, &format!("[redacted:{}]", secret.name));
+            text = Cow::Owned(text.replace(&secret.value, &format!("[redacted:{}]", secret.name)));
         }
     }
     text
 }
 
-/// `text` without terminal escape sequences (colours, cursor moves).
-pub fn strip_ansi(text: &str) -> String {
+/// `text` without terminal escape sequences (colours, cursor moves); borrowed when it has none.
+pub fn strip_ansi(text: &str) -> Cow<'_, str> {
     if text.contains('\x1b') {
-        String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned()
+        Cow::Owned(String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned())
     } else {
-        text.to_owned()
+        Cow::Borrowed(text)
     }
 }
 

@@ -38,12 +38,16 @@ pub struct Recent {
 }
 
 impl Recent {
-    fn push(&self, line: &str) {
+    /// Keeps the last lines of `batch` (only those can be among the last lines overall).
+    fn push_last(&self, batch: &str) {
+        let newest: Vec<&str> = batch.rsplit('\n').take(TAIL_LINES).collect();
         let mut lines = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if lines.len() == TAIL_LINES {
-            lines.pop_front();
+        for line in newest.into_iter().rev() {
+            if lines.len() == TAIL_LINES {
+                lines.pop_front();
+            }
+            lines.push_back(line.to_owned());
         }
-        lines.push_back(line.to_owned());
     }
 
     pub fn last(&self) -> Vec<String> {
@@ -157,16 +161,18 @@ async fn read_lines(
     log_watch: Option<Arc<LogWatch>>,
 ) {
     let mut buffer: Vec<u8> = Vec::with_capacity(8 * 1024);
-    let mut chunk = vec![0u8; 32 * 1024];
-    let emit = |bytes: &[u8]| {
-        let text = String::from_utf8_lossy(bytes).into_owned();
-        recent.push(&text);
-        if let Some(watch) =
-            log_watch.as_ref().filter(|w| !*w.matched.borrow() && w.pattern.is_match(&strip_ansi(&text)))
+    let mut chunk = vec![0u8; 64 * 1024];
+    // Every whole line of one read goes to the printer as one text: per-line messages cost more
+    // than the writing itself when a service floods.
+    let send = |lines: String| {
+        recent.push_last(&lines);
+        if let Some(watch) = log_watch
+            .as_ref()
+            .filter(|w| !*w.matched.borrow() && lines.split('\n').any(|line| w.pattern.is_match(&strip_ansi(line))))
         {
             watch.matched.send_replace(true);
         }
-        Msg::Line { service, text }
+        out.send(Msg::Lines { service, lines })
     };
     loop {
         let read = match pipe.read(&mut chunk).await {
@@ -174,28 +180,35 @@ async fn read_lines(
             Ok(n) => n,
         };
         buffer.extend_from_slice(&chunk[..read]);
-        let mut start = 0;
-        while let Some(newline) = buffer[start..].iter().position(|b| *b == b'\n') {
-            let end = start + newline;
-            let line = buffer[start..end].strip_suffix(b"\r").unwrap_or(&buffer[start..end]);
-            out.send(emit(line)).await;
-            start = end + 1;
+        // Whole lines, then pieces of a line too long to keep (cut at a character boundary so
+        // the pieces stay valid UTF-8).
+        let mut complete = buffer.iter().rposition(|b| *b == b'\n').map_or(0, |last| last + 1);
+        let mut lines = String::from_utf8_lossy(&buffer[..complete]).into_owned();
+        if lines.contains('\r') {
+            lines = lines.replace("\r\n", "\n");
         }
-        buffer.drain(..start);
-        while buffer.len() > MAX_LINE {
-            // Cut at a character boundary so the pieces stay valid UTF-8.
-            let mut cut = MAX_LINE;
-            while cut > 0 && (buffer[cut] & 0xC0) == 0x80 {
+        lines.pop(); // the newline that ends the last whole line
+        while buffer.len() - complete > MAX_LINE {
+            let mut cut = complete + MAX_LINE;
+            while cut > complete && (buffer[cut] & 0xC0) == 0x80 {
                 cut -= 1;
             }
-            let cut = if cut == 0 { MAX_LINE } else { cut };
-            out.send(emit(&buffer[..cut])).await;
-            buffer.drain(..cut);
+            let cut = if cut == complete { complete + MAX_LINE } else { cut };
+            if complete > 0 || !lines.is_empty() {
+                lines.push('\n');
+            }
+            lines.push_str(&String::from_utf8_lossy(&buffer[complete..cut]));
+            complete = cut;
+        }
+        let any = complete > 0;
+        buffer.drain(..complete);
+        if any {
+            send(lines).await;
         }
     }
     if !buffer.is_empty() {
         // A last line without a newline still counts.
-        out.send(emit(&buffer)).await;
+        send(String::from_utf8_lossy(&buffer).into_owned()).await;
     }
 }
 
