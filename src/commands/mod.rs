@@ -3,6 +3,7 @@
 
 mod check;
 mod doctor;
+mod launch;
 mod setup;
 mod smoke;
 mod up;

@@ -7,12 +7,11 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::setup;
+use super::launch;
 use crate::cli::Cli;
 use crate::config::{KindName, SmokeAction, SmokeCheck, Stack};
 use crate::error::{Error, Result};
@@ -20,7 +19,7 @@ use crate::kinds::{agui, mcp};
 use crate::output::{Level, Msg, redact};
 use crate::plan::{Plan, RUN_VAR, Secret, ServicePlan};
 use crate::supervise::process::{self, run_captured};
-use crate::supervise::{Outcome, Supervisor, ports, reaper::Reaper, short, start_guardian};
+use crate::supervise::{Outcome, ports, reaper::Reaper, short};
 
 pub struct Options {
     pub timeout: Duration,
@@ -41,26 +40,8 @@ struct Report {
 pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     let started = Instant::now();
     let deadline = started + options.timeout;
-    let stack = super::load_stack(cli)?;
-    let plan = Arc::new(crate::plan::build(&stack, &[])?);
-    let lock = super::lock_stack(&plan.dir)?;
-    let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
-    let mode = if options.no_setup { setup::Mode::Forbid } else { setup::Mode::Missing };
-    setup::ensure(cli, &stack, &[], mode, &reaper).await?;
-    super::up::check_ports(&plan)?;
-
-    let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
-    let log_dir = plan.dir.join(".agui-dev").join("logs");
-    let printer = super::printer(cli, false, &names, Some(log_dir.clone()), plan.secrets.clone())?;
-    let out = printer.out();
-    if let Some(pid) = lock.stale_pid {
-        out.status(Level::Info, format!("an earlier run (agui-dev pid {pid}) was killed; cleared its lock")).await;
-    }
-    for note in &plan.notes {
-        out.status(Level::Info, note.clone()).await;
-    }
-    let guardian = start_guardian(&reaper, &plan.run_id, &out).await;
-    let (supervisor, mut control) = Supervisor::new(plan.clone(), out.clone(), reaper.clone(), guardian.clone());
+    let (launch, supervisor, mut control) = launch::prepare(cli, &[], false, options.no_setup).await?;
+    let launch::Launch { stack, plan, reaper, out, log_dir, .. } = &launch;
     let mut stack_task = tokio::spawn(supervisor.run());
     let mut ended_early = None;
 
@@ -83,12 +64,12 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
             message: "every service is ready".into(),
             took: ready_at.elapsed(),
         });
-        let checks = checks(&stack, &plan);
+        let checks = checks(stack, plan);
         for (index, check) in checks.iter().enumerate() {
             out.send(Msg::Waiting { key: 10_000 + index, what: format!("check `{}`", check.id()) }).await;
             let began = Instant::now();
             let remaining = deadline.saturating_duration_since(began);
-            let result = match tokio::time::timeout(remaining.min(check.timeout()), check.run(&plan, &reaper)).await {
+            let result = match tokio::time::timeout(remaining.min(check.timeout()), check.run(plan, reaper)).await {
                 Ok(result) => result,
                 Err(_) => Err(format!("no result within {}", short(remaining.min(check.timeout())))),
             };
@@ -155,7 +136,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     for report in &failed {
         let mut text = format!("`{}` failed: {}", report.id, report.message);
         if let Some(service) = &report.service {
-            text.push_str(&last_lines(&log_dir, service));
+            text.push_str(&last_lines(log_dir, service));
         }
         out.status(Level::Error, text).await;
     }
@@ -179,12 +160,11 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     );
     out.status(if failed.is_empty() { Level::Success } else { Level::Error }, summary).await;
     if let Some(path) = &options.junit {
-        let xml = junit(&plan.stack_name, &reports, &log_dir, &plan.secrets);
+        let xml = junit(&plan.stack_name, &reports, log_dir, &plan.secrets);
         std::fs::write(path, xml)
             .map_err(|err| Error::failed(format!("cannot write `{}`", path.display())).cause(err))?;
     }
-    drop(out);
-    printer.finish();
+    launch.finish().await;
     match (failed.len(), early_outcome) {
         (0, None) => Ok(()),
         (_, Some(error)) => Err(error),

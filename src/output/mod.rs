@@ -88,7 +88,9 @@ impl Printer {
             Some(dir) => logfile::open_all(dir, services)?,
             None => Vec::new(),
         };
-        let (tx, rx) = mpsc::channel(1024);
+        // A message carries up to one read of a pipe (64 KiB), so this bounds what waits here to
+        // about 4 MiB; past that, the services' readers wait, and so do the services.
+        let (tx, rx) = mpsc::channel(64);
         let width = services.iter().map(|s| s.chars().count()).max().unwrap_or(0);
         let state = State::new(settings, services, width, logs, secrets);
         let thread = std::thread::Builder::new().name("printer".into()).spawn(move || state.run(rx))?;

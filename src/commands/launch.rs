@@ -1,0 +1,96 @@
+//! What `up` and `smoke` share: from the stack file to a supervisor about to run. Plan, the
+//! one-run-per-stack lock, missing set-up, the port check (nothing starts if a port is taken),
+//! the printer with the log files, the notes, and the guardian.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{StackLock, setup};
+use crate::cli::Cli;
+use crate::config::Stack;
+use crate::error::{Error, Result};
+use crate::output::{Level, Out, Printer};
+use crate::plan::{self, Plan};
+use crate::supervise::guardian::Guardian;
+use crate::supervise::{Control, Supervisor, ports, reaper::Reaper, start_guardian};
+
+pub struct Launch {
+    pub stack: Stack,
+    pub plan: Arc<Plan>,
+    pub reaper: Reaper,
+    pub out: Out,
+    pub log_dir: PathBuf,
+    printer: Printer,
+    // Held until the command ends: the lock keeps a second run out, and the guardian must not
+    // act (its pipe closes with it) before the command has looked for left-over processes.
+    _lock: StackLock,
+    _guardian: Option<Arc<Guardian>>,
+}
+
+/// Everything up to a supervisor for `services` (all when empty) and what they depend on.
+pub async fn prepare(
+    cli: &Cli,
+    services: &[String],
+    timestamps: bool,
+    no_setup: bool,
+) -> Result<(Launch, Supervisor, Control)> {
+    let stack = super::load_stack(cli)?;
+    let plan = Arc::new(plan::build(&stack, services)?);
+    let lock = super::lock_stack(&plan.dir)?;
+    let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
+    let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
+    let mode = if no_setup { setup::Mode::Forbid } else { setup::Mode::Missing };
+    setup::ensure(cli, &stack, &names, mode, &reaper).await?;
+    check_ports(&plan)?;
+
+    let log_dir = plan.dir.join(".agui-dev").join("logs");
+    let printer = super::printer(cli, timestamps, &names, Some(log_dir.clone()), plan.secrets.clone())?;
+    let out = printer.out();
+    if let Some(pid) = lock.stale_pid {
+        out.status(Level::Info, format!("an earlier run (agui-dev pid {pid}) was killed; cleared its lock")).await;
+    }
+    for note in &plan.notes {
+        out.status(Level::Info, note.clone()).await;
+    }
+    let guardian = start_guardian(&reaper, &plan.run_id, &out).await;
+    let (supervisor, control) = Supervisor::new(plan.clone(), out.clone(), reaper.clone(), guardian.clone());
+    let launch = Launch { stack, plan, reaper, out, log_dir, printer, _lock: lock, _guardian: guardian };
+    Ok((launch, supervisor, control))
+}
+
+impl Launch {
+    /// Writes everything still queued and stops the printer.
+    pub async fn finish(self) {
+        self.out.flush().await;
+        drop(self.out);
+        self.printer.finish();
+    }
+}
+
+/// Every declared port must be free before anything starts; a taken one names its holder.
+fn check_ports(plan: &Plan) -> Result<()> {
+    let mut taken = Vec::new();
+    for service in &plan.services {
+        let Some(port) = service.port else { continue };
+        if ports::is_free(port) {
+            continue;
+        }
+        let holder = match ports::holder(port) {
+            Some(holder) => format!("held by pid {} ({})", holder.pid, holder.command),
+            None => "held by another process".to_owned(),
+        };
+        taken.push(format!("port {port} of `{}` is {holder}", service.name));
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let mut error = Error::usage(if taken.len() == 1 {
+        "a port is already in use; nothing was started".to_owned()
+    } else {
+        format!("{} ports are already in use; nothing was started", taken.len())
+    });
+    for line in taken {
+        error = error.cause(line);
+    }
+    Err(error.redacted(&plan.secrets).hint("stop the process holding the port, or change `port` in the stack file"))
+}
