@@ -6,14 +6,18 @@ use clap::{Parser, Subcommand};
 
 use crate::output::ColorChoice;
 
+/// Shown after the options, one example per line (clap would join lines of a doc comment).
+const EXAMPLES: &str = "\
+Examples:
+  agui-dev up                      start every service in stack.toml; Ctrl-C stops them all
+  agui-dev up agui                 start `agui` and what it depends on
+  agui-dev check                   validate stack.toml and show what would run
+  agui-dev doctor                  find what is wrong with the venv, keys, ports and configuration
+  agui-dev smoke --junit out.xml   the CI stage: up, checks, down, nothing left behind";
+
 /// Bring up a local AG-UI agent stack (LiteLLM proxy, MCP server, AG-UI server) with one command.
-///
-/// Examples:
-///   agui-dev up                 start every service in stack.toml, Ctrl-C stops them all
-///   agui-dev up agui            start `agui` and what it depends on
-///   agui-dev check              validate stack.toml and show what would run
 #[derive(Debug, Parser)]
-#[command(name = "agui-dev", version, about, long_about, propagate_version = true)]
+#[command(name = "agui-dev", version, about, long_about = None, propagate_version = true, after_help = EXAMPLES)]
 pub struct Cli {
     /// The stack file. Default: `$AGUI_DEV_FILE`, else the nearest `stack.toml` here or above.
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]

@@ -23,10 +23,7 @@ pub fn run(cli: &cli::Cli) -> ExitCode {
         Err(error) => {
             // The printer has finished by now; this is the one write outside it, for the error
             // that ends the program.
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("{}", error.render(output::Colors::resolve(cli.color).stderr));
-            }
+            output::final_error(error.render(output::Colors::resolve(cli.color).stderr));
             ExitCode::from(error.exit as u8)
         }
     }

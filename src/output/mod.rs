@@ -1,28 +1,33 @@
 //! The one printer. Every byte agui-dev writes for people or log files goes through here.
 //!
-//! Theory of operation: a dedicated thread owns stdout, stderr, the progress spinners and the log
-//! files, and takes messages from one bounded channel. One owner means a line is written whole,
-//! never torn by another writer, and the order of messages is the order they were sent. The
-//! bound gives back-pressure: when the terminal is slow, the readers of the services' pipes wait,
-//! and so do the services, instead of memory growing. Secrets are replaced on the way out.
+//! Theory of operation: two threads. The core thread takes messages from one bounded channel,
+//! replaces secrets, writes the services' lines to their log files, and hands everything meant
+//! for people to the terminal thread (`terminal.rs`), which owns stdout, stderr and the spinners.
+//! The core never waits on the terminal for longer than it takes a reading terminal to catch up:
+//! a terminal that stops reading (Ctrl-S, a pager, a pipe nobody drains) gets its service lines
+//! dropped and counted, so the log files keep filling and no service ever blocks on a full pipe.
+//! The channel's bound gives back-pressure on the readers of the services' pipes only as far as
+//! the disk and a reading terminal need it. One owner per stream means a line is written whole,
+//! never torn by another writer, and messages come out in the order they were sent.
 //!
 //! Service output goes to stdout (it is the data someone may pipe or grep); agui-dev's own lines
 //! go to stderr.
 
 mod color;
 mod logfile;
+mod terminal;
 
 use std::borrow::Cow;
-use std::io::{self, IsTerminal, Write};
+use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use console::Style;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::{mpsc, oneshot};
 
 pub use color::{ColorChoice, Colors};
+use terminal::{Item, Shared, Terminal};
 
 use crate::plan::Secret;
 
@@ -50,11 +55,13 @@ pub enum Msg {
     Waiting { key: usize, what: String },
     /// End the spinner with that key with a final line.
     Done { key: usize, level: Level, text: String },
-    /// Answered once everything before it has been written and flushed.
+    /// Answered once everything before it is in the log files and the terminal has it (or has
+    /// stopped reading).
     Flush(oneshot::Sender<()>),
 }
 
 #[allow(clippy::struct_excessive_bools, reason = "independent switches from the command line")]
+#[derive(Clone, Copy)]
 pub struct Settings {
     pub colors: Colors,
     pub timestamps: bool,
@@ -68,11 +75,13 @@ pub struct Settings {
 #[derive(Clone)]
 pub struct Out {
     tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
 }
 
 pub struct Printer {
     out: Out,
-    thread: JoinHandle<()>,
+    core: JoinHandle<()>,
+    terminal: JoinHandle<()>,
 }
 
 impl Printer {
@@ -89,22 +98,33 @@ impl Printer {
             None => Vec::new(),
         };
         // A message carries up to one read of a pipe (64 KiB), so this bounds what waits here to
-        // about 4 MiB; past that, the services' readers wait, and so do the services.
+        // about 4 MiB; past that, the services' readers wait for the disk.
         let (tx, rx) = mpsc::channel(64);
-        let width = services.iter().map(|s| s.chars().count()).max().unwrap_or(0);
-        let state = State::new(settings, services, width, logs, secrets);
-        let thread = std::thread::Builder::new().name("printer".into()).spawn(move || state.run(rx))?;
-        Ok(Printer { out: Out { tx }, thread })
+        let shared = Shared::new();
+        let shown_dir = log_dir.map(|dir| dir.display().to_string());
+        let terminal = Terminal::new(settings, shared.clone(), services, shown_dir);
+        let terminal = std::thread::Builder::new().name("terminal".into()).spawn(move || terminal.run())?;
+        let core = Core { settings, shared: shared.clone(), services: services.len(), logs, secrets };
+        let core = std::thread::Builder::new().name("printer".into()).spawn(move || core.run(rx))?;
+        Ok(Printer { out: Out { tx, shared }, core, terminal })
     }
 
     pub fn out(&self) -> Out {
         self.out.clone()
     }
 
-    /// Writes everything still queued and stops the thread. Every `Out` must be dropped first.
+    /// Writes everything still queued and stops both threads. Every `Out` must be dropped first.
+    /// A terminal that is not reading is not waited for: its thread is left blocked, and dies
+    /// with the process.
     pub fn finish(self) {
+        let shared = self.out.shared.clone();
         drop(self.out);
-        let _ = self.thread.join();
+        let _ = self.core.join();
+        let terminal = self.terminal;
+        terminal::wait_unless_stalled(&shared, || terminal.is_finished());
+        if terminal.is_finished() {
+            let _ = terminal.join();
+        }
     }
 }
 
@@ -123,54 +143,30 @@ impl Out {
         self.send(Msg::Data(text.into())).await;
     }
 
+    /// Waits until everything sent before is written, or the terminal has stopped reading.
     pub async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.send(Msg::Flush(tx)).await;
-        let _ = rx.await;
-    }
-}
-
-struct State {
-    settings: Settings,
-    stdout: io::BufWriter<io::Stdout>,
-    stderr: io::Stderr,
-    prefixes: Vec<String>,
-    logs: Vec<logfile::LogFile>,
-    secrets: Vec<Secret>,
-    progress: Option<MultiProgress>,
-    spinners: std::collections::HashMap<usize, ProgressBar>,
-}
-
-impl State {
-    fn new(
-        settings: Settings,
-        services: &[String],
-        width: usize,
-        logs: Vec<logfile::LogFile>,
-        secrets: Vec<Secret>,
-    ) -> State {
-        let prefixes = services
-            .iter()
-            .enumerate()
-            .map(|(index, name)| {
-                let padded = format!("{name:<width$} | ");
-                if settings.colors.stdout { color::service_style(index).apply_to(padded).to_string() } else { padded }
-            })
-            .collect();
-        let progress = (io::stderr().is_terminal() && !settings.quiet)
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        State {
-            settings,
-            stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
-            stderr: io::stderr(),
-            prefixes,
-            logs,
-            secrets,
-            progress,
-            spinners: std::collections::HashMap::new(),
+        loop {
+            match tokio::time::timeout(Duration::from_millis(50), &mut rx).await {
+                Ok(_) => return,
+                Err(_) if self.shared.stalled() => return,
+                Err(_) => {}
+            }
         }
     }
+}
 
+/// The core thread: log files first, then the terminal's share.
+struct Core {
+    settings: Settings,
+    shared: Arc<Shared>,
+    services: usize,
+    logs: Vec<logfile::LogFile>,
+    secrets: Vec<Secret>,
+}
+
+impl Core {
     fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         while let Some(msg) = rx.blocking_recv() {
             let mut batch = vec![msg];
@@ -180,127 +176,73 @@ impl State {
                     Err(_) => break,
                 }
             }
-            self.write_batch(batch);
-        }
-        for spinner in self.spinners.values() {
-            spinner.finish_and_clear();
-        }
-        let _ = self.stdout.flush();
-        for log in &mut self.logs {
-            log.flush();
-        }
-    }
-
-    fn write_batch(&mut self, batch: Vec<Msg>) {
-        // Spinners are cleared once for the whole batch, not once per line.
-        let progress = self.progress.clone();
-        let mut acks = Vec::new();
-        let write = |state: &mut State| {
-            for msg in batch {
-                match msg {
-                    Msg::Flush(ack) => acks.push(ack),
-                    msg => state.write(msg),
-                }
-            }
-            let _ = state.stdout.flush();
-            for log in &mut state.logs {
+            // The log files get the whole batch before the terminal gets any of it, so a
+            // terminal that stops reading mid-batch never holds back a log line.
+            let items: Vec<Item> = batch.into_iter().filter_map(|msg| self.take(msg)).collect();
+            for log in &mut self.logs {
                 log.flush();
             }
-        };
-        match progress {
-            Some(progress) if !self.spinners.is_empty() => progress.suspend(|| write(self)),
-            _ => write(self),
+            for item in items {
+                self.shared.push(item, self.services);
+            }
         }
-        for ack in acks {
-            let _ = ack.send(());
-        }
+        self.shared.close();
     }
 
-    fn write(&mut self, msg: Msg) {
+    /// Writes what belongs in the log files and returns what the terminal should show.
+    fn take(&mut self, msg: Msg) -> Option<Item> {
         match msg {
-            Msg::Lines { service, lines } => self.write_lines(service, &lines),
-            Msg::Data(text) => {
-                let text = self.redact(&text);
-                let _ = writeln!(self.stdout, "{text}");
-            }
-            Msg::Status { level, text } => self.status(level, &text),
-            Msg::Report(text) => {
-                let _ = self.stdout.flush();
-                let _ = self.stderr.write_all(self.redact(&text).as_bytes());
-            }
-            Msg::Waiting { key, what } => {
-                let what = self.redact(&what);
-                match &self.progress {
-                    Some(progress) => {
-                        let spinner = progress.add(ProgressBar::new_spinner());
-                        spinner.set_style(
-                            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template"),
-                        );
-                        spinner.set_message(what);
-                        spinner.enable_steady_tick(Duration::from_millis(80));
-                        self.spinners.insert(key, spinner);
-                    }
-                    None => self.status(Level::Info, &what),
-                }
-            }
+            Msg::Lines { service, lines } => self.lines(service, &lines),
+            Msg::Data(text) => Some(Item::Data(self.redact(&text))),
+            Msg::Status { level, text } => self.shows(level).then(|| Item::Status { level, text: self.redact(&text) }),
+            Msg::Report(text) => Some(Item::Report(self.redact(&text))),
+            Msg::Waiting { key, what } => Some(Item::Waiting { key, what: self.redact(&what) }),
             Msg::Done { key, level, text } => {
-                if let Some(spinner) = self.spinners.remove(&key) {
-                    spinner.finish_and_clear();
-                    if let Some(progress) = &self.progress {
-                        progress.remove(&spinner);
-                    }
-                }
-                self.status(level, &text);
+                // The spinner ends whatever the level; its final line follows the quiet rules.
+                let text = if self.shows(level) { self.redact(&text) } else { String::new() };
+                Some(Item::Done { key, level, text })
             }
-            Msg::Flush(_) => {}
+            Msg::Flush(ack) => Some(Item::Flush(ack)),
         }
     }
 
     /// Secrets and colour codes are handled once for the whole text (neither spans a newline);
     /// the log gets it in one write, the terminal line by line with the prefix.
-    fn write_lines(&mut self, service: usize, lines: &str) {
+    fn lines(&mut self, service: usize, lines: &str) -> Option<Item> {
         let text = redact(lines, &self.secrets);
         let plain = strip_ansi(&text);
         if let Some(log) = self.logs.get_mut(service) {
             log.write_line(&plain);
         }
         if !self.settings.show_services {
-            return;
+            return None;
         }
         let stamp = if self.settings.timestamps { timestamp() } else { String::new() };
-        let shown: &str = if self.settings.colors.stdout { &text } else { &plain };
-        let prefix = self.prefixes.get(service).map_or("", String::as_str);
-        for line in shown.split('\n') {
-            for part in [stamp.as_str(), prefix, line, "\n"] {
-                let _ = self.stdout.write_all(part.as_bytes());
-            }
-        }
+        let shown = if self.settings.colors.stdout { text.into_owned() } else { plain.into_owned() };
+        Some(Item::Lines { service, text: shown, stamp })
     }
 
-    fn status(&mut self, level: Level, text: &str) {
-        if (self.settings.quiet && matches!(level, Level::Info | Level::Success))
-            || (level == Level::Debug && !self.settings.verbose)
-        {
-            return;
-        }
-        let text = self.redact(text);
-        let colored = self.settings.colors.stderr;
-        let paint = |style: Style, s: &str| {
-            if colored { style.force_styling(true).apply_to(s).to_string() } else { s.to_owned() }
-        };
-        let line = match level {
-            Level::Error => format!("{} {text}", paint(Style::new().red().bold(), "error:")),
-            Level::Warn => format!("{} {text}", paint(Style::new().yellow().bold(), "warning:")),
-            Level::Success => format!("{} {text}", paint(Style::new().green().bold(), "✓")),
-            Level::Info | Level::Debug => format!("{} {text}", paint(Style::new().dim(), "agui-dev:")),
-        };
-        // Keep stdout and stderr in the order they were sent when both go to one terminal.
-        let _ = self.stdout.flush();
-        let _ = writeln!(self.stderr, "{line}");
+    fn shows(&self, level: Level) -> bool {
+        !((self.settings.quiet && matches!(level, Level::Info | Level::Success))
+            || (level == Level::Debug && !self.settings.verbose))
     }
 
     fn redact(&self, text: &str) -> String {
         redact(text, &self.secrets).into_owned()
+    }
+}
+
+/// Writes the error that ends the program to stderr, after the printer has finished. A stderr
+/// that does not drain (a stopped terminal, a full pipe) is given a moment, not forever.
+pub fn final_error(text: String) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = writeln!(io::stderr(), "{text}");
+        let _ = done_tx.send(());
+    });
+    if done_rx.recv_timeout(Duration::from_secs(2)).is_ok() {
+        let _ = writer.join();
     }
 }
 
