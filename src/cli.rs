@@ -20,7 +20,9 @@ Examples:
 #[command(name = "agui-dev", version, about, long_about = None, propagate_version = true, after_help = EXAMPLES)]
 pub struct Cli {
     /// The stack file. Default: `$AGUI_DEV_FILE`, else the nearest `stack.toml` here or above.
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    /// Given before the command (`agui-dev -f FILE up`), as with docker compose, so that
+    /// `logs -f` can mean follow.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
 
     /// When to use colour.
@@ -56,6 +58,46 @@ pub enum Command {
         /// Do not run missing set-up (venv, npm ci); report it as an error instead.
         #[arg(long)]
         no_setup: bool,
+        /// Show JSON log lines as they are, not as `LEVEL message key=value`.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Show the services' logs (from `.agui-dev/logs/`), whether or not the stack runs.
+    ///
+    /// Lines of all services are merged in the order they arrived. JSON log lines (pino, bunyan,
+    /// structlog) read as `LEVEL message key=value` unless `--raw`.
+    ///
+    /// Examples:
+    ///   agui-dev logs -f agui          follow the AG-UI server, across restarts
+    ///   agui-dev logs -n 50 --since 10m --grep 'error|warn'
+    #[command(verbatim_doc_comment)]
+    Logs {
+        /// Services whose logs to show (default: all).
+        services: Vec<String>,
+        /// Keep printing new lines as they arrive, across restarts and new runs; Ctrl-C ends.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines of each service.
+        #[arg(short = 'n', long = "lines", value_name = "N")]
+        lines: Option<usize>,
+        /// Only lines that arrived in this last stretch of time (`90s`, `10m`, `2h`).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        since: Option<std::time::Duration>,
+        /// Only lines matching this regular expression.
+        #[arg(long, value_name = "REGEX")]
+        grep: Option<String>,
+        /// Only JSON log lines at this level or above (lines without a level are left out).
+        #[arg(long, value_enum, value_name = "LEVEL")]
+        level: Option<crate::output::structured::LogLevel>,
+        /// Prefix each line with the time it arrived (UTC).
+        #[arg(short, long)]
+        timestamps: bool,
+        /// One JSON object per line on stdout: `service`, `time`, `line`, `level`.
+        #[arg(long)]
+        json: bool,
+        /// Show JSON log lines as they are.
+        #[arg(long)]
+        raw: bool,
     },
     /// Validate the stack file and print the resolved plan, secrets masked.
     Check,

@@ -4,6 +4,7 @@
 mod check;
 mod doctor;
 mod launch;
+mod logs;
 mod setup;
 mod smoke;
 mod up;
@@ -28,7 +29,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         .map_err(|err| Error::failed("cannot start the async runtime").cause(err))?;
     runtime.block_on(async {
         match &cli.command {
-            Command::Up { services, timestamps, no_setup } => up::run(cli, services, *timestamps, *no_setup).await,
+            Command::Up { services, timestamps, no_setup, .. } => up::run(cli, services, *timestamps, *no_setup).await,
+            Command::Logs { .. } => logs::run(cli).await,
             Command::Check => check::run(cli).await,
             Command::Setup => setup::run(cli).await,
             Command::Guardian { .. } => Ok(()),
@@ -63,6 +65,7 @@ fn printer(
         quiet: cli.quiet,
         verbose: cli.verbose,
         show_services: !matches!(cli.command, Command::Smoke { .. }) || cli.verbose,
+        raw: matches!(cli.command, Command::Up { raw: true, .. } | Command::Logs { raw: true, .. }),
     };
     Printer::start(settings, services, log_dir.as_deref(), secrets).map_err(|err| {
         let dir = log_dir.map(|d| d.display().to_string()).unwrap_or_default();

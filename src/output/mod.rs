@@ -14,7 +14,8 @@
 //! go to stderr.
 
 mod color;
-mod logfile;
+pub mod logfile;
+pub mod structured;
 mod terminal;
 
 use std::borrow::Cow;
@@ -43,8 +44,9 @@ pub enum Level {
 }
 
 pub enum Msg {
-    /// Lines of a service's output, joined by `\n`, without a final newline.
-    Lines { service: usize, lines: String },
+    /// Lines of a service's output, joined by `\n`, without a final newline, and when they
+    /// arrived (`None`: now; `logs` passes the time recorded with them).
+    Lines { service: usize, lines: String, at: Option<SystemTime> },
     /// One of agui-dev's own lines.
     Status { level: Level, text: String },
     /// A line of data for stdout (`check`, `--json`): no prefix, no colour added.
@@ -69,6 +71,8 @@ pub struct Settings {
     pub verbose: bool,
     /// Whether services' lines reach stdout (they always reach the log files).
     pub show_services: bool,
+    /// Show JSON log lines as they are instead of `LEVEL message key=value`.
+    pub raw: bool,
 }
 
 /// A handle for sending to the printer; cheap to clone.
@@ -143,6 +147,11 @@ impl Out {
         self.send(Msg::Data(text.into())).await;
     }
 
+    /// Whether stdout was closed by its reader (`agui-dev logs -f | head`): nothing more to show.
+    pub fn stdout_gone(&self) -> bool {
+        self.shared.stdout_gone()
+    }
+
     /// Waits until everything sent before is written, or the terminal has stopped reading.
     pub async fn flush(&self) {
         let (tx, mut rx) = oneshot::channel();
@@ -192,7 +201,7 @@ impl Core {
     /// Writes what belongs in the log files and returns what the terminal should show.
     fn take(&mut self, msg: Msg) -> Option<Item> {
         match msg {
-            Msg::Lines { service, lines } => self.lines(service, &lines),
+            Msg::Lines { service, lines, at } => self.lines(service, &lines, at),
             Msg::Data(text) => Some(Item::Data(self.redact(&text))),
             Msg::Status { level, text } => self.shows(level).then(|| Item::Status { level, text: self.redact(&text) }),
             Msg::Report(text) => Some(Item::Report(self.redact(&text))),
@@ -208,17 +217,28 @@ impl Core {
 
     /// Secrets and colour codes are handled once for the whole text (neither spans a newline);
     /// the log gets it in one write, the terminal line by line with the prefix.
-    fn lines(&mut self, service: usize, lines: &str) -> Option<Item> {
+    fn lines(&mut self, service: usize, lines: &str, at: Option<SystemTime>) -> Option<Item> {
+        let at = at.unwrap_or_else(SystemTime::now);
         let text = redact(lines, &self.secrets);
         let plain = strip_ansi(&text);
         if let Some(log) = self.logs.get_mut(service) {
-            log.write_line(&plain);
+            log.write_lines(&plain, at);
         }
         if !self.settings.show_services {
             return None;
         }
-        let stamp = if self.settings.timestamps { timestamp() } else { String::new() };
-        let shown = if self.settings.colors.stdout { text.into_owned() } else { plain.into_owned() };
+        let stamp = if self.settings.timestamps { timestamp(at) } else { String::new() };
+        let color = self.settings.colors.stdout;
+        let shown = if color { text } else { plain };
+        let shown = if self.settings.raw || !shown.contains('{') {
+            shown.into_owned()
+        } else {
+            let pretty: Vec<Cow<'_, str>> = shown
+                .split('\n')
+                .map(|line| structured::pretty(line, color).map_or(Cow::Borrowed(line), Cow::Owned))
+                .collect();
+            pretty.join("\n")
+        };
         Some(Item::Lines { service, text: shown, stamp })
     }
 
@@ -267,7 +287,7 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
 }
 
 /// The time of day in UTC, to the millisecond: `12:04:05.123 `.
-fn timestamp() -> String {
-    let full = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+fn timestamp(at: SystemTime) -> String {
+    let full = humantime::format_rfc3339_millis(at).to_string();
     format!("{} ", &full[11..23])
 }

@@ -87,6 +87,8 @@ pub struct Shared {
     /// Milliseconds since `epoch` when the terminal last made progress: a batch begun, a write done.
     progress_at: AtomicU64,
     epoch: Instant,
+    /// stdout's reader went away (a closed pipe): writing more is pointless.
+    stdout_gone: AtomicBool,
 }
 
 impl Shared {
@@ -97,6 +99,7 @@ impl Shared {
             busy: AtomicBool::new(false),
             progress_at: AtomicU64::new(0),
             epoch: Instant::now(),
+            stdout_gone: AtomicBool::new(false),
         })
     }
 
@@ -111,6 +114,10 @@ impl Shared {
 
     fn progressed(&self) {
         self.progress_at.store(self.now(), Ordering::Release);
+    }
+
+    pub fn stdout_gone(&self) -> bool {
+        self.stdout_gone.load(Ordering::Acquire)
     }
 
     /// Whether the terminal has made no progress on its batch for longer than `STALL`.
@@ -172,12 +179,16 @@ impl Shared {
 struct Watched<W> {
     inner: W,
     shared: Arc<Shared>,
+    is_stdout: bool,
 }
 
 impl<W: Write> Write for Watched<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let result = self.inner.write(buf);
         self.shared.progressed();
+        if self.is_stdout && result.as_ref().is_err_and(|err| err.kind() == io::ErrorKind::BrokenPipe) {
+            self.shared.stdout_gone.store(true, Ordering::Release);
+        }
         result
     }
 
@@ -213,8 +224,11 @@ impl Terminal {
         let progress = (io::stderr().is_terminal() && !settings.quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Terminal {
-            stdout: io::BufWriter::with_capacity(64 * 1024, Watched { inner: io::stdout(), shared: shared.clone() }),
-            stderr: Watched { inner: io::stderr(), shared: shared.clone() },
+            stdout: io::BufWriter::with_capacity(
+                64 * 1024,
+                Watched { inner: io::stdout(), shared: shared.clone(), is_stdout: true },
+            ),
+            stderr: Watched { inner: io::stderr(), shared: shared.clone(), is_stdout: false },
             settings,
             shared,
             prefixes,

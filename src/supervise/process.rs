@@ -172,7 +172,7 @@ async fn read_lines(
         {
             watch.matched.send_replace(true);
         }
-        out.send(Msg::Lines { service, lines })
+        out.send(Msg::Lines { service, lines, at: None })
     };
     loop {
         let read = match pipe.read(&mut chunk).await {

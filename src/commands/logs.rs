@@ -1,0 +1,164 @@
+//! `agui-dev logs`: the services' output from `.agui-dev/logs/`, whether or not the stack runs.
+//!
+//! Reads the files the printer writes (never the running agui-dev), so it works after a crash or
+//! while another terminal runs `up`. Lines of all services are merged by the time they arrived,
+//! kept beside each log in `NAME.times`. `-f` polls the files every 20 ms: a file that grew has new
+//! lines, one that shrank was truncated by a new `up`, and is read again from its start.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use regex::Regex;
+
+use crate::cli::{Cli, Command};
+use crate::config;
+use crate::error::{Error, Result};
+use crate::output::logfile::{self, Logged};
+use crate::output::structured::{self, LogLevel};
+use crate::output::{Level, Msg, Out};
+use crate::plan::{self, Secret};
+
+struct Filter {
+    since: Option<SystemTime>,
+    grep: Option<Regex>,
+    level: Option<LogLevel>,
+}
+
+impl Filter {
+    fn keeps(&self, line: &Logged) -> bool {
+        if let (Some(since), Some(at)) = (self.since, line.at)
+            && at < since
+        {
+            return false;
+        }
+        if self.grep.as_ref().is_some_and(|grep| !grep.is_match(&line.text)) {
+            return false;
+        }
+        // With a level asked for, a line without one (plain text) cannot be judged, and goes.
+        self.level.is_none_or(|min| structured::level_of(&line.text).is_some_and(|level| level >= min))
+    }
+}
+
+pub async fn run(cli: &Cli) -> Result<()> {
+    let Command::Logs { services, follow, lines, since, grep, level, timestamps, json, .. } = &cli.command else {
+        unreachable!("called for `logs` only")
+    };
+    let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
+    let stack_file = config::discover(cli.file.as_deref(), &cwd)?;
+    let dir = stack_file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf).join(".agui-dev").join("logs");
+    let (names, secrets) = services_and_secrets(&stack_file, &dir);
+    let selected = select(&names, services, &dir)?;
+    let grep = match grep {
+        Some(pattern) => Some(Regex::new(pattern).map_err(|err| {
+            Error::usage(format!("`--grep {pattern}` is not a valid regular expression"))
+                .cause(err)
+                .hint("write it as for `grep -E`, e.g. `error|warn`")
+        })?),
+        None => None,
+    };
+    let filter = Filter { since: since.map(|d| SystemTime::now() - d), grep, level: *level };
+
+    let printer = super::printer(cli, *timestamps, &selected, None, secrets)?;
+    let out = printer.out();
+    let mut offsets = Vec::new();
+    let mut shown: Vec<(usize, Logged)> = Vec::new();
+    for (index, name) in selected.iter().enumerate() {
+        let (read, end) = logfile::read_from(&dir, name, 0).unwrap_or_default();
+        offsets.push(end);
+        let mut kept: Vec<Logged> = read.into_iter().filter(|line| filter.keeps(line)).collect();
+        if let Some(n) = lines {
+            kept.drain(..kept.len().saturating_sub(*n));
+        }
+        shown.extend(kept.into_iter().map(|line| (index, line)));
+    }
+    // Merged by arrival; a stable sort keeps each service's own order where times are equal.
+    shown.sort_by_key(|(_, line)| line.at);
+    for (index, line) in shown {
+        emit(&out, &selected, index, line, *json).await;
+    }
+    if *follow {
+        follow_files(&out, &selected, &dir, &filter, offsets, *json).await;
+    }
+    drop(out);
+    printer.finish();
+    Ok(())
+}
+
+/// The services in the order `up` shows them (so each keeps its colour) and the secrets to hide.
+/// A stack file that no longer loads still has logs worth reading: then every `*.log` there.
+fn services_and_secrets(stack_file: &Path, dir: &Path) -> (Vec<String>, Vec<Secret>) {
+    if let Ok(plan) = config::load(stack_file).and_then(|stack| plan::build(&stack, &[])) {
+        return (plan.services.iter().map(|s| s.name.clone()).collect(), plan.secrets);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.strip_suffix(".log").map(str::to_owned))
+        .collect();
+    names.sort();
+    (names, Vec::new())
+}
+
+fn select(names: &[String], asked: &[String], dir: &Path) -> Result<Vec<String>> {
+    if !dir.is_dir() {
+        return Err(Error::failed(format!("no logs yet in `{}`", dir.display()))
+            .hint("start the stack with `agui-dev up`; each service's output is kept there"));
+    }
+    if asked.is_empty() {
+        return Ok(names.to_vec());
+    }
+    for name in asked {
+        if !names.contains(name) {
+            return Err(Error::usage(format!("no service `{name}` in this stack"))
+                .hint(format!("the services are: {}", names.join(", "))));
+        }
+    }
+    Ok(names.iter().filter(|name| asked.contains(name)).cloned().collect())
+}
+
+async fn emit(out: &Out, names: &[String], service: usize, line: Logged, json: bool) {
+    if json {
+        let mut object = serde_json::json!({
+            "service": names[service],
+            "time": line.at.map(|at| humantime::format_rfc3339_millis(at).to_string()),
+            "line": line.text,
+        });
+        if let Some(level) = structured::level_of(&line.text) {
+            object["level"] = level.name().into();
+        }
+        out.data(object.to_string()).await;
+    } else {
+        out.send(Msg::Lines { service, lines: line.text, at: line.at }).await;
+    }
+}
+
+async fn follow_files(out: &Out, names: &[String], dir: &Path, filter: &Filter, mut offsets: Vec<u64>, json: bool) {
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        if out.stdout_gone() {
+            return;
+        }
+        for (index, name) in names.iter().enumerate() {
+            let Some(size) = logfile::size(dir, name) else { continue };
+            if size < offsets[index] {
+                out.status(Level::Info, format!("`{name}` started again (a new run); its log starts over")).await;
+                offsets[index] = 0;
+            }
+            if size == offsets[index] {
+                continue;
+            }
+            let Ok((lines, end)) = logfile::read_from(dir, name, offsets[index]) else { continue };
+            offsets[index] = end;
+            for line in lines.into_iter().filter(|line| filter.keeps(line)) {
+                emit(out, names, index, line, json).await;
+            }
+        }
+    }
+}
