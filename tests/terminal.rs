@@ -255,6 +255,30 @@ fn a_stopped_terminal_never_stops_a_service_or_its_log() {
     assert_eq!(fixture.wait_for_no_survivors(WAIT), Vec::<i32>::new());
 }
 
+/// Ctrl-C typed while the terminal is stopped (Ctrl-S) still stops the stack and ends agui-dev:
+/// the kernel delivers SIGINT even while output is held, and agui-dev does not wait on the
+/// terminal to write its last lines.
+#[test]
+fn ctrl_c_while_the_terminal_is_stopped_still_ends_everything() {
+    let fixture = Fixture::new(
+        "[services.chatty]\ncommand = [\"python3\", \"-c\", \"import sys, time\\nwhile True: sys.stdout.write(('x' * 200 + '\\\\n') * 50); sys.stdout.flush(); time.sleep(0.001)\"]\n",
+    );
+    let mut tty = Tty::spawn(&fixture, &["up"], &[]);
+    tty.screen.wait_for("xxxxxxxxxx");
+    tty.type_keys(CTRL_S);
+    // Wait until the stopped terminal shows in the log: it keeps growing while the screen does not.
+    let log = fixture.file(".agui-dev/logs/chatty.log");
+    let grown = std::fs::metadata(&log).unwrap().len() + 4 * 1024 * 1024;
+    let deadline = Instant::now() + WAIT;
+    while std::fs::metadata(&log).unwrap().len() < grown {
+        assert!(Instant::now() < deadline, "the log stopped growing while the terminal was stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tty.type_keys(CTRL_C);
+    assert_eq!(tty.wait(WAIT), 0);
+    assert_eq!(fixture.wait_for_no_survivors(WAIT), Vec::<i32>::new());
+}
+
 #[test]
 fn check_and_doctor_print_their_reports_on_a_terminal() {
     let port = free_port();
