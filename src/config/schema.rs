@@ -1,7 +1,7 @@
 //! The `stack.toml` schema as serde reads it. These doc comments are the reference for every key.
 //!
 //! Every table denies unknown keys, so a misspelt key is an error that points at the key (see
-//! `config::errors` for how the message is turned into one that names the nearest valid key).
+//! `config::source` for how the message is turned into one that names the nearest valid key).
 //! Values whose validity serde cannot see (a duration, a signal, a command) are parsed here, inside
 //! deserialization, so their errors carry the value's span.
 
