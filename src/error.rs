@@ -83,8 +83,8 @@ impl Error {
 
     /// The same error with every secret value replaced, for errors that quote service output.
     #[must_use]
-    pub fn redacted(self, secrets: &[crate::plan::Secret]) -> Self {
-        let clean = |text: &str| crate::output::redact(text, secrets).into_owned();
+    pub fn redacted(self, secrets: &[crate::secret::Secret]) -> Self {
+        let clean = |text: &str| crate::secret::redact(text, secrets).into_owned();
         Error {
             summary: clean(&self.summary),
             causes: self.causes.iter().map(|c| clean(c)).collect(),

@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_norway::Value;
 
@@ -32,9 +32,13 @@ use crate::config::{self, KindName, Probe, Service, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::{self, litellm, venv};
 use crate::output::{Colors, Msg};
-use crate::plan::{self, Plan, Secret, is_secret_name, mask};
+use crate::plan::{self, Plan};
 use crate::ready;
-use crate::supervise::{ports, process::find_program};
+use crate::secret::{self, Secret, mask};
+use crate::system::program::find as find_program;
+use crate::system::reaper::{ExitStatus, Reaper};
+use crate::system::run::{RunError, capture};
+use crate::system::{ports, proc};
 
 /// The order in which areas are shown.
 const AREAS: &[&str] = &["stack", "venv", "litellm", "keys", "ports", "running", "tools", "consistency", "online"];
@@ -147,20 +151,21 @@ pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
             None
         }
     };
-    let doctor = Doctor { stack: &stack, plan: plan.as_ref() };
+    let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
+    let doctor = Doctor { stack: &stack, plan: plan.as_ref(), reaper };
 
     for service in stack.services.iter().filter(|s| s.kind == Some(KindName::Litellm)) {
         let env = doctor.env_of(service);
         let venv_dir = kinds::venv_of(service, &stack.dir);
         if service.command.is_none() {
-            check_venv(&mut report, &service.name, &venv_dir, &env);
+            check_venv(&mut report, &doctor.reaper, &service.name, &venv_dir, &env).await;
         }
         let proxy = check_litellm(&mut report, service, &venv_dir, &env);
         check_keys(&mut report, &doctor, service, proxy.as_ref(), &env);
         check_consistency(&mut report, &doctor, service, proxy.as_ref());
     }
     check_ports(&mut report, &doctor).await;
-    check_tools(&mut report, &doctor);
+    check_tools(&mut report, &doctor).await;
     if online {
         check_online(&mut report, &doctor).await;
     }
@@ -276,13 +281,9 @@ fn human(report: &Report, color: bool, quiet: bool) -> String {
 fn secrets_of(stack: &Stack, plan: Option<&Plan>) -> Vec<Secret> {
     let mut secrets: Vec<Secret> = plan.map(|p| p.secrets.clone()).unwrap_or_default();
     for service in &stack.services {
-        for (key, value) in fallback_env(service) {
-            if is_secret_name(&key) && value.len() >= 6 && !secrets.iter().any(|s| s.value == value) {
-                secrets.push(Secret { name: key, value });
-            }
-        }
+        secret::collect(&mut secrets, &fallback_env(service));
     }
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
+    secret::sort(&mut secrets);
     secrets
 }
 
@@ -302,6 +303,7 @@ fn fallback_env(service: &Service) -> BTreeMap<String, String> {
 struct Doctor<'a> {
     stack: &'a Stack,
     plan: Option<&'a Plan>,
+    reaper: Reaper,
 }
 
 impl Doctor<'_> {
@@ -339,7 +341,7 @@ impl Doctor<'_> {
 // ---------------------------------------------------------------------------------------------
 // venv
 
-fn check_venv(report: &mut Report, name: &str, venv_dir: &Path, env: &BTreeMap<String, String>) {
+async fn check_venv(report: &mut Report, reaper: &Reaper, name: &str, venv_dir: &Path, env: &BTreeMap<String, String>) {
     let subject = Some(name);
     let shown = venv_dir.display();
     let create = format!(
@@ -369,7 +371,7 @@ fn check_venv(report: &mut Report, name: &str, venv_dir: &Path, env: &BTreeMap<S
 
     let dist = venv::distribution(venv_dir, "litellm");
     let compromised = dist.as_ref().is_some_and(|d| litellm::COMPROMISED_VERSIONS.contains(&d.version.as_str()));
-    check_python(report, subject, venv_dir, &create, hooks.is_empty() && !compromised);
+    check_python(report, reaper, subject, venv_dir, &create, hooks.is_empty() && !compromised).await;
 
     let Some(dist) = dist else {
         report.fail(
@@ -433,7 +435,14 @@ fn check_venv(report: &mut Report, name: &str, venv_dir: &Path, env: &BTreeMap<S
     }
 }
 
-fn check_python(report: &mut Report, subject: Option<&str>, venv_dir: &Path, create: &str, may_run: bool) {
+async fn check_python(
+    report: &mut Report,
+    reaper: &Reaper,
+    subject: Option<&str>,
+    venv_dir: &Path,
+    create: &str,
+    may_run: bool,
+) {
     let python = venv_dir.join("bin/python");
     let executable = std::fs::metadata(&python).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if !executable {
@@ -459,7 +468,7 @@ fn check_python(report: &mut Report, subject: Option<&str>, venv_dir: &Path, cre
         );
         return;
     }
-    match run_quick(&python, &["-c", "pass"], Duration::from_secs(5)) {
+    match run_quick(reaper, &python, &["-c", "pass"], Duration::from_secs(5)).await {
         Ok(_) => report.ok("venv.python", subject, format!("`{}` runs", python.display())),
         Err(error) => report.fail(
             "venv.python",
@@ -533,36 +542,25 @@ fn interpreter_of(head: &str) -> Option<String> {
     })
 }
 
-/// Runs a program with a time limit; the error says why it failed.
-fn run_quick(program: &Path, args: &[&str], limit: Duration) -> Result<String, String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| err.to_string())?;
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("no answer within {}", humantime::format_duration(limit)));
-            }
-            Err(err) => return Err(err.to_string()),
-        }
-    }
-    let output = child.wait_with_output().map_err(|err| err.to_string())?;
+/// Runs a program with a time limit: its trimmed stdout, or why it failed.
+async fn run_quick(reaper: &Reaper, program: &Path, args: &[&str], limit: Duration) -> Result<String, String> {
+    let mut command = Command::new(program);
+    command.args(args);
+    let output = match capture(reaper, &mut command, Some(limit)).await {
+        Ok(output) => output,
+        Err(RunError::Spawn { error, .. }) => return Err(error.to_string()),
+        Err(error) => return Err(error.to_string()),
+    };
     if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        Err(format!("{} {last}", output.status).trim().to_owned())
+        return Ok(output.stdout.trim().to_owned());
     }
+    // Worded as the standard library words an exit status.
+    let status = match output.status {
+        ExitStatus::Code(code) => format!("exit status: {code}"),
+        ExitStatus::Signal(signal) => format!("signal: {} ({})", signal as i32, signal.as_str()),
+    };
+    let last = output.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
+    Err(format!("{status} {last}").trim().to_owned())
 }
 
 fn version_parts(text: &str) -> Vec<u64> {
@@ -1296,31 +1294,17 @@ async fn check_ports(report: &mut Report, doctor: &Doctor<'_>) {
 /// Whether the process on a port belongs to this stack: it runs in the service's folder, or
 /// agui-dev is among its ancestors.
 fn looks_like_ours(pid: i32, service: &Service) -> bool {
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let cwd = proc::cwd(pid);
     if cwd.is_some() && cwd == service.cwd.canonicalize().ok() && service.kind != Some(KindName::Litellm) {
         return true;
     }
-    let mut current = pid;
-    for _ in 0..32 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{current}/stat")) else { return false };
-        let Some((head, rest)) = stat.rsplit_once(')') else { return false };
-        let comm = head.split_once('(').map_or("", |(_, c)| c);
-        if comm == "agui-dev" && current != pid {
-            return true;
-        }
-        let Some(parent) = rest.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok()) else { return false };
-        if parent <= 1 {
-            return false;
-        }
-        current = parent;
-    }
-    false
+    proc::has_ancestor(pid, "agui-dev")
 }
 
 // ---------------------------------------------------------------------------------------------
 // tools
 
-fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
+async fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
     let mut node_services: Vec<(&Service, String)> = Vec::new();
     for service in &doctor.stack.services {
         let Some(command) = doctor.command_of(service) else { continue };
@@ -1365,7 +1349,7 @@ fn check_tools(report: &mut Report, doctor: &Doctor<'_>) {
             "`node` is not on `PATH`",
             format!("install Node {MIN_NODE} or newer (https://nodejs.org, or `nvm install {MIN_NODE}`)"),
         ),
-        Some(node) => match run_quick(&node, &["-v"], Duration::from_secs(3)) {
+        Some(node) => match run_quick(&doctor.reaper, &node, &["-v"], Duration::from_secs(3)).await {
             Ok(version) => match version_parts(&version).first() {
                 Some(major) if *major >= MIN_NODE => {
                     report.ok("tools.node", None, format!("Node {version} (`{}`)", node.display()));
@@ -1489,7 +1473,7 @@ async fn check_mcp_live(report: &mut Report, subject: Option<&str>, port: u16) {
         ),
         Err(_) => report.fail("running.mcp", subject, format!("the MCP handshake at `{url}` did not finish in 5s"), "read the MCP server's log"),
     }
-    let Ok(client) = ready::local_client(Duration::from_secs(3)) else { return };
+    let Ok(client) = crate::http::local_client(Duration::from_secs(3)) else { return };
     let preflight = client
         .request(reqwest::Method::OPTIONS, &url)
         .header("Origin", "http://localhost:5173")
@@ -1631,7 +1615,7 @@ async fn check_online(report: &mut Report, doctor: &Doctor<'_>) {
             .and_then(|c| litellm::read_config(c).ok())
             .map(|c| c.model_list)
             .unwrap_or_default();
-        let client = match ready::local_client(Duration::from_secs(30)) {
+        let client = match crate::http::local_client(Duration::from_secs(30)) {
             Ok(client) => client,
             Err(err) => {
                 report.warn("online.skipped", subject, format!("cannot make an HTTP client: {err}"), "report this");

@@ -14,7 +14,7 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, Stack};
 use crate::error::{Error, Result};
 use crate::output::{Colors, Printer, Settings};
-use crate::plan::Secret;
+use crate::secret::Secret;
 
 pub fn run(cli: &Cli) -> Result<()> {
     if let Command::Guardian { run_id } = &cli.command {

@@ -16,10 +16,13 @@ use crate::cli::Cli;
 use crate::config::{KindName, SmokeAction, SmokeCheck, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::{agui, mcp};
-use crate::output::{Level, Msg, redact};
-use crate::plan::{Plan, RUN_VAR, Secret, ServicePlan};
-use crate::supervise::process::{self, run_captured};
-use crate::supervise::{Outcome, ports, reaper::Reaper, short};
+use crate::output::{Level, Msg};
+use crate::plan::{Plan, RUN_VAR, ServicePlan};
+use crate::secret::{Secret, redact};
+use crate::supervise::{Outcome, process, short};
+use crate::system::reaper::Reaper;
+use crate::system::run::capture;
+use crate::system::{group, ports};
 
 pub struct Options {
     pub timeout: Duration,
@@ -122,7 +125,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     let mut problems: Vec<String> =
         strays.iter().map(|(pid, cmd)| format!("pid {pid} ({cmd}) was still running")).collect();
     problems.extend(busy.iter().map(|p| format!("port {p} was still taken")));
-    process::kill_strays(&strays);
+    group::kill_pids(&strays);
     reports.push(Report {
         id: "stack.stopped".into(),
         service: None,
@@ -225,7 +228,7 @@ impl Check<'_> {
     }
 
     async fn run(&self, plan: &Plan, reaper: &Reaper) -> Result<String, String> {
-        let client = crate::ready::local_client(self.timeout())?;
+        let client = crate::http::local_client(self.timeout())?;
         let local = |service: &ServicePlan, path: &str| format!("http://127.0.0.1:{}{path}", service.port.unwrap_or(0));
         match self {
             Check::Readiness(service) => {
@@ -332,11 +335,11 @@ async fn custom(check: &SmokeCheck, client: &reqwest::Client, plan: &Plan, reape
             let mut command = std::process::Command::new(&words[0]);
             // Marked like the services, so a command cut off by its timeout is swept with them.
             command.args(&words[1..]).current_dir(&plan.dir).env(RUN_VAR, &plan.run_id);
-            let (status, output) = run_captured(reaper, &mut command).await?;
-            if status.success() {
+            let output = capture(reaper, &mut command, None).await.map_err(|e| e.to_string())?;
+            if output.status.success() {
                 Ok("exited with code 0".to_owned())
             } else {
-                Err(format!("`{}` {status}: {}", shell_words::join(words), clip(&output)))
+                Err(format!("`{}` {}: {}", shell_words::join(words), output.status, clip(&output.combined())))
             }
         }
     }

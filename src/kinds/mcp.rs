@@ -18,7 +18,7 @@ pub struct Session {
 impl Session {
     /// Opens a session: `initialize` and `notifications/initialized`.
     pub async fn open(url: &str) -> Result<Session, String> {
-        let client = crate::ready::local_client(Duration::from_mins(1))?;
+        let client = crate::http::local_client(Duration::from_mins(1))?;
         let mut session = Session { client, url: url.to_owned(), id: None };
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,

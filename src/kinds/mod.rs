@@ -159,20 +159,5 @@ pub fn lookup(service: &Service, name: &str) -> Option<String> {
 
 /// 128 random bits from the kernel, as LiteLLM expects a key: `sk-` and then hex.
 fn generate_master_key() -> String {
-    format!("sk-agui-{}", random_hex(16))
-}
-
-/// `bytes` random bytes from the kernel, in hex.
-pub fn random_hex(bytes: usize) -> String {
-    use std::fmt::Write;
-    use std::io::Read;
-    let mut raw = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut raw))
-        .expect("the kernel's random source is readable");
-    let mut hex = String::new();
-    for byte in raw {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    format!("sk-agui-{}", crate::secret::random_hex(16))
 }

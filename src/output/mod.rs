@@ -12,7 +12,6 @@
 mod color;
 mod logfile;
 
-use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -24,7 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use color::{ColorChoice, Colors};
 
-use crate::plan::Secret;
+use crate::secret::Secret;
+pub use crate::secret::{redact, strip_ansi};
 
 /// How agui-dev's own lines are marked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,26 +301,6 @@ impl State {
 
     fn redact(&self, text: &str) -> String {
         redact(text, &self.secrets).into_owned()
-    }
-}
-
-/// Replaces every secret value in `text` by `[redacted:NAME]` (borrowed when there is none).
-pub fn redact<'a>(text: &'a str, secrets: &[Secret]) -> Cow<'a, str> {
-    let mut text = Cow::Borrowed(text);
-    for secret in secrets {
-        if text.contains(&secret.value) {
-            text = Cow::Owned(text.replace(&secret.value, &format!("[redacted:{}]", secret.name)));
-        }
-    }
-    text
-}
-
-/// `text` without terminal escape sequences (colours, cursor moves); borrowed when it has none.
-pub fn strip_ansi(text: &str) -> Cow<'_, str> {
-    if text.contains('\x1b') {
-        Cow::Owned(String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned())
-    } else {
-        Cow::Borrowed(text)
     }
 }
 

@@ -8,9 +8,7 @@
 //! and stops the services in waves: a service is stopped once every service depending on it is.
 
 pub mod guardian;
-pub mod ports;
 pub mod process;
-pub mod reaper;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +24,9 @@ use crate::error::Error;
 use crate::output::{Level, Msg, Out};
 use crate::plan::Plan;
 use crate::ready::{self, ProbeContext};
-use process::{LogWatch, Recent, Running, SpawnSpec, Stopped};
-use reaper::{ExitStatus, Reaper};
+use crate::system::group::{self, Stopped};
+use crate::system::reaper::{ExitStatus, Reaper};
+use process::{LogWatch, Recent, Running, SpawnSpec};
 
 /// Why the stack stopped.
 pub enum Outcome {
@@ -258,7 +257,7 @@ impl Supervisor {
         // last lines (a partial one too) reach the printer.
         if let Some(pgid) = slot.pgid.take() {
             let mut hurry = self.hurry.subscribe();
-            process::stop_group(pgid, service.stop_signal, service.stop_grace, &mut hurry).await;
+            group::stop(pgid, service.stop_signal, service.stop_grace, &mut hurry).await;
         }
         if let Some(mut running) = slot.running.take() {
             running.drain(Duration::from_secs(2)).await;
@@ -437,7 +436,7 @@ impl Supervisor {
                 let (signal, grace) = (service.stop_signal, service.stop_grace);
                 let mut hurry = hurry.subscribe();
                 stopping.spawn(async move {
-                    let stopped = process::stop_group(pgid, signal, grace, &mut hurry).await;
+                    let stopped = group::stop(pgid, signal, grace, &mut hurry).await;
                     if let Some(running) = &mut running {
                         // Lines printed while stopping still reach the terminal and the log.
                         running.drain(Duration::from_secs(2)).await;
