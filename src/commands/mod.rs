@@ -2,7 +2,7 @@
 //! hint when something is wrong; only this layer knows about the process's exit code.
 
 mod check;
-mod doctor;
+pub mod doctor;
 mod launch;
 mod setup;
 mod smoke;

@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::cli::Cli;
 use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
-use crate::kinds::{self, litellm::COMPROMISED_VERSIONS, venv};
+use crate::kinds::litellm::{self, config::COMPROMISED_VERSIONS, venv};
 use crate::output::{Level, Msg};
 use crate::supervise::short;
 use crate::system::program::which;
@@ -120,7 +120,7 @@ fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
     let mut steps = Vec::new();
     for service in stack.services.iter().filter(|s| selected.is_empty() || selected.contains(&s.name)) {
         if service.kind == Some(KindName::Litellm) && service.command.is_none() {
-            let venv = kinds::venv_of(service, &stack.dir);
+            let venv = litellm::venv_of(service, &stack.dir);
             let installed = venv.join("bin/litellm").is_file() && venv::distribution(&venv, "litellm").is_some();
             let requirements = service
                 .litellm

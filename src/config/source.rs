@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::error::Error;
+use crate::error::{Error, Location};
 
 pub struct Source {
     /// Absolute path of the stack file.
@@ -26,14 +26,17 @@ static BACKTICKED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`]*)`").e
 impl Source {
     /// A bad-input error located at `span`: `file:line:col: message`.
     pub fn error(&self, span: &Range<usize>, message: impl std::fmt::Display) -> Error {
-        let (line, column) = self.line_column(span.start);
-        Error::usage(format!("{}:{line}:{column}: {message}", self.shown))
+        Error::usage(message.to_string()).at(self.location(span))
     }
 
     /// The same error, located at `span` (for errors found without the file at hand).
     pub fn locate(&self, span: &Range<usize>, error: Error) -> Error {
+        error.at(self.location(span))
+    }
+
+    pub fn location(&self, span: &Range<usize>) -> Location {
         let (line, column) = self.line_column(span.start);
-        Error { summary: format!("{}:{line}:{column}: {}", self.shown, error.summary), ..error }
+        Location { file: self.shown.clone(), line, column }
     }
 
     /// 1-based line and column (in characters) of a byte offset.

@@ -88,6 +88,32 @@ pub async fn capture(reaper: &Reaper, command: &mut Command, limit: Option<Durat
     Ok(Output { status, stdout: collect(stdout).await, stderr: collect(stderr).await })
 }
 
+/// Runs `program` with a time limit: its trimmed stdout, or why it failed (the exit status worded
+/// as the standard library words it, and the last line of stderr).
+pub async fn stdout_of(
+    reaper: &Reaper,
+    program: &std::path::Path,
+    args: &[&str],
+    limit: Duration,
+) -> Result<String, String> {
+    let mut command = Command::new(program);
+    command.args(args);
+    let output = match capture(reaper, &mut command, Some(limit)).await {
+        Ok(output) => output,
+        Err(RunError::Spawn { error, .. }) => return Err(error.to_string()),
+        Err(error) => return Err(error.to_string()),
+    };
+    if output.status.success() {
+        return Ok(output.stdout.trim().to_owned());
+    }
+    let status = match output.status {
+        ExitStatus::Code(code) => format!("exit status: {code}"),
+        ExitStatus::Signal(signal) => format!("signal: {} ({})", signal as i32, signal.as_str()),
+    };
+    let last = output.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
+    Err(format!("{status} {last}").trim().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::CommandExt;

@@ -65,7 +65,7 @@ impl Session {
         let message = if body.trim_start().starts_with('{') {
             serde_json::from_str::<Value>(&body).map_err(|e| format!("`{method}`: {e}"))?
         } else {
-            super::agui::parse_sse(&body)?
+            crate::kinds::agui::events::parse_sse(&body)?
                 .into_iter()
                 .find(|m| m.get("id").and_then(Value::as_u64) == Some(id))
                 .ok_or_else(|| format!("`{method}` got no response"))?
