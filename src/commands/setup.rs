@@ -16,7 +16,7 @@ use crate::cli::Cli;
 use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::litellm::{self, config::COMPROMISED_VERSIONS, venv};
-use crate::output::{Level, Msg};
+use crate::output::{Key, Level, Msg};
 use crate::supervise::short;
 use crate::system::program::which;
 use crate::system::reaper::Reaper;
@@ -86,7 +86,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
     for (index, step) in steps.into_iter().enumerate() {
         let (out, reaper, dir, label) = (out.clone(), reaper.clone(), stack.dir.clone(), labels[index].clone());
         tasks.push(tokio::spawn(async move {
-            out.send(Msg::Waiting { key: index, what: format!("installing {label}") }).await;
+            out.send(Msg::Waiting { key: Key::Setup(index), what: format!("installing {label}") }).await;
             let started = Instant::now();
             let result = match &step {
                 Step::Venv { venv, requirements } => {
@@ -99,7 +99,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
                 Ok(what) => (Level::Success, format!("{label}: {what} ({took})")),
                 Err(_) => (Level::Error, format!("{label}: failed after {took}")),
             };
-            out.send(Msg::Done { key: index, level, text }).await;
+            out.send(Msg::Done { key: Key::Setup(index), level, text }).await;
             result
         }));
     }

@@ -16,7 +16,7 @@ use crate::cli::Cli;
 use crate::config::{SmokeAction, SmokeCheck, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::{self, Kind, SmokeTarget, clip};
-use crate::output::{Level, Msg};
+use crate::output::{Key, Level, Msg};
 use crate::plan::{Plan, RUN_VAR, ServicePlan};
 use crate::secret::{Secret, redact};
 use crate::supervise::{Outcome, process, short};
@@ -69,7 +69,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
         });
         let tests = tests(stack, plan);
         for (index, test) in tests.iter().enumerate() {
-            out.send(Msg::Waiting { key: 10_000 + index, what: format!("check `{}`", test.id()) }).await;
+            out.send(Msg::Waiting { key: Key::Smoke(index), what: format!("check `{}`", test.id()) }).await;
             let began = Instant::now();
             let remaining = deadline.saturating_duration_since(began);
             let result = match tokio::time::timeout(remaining.min(test.timeout()), test.run(plan, reaper)).await {
@@ -85,7 +85,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
             };
             let (level, mark) = if verdict.passed { (Level::Success, "passed") } else { (Level::Error, "failed") };
             let text = format!("`{}` {mark} in {}: {}", verdict.id, short(verdict.took), verdict.message);
-            out.send(Msg::Done { key: 10_000 + index, level, text }).await;
+            out.send(Msg::Done { key: Key::Smoke(index), level, text }).await;
             verdicts.push(verdict);
         }
         control.stop().await;

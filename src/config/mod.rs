@@ -124,6 +124,9 @@ pub fn load(path: &Path) -> Result<Stack> {
     })?;
     let source = Source { path: path.to_owned(), shown: path.display().to_string(), text };
     let file: schema::StackFile = toml::from_str(&source.text).map_err(|err| source.from_toml(&err))?;
+    if let Some((span, invalid)) = file.first_invalid() {
+        return Err(source.invalid_value(&span, invalid));
+    }
     let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     Loader { source, dir, process_env: std::env::vars().collect() }.finish(&file)
 }
@@ -167,17 +170,17 @@ impl Loader {
                 (None, false) => Err(format!("there is no service `{service}`")),
             };
             let expand = |text: &str, at: &Range<usize>| {
-                interpolate::expand(text, &lookup, &port_of).map_err(|message| self.located(at, &message))
+                interpolate::expand(text, &lookup, &port_of).map_err(|unexpanded| self.located(at, &unexpanded))
             };
 
             let mut env = IndexMap::new();
             for (key, value) in &section.env {
                 env.insert(key.clone(), expand(&value.get_ref().0, &value.span())?);
             }
-            let command = match &section.command {
-                Some(command) => Some(
-                    command.get_ref().0.iter().map(|word| expand(word, &command.span())).collect::<Result<Vec<_>>>()?,
-                ),
+            let command = match section.command.as_ref().and_then(|c| Some((c.span(), c.get_ref().valid()?))) {
+                Some((span, command)) => {
+                    Some(command.0.iter().map(|word| expand(word, &span)).collect::<Result<Vec<_>>>()?)
+                }
                 None => None,
             };
             let cwd = match &section.cwd {
@@ -213,8 +216,8 @@ impl Loader {
                 depends_on: section.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
                 restart: section.restart.unwrap_or_default(),
                 max_restarts: section.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
-                stop_signal: section.stop_signal.map_or(Signal::SIGTERM, |s| s.0),
-                stop_grace: section.stop_grace.map_or(DEFAULT_STOP_GRACE, |d| d.0),
+                stop_signal: valid(section.stop_signal.as_ref()).map_or(Signal::SIGTERM, |s| s.0),
+                stop_grace: valid(section.stop_grace.as_ref()).map_or(DEFAULT_STOP_GRACE, |d| d.0),
                 litellm,
                 span,
             });
@@ -230,12 +233,10 @@ impl Loader {
         Ok(Stack { name, dir: self.dir, source: self.source, services, smoke, missing_env_files })
     }
 
-    /// An error message from `interpolate` may carry its own hint after `\nhint: `.
-    fn located(&self, at: &Range<usize>, message: &str) -> Error {
-        match message.split_once("\nhint: ") {
-            Some((message, hint)) => self.source.error(at, message).hint(hint),
-            None => self.source.error(at, message).hint("fix the reference"),
-        }
+    /// An `interpolate` error at `at`, with its own hint when it has one.
+    fn located(&self, at: &Range<usize>, unexpanded: &interpolate::Unexpanded) -> Error {
+        let hint = unexpanded.hint.clone().unwrap_or_else(|| "fix the reference".to_owned());
+        self.source.error(at, &unexpanded.message).hint(hint)
     }
 
     fn check_names_and_ports(&self, file: &schema::StackFile) -> Result<()> {
@@ -366,7 +367,7 @@ impl Loader {
         .into_iter()
         .flatten()
         .collect();
-        let timeout = section.timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
+        let timeout = valid(section.timeout.as_ref()).map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
         if set.len() != 1 {
             let message = if set.is_empty() {
                 format!("`services.{service}.ready` has no probe")
@@ -393,7 +394,7 @@ impl Loader {
                     .hint("write it like \"127.0.0.1:5432\""));
             }
             Probe::Tcp(addr)
-        } else if let Some(words) = &section.exec {
+        } else if let Some(words) = valid(section.exec.as_ref()) {
             Probe::Exec(words.0.iter().map(|w| expand(w, &span)).collect::<Result<_>>()?)
         } else {
             let pattern = section.log.as_deref().unwrap_or_default();
@@ -444,7 +445,7 @@ impl Loader {
     fn smoke_check(&self, check: &Spanned<schema::SmokeSection>) -> Result<SmokeCheck> {
         let section = check.get_ref();
         let span = check.span();
-        let action = match (&section.url, &section.exec) {
+        let action = match (&section.url, valid(section.exec.as_ref())) {
             (Some(url), None) => SmokeAction::Http {
                 method: section
                     .method
@@ -467,12 +468,17 @@ impl Loader {
         Ok(SmokeCheck {
             name: section.name.clone(),
             action,
-            timeout: section.timeout.map_or(Duration::from_secs(30), |t| t.0),
+            timeout: valid(section.timeout.as_ref()).map_or(Duration::from_secs(30), |t| t.0),
         })
     }
 }
 
 use toml::Spanned;
+
+/// The value of a checked key, when it is set (invalid ones were reported by `load`).
+fn valid<T>(value: Option<&Spanned<schema::Checked<T>>>) -> Option<&T> {
+    value.and_then(|v| v.get_ref().valid())
+}
 
 fn backticked(names: &[&str]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::schema::Invalid;
 use crate::error::{Error, Location};
 
 pub struct Source {
@@ -97,11 +98,7 @@ impl Source {
     /// Turns a TOML or serde error into ours, with the location, the key and a hint.
     pub fn from_toml(&self, err: &toml::de::Error) -> Error {
         let span = err.span().unwrap_or(0..0);
-        let raw = err.message().trim();
-        let (message, hint) = match raw.split_once("\nhint: ") {
-            Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
-            None => (raw.to_owned(), None),
-        };
+        let message = err.message().trim().to_owned();
         if let Some(caps) = UNKNOWN.captures(&message) {
             let word = &caps[2];
             let valid: Vec<&str> =
@@ -120,16 +117,18 @@ impl Source {
             };
             return self.error(&span, text).hint(hint);
         }
+        self.at_key(&span, &message).hint("fix the value at this location; the README lists every key")
+    }
+
+    /// A value that parsed but is not valid for its key: its message, key and hint.
+    pub fn invalid_value(&self, span: &Range<usize>, invalid: &Invalid) -> Error {
+        self.at_key(span, &invalid.message).hint(invalid.hint)
+    }
+
+    /// `message (in `the.key`)` located at `span`.
+    fn at_key(&self, span: &Range<usize>, message: &str) -> Error {
         let key = self.qualified_key(span.start);
-        let error = if key.is_empty() {
-            self.error(&span, &message)
-        } else {
-            self.error(&span, format!("{message} (in `{key}`)"))
-        };
-        match hint {
-            Some(hint) => error.hint(hint),
-            None => error.hint("fix the value at this location; the README lists every key"),
-        }
+        if key.is_empty() { self.error(span, message) } else { self.error(span, format!("{message} (in `{key}`)")) }
     }
 
     fn qualified_key(&self, offset: usize) -> String {

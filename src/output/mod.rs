@@ -37,6 +37,17 @@ pub enum Level {
     Debug,
 }
 
+/// Which spinner a `Waiting` or `Done` is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A service starting, by its position in the plan.
+    Service(usize),
+    /// A set-up step, by its position.
+    Setup(usize),
+    /// A smoke test, by its position.
+    Smoke(usize),
+}
+
 pub enum Msg {
     /// Lines of a service's output, joined by `\n`, without a final newline.
     Lines { service: usize, lines: String },
@@ -47,9 +58,9 @@ pub enum Msg {
     /// A report a command composed for people (`doctor`): to stderr as it is, secrets replaced.
     Report(String),
     /// Start a spinner for something being waited for (a service, a set-up step, a check).
-    Waiting { key: usize, what: String },
+    Waiting { key: Key, what: String },
     /// End the spinner with that key with a final line.
-    Done { key: usize, level: Level, text: String },
+    Done { key: Key, level: Level, text: String },
     /// Answered once everything before it has been written and flushed.
     Flush(oneshot::Sender<()>),
 }
@@ -138,7 +149,7 @@ struct State {
     logs: Vec<logfile::LogFile>,
     secrets: Vec<Secret>,
     progress: Option<MultiProgress>,
-    spinners: std::collections::HashMap<usize, ProgressBar>,
+    spinners: std::collections::HashMap<Key, ProgressBar>,
 }
 
 impl State {

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::config::Restart;
 use crate::error::Error;
-use crate::output::{Level, Msg, Out};
+use crate::output::{Key, Level, Msg, Out};
 use crate::plan::Plan;
 use crate::ready::{self, ProbeContext};
 use crate::system::group::{self, Stopped};
@@ -189,7 +189,7 @@ impl Supervisor {
                 let name = &self.plan.services[index].name;
                 self.out
                     .send(Msg::Done {
-                        key: index,
+                        key: Key::Service(index),
                         level: Level::Success,
                         text: format!("`{name}` is ready ({})", short(took)),
                     })
@@ -216,7 +216,11 @@ impl Supervisor {
                 }
                 let name = &self.plan.services[index].name;
                 self.out
-                    .send(Msg::Done { key: index, level: Level::Error, text: format!("`{name}` did not become ready") })
+                    .send(Msg::Done {
+                        key: Key::Service(index),
+                        level: Level::Error,
+                        text: format!("`{name}` did not become ready"),
+                    })
                     .await;
                 Some(Outcome::Failed(
                     self.failure(index, format!("service `{name}` did not become ready"))
@@ -301,7 +305,11 @@ impl Supervisor {
         };
         if !was_ready {
             self.out
-                .send(Msg::Done { key: index, level: Level::Error, text: format!("`{name}` {status}{when}") })
+                .send(Msg::Done {
+                    key: Key::Service(index),
+                    level: Level::Error,
+                    text: format!("`{name}` {status}{when}"),
+                })
                 .await;
         }
         let hint = if wants_restart {
@@ -392,7 +400,9 @@ impl Supervisor {
         self.out.status(Level::Debug, format!("started `{}` (pid {pid}): {shown}", service.name)).await;
 
         let Some(probe) = service.ready.clone() else { return Ok(()) };
-        self.out.send(Msg::Waiting { key: index, what: format!("waiting for `{}` ({probe})", service.name) }).await;
+        self.out
+            .send(Msg::Waiting { key: Key::Service(index), what: format!("waiting for `{}` ({probe})", service.name) })
+            .await;
         let events = self.events_tx.clone();
         let reaper = self.reaper.clone();
         let limit = service.ready_timeout;
