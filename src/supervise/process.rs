@@ -105,6 +105,11 @@ pub fn spawn(
 }
 
 impl Running {
+    /// A process whose output nobody reads (the supervisor's tests start no processes).
+    pub fn without_output(pid: i32) -> Running {
+        Running { pid, readers: Vec::new() }
+    }
+
     /// Waits until both output pipes are closed (so every line has been sent to the printer), or
     /// `limit` has passed: a grandchild that escaped the group could hold them open forever.
     pub async fn drain(&mut self, limit: Duration) {
