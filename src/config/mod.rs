@@ -6,6 +6,7 @@
 //! `Stack` in which every value is final. Every error names `file:line:column`, the key, and a hint.
 
 mod interpolate;
+pub mod probe;
 pub mod schema;
 mod source;
 
@@ -16,8 +17,8 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use nix::sys::signal::Signal;
-use regex::Regex;
 
+pub use probe::Probe;
 pub use schema::{KindName, Restart};
 pub use source::{Source, nearest};
 
@@ -69,25 +70,6 @@ pub struct LitellmKeys {
     pub config: Option<PathBuf>,
     pub model: Option<String>,
     pub host: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-pub enum Probe {
-    Http(String),
-    Tcp(String),
-    Exec(Vec<String>),
-    Log(Regex),
-}
-
-impl std::fmt::Display for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Probe::Http(url) => write!(f, "http {url}"),
-            Probe::Tcp(addr) => write!(f, "tcp {addr}"),
-            Probe::Exec(words) => write!(f, "exec {}", shell_words::join(words)),
-            Probe::Log(regex) => write!(f, "log /{}/", regex.as_str()),
-        }
-    }
 }
 
 pub struct SmokeCheck {
@@ -199,7 +181,7 @@ impl Loader {
                 None => self.dir.clone(),
             };
             let (ready, ready_timeout) = match &section.ready {
-                Some(ready) => self.probe(name, ready, &expand)?,
+                Some(ready) => probe::parse(&self.source, name, ready, &expand)?,
                 None => (None, DEFAULT_READY_TIMEOUT),
             };
             let litellm = self.litellm_keys(name, section, &expand)?;
@@ -350,64 +332,6 @@ impl Loader {
         Ok(vars)
     }
 
-    fn probe(
-        &self,
-        service: &str,
-        ready: &Spanned<schema::ReadySection>,
-        expand: &dyn Fn(&str, &Range<usize>) -> Result<String>,
-    ) -> Result<(Option<Probe>, Duration)> {
-        let span = ready.span();
-        let section = ready.get_ref();
-        let set: Vec<&str> = [
-            section.http.as_ref().map(|_| "http"),
-            section.tcp.as_ref().map(|_| "tcp"),
-            section.exec.as_ref().map(|_| "exec"),
-            section.log.as_ref().map(|_| "log"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let timeout = valid(section.timeout.as_ref()).map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
-        if set.len() != 1 {
-            let message = if set.is_empty() {
-                format!("`services.{service}.ready` has no probe")
-            } else {
-                format!("`services.{service}.ready` has {} probes ({})", set.len(), backticked(&set))
-            };
-            return Err(self.source.error(&span, message).hint("set exactly one of `http`, `tcp`, `exec` or `log`"));
-        }
-        let probe = if let Some(url) = &section.http {
-            let url = expand(url, &span)?;
-            if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(self
-                    .source
-                    .error(&span, format!("`services.{service}.ready.http` is `{url}`, which is not an http:// URL"))
-                    .hint("write the full URL, e.g. \"http://127.0.0.1:3000/health\""));
-            }
-            Probe::Http(url)
-        } else if let Some(addr) = &section.tcp {
-            let addr = expand(addr, &span)?;
-            if addr.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
-                return Err(self
-                    .source
-                    .error(&span, format!("`services.{service}.ready.tcp` is `{addr}`, which is not HOST:PORT"))
-                    .hint("write it like \"127.0.0.1:5432\""));
-            }
-            Probe::Tcp(addr)
-        } else if let Some(words) = valid(section.exec.as_ref()) {
-            Probe::Exec(words.0.iter().map(|w| expand(w, &span)).collect::<Result<_>>()?)
-        } else {
-            let pattern = section.log.as_deref().unwrap_or_default();
-            Probe::Log(Regex::new(pattern).map_err(|err| {
-                self.source
-                    .error(&span, format!("`services.{service}.ready.log` is not a valid regular expression"))
-                    .cause(err)
-                    .hint("fix the pattern; it uses Rust regex syntax")
-            })?)
-        };
-        Ok((Some(probe), timeout))
-    }
-
     fn litellm_keys(
         &self,
         service: &str,
@@ -476,10 +400,10 @@ impl Loader {
 use toml::Spanned;
 
 /// The value of a checked key, when it is set (invalid ones were reported by `load`).
-fn valid<T>(value: Option<&Spanned<schema::Checked<T>>>) -> Option<&T> {
+pub(crate) fn valid<T>(value: Option<&Spanned<schema::Checked<T>>>) -> Option<&T> {
     value.and_then(|v| v.get_ref().valid())
 }
 
-fn backticked(names: &[&str]) -> String {
+pub(crate) fn backticked(names: &[&str]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }

@@ -62,7 +62,7 @@ pub struct ServiceSection {
     pub port: Option<Spanned<u16>>,
     /// How to tell that the service is ready. Default: the kind's probe, else a TCP connect to
     /// `port`, else ready as soon as it is started.
-    pub ready: Option<Spanned<ReadySection>>,
+    pub ready: Option<Spanned<super::probe::ReadySection>>,
     /// Services that must be ready before this one starts.
     #[serde(default)]
     pub depends_on: Vec<Spanned<String>>,
@@ -82,22 +82,6 @@ pub struct ServiceSection {
     pub model: Option<Spanned<String>>,
     /// `kind = "litellm"`: the address the proxy binds. Default `"127.0.0.1"`.
     pub host: Option<Spanned<String>>,
-}
-
-/// `ready = { ... }`: exactly one probe plus an optional `timeout`.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ReadySection {
-    /// A URL that answers 2xx when the service is ready.
-    pub http: Option<String>,
-    /// A `HOST:PORT` that accepts a TCP connection when the service is ready.
-    pub tcp: Option<String>,
-    /// A command that exits 0 when the service is ready.
-    pub exec: Option<Spanned<Checked<CommandLine>>>,
-    /// A regular expression that a line of the service's output matches when it is ready.
-    pub log: Option<String>,
-    /// How long to wait for the probe to pass. Default `"60s"`.
-    pub timeout: Option<Spanned<Checked<DurationValue>>>,
 }
 
 /// `[[smoke]]`: a custom smoke check.
