@@ -11,9 +11,24 @@ pub enum Exit {
     Usage = 2,
 }
 
+/// Where in a file the error is: `file:line:column`, shown before the summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
 #[derive(Debug)]
 pub struct Error {
     pub summary: String,
+    pub location: Option<Location>,
     pub causes: Vec<String>,
     pub hint: Option<String>,
     pub exit: Exit,
@@ -24,18 +39,32 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// The stack failed: a service or a check.
     pub fn failed(summary: impl Into<String>) -> Self {
-        Error { summary: summary.into(), causes: Vec::new(), hint: None, exit: Exit::Failed }
+        Error { summary: summary.into(), location: None, causes: Vec::new(), hint: None, exit: Exit::Failed }
     }
 
     /// Bad usage or a bad stack file.
     pub fn usage(summary: impl Into<String>) -> Self {
-        Error { summary: summary.into(), causes: Vec::new(), hint: None, exit: Exit::Usage }
+        Error { summary: summary.into(), location: None, causes: Vec::new(), hint: None, exit: Exit::Usage }
     }
 
     #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    #[must_use]
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    /// The summary after its location, if it has one: `stack.toml:3:14: invalid duration`.
+    pub fn located_summary(&self) -> String {
+        match &self.location {
+            Some(location) => format!("{location}: {}", self.summary),
+            None => self.summary.clone(),
+        }
     }
 
     #[must_use]
@@ -47,46 +76,38 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.summary)?;
-        for cause in &self.causes {
-            write!(f, "\n  caused by: {cause}")?;
-        }
-        if let Some(hint) = &self.hint {
-            write!(f, "\nhint: {hint}")?;
-        }
-        Ok(())
+        f.write_str(&self.render(false))
     }
 }
 
 impl Error {
-    /// The error as printed: `error:` and `hint:` in colour when `color`.
+    /// The error as printed, built from its fields: `error:` and the located summary, a
+    /// `caused by:` line per cause, then `hint:`; the two labels in colour when `color`.
     pub fn render(&self, color: bool) -> String {
-        let text = self.to_string();
-        if !color {
-            return text;
+        let label = |style: console::Style, text: &str| {
+            if color { style.force_styling(true).apply_to(text).to_string() } else { text.to_owned() }
+        };
+        let mut text = format!("{} {}", label(console::Style::new().red().bold(), "error:"), self.located_summary());
+        for cause in &self.causes {
+            text.push_str("\n  caused by: ");
+            text.push_str(cause);
         }
-        let red = console::Style::new().red().bold().force_styling(true);
-        let cyan = console::Style::new().cyan().bold().force_styling(true);
-        text.lines()
-            .map(|line| {
-                if let Some(rest) = line.strip_prefix("error:") {
-                    format!("{}{rest}", red.apply_to("error:"))
-                } else if let Some(rest) = line.strip_prefix("hint:") {
-                    format!("{}{rest}", cyan.apply_to("hint:"))
-                } else {
-                    line.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        if let Some(hint) = &self.hint {
+            text.push('\n');
+            text.push_str(&label(console::Style::new().cyan().bold(), "hint:"));
+            text.push(' ');
+            text.push_str(hint);
+        }
+        text
     }
 
     /// The same error with every secret value replaced, for errors that quote service output.
     #[must_use]
-    pub fn redacted(self, secrets: &[crate::plan::Secret]) -> Self {
-        let clean = |text: &str| crate::output::redact(text, secrets).into_owned();
+    pub fn redacted(self, secrets: &[crate::secret::Secret]) -> Self {
+        let clean = |text: &str| crate::secret::redact(text, secrets).into_owned();
         Error {
             summary: clean(&self.summary),
+            location: self.location,
             causes: self.causes.iter().map(|c| clean(c)).collect(),
             hint: self.hint.as_deref().map(clean),
             exit: self.exit,

@@ -1,18 +1,40 @@
 //! agui-dev: one command to bring up a local AG-UI agent stack, wait until it is really ready,
 //! multiplex its logs and stop every process of it together. `main` only parses the arguments
 //! and calls `run`, so the tests and the binary share one path.
+//!
+//! # Layers
+//!
+//! Every import points down this table: a module may use the modules of lower layers, never one
+//! of its own layer or above (`tests/layers.rs` reads this table and checks every `crate::` path
+//! under `src/`). A newcomer reads the program from the bottom up.
+//!
+//! ```text
+//! layer 0  secret system http       leaves: secrets and redaction; /proc, process groups, the
+//!                                   reaper, finding and running programs; the loopback client
+//! layer 1  error output diagnosis   the user-facing error; the printer; doctor's findings
+//! layer 2  config cli               stack.toml read and validated; the command line
+//! layer 3  kinds                    litellm, mcp, agui: defaults, wiring, probes, doctor, smoke
+//! layer 4  plan                     what will run: order, commands, environments, secrets
+//! layer 5  ready                    readiness probes
+//! layer 6  supervise                the stack's processes: start, restart, stop
+//! layer 7  commands                 up, check, doctor, smoke, setup
+//! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod diagnosis;
 pub mod error;
+pub mod http;
 pub mod kinds;
 pub mod output;
 pub mod plan;
 pub mod ready;
+pub mod secret;
 pub mod supervise;
+pub mod system;
 
 use std::process::ExitCode;
 

@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use crate::config::{self, KindName, Probe, Restart, Stack};
 use crate::error::{Error, Result};
 use crate::kinds;
+use crate::secret::{self, Secret};
 
 pub struct Plan {
     pub stack_name: String,
@@ -51,12 +52,6 @@ pub struct ServicePlan {
     pub wave: usize,
 }
 
-#[derive(Clone, Debug)]
-pub struct Secret {
-    pub name: String,
-    pub value: String,
-}
-
 /// Builds the plan for `selected` services (all when empty) and what they depend on.
 pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
     let by_name: HashMap<&str, &config::Service> = stack.services.iter().map(|s| (s.name.as_str(), s)).collect();
@@ -91,7 +86,7 @@ pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
     }
 
     let wiring = kinds::Wiring::new(stack)?;
-    let run_id = kinds::random_hex(8);
+    let run_id = secret::random_hex(8);
     let mut services = Vec::new();
     for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
         services.push(plan_service(stack, service, waves[service.name.as_str()], &wiring, &run_id)?);
@@ -100,17 +95,12 @@ pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
 
     let mut secrets: Vec<Secret> = Vec::new();
     for service in &services {
-        for (key, value) in &service.env {
-            if is_secret_name(key) && value.len() >= 6 && !secrets.iter().any(|s| &s.value == value) {
-                secrets.push(Secret { name: key.clone(), value: value.clone() });
-            }
-        }
+        secret::collect(&mut secrets, &service.env);
     }
     if let Some(key) = wiring.master_key.as_ref().filter(|key| !secrets.iter().any(|s| &s.value == *key)) {
         secrets.push(Secret { name: "LITELLM_MASTER_KEY".to_owned(), value: key.clone() });
     }
-    // Longest first, so a secret that contains another is replaced whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.value.len()));
+    secret::sort(&mut secrets);
 
     Ok(Plan {
         stack_name: stack.name.clone(),
@@ -204,40 +194,5 @@ impl EnvBuilder {
         if !self.own.iter().any(|k| k == key) {
             self.own.push(key.to_owned());
         }
-    }
-}
-
-/// Names whose values are treated as secrets: masked in `check`, redacted from all output.
-pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    // `_KEY` covers `*_API_KEY` and `LITELLM_MASTER_KEY`.
-    upper.ends_with("_KEY") || upper.ends_with("_TOKEN") || upper.contains("SECRET") || upper.contains("PASSWORD")
-}
-
-/// A masked form that shows only enough to tell two keys apart: `sk-…9f2c`.
-pub fn mask(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() < 12 {
-        return "…".to_owned();
-    }
-    let head: String = chars.iter().take(3).collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{is_secret_name, mask};
-
-    #[test]
-    fn secret_names_and_masks() {
-        for name in ["DEEPSEEK_API_KEY", "LITELLM_MASTER_KEY", "GITHUB_TOKEN", "DB_PASSWORD", "CLIENT_SECRET"] {
-            assert!(is_secret_name(name), "{name}");
-        }
-        for name in ["PORT", "PATH", "LITELLM_MODEL", "KEYBOARD"] {
-            assert!(!is_secret_name(name), "{name}");
-        }
-        assert_eq!(mask("sk-0123456789abcdef9f2c"), "sk-…9f2c");
-        assert_eq!(mask("short"), "…");
     }
 }

@@ -7,15 +7,16 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
 
 use crate::config::Probe;
-use crate::supervise::process::{group_alive, signal_group};
-use crate::supervise::reaper::Reaper;
+use crate::http::local_client;
+use crate::system::reaper::Reaper;
+use crate::system::run::{RunError, capture};
 
 /// The pause before the next probe, given how long we have been waiting.
 fn pause(waited: Duration) -> Duration {
@@ -75,16 +76,6 @@ pub async fn wait(probe: &Probe, limit: Duration, ctx: ProbeContext<'_>) -> Resu
     }
 }
 
-/// An HTTP client for the stack's own services: never through a proxy from the environment
-/// (`HTTP_PROXY` would send 127.0.0.1 requests elsewhere), each request bounded by `timeout`.
-pub fn local_client(timeout: Duration) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(timeout)
-        .build()
-        .map_err(|err| format!("cannot make an HTTP client: {err}"))
-}
-
 /// One attempt of an `http` or `tcp` probe within `limit` (for a look at a running stack).
 pub async fn attempt(probe: &Probe, limit: Duration) -> Result<(), String> {
     match probe {
@@ -120,28 +111,14 @@ async fn tcp(addr: &str, remaining: Duration) -> Result<(), String> {
 
 async fn exec(words: &[String], remaining: Duration, ctx: &ProbeContext<'_>) -> Result<(), String> {
     let mut command = Command::new(&words[0]);
-    command
-        .args(&words[1..])
-        .current_dir(ctx.cwd)
-        .env_clear()
-        .envs(ctx.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    let (child, exit) = ctx.reaper.spawn(&mut command).map_err(|err| format!("cannot run `{}`: {err}", words[0]))?;
-    let pgid = child.id() as i32;
-    match timeout(remaining.clamp(Duration::from_millis(10), Duration::from_secs(10)), exit).await {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(format!("`{}` {status}", shell_words::join(words))),
-        Ok(Err(_)) => Err("the probe's exit status was lost".to_owned()),
-        Err(_) => {
-            // A hung probe must not outlive its attempt.
-            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
-            while group_alive(pgid) {
-                sleep(Duration::from_millis(2)).await;
-            }
-            Err(format!("`{}` did not finish in time", shell_words::join(words)))
-        }
+    // Its own process group, so a hung probe is killed with everything it started.
+    command.args(&words[1..]).current_dir(ctx.cwd).env_clear().envs(ctx.env).process_group(0);
+    let limit = remaining.clamp(Duration::from_millis(10), Duration::from_secs(10));
+    match capture(ctx.reaper, &mut command, Some(limit)).await {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(format!("`{}` {}", shell_words::join(words), output.status)),
+        Err(RunError::TimedOut(_)) => Err(format!("`{}` did not finish in time", shell_words::join(words))),
+        Err(RunError::Lost { .. }) => Err("the probe's exit status was lost".to_owned()),
+        Err(RunError::Spawn { error, .. }) => Err(format!("cannot run `{}`: {error}", words[0])),
     }
 }

@@ -150,7 +150,9 @@ fn no_stack_file_anywhere() {
     let (code, _, stderr) = fixture.run(&["check"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("no `stack.toml` in"), "{stderr}");
-    assert!(stderr.contains("hint: run `agui-dev init`"), "{stderr}");
+    // `agui-dev init` does not exist yet: the hint must not send people to it.
+    assert!(stderr.contains("hint: create one"), "{stderr}");
+    assert!(!stderr.contains("agui-dev init"), "{stderr}");
 }
 
 #[test]

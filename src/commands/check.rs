@@ -2,7 +2,8 @@
 
 use crate::cli::Cli;
 use crate::error::Result;
-use crate::plan::{self, is_secret_name, mask};
+use crate::plan;
+use crate::secret::{is_secret_name, mask};
 use crate::supervise::short;
 
 pub async fn run(cli: &Cli) -> Result<()> {

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::output::{Level, Out, Printer};
 use crate::plan::{self, Plan};
 use crate::supervise::guardian::Guardian;
-use crate::supervise::{Control, Supervisor, ports, reaper::Reaper, start_guardian};
+use crate::supervise::{Control, Supervisor, start_guardian};
+use crate::system::{ports, reaper::Reaper};
 
 pub struct Launch {
     pub stack: Stack,

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::output::logfile::{self, Logged};
 use crate::output::structured::{self, LogLevel};
 use crate::output::{Level, Msg, Out};
-use crate::plan::{self, Secret};
+use crate::plan;
+use crate::secret::Secret;
 
 struct Filter {
     since: Option<SystemTime>,

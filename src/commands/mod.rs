@@ -2,7 +2,7 @@
 //! hint when something is wrong; only this layer knows about the process's exit code.
 
 mod check;
-mod doctor;
+pub mod doctor;
 mod launch;
 mod logs;
 mod setup;
@@ -15,7 +15,7 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, Stack};
 use crate::error::{Error, Result};
 use crate::output::{Colors, Printer, Settings};
-use crate::plan::Secret;
+use crate::secret::Secret;
 
 pub fn run(cli: &Cli) -> Result<()> {
     if let Command::Guardian { run_id } = &cli.command {

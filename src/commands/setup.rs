@@ -15,10 +15,12 @@ use std::time::Instant;
 use crate::cli::Cli;
 use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
-use crate::kinds::{self, litellm::COMPROMISED_VERSIONS, venv};
-use crate::output::{Level, Msg};
-use crate::supervise::process::{run_captured, which};
-use crate::supervise::{reaper::Reaper, short};
+use crate::kinds::litellm::{self, config::COMPROMISED_VERSIONS, venv};
+use crate::output::{Key, Level, Msg};
+use crate::supervise::short;
+use crate::system::program::which;
+use crate::system::reaper::Reaper;
+use crate::system::run::capture;
 
 /// The uv release fetched from PyPI when none is on PATH.
 const UV_VERSION: &str = "0.13.9";
@@ -84,7 +86,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
     for (index, step) in steps.into_iter().enumerate() {
         let (out, reaper, dir, label) = (out.clone(), reaper.clone(), stack.dir.clone(), labels[index].clone());
         tasks.push(tokio::spawn(async move {
-            out.send(Msg::Waiting { key: index, what: format!("installing {label}") }).await;
+            out.send(Msg::Waiting { key: Key::Setup(index), what: format!("installing {label}") }).await;
             let started = Instant::now();
             let result = match &step {
                 Step::Venv { venv, requirements } => {
@@ -97,7 +99,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
                 Ok(what) => (Level::Success, format!("{label}: {what} ({took})")),
                 Err(_) => (Level::Error, format!("{label}: failed after {took}")),
             };
-            out.send(Msg::Done { key: index, level, text }).await;
+            out.send(Msg::Done { key: Key::Setup(index), level, text }).await;
             result
         }));
     }
@@ -118,7 +120,7 @@ fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
     let mut steps = Vec::new();
     for service in stack.services.iter().filter(|s| selected.is_empty() || selected.contains(&s.name)) {
         if service.kind == Some(KindName::Litellm) && service.command.is_none() {
-            let venv = kinds::venv_of(service, &stack.dir);
+            let venv = litellm::venv_of(service, &stack.dir);
             let installed = venv.join("bin/litellm").is_file() && venv::distribution(&venv, "litellm").is_some();
             let requirements = service
                 .litellm
@@ -211,8 +213,8 @@ async fn find_or_fetch_uv(reaper: &Reaper, dir: &Path, python: &Path) -> Option<
         .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--target"])
         .arg(&target)
         .arg(format!("uv=={UV_VERSION}"));
-    match run_captured(reaper, &mut fetch).await {
-        Ok((status, _)) if status.success() && uv.is_file() => Some(uv),
+    match capture(reaper, &mut fetch, None).await {
+        Ok(output) if output.status.success() && uv.is_file() => Some(uv),
         _ => None,
     }
 }
@@ -228,14 +230,15 @@ async fn npm_ci(reaper: &Reaper, cwd: &Path) -> Result<()> {
 }
 
 async fn run_step(reaper: &Reaper, command: &mut Command, what: &str) -> Result<()> {
-    let (status, output) =
-        run_captured(reaper, command).await.map_err(|e| Error::failed(format!("`{what}` failed")).cause(e))?;
-    if status.success() {
+    let output =
+        capture(reaper, command, None).await.map_err(|e| Error::failed(format!("`{what}` failed")).cause(e))?;
+    if output.status.success() {
         return Ok(());
     }
-    let lines: Vec<&str> = output.lines().collect();
+    let combined = output.combined();
+    let lines: Vec<&str> = combined.lines().collect();
     let tail = lines[lines.len().saturating_sub(15)..].join("\n    ");
-    Err(Error::failed(format!("`{what}` {status}"))
+    Err(Error::failed(format!("`{what}` {}", output.status))
         .cause(format!("its last lines:\n    {tail}"))
         .hint("fix the cause above (network, disk, Python or Node version) and run `agui-dev setup` again"))
 }

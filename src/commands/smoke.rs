@@ -13,13 +13,16 @@ use serde_json::json;
 
 use super::launch;
 use crate::cli::Cli;
-use crate::config::{KindName, SmokeAction, SmokeCheck, Stack};
+use crate::config::{SmokeAction, SmokeCheck, Stack};
 use crate::error::{Error, Result};
-use crate::kinds::{agui, mcp};
-use crate::output::{Level, Msg, redact};
-use crate::plan::{Plan, RUN_VAR, Secret, ServicePlan};
-use crate::supervise::process::{self, run_captured};
-use crate::supervise::{Outcome, ports, reaper::Reaper, short};
+use crate::kinds::{self, Kind, SmokeTarget, clip};
+use crate::output::{Key, Level, Msg};
+use crate::plan::{Plan, RUN_VAR, ServicePlan};
+use crate::secret::{Secret, redact};
+use crate::supervise::{Outcome, process, short};
+use crate::system::reaper::Reaper;
+use crate::system::run::capture;
+use crate::system::{group, ports};
 
 pub struct Options {
     pub timeout: Duration,
@@ -28,8 +31,8 @@ pub struct Options {
     pub no_setup: bool,
 }
 
-/// One check's result.
-struct Report {
+/// What one smoke test or stack-wide step came to.
+struct Verdict {
     id: String,
     service: Option<String>,
     passed: bool,
@@ -45,7 +48,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     let mut stack_task = tokio::spawn(supervisor.run());
     let mut ended_early = None;
 
-    let mut reports = Vec::new();
+    let mut verdicts = Vec::new();
     let ready_at = Instant::now();
     let ready = tokio::select! {
         changed = control.all_ready.wait_for(|ready| *ready) => changed.is_ok(),
@@ -57,33 +60,33 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     };
     let mut early_outcome = None;
     if ready {
-        reports.push(Report {
+        verdicts.push(Verdict {
             id: "stack.ready".into(),
             service: None,
             passed: true,
             message: "every service is ready".into(),
             took: ready_at.elapsed(),
         });
-        let checks = checks(stack, plan);
-        for (index, check) in checks.iter().enumerate() {
-            out.send(Msg::Waiting { key: 10_000 + index, what: format!("check `{}`", check.id()) }).await;
+        let tests = tests(stack, plan);
+        for (index, test) in tests.iter().enumerate() {
+            out.send(Msg::Waiting { key: Key::Smoke(index), what: format!("check `{}`", test.id()) }).await;
             let began = Instant::now();
             let remaining = deadline.saturating_duration_since(began);
-            let result = match tokio::time::timeout(remaining.min(check.timeout()), check.run(plan, reaper)).await {
+            let result = match tokio::time::timeout(remaining.min(test.timeout()), test.run(plan, reaper)).await {
                 Ok(result) => result,
-                Err(_) => Err(format!("no result within {}", short(remaining.min(check.timeout())))),
+                Err(_) => Err(format!("no result within {}", short(remaining.min(test.timeout())))),
             };
-            let report = Report {
-                id: check.id(),
-                service: check.service().map(str::to_owned),
+            let verdict = Verdict {
+                id: test.id(),
+                service: test.service().map(str::to_owned),
                 passed: result.is_ok(),
                 message: result.unwrap_or_else(|e| e),
                 took: began.elapsed(),
             };
-            let (level, mark) = if report.passed { (Level::Success, "passed") } else { (Level::Error, "failed") };
-            let text = format!("`{}` {mark} in {}: {}", report.id, short(report.took), report.message);
-            out.send(Msg::Done { key: 10_000 + index, level, text }).await;
-            reports.push(report);
+            let (level, mark) = if verdict.passed { (Level::Success, "passed") } else { (Level::Error, "failed") };
+            let text = format!("`{}` {mark} in {}: {}", verdict.id, short(verdict.took), verdict.message);
+            out.send(Msg::Done { key: Key::Smoke(index), level, text }).await;
+            verdicts.push(verdict);
         }
         control.stop().await;
     } else {
@@ -92,7 +95,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
         } else {
             "the stack failed while starting".to_owned()
         };
-        reports.push(Report {
+        verdicts.push(Verdict {
             id: "stack.ready".into(),
             service: None,
             passed: false,
@@ -122,8 +125,8 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     let mut problems: Vec<String> =
         strays.iter().map(|(pid, cmd)| format!("pid {pid} ({cmd}) was still running")).collect();
     problems.extend(busy.iter().map(|p| format!("port {p} was still taken")));
-    process::kill_strays(&strays);
-    reports.push(Report {
+    group::kill_pids(&strays);
+    verdicts.push(Verdict {
         id: "stack.stopped".into(),
         service: None,
         passed: problems.is_empty(),
@@ -132,35 +135,35 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     });
 
     out.flush().await;
-    let failed: Vec<&Report> = reports.iter().filter(|r| !r.passed).collect();
-    for report in &failed {
-        let mut text = format!("`{}` failed: {}", report.id, report.message);
-        if let Some(service) = &report.service {
+    let failed: Vec<&Verdict> = verdicts.iter().filter(|r| !r.passed).collect();
+    for verdict in &failed {
+        let mut text = format!("`{}` failed: {}", verdict.id, verdict.message);
+        if let Some(service) = &verdict.service {
             text.push_str(&last_lines(log_dir, service));
         }
         out.status(Level::Error, text).await;
     }
     if options.json {
-        for report in &reports {
+        for verdict in &verdicts {
             let line = json!({
-                "id": report.id,
-                "service": report.service,
-                "status": if report.passed { "pass" } else { "fail" },
-                "seconds": report.took.as_secs_f64(),
-                "message": report.message,
+                "id": verdict.id,
+                "service": verdict.service,
+                "status": if verdict.passed { "pass" } else { "fail" },
+                "seconds": verdict.took.as_secs_f64(),
+                "message": verdict.message,
             });
             out.data(line.to_string()).await;
         }
     }
     let summary = format!(
         "smoke: {} passed, {} failed in {}",
-        reports.len() - failed.len(),
+        verdicts.len() - failed.len(),
         failed.len(),
         short(started.elapsed())
     );
     out.status(if failed.is_empty() { Level::Success } else { Level::Error }, summary).await;
     if let Some(path) = &options.junit {
-        let xml = junit(&plan.stack_name, &reports, log_dir, &plan.secrets);
+        let xml = junit(&plan.stack_name, &verdicts, log_dir, &plan.secrets);
         std::fs::write(path, xml)
             .map_err(|err| Error::failed(format!("cannot write `{}`", path.display())).cause(err))?;
     }
@@ -173,131 +176,57 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     }
 }
 
-/// A check to run once the stack is ready.
-enum Check<'a> {
-    Readiness(&'a ServicePlan),
-    Completion(&'a ServicePlan),
-    McpTools(&'a ServicePlan),
-    AguiRun(&'a ServicePlan),
+/// A smoke test to run once the stack is ready: one of a kind's, or a `[[smoke]]` of the file.
+enum SmokeTest<'a> {
+    Builtin { service: &'a ServicePlan, kind: &'static dyn Kind, test: &'static str },
     Custom(&'a SmokeCheck),
 }
 
-fn checks<'a>(stack: &'a Stack, plan: &'a Plan) -> Vec<Check<'a>> {
-    let mut checks = Vec::new();
+fn tests<'a>(stack: &'a Stack, plan: &'a Plan) -> Vec<SmokeTest<'a>> {
+    let mut tests = Vec::new();
     for service in &plan.services {
-        match service.kind {
-            Some(KindName::Litellm) => {
-                checks.push(Check::Readiness(service));
-                checks.push(Check::Completion(service));
-            }
-            Some(KindName::Mcp) => checks.push(Check::McpTools(service)),
-            Some(KindName::Agui) => checks.push(Check::AguiRun(service)),
-            None => {}
-        }
+        let Some(kind) = service.kind.map(kinds::of) else { continue };
+        tests.extend(kind.smoke_tests().iter().map(|test| SmokeTest::Builtin { service, kind, test }));
     }
-    checks.extend(stack.smoke.iter().map(Check::Custom));
-    checks
+    tests.extend(stack.smoke.iter().map(SmokeTest::Custom));
+    tests
 }
 
-impl Check<'_> {
+impl SmokeTest<'_> {
     fn id(&self) -> String {
         match self {
-            Check::Readiness(s) => format!("{}.readiness", s.name),
-            Check::Completion(s) => format!("{}.completion", s.name),
-            Check::McpTools(s) => format!("{}.tools", s.name),
-            Check::AguiRun(s) => format!("{}.run", s.name),
-            Check::Custom(c) => format!("custom.{}", c.name),
+            SmokeTest::Builtin { service, test, .. } => format!("{}.{test}", service.name),
+            SmokeTest::Custom(c) => format!("custom.{}", c.name),
         }
     }
 
     fn service(&self) -> Option<&str> {
         match self {
-            Check::Readiness(s) | Check::Completion(s) | Check::McpTools(s) | Check::AguiRun(s) => Some(&s.name),
-            Check::Custom(_) => None,
+            SmokeTest::Builtin { service, .. } => Some(&service.name),
+            SmokeTest::Custom(_) => None,
         }
     }
 
     fn timeout(&self) -> Duration {
         match self {
-            Check::Custom(check) => check.timeout,
-            _ => Duration::from_mins(1),
+            SmokeTest::Custom(check) => check.timeout,
+            SmokeTest::Builtin { .. } => Duration::from_mins(1),
         }
     }
 
     async fn run(&self, plan: &Plan, reaper: &Reaper) -> Result<String, String> {
-        let client = crate::ready::local_client(self.timeout())?;
-        let local = |service: &ServicePlan, path: &str| format!("http://127.0.0.1:{}{path}", service.port.unwrap_or(0));
+        let client = crate::http::local_client(self.timeout())?;
         match self {
-            Check::Readiness(service) => {
-                let url = local(service, "/health/readiness");
-                let response = client.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
-                let status = response.status();
-                status
-                    .is_success()
-                    .then(|| format!("GET {url} answered {status}"))
-                    .ok_or(format!("GET {url} answered {status}"))
+            SmokeTest::Builtin { service, kind, test } => {
+                let target = SmokeTarget {
+                    port: service.port.unwrap_or(0),
+                    env: &service.env,
+                    model: plan.model.as_deref(),
+                    client: &client,
+                };
+                kind.smoke(test, target).await
             }
-            Check::Completion(service) => {
-                let model = plan
-                    .model
-                    .clone()
-                    .or_else(|| service.env.get("LITELLM_MODEL").cloned())
-                    .ok_or("no model is known to ask for")?;
-                let key = service.env.get("LITELLM_MASTER_KEY").cloned().unwrap_or_default();
-                let url = local(service, "/v1/chat/completions");
-                let body =
-                    json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "Say hello."}]});
-                let response = client
-                    .post(&url)
-                    .bearer_auth(key)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| format!("POST {url}: {e}"))?;
-                let status = response.status();
-                let answer: serde_json::Value =
-                    response.json().await.map_err(|e| format!("POST {url} answered {status} without JSON: {e}"))?;
-                if !status.is_success() {
-                    return Err(format!(
-                        "POST {url} with model `{model}` answered {status}: {}",
-                        answer["error"]["message"]
-                    ));
-                }
-                let text = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default();
-                if text.trim().is_empty() {
-                    return Err(format!("model `{model}` answered no text"));
-                }
-                Ok(format!("model `{model}` answered: {}", clip(text)))
-            }
-            Check::McpTools(service) => {
-                let mut session = mcp::Session::open(&local(service, "/mcp")).await?;
-                let tools = session.tools().await?;
-                let (name, arguments) =
-                    mcp::pick_call(&tools).ok_or("the server lists no tool that can be called without arguments")?;
-                let answer = session.call(&name, arguments).await?;
-                let names: Vec<&str> = tools.iter().map(|(n, _)| n.as_str()).collect();
-                Ok(format!("{} tools ({}); `{name}` answered {}", tools.len(), names.join(", "), clip(&answer)))
-            }
-            Check::AguiRun(service) => {
-                let url = local(service, "/agent");
-                let response = client
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .header("Accept", "text/event-stream")
-                    .body(agui::run_input("Say hello in one short sentence."))
-                    .send()
-                    .await
-                    .map_err(|e| format!("POST {url}: {e}"))?;
-                let status = response.status();
-                let body = response.text().await.map_err(|e| format!("POST {url}: {e}"))?;
-                if !status.is_success() {
-                    return Err(format!("POST {url} answered {status}: {}", clip(&body)));
-                }
-                let events = agui::parse_sse(&body)?;
-                let text = agui::verify(&events)?;
-                Ok(format!("{} events; the answer: {}", events.len(), clip(&text)))
-            }
-            Check::Custom(check) => custom(check, &client, plan, reaper).await,
+            SmokeTest::Custom(check) => custom(check, &client, plan, reaper).await,
         }
     }
 }
@@ -332,22 +261,17 @@ async fn custom(check: &SmokeCheck, client: &reqwest::Client, plan: &Plan, reape
             let mut command = std::process::Command::new(&words[0]);
             // Marked like the services, so a command cut off by its timeout is swept with them.
             command.args(&words[1..]).current_dir(&plan.dir).env(RUN_VAR, &plan.run_id);
-            let (status, output) = run_captured(reaper, &mut command).await?;
-            if status.success() {
+            let output = capture(reaper, &mut command, None).await.map_err(|e| e.to_string())?;
+            if output.status.success() {
                 Ok("exited with code 0".to_owned())
             } else {
-                Err(format!("`{}` {status}: {}", shell_words::join(words), clip(&output)))
+                Err(format!("`{}` {}: {}", shell_words::join(words), output.status, clip(&output.combined())))
             }
         }
     }
 }
 
-fn clip(text: &str) -> String {
-    let text = text.trim().replace('\n', " ");
-    if text.chars().count() > 120 { format!("{}…", text.chars().take(120).collect::<String>()) } else { text }
-}
-
-/// The last lines of a service's log, indented, for a failure report.
+/// The last lines of a service's log, indented, for a failure verdict.
 fn last_lines(log_dir: &Path, service: &str) -> String {
     let Ok(text) = std::fs::read_to_string(log_dir.join(format!("{service}.log"))) else { return String::new() };
     let lines: Vec<&str> = text.lines().collect();
@@ -359,7 +283,7 @@ fn last_lines(log_dir: &Path, service: &str) -> String {
 }
 
 /// JUnit XML: one testcase per check; a failure carries the reason and the service's last lines.
-fn junit(stack: &str, reports: &[Report], log_dir: &Path, secrets: &[Secret]) -> String {
+fn junit(stack: &str, verdicts: &[Verdict], log_dir: &Path, secrets: &[Secret]) -> String {
     let escape = |text: &str| {
         redact(text, secrets)
             .chars()
@@ -370,33 +294,33 @@ fn junit(stack: &str, reports: &[Report], log_dir: &Path, secrets: &[Secret]) ->
             .replace('>', "&gt;")
             .replace('"', "&quot;")
     };
-    let failures = reports.iter().filter(|r| !r.passed).count();
-    let total: f64 = reports.iter().map(|r| r.took.as_secs_f64()).sum();
+    let failures = verdicts.iter().filter(|r| !r.passed).count();
+    let total: f64 = verdicts.iter().map(|r| r.took.as_secs_f64()).sum();
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"agui-dev smoke\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n",
-        reports.len(),
+        verdicts.len(),
         escape(stack),
-        reports.len()
+        verdicts.len()
     );
-    for report in reports {
-        let class = format!("smoke.{}", report.service.as_deref().unwrap_or("stack"));
-        let time = report.took.as_secs_f64();
-        if report.passed {
+    for verdict in verdicts {
+        let class = format!("smoke.{}", verdict.service.as_deref().unwrap_or("stack"));
+        let time = verdict.took.as_secs_f64();
+        if verdict.passed {
             let _ = writeln!(
                 xml,
                 "    <testcase name=\"{}\" classname=\"{}\" time=\"{time:.3}\"/>",
-                escape(&report.id),
+                escape(&verdict.id),
                 escape(&class)
             );
         } else {
-            let details = report.service.as_deref().map(|s| last_lines(log_dir, s)).unwrap_or_default();
+            let details = verdict.service.as_deref().map(|s| last_lines(log_dir, s)).unwrap_or_default();
             let _ = write!(
                 xml,
                 "    <testcase name=\"{}\" classname=\"{}\" time=\"{time:.3}\">\n      <failure message=\"{}\">{}{}</failure>\n    </testcase>\n",
-                escape(&report.id),
+                escape(&verdict.id),
                 escape(&class),
-                escape(&report.message),
-                escape(&report.message),
+                escape(&verdict.message),
+                escape(&verdict.message),
                 escape(&details)
             );
         }

@@ -5,6 +5,7 @@ use crate::cli::Cli;
 use crate::error::Result;
 use crate::output::Level;
 use crate::supervise::{Outcome, process};
+use crate::system::group;
 
 pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: bool) -> Result<()> {
     let (launch, supervisor, _control) = launch::prepare(cli, services, timestamps, no_setup).await?;
@@ -18,7 +19,7 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
             .status(Level::Warn, format!("pid {pid} ({command}) left its service's process group; killed it"))
             .await;
     }
-    process::kill_strays(&strays);
+    group::kill_pids(&strays);
     let secrets = launch.plan.secrets.clone();
     launch.finish().await;
     match outcome {

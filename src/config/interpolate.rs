@@ -3,12 +3,25 @@
 //! An unset variable without a default is an error rather than an empty string: an empty API key
 //! or URL fails much later and far less clearly than a message naming the variable now.
 
+/// Why a value could not be expanded, and the fix when there is a specific one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unexpanded {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl From<String> for Unexpanded {
+    fn from(message: String) -> Self {
+        Unexpanded { message, hint: None }
+    }
+}
+
 /// Expands `text`. `var` looks up environment variables, `port` the port of a service.
 pub fn expand(
     text: &str,
     var: &dyn Fn(&str) -> Option<String>,
     port: &dyn Fn(&str) -> Result<u16, String>,
-) -> Result<String, String> {
+) -> Result<String, Unexpanded> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -25,15 +38,17 @@ pub fn expand(
             continue;
         };
         let Some(end) = body.find('}') else {
-            return Err(format!("`${{` without a closing `}}` in `{text}`"));
+            return Err(format!("`${{` without a closing `}}` in `{text}`").into());
         };
         let inner = &body[..end];
         rest = &body[end + 1..];
         if let Some(reference) = inner.strip_prefix("services.") {
             let Some(name) = reference.strip_suffix(".port") else {
-                return Err(format!("`${{{inner}}}` is not a known reference; only `${{services.NAME.port}}` is"));
+                return Err(
+                    format!("`${{{inner}}}` is not a known reference; only `${{services.NAME.port}}` is").into()
+                );
             };
-            out.push_str(&port(name)?.to_string());
+            out.push_str(&port(name).map_err(Unexpanded::from)?.to_string());
             continue;
         }
         let (name, default) = match inner.split_once(":-") {
@@ -41,15 +56,16 @@ pub fn expand(
             None => (inner, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("`${{{inner}}}` is not a valid variable reference"));
+            return Err(format!("`${{{inner}}}` is not a valid variable reference").into());
         }
         match (var(name).filter(|v| !v.is_empty() || default.is_none()), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
             (None, None) => {
-                return Err(format!(
-                    "`${{{name}}}` is not set\nhint: export `{name}`, add it to an env file, or write `${{{name}:-default}}`"
-                ));
+                return Err(Unexpanded {
+                    message: format!("`${{{name}}}` is not set"),
+                    hint: Some(format!("export `{name}`, add it to an env file, or write `${{{name}:-default}}`")),
+                });
             }
         }
     }
@@ -68,7 +84,7 @@ mod tests {
             _ => None,
         };
         let port = |name: &str| if name == "api" { Ok(8080) } else { Err(format!("no `{name}`")) };
-        expand(text, &var, &port)
+        expand(text, &var, &port).map_err(|e| e.message)
     }
 
     #[test]
@@ -84,6 +100,12 @@ mod tests {
     #[test]
     fn reports_what_is_wrong() {
         assert!(run("${MISSING}").unwrap_err().starts_with("`${MISSING}` is not set"));
+        let var = |_: &str| None;
+        let missing = expand("${MISSING}", &var, &|_| Ok(1)).unwrap_err();
+        assert_eq!(
+            missing.hint.as_deref(),
+            Some("export `MISSING`, add it to an env file, or write `${MISSING:-default}`")
+        );
         assert_eq!(run("${services.db.port}").unwrap_err(), "no `db`");
         assert!(run("${services.api.host}").unwrap_err().contains("not a known reference"));
         assert!(run("${OPEN").unwrap_err().contains("without a closing"));

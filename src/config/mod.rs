@@ -6,6 +6,7 @@
 //! `Stack` in which every value is final. Every error names `file:line:column`, the key, and a hint.
 
 mod interpolate;
+pub mod probe;
 pub mod schema;
 mod source;
 
@@ -16,8 +17,8 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use nix::sys::signal::Signal;
-use regex::Regex;
 
+pub use probe::Probe;
 pub use schema::{KindName, Restart};
 pub use source::{Source, nearest};
 
@@ -71,25 +72,6 @@ pub struct LitellmKeys {
     pub host: Option<String>,
 }
 
-#[derive(Clone, Debug)]
-pub enum Probe {
-    Http(String),
-    Tcp(String),
-    Exec(Vec<String>),
-    Log(Regex),
-}
-
-impl std::fmt::Display for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Probe::Http(url) => write!(f, "http {url}"),
-            Probe::Tcp(addr) => write!(f, "tcp {addr}"),
-            Probe::Exec(words) => write!(f, "exec {}", shell_words::join(words)),
-            Probe::Log(regex) => write!(f, "log /{}/", regex.as_str()),
-        }
-    }
-}
-
 pub struct SmokeCheck {
     pub name: String,
     pub action: SmokeAction,
@@ -111,7 +93,7 @@ pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
     }
     cwd.ancestors().map(|dir| dir.join(FILE_NAME)).find(|path| path.is_file()).ok_or_else(|| {
         Error::usage(format!("no `{FILE_NAME}` in `{}` or any folder above it", cwd.display()))
-            .hint("run `agui-dev init` to create one, or pass `-f FILE`")
+            .hint("create one (the README's `stack.toml` section shows a complete example), or pass `-f FILE`")
     })
 }
 
@@ -124,6 +106,9 @@ pub fn load(path: &Path) -> Result<Stack> {
     })?;
     let source = Source { path: path.to_owned(), shown: path.display().to_string(), text };
     let file: schema::StackFile = toml::from_str(&source.text).map_err(|err| source.from_toml(&err))?;
+    if let Some((span, invalid)) = file.first_invalid() {
+        return Err(source.invalid_value(&span, invalid));
+    }
     let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     Loader { source, dir, process_env: std::env::vars().collect() }.finish(&file)
 }
@@ -167,17 +152,17 @@ impl Loader {
                 (None, false) => Err(format!("there is no service `{service}`")),
             };
             let expand = |text: &str, at: &Range<usize>| {
-                interpolate::expand(text, &lookup, &port_of).map_err(|message| self.located(at, &message))
+                interpolate::expand(text, &lookup, &port_of).map_err(|unexpanded| self.located(at, &unexpanded))
             };
 
             let mut env = IndexMap::new();
             for (key, value) in &section.env {
                 env.insert(key.clone(), expand(&value.get_ref().0, &value.span())?);
             }
-            let command = match &section.command {
-                Some(command) => Some(
-                    command.get_ref().0.iter().map(|word| expand(word, &command.span())).collect::<Result<Vec<_>>>()?,
-                ),
+            let command = match section.command.as_ref().and_then(|c| Some((c.span(), c.get_ref().valid()?))) {
+                Some((span, command)) => {
+                    Some(command.0.iter().map(|word| expand(word, &span)).collect::<Result<Vec<_>>>()?)
+                }
                 None => None,
             };
             let cwd = match &section.cwd {
@@ -196,7 +181,7 @@ impl Loader {
                 None => self.dir.clone(),
             };
             let (ready, ready_timeout) = match &section.ready {
-                Some(ready) => self.probe(name, ready, &expand)?,
+                Some(ready) => probe::parse(&self.source, name, ready, &expand)?,
                 None => (None, DEFAULT_READY_TIMEOUT),
             };
             let litellm = self.litellm_keys(name, section, &expand)?;
@@ -213,8 +198,8 @@ impl Loader {
                 depends_on: section.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
                 restart: section.restart.unwrap_or_default(),
                 max_restarts: section.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
-                stop_signal: section.stop_signal.map_or(Signal::SIGTERM, |s| s.0),
-                stop_grace: section.stop_grace.map_or(DEFAULT_STOP_GRACE, |d| d.0),
+                stop_signal: valid(section.stop_signal.as_ref()).map_or(Signal::SIGTERM, |s| s.0),
+                stop_grace: valid(section.stop_grace.as_ref()).map_or(DEFAULT_STOP_GRACE, |d| d.0),
                 litellm,
                 span,
             });
@@ -230,12 +215,10 @@ impl Loader {
         Ok(Stack { name, dir: self.dir, source: self.source, services, smoke, missing_env_files })
     }
 
-    /// An error message from `interpolate` may carry its own hint after `\nhint: `.
-    fn located(&self, at: &Range<usize>, message: &str) -> Error {
-        match message.split_once("\nhint: ") {
-            Some((message, hint)) => self.source.error(at, message).hint(hint),
-            None => self.source.error(at, message).hint("fix the reference"),
-        }
+    /// An `interpolate` error at `at`, with its own hint when it has one.
+    fn located(&self, at: &Range<usize>, unexpanded: &interpolate::Unexpanded) -> Error {
+        let hint = unexpanded.hint.clone().unwrap_or_else(|| "fix the reference".to_owned());
+        self.source.error(at, &unexpanded.message).hint(hint)
     }
 
     fn check_names_and_ports(&self, file: &schema::StackFile) -> Result<()> {
@@ -349,64 +332,6 @@ impl Loader {
         Ok(vars)
     }
 
-    fn probe(
-        &self,
-        service: &str,
-        ready: &Spanned<schema::ReadySection>,
-        expand: &dyn Fn(&str, &Range<usize>) -> Result<String>,
-    ) -> Result<(Option<Probe>, Duration)> {
-        let span = ready.span();
-        let section = ready.get_ref();
-        let set: Vec<&str> = [
-            section.http.as_ref().map(|_| "http"),
-            section.tcp.as_ref().map(|_| "tcp"),
-            section.exec.as_ref().map(|_| "exec"),
-            section.log.as_ref().map(|_| "log"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let timeout = section.timeout.map_or(DEFAULT_READY_TIMEOUT, |t| t.0);
-        if set.len() != 1 {
-            let message = if set.is_empty() {
-                format!("`services.{service}.ready` has no probe")
-            } else {
-                format!("`services.{service}.ready` has {} probes ({})", set.len(), backticked(&set))
-            };
-            return Err(self.source.error(&span, message).hint("set exactly one of `http`, `tcp`, `exec` or `log`"));
-        }
-        let probe = if let Some(url) = &section.http {
-            let url = expand(url, &span)?;
-            if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(self
-                    .source
-                    .error(&span, format!("`services.{service}.ready.http` is `{url}`, which is not an http:// URL"))
-                    .hint("write the full URL, e.g. \"http://127.0.0.1:3000/health\""));
-            }
-            Probe::Http(url)
-        } else if let Some(addr) = &section.tcp {
-            let addr = expand(addr, &span)?;
-            if addr.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
-                return Err(self
-                    .source
-                    .error(&span, format!("`services.{service}.ready.tcp` is `{addr}`, which is not HOST:PORT"))
-                    .hint("write it like \"127.0.0.1:5432\""));
-            }
-            Probe::Tcp(addr)
-        } else if let Some(words) = &section.exec {
-            Probe::Exec(words.0.iter().map(|w| expand(w, &span)).collect::<Result<_>>()?)
-        } else {
-            let pattern = section.log.as_deref().unwrap_or_default();
-            Probe::Log(Regex::new(pattern).map_err(|err| {
-                self.source
-                    .error(&span, format!("`services.{service}.ready.log` is not a valid regular expression"))
-                    .cause(err)
-                    .hint("fix the pattern; it uses Rust regex syntax")
-            })?)
-        };
-        Ok((Some(probe), timeout))
-    }
-
     fn litellm_keys(
         &self,
         service: &str,
@@ -444,7 +369,7 @@ impl Loader {
     fn smoke_check(&self, check: &Spanned<schema::SmokeSection>) -> Result<SmokeCheck> {
         let section = check.get_ref();
         let span = check.span();
-        let action = match (&section.url, &section.exec) {
+        let action = match (&section.url, valid(section.exec.as_ref())) {
             (Some(url), None) => SmokeAction::Http {
                 method: section
                     .method
@@ -467,13 +392,18 @@ impl Loader {
         Ok(SmokeCheck {
             name: section.name.clone(),
             action,
-            timeout: section.timeout.map_or(Duration::from_secs(30), |t| t.0),
+            timeout: valid(section.timeout.as_ref()).map_or(Duration::from_secs(30), |t| t.0),
         })
     }
 }
 
 use toml::Spanned;
 
-fn backticked(names: &[&str]) -> String {
+/// The value of a checked key, when it is set (invalid ones were reported by `load`).
+pub(crate) fn valid<T>(value: Option<&Spanned<schema::Checked<T>>>) -> Option<&T> {
+    value.and_then(|v| v.get_ref().valid())
+}
+
+pub(crate) fn backticked(names: &[&str]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }

@@ -1,9 +1,11 @@
 //! The `stack.toml` schema as serde reads it. These doc comments are the reference for every key.
 //!
 //! Every table denies unknown keys, so a misspelt key is an error that points at the key (see
-//! `config::errors` for how the message is turned into one that names the nearest valid key).
+//! `config::source` for how the message is turned into one that names the nearest valid key).
 //! Values whose validity serde cannot see (a duration, a signal, a command) are parsed here, inside
-//! deserialization, so their errors carry the value's span.
+//! deserialization, into a `Checked` value that keeps what was wrong (message and hint) as fields,
+//! next to the value's span; `config::load` reports the first invalid one. Nothing is smuggled
+//! through serde's error strings.
 
 use std::time::Duration;
 
@@ -47,7 +49,7 @@ pub struct ServiceSection {
     pub kind: Option<Spanned<KindName>>,
     /// The program and its arguments: a string split like a shell splits words (no shell runs),
     /// or an array. Required unless `kind = "litellm"` derives it.
-    pub command: Option<Spanned<CommandLine>>,
+    pub command: Option<Spanned<Checked<CommandLine>>>,
     /// Working folder, relative to the stack file. Default: the stack file's folder.
     pub cwd: Option<Spanned<String>>,
     /// Extra environment. Values may use `${VAR}`, `${VAR:-default}` and `${services.NAME.port}`.
@@ -60,7 +62,7 @@ pub struct ServiceSection {
     pub port: Option<Spanned<u16>>,
     /// How to tell that the service is ready. Default: the kind's probe, else a TCP connect to
     /// `port`, else ready as soon as it is started.
-    pub ready: Option<Spanned<ReadySection>>,
+    pub ready: Option<Spanned<super::probe::ReadySection>>,
     /// Services that must be ready before this one starts.
     #[serde(default)]
     pub depends_on: Vec<Spanned<String>>,
@@ -69,9 +71,9 @@ pub struct ServiceSection {
     /// How many times a service is restarted before the stack gives up on it. Default 5.
     pub max_restarts: Option<u32>,
     /// The signal sent to the service's process group to stop it. Default `"SIGTERM"`.
-    pub stop_signal: Option<StopSignal>,
+    pub stop_signal: Option<Spanned<Checked<StopSignal>>>,
     /// How long to wait after `stop_signal` before SIGKILL. Default `"5s"`.
-    pub stop_grace: Option<DurationValue>,
+    pub stop_grace: Option<Spanned<Checked<DurationValue>>>,
     /// `kind = "litellm"`: the virtual environment holding LiteLLM. Default `".venv"`.
     pub venv: Option<Spanned<String>>,
     /// `kind = "litellm"`: the proxy config file (`--config`).
@@ -80,22 +82,6 @@ pub struct ServiceSection {
     pub model: Option<Spanned<String>>,
     /// `kind = "litellm"`: the address the proxy binds. Default `"127.0.0.1"`.
     pub host: Option<Spanned<String>>,
-}
-
-/// `ready = { ... }`: exactly one probe plus an optional `timeout`.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ReadySection {
-    /// A URL that answers 2xx when the service is ready.
-    pub http: Option<String>,
-    /// A `HOST:PORT` that accepts a TCP connection when the service is ready.
-    pub tcp: Option<String>,
-    /// A command that exits 0 when the service is ready.
-    pub exec: Option<CommandLine>,
-    /// A regular expression that a line of the service's output matches when it is ready.
-    pub log: Option<String>,
-    /// How long to wait for the probe to pass. Default `"60s"`.
-    pub timeout: Option<DurationValue>,
 }
 
 /// `[[smoke]]`: a custom smoke check.
@@ -115,9 +101,9 @@ pub struct SmokeSection {
     /// HTTP check: a text the response body must contain.
     pub expect_body_contains: Option<String>,
     /// Command check: a command that must exit 0.
-    pub exec: Option<CommandLine>,
+    pub exec: Option<Spanned<Checked<CommandLine>>>,
     /// Default `"30s"`.
-    pub timeout: Option<DurationValue>,
+    pub timeout: Option<Spanned<Checked<DurationValue>>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -139,37 +125,102 @@ pub enum Restart {
     Always,
 }
 
+/// A value that parsed as TOML but may not be valid for its key: the value, or what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked<T> {
+    Valid(T),
+    Invalid(Invalid),
+}
+
+/// What is wrong with a value, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub message: String,
+    pub hint: &'static str,
+}
+
+impl<T> Checked<T> {
+    pub fn valid(&self) -> Option<&T> {
+        match self {
+            Checked::Valid(value) => Some(value),
+            Checked::Invalid(_) => None,
+        }
+    }
+
+    pub fn invalid(&self) -> Option<&Invalid> {
+        match self {
+            Checked::Valid(_) => None,
+            Checked::Invalid(invalid) => Some(invalid),
+        }
+    }
+
+    fn from_result(result: Result<T, Invalid>) -> Self {
+        result.map_or_else(Checked::Invalid, Checked::Valid)
+    }
+}
+
+impl StackFile {
+    /// The first value (in file order) that parsed but is not valid, with its span.
+    pub fn first_invalid(&self) -> Option<(std::ops::Range<usize>, &Invalid)> {
+        fn add<'a, T>(out: &mut Vec<(std::ops::Range<usize>, &'a Invalid)>, value: Option<&'a Spanned<Checked<T>>>) {
+            if let Some(invalid) = value.and_then(|v| v.get_ref().invalid().map(|i| (v.span(), i))) {
+                out.push(invalid);
+            }
+        }
+        let mut found = Vec::new();
+        for service in self.services.values().map(Spanned::get_ref) {
+            add(&mut found, service.command.as_ref());
+            add(&mut found, service.stop_signal.as_ref());
+            add(&mut found, service.stop_grace.as_ref());
+            if let Some(ready) = service.ready.as_ref().map(Spanned::get_ref) {
+                add(&mut found, ready.exec.as_ref());
+                add(&mut found, ready.timeout.as_ref());
+            }
+        }
+        for check in self.smoke.iter().map(Spanned::get_ref) {
+            add(&mut found, check.exec.as_ref());
+            add(&mut found, check.timeout.as_ref());
+        }
+        found.into_iter().min_by_key(|(span, _)| span.start)
+    }
+}
+
 /// A command: `"npm run dev"` (split like a shell splits words) or `["npm", "run", "dev"]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandLine(pub Vec<String>);
 
-impl<'de> Deserialize<'de> for CommandLine {
+impl<'de> Deserialize<'de> for Checked<CommandLine> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct CommandVisitor;
         impl<'de> Visitor<'de> for CommandVisitor {
-            type Value = CommandLine;
+            type Value = Checked<CommandLine>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a command string or an array of strings")
             }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<CommandLine, E> {
-                let words = shell_words::split(text).map_err(|_| {
-                    E::custom(format!(
-                        "command `{text}` has an unclosed quote\nhint: close the quote, or write the command as an array of strings"
-                    ))
-                })?;
-                non_empty(words)
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Checked::from_result(
+                    shell_words::split(text)
+                        .map_err(|_| Invalid {
+                            message: format!("command `{text}` has an unclosed quote"),
+                            hint: "close the quote, or write the command as an array of strings",
+                        })
+                        .and_then(non_empty),
+                ))
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<CommandLine, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut words = Vec::new();
                 while let Some(word) = seq.next_element::<String>()? {
                     words.push(word);
                 }
-                non_empty(words)
+                Ok(Checked::from_result(non_empty(words)))
             }
         }
-        fn non_empty<E: de::Error>(words: Vec<String>) -> Result<CommandLine, E> {
+        fn non_empty(words: Vec<String>) -> Result<CommandLine, Invalid> {
             if words.is_empty() {
-                Err(E::custom("the command is empty\nhint: name the program to run, e.g. \"npm run dev\""))
+                Err(Invalid {
+                    message: "the command is empty".to_owned(),
+                    hint: "name the program to run, e.g. \"npm run dev\"",
+                })
             } else {
                 Ok(CommandLine(words))
             }
@@ -214,14 +265,13 @@ impl<'de> Deserialize<'de> for EnvValue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationValue(pub Duration);
 
-impl<'de> Deserialize<'de> for DurationValue {
+impl<'de> Deserialize<'de> for Checked<DurationValue> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(text.trim()).map(DurationValue).map_err(|_| {
-            de::Error::custom(format!(
-                "invalid duration `{text}`\nhint: write a duration like \"250ms\", \"5s\" or \"2m\""
-            ))
-        })
+        Ok(Checked::from_result(humantime::parse_duration(text.trim()).map(DurationValue).map_err(|_| Invalid {
+            message: format!("invalid duration `{text}`"),
+            hint: "write a duration like \"250ms\", \"5s\" or \"2m\"",
+        })))
     }
 }
 
@@ -229,14 +279,13 @@ impl<'de> Deserialize<'de> for DurationValue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopSignal(pub Signal);
 
-impl<'de> Deserialize<'de> for StopSignal {
+impl<'de> Deserialize<'de> for Checked<StopSignal> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_signal(&text).map(StopSignal).ok_or_else(|| {
-            de::Error::custom(format!(
-                "unknown signal `{text}`\nhint: use a signal name such as \"SIGTERM\", \"SIGINT\", \"SIGQUIT\" or \"SIGHUP\""
-            ))
-        })
+        Ok(Checked::from_result(parse_signal(&text).map(StopSignal).ok_or_else(|| Invalid {
+            message: format!("unknown signal `{text}`"),
+            hint: "use a signal name such as \"SIGTERM\", \"SIGINT\", \"SIGQUIT\" or \"SIGHUP\"",
+        })))
     }
 }
 

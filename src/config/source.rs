@@ -8,7 +8,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::error::Error;
+use super::schema::Invalid;
+use crate::error::{Error, Location};
 
 pub struct Source {
     /// Absolute path of the stack file.
@@ -26,14 +27,17 @@ static BACKTICKED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([^`]*)`").e
 impl Source {
     /// A bad-input error located at `span`: `file:line:col: message`.
     pub fn error(&self, span: &Range<usize>, message: impl std::fmt::Display) -> Error {
-        let (line, column) = self.line_column(span.start);
-        Error::usage(format!("{}:{line}:{column}: {message}", self.shown))
+        Error::usage(message.to_string()).at(self.location(span))
     }
 
     /// The same error, located at `span` (for errors found without the file at hand).
     pub fn locate(&self, span: &Range<usize>, error: Error) -> Error {
+        error.at(self.location(span))
+    }
+
+    pub fn location(&self, span: &Range<usize>) -> Location {
         let (line, column) = self.line_column(span.start);
-        Error { summary: format!("{}:{line}:{column}: {}", self.shown, error.summary), ..error }
+        Location { file: self.shown.clone(), line, column }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -94,11 +98,7 @@ impl Source {
     /// Turns a TOML or serde error into ours, with the location, the key and a hint.
     pub fn from_toml(&self, err: &toml::de::Error) -> Error {
         let span = err.span().unwrap_or(0..0);
-        let raw = err.message().trim();
-        let (message, hint) = match raw.split_once("\nhint: ") {
-            Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
-            None => (raw.to_owned(), None),
-        };
+        let message = err.message().trim().to_owned();
         if let Some(caps) = UNKNOWN.captures(&message) {
             let word = &caps[2];
             let valid: Vec<&str> =
@@ -117,16 +117,18 @@ impl Source {
             };
             return self.error(&span, text).hint(hint);
         }
+        self.at_key(&span, &message).hint("fix the value at this location; the README lists every key")
+    }
+
+    /// A value that parsed but is not valid for its key: its message, key and hint.
+    pub fn invalid_value(&self, span: &Range<usize>, invalid: &Invalid) -> Error {
+        self.at_key(span, &invalid.message).hint(invalid.hint)
+    }
+
+    /// `message (in `the.key`)` located at `span`.
+    fn at_key(&self, span: &Range<usize>, message: &str) -> Error {
         let key = self.qualified_key(span.start);
-        let error = if key.is_empty() {
-            self.error(&span, &message)
-        } else {
-            self.error(&span, format!("{message} (in `{key}`)"))
-        };
-        match hint {
-            Some(hint) => error.hint(hint),
-            None => error.hint("fix the value at this location; the README lists every key"),
-        }
+        if key.is_empty() { self.error(span, message) } else { self.error(span, format!("{message} (in `{key}`)")) }
     }
 
     fn qualified_key(&self, offset: usize) -> String {

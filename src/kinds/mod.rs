@@ -1,18 +1,98 @@
 //! `kind = "litellm" | "mcp" | "agui"`: what the tool knows about these programs.
 //!
-//! Each kind adds defaults (command, ready probe) and wiring (environment derived from the other
-//! services' ports and the master key). Explicit values in the stack file always win; a service
-//! without `kind` gets none of this and is a plain process.
+//! Everything agui-dev knows about one kind lives in its folder behind the `Kind` interface: the
+//! defaults it adds to a service (command, ready probe, environment), its part of the wiring
+//! between services (URLs, the master key, the model), its doctor checks and its smoke tests.
+//! Explicit values in the stack file always win; a service without `kind` gets none of this and
+//! is a plain process. Adding a kind: a folder here, a variant of `config::KindName`, and one
+//! line in `of` below.
 
 pub mod agui;
 pub mod litellm;
 pub mod mcp;
-pub mod venv;
+pub mod versions;
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use crate::config::{KindName, Probe, Service, Stack};
+use crate::diagnosis::{CheckId, Diagnosis};
 use crate::error::{Error, Result};
+use crate::system::reaper::Reaper;
+
+/// The registration: the one place a kind's name meets its knowledge.
+pub fn of(name: KindName) -> &'static dyn Kind {
+    match name {
+        KindName::Litellm => &litellm::Litellm,
+        KindName::Mcp => &mcp::Mcp,
+        KindName::Agui => &agui::Agui,
+    }
+}
+
+/// Every kind, in the order their wiring is worked out (the proxy first).
+pub const ALL: [KindName; 3] = [KindName::Litellm, KindName::Mcp, KindName::Agui];
+
+pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// What a kind knows. Only `name` and `defaults` are required; the rest default to nothing.
+pub trait Kind: Sync {
+    fn name(&self) -> &'static str;
+
+    /// Adds this kind's facts to the wiring; `first` is the stack's first service of the kind.
+    fn wire(&self, _stack: &Stack, _first: &Service, _wiring: &mut Wiring) -> Result<()> {
+        Ok(())
+    }
+
+    /// What the kind adds to one of its services listening on `port`.
+    fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults;
+
+    /// The ids of every doctor check this kind makes (kept in line with `docs/doctor.md`).
+    fn doctor_ids(&self) -> Vec<CheckId> {
+        Vec::new()
+    }
+
+    /// Doctor checks of one service, without it running.
+    fn doctor<'a>(
+        &'a self,
+        _stack: &'a dyn Inspect,
+        _service: &'a Service,
+        _found: &'a mut Diagnosis,
+    ) -> LocalBoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// Doctor checks of one service that runs now (its ready probe answered on `port`).
+    fn doctor_running<'a>(
+        &'a self,
+        _service: &'a Service,
+        _port: u16,
+        _found: &'a mut Diagnosis,
+    ) -> LocalBoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// `doctor --online`: checks that send real requests through a running service.
+    fn doctor_online<'a>(
+        &'a self,
+        _stack: &'a dyn Inspect,
+        _service: &'a Service,
+        _found: &'a mut Diagnosis,
+    ) -> LocalBoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// The smoke tests of one of its services, as id suffixes (`<service>.<suffix>`), in order.
+    fn smoke_tests(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Runs smoke test `test` against a ready service; the text says what passed or failed.
+    fn smoke<'a>(&'a self, test: &'a str, _target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
+        Box::pin(async move { Err(format!("unknown smoke test `{test}`")) })
+    }
+}
 
 /// What a kind adds to one service.
 #[derive(Default)]
@@ -25,12 +105,14 @@ pub struct Defaults {
     pub remove_env: Vec<&'static str>,
 }
 
-/// Facts about the whole stack that the kinds' wiring needs.
+/// Facts about the whole stack that the kinds' defaults need from each other.
 pub struct Wiring {
     /// The stack file's folder: the default venv is `.venv` there.
-    dir: PathBuf,
-    litellm_port: Option<u16>,
-    mcp_port: Option<u16>,
+    pub dir: PathBuf,
+    /// The proxy's OpenAI-compatible API, for AG-UI servers (`LITELLM_ENDPOINT`).
+    pub llm_endpoint: Option<String>,
+    /// The MCP server's endpoint, for AG-UI servers (`MCP_SERVER_URL`).
+    pub mcp_url: Option<String>,
     /// The proxy's master key: the user's `LITELLM_MASTER_KEY`, or one generated for this run.
     pub master_key: Option<String>,
     /// The model offered to AG-UI servers, when agui-dev chose it.
@@ -40,38 +122,17 @@ pub struct Wiring {
 
 impl Wiring {
     pub fn new(stack: &Stack) -> Result<Self> {
-        let of_kind = |kind| stack.services.iter().find(|s| s.kind == Some(kind));
-        let litellm = of_kind(KindName::Litellm);
         let mut wiring = Wiring {
             dir: stack.dir.clone(),
-            litellm_port: litellm.and_then(|s| s.port),
-            mcp_port: of_kind(KindName::Mcp).and_then(|s| s.port),
+            llm_endpoint: None,
+            mcp_url: None,
             master_key: None,
             model: None,
             notes: Vec::new(),
         };
-        let Some(proxy) = litellm else { return Ok(wiring) };
-        let proxy_var = |name: &str| lookup(proxy, name);
-        wiring.master_key =
-            Some(proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty()).unwrap_or_else(generate_master_key));
-
-        let user_model =
-            stack.services.iter().filter(|s| s.kind == Some(KindName::Agui)).find_map(|s| lookup(s, "LITELLM_MODEL"));
-        if let Some(model) = user_model {
-            wiring.notes.push(format!("model `{model}`: `LITELLM_MODEL` is set"));
-        } else if let Some(model) = &proxy.litellm.model {
-            wiring.notes.push(format!("model `{model}`: the `model` of service `{}`", proxy.name));
-            wiring.model = Some(model.clone());
-        } else if let Some(config) = &proxy.litellm.config {
-            let parsed = litellm::read_config(config).map_err(|message| {
-                stack
-                    .source
-                    .error(&proxy.span, message)
-                    .hint("fix the LiteLLM config; `agui-dev doctor` explains common mistakes")
-            })?;
-            if let Some((model, why)) = litellm::choose_model(&parsed, &proxy_var) {
-                wiring.notes.push(format!("model `{model}`: {why}"));
-                wiring.model = Some(model);
+        for name in ALL {
+            if let Some(first) = stack.services.iter().find(|s| s.kind == Some(name)) {
+                of(name).wire(stack, first, &mut wiring)?;
             }
         }
         Ok(wiring)
@@ -79,76 +140,35 @@ impl Wiring {
 
     /// Defaults and wiring for one service.
     pub fn defaults(&self, service: &Service) -> Result<Defaults> {
-        let Some(kind) = service.kind else { return Ok(Defaults::default()) };
+        let Some(kind) = service.kind.map(of) else { return Ok(Defaults::default()) };
         let port = service.port.ok_or_else(|| {
-            Error::usage(format!("service `{}` of kind `{}` has no `port`", service.name, kind_name(kind)))
+            Error::usage(format!("service `{}` of kind `{}` has no `port`", service.name, kind.name()))
                 .hint("add `port = N`: agui-dev probes it and wires the other services to it")
         })?;
-        let local = |path: &str| format!("http://127.0.0.1:{port}{path}");
-        Ok(match kind {
-            KindName::Litellm => self.litellm_defaults(service, port),
-            KindName::Mcp => Defaults { ready: Some(Probe::Http(local("/health"))), ..Defaults::default() },
-            KindName::Agui => {
-                let mut env = vec![("LLM_PROVIDER".to_owned(), "litellm".to_owned())];
-                if let Some(proxy_port) = self.litellm_port {
-                    env.push(("LITELLM_ENDPOINT".to_owned(), format!("http://127.0.0.1:{proxy_port}/v1")));
-                }
-                if let Some(key) = &self.master_key {
-                    env.push(("LITELLM_API_KEY".to_owned(), key.clone()));
-                }
-                if let Some(model) = &self.model {
-                    env.push(("LITELLM_MODEL".to_owned(), model.clone()));
-                }
-                if let Some(mcp_port) = self.mcp_port {
-                    env.push(("MCP_SERVER_URL".to_owned(), format!("http://127.0.0.1:{mcp_port}/mcp")));
-                }
-                Defaults { ready: Some(Probe::Http(local("/health"))), env, ..Defaults::default() }
-            }
-        })
-    }
-
-    fn litellm_defaults(&self, service: &Service, port: u16) -> Defaults {
-        let venv = venv_of(service, &self.dir);
-        let mut command = vec![venv.join("bin/litellm").to_string_lossy().into_owned()];
-        if let Some(config) = &service.litellm.config {
-            command.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
-        } else if let Some(model) = &service.litellm.model {
-            command.extend(["--model".to_owned(), model.clone()]);
-        }
-        let host = service.litellm.host.clone().unwrap_or_else(|| "127.0.0.1".to_owned());
-        command.extend(["--host".to_owned(), host, "--port".to_owned(), port.to_string()]);
-        let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
-        let mut env = vec![
-            ("VIRTUAL_ENV".to_owned(), venv.to_string_lossy().into_owned()),
-            ("PATH".to_owned(), path),
-            // Skips a remote fetch at start-up that hangs for seconds without a network.
-            ("LITELLM_LOCAL_MODEL_COST_MAP".to_owned(), "True".to_owned()),
-            // Stops LiteLLM from loading a `.env` it finds above its site-packages on its own.
-            ("LITELLM_MODE".to_owned(), "PRODUCTION".to_owned()),
-        ];
-        if let Some(key) = &self.master_key {
-            env.push(("LITELLM_MASTER_KEY".to_owned(), key.clone()));
-        }
-        Defaults {
-            command: Some(command),
-            ready: Some(Probe::Http(format!("http://127.0.0.1:{port}/health/readiness"))),
-            env,
-            // LiteLLM's CLI reads these and they would override the flags' intent.
-            remove_env: vec!["HOST", "PORT", "DEBUG", "NUM_WORKERS"],
-        }
+        Ok(kind.defaults(self, service, port))
     }
 }
 
-/// The venv of a litellm service: `venv`, default `.venv` next to the stack file.
-pub fn venv_of(service: &Service, stack_dir: &std::path::Path) -> PathBuf {
-    service.litellm.venv.clone().unwrap_or_else(|| stack_dir.join(".venv"))
+/// A ready service, as its smoke tests see it.
+pub struct SmokeTarget<'a> {
+    pub port: u16,
+    /// The service's complete environment.
+    pub env: &'a BTreeMap<String, String>,
+    /// The model agui-dev chose for the AG-UI servers, if it chose one.
+    pub model: Option<&'a str>,
+    pub client: &'a reqwest::Client,
 }
 
-pub fn kind_name(kind: KindName) -> &'static str {
-    match kind {
-        KindName::Litellm => "litellm",
-        KindName::Mcp => "mcp",
-        KindName::Agui => "agui",
+/// The stack as doctor sees it, for the kinds' checks: the plan's view where it could be built.
+pub trait Inspect {
+    fn stack(&self) -> &Stack;
+    /// The environment a service will get.
+    fn env_of(&self, service: &Service) -> BTreeMap<String, String>;
+    /// For running helpers (`python -c pass`).
+    fn reaper(&self) -> &Reaper;
+
+    fn services_of(&self, kind: KindName) -> Vec<&Service> {
+        self.stack().services.iter().filter(|s| s.kind == Some(kind)).collect()
     }
 }
 
@@ -157,22 +177,8 @@ pub fn lookup(service: &Service, name: &str) -> Option<String> {
     service.env.get(name).cloned().or_else(|| std::env::var(name).ok()).or_else(|| service.file_env.get(name).cloned())
 }
 
-/// 128 random bits from the kernel, as LiteLLM expects a key: `sk-` and then hex.
-fn generate_master_key() -> String {
-    format!("sk-agui-{}", random_hex(16))
-}
-
-/// `bytes` random bytes from the kernel, in hex.
-pub fn random_hex(bytes: usize) -> String {
-    use std::fmt::Write;
-    use std::io::Read;
-    let mut raw = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut raw))
-        .expect("the kernel's random source is readable");
-    let mut hex = String::new();
-    for byte in raw {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+/// Text cut to one line of at most 120 characters, for reports.
+pub fn clip(text: &str) -> String {
+    let text = text.trim().replace('\n', " ");
+    if text.chars().count() > 120 { format!("{}…", text.chars().take(120).collect::<String>()) } else { text }
 }

@@ -30,7 +30,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use color::{ColorChoice, Colors};
 use terminal::{Item, Shared, Terminal};
 
-use crate::plan::Secret;
+use crate::secret::Secret;
+pub use crate::secret::{redact, strip_ansi};
 
 /// How agui-dev's own lines are marked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +42,17 @@ pub enum Level {
     Error,
     /// Only shown with `-v`.
     Debug,
+}
+
+/// Which spinner a `Waiting` or `Done` is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A service starting, by its position in the plan.
+    Service(usize),
+    /// A set-up step, by its position.
+    Setup(usize),
+    /// A smoke test, by its position.
+    Smoke(usize),
 }
 
 pub enum Msg {
@@ -54,9 +66,9 @@ pub enum Msg {
     /// A report a command composed for people (`doctor`): to stderr as it is, secrets replaced.
     Report(String),
     /// Start a spinner for something being waited for (a service, a set-up step, a check).
-    Waiting { key: usize, what: String },
+    Waiting { key: Key, what: String },
     /// End the spinner with that key with a final line.
-    Done { key: usize, level: Level, text: String },
+    Done { key: Key, level: Level, text: String },
     /// Answered once everything before it is in the log files and the terminal has it (or has
     /// stopped reading).
     Flush(oneshot::Sender<()>),
@@ -263,26 +275,6 @@ pub fn final_error(text: String) {
     });
     if done_rx.recv_timeout(Duration::from_secs(2)).is_ok() {
         let _ = writer.join();
-    }
-}
-
-/// Replaces every secret value in `text` by `[redacted:NAME]` (borrowed when there is none).
-pub fn redact<'a>(text: &'a str, secrets: &[Secret]) -> Cow<'a, str> {
-    let mut text = Cow::Borrowed(text);
-    for secret in secrets {
-        if text.contains(&secret.value) {
-            text = Cow::Owned(text.replace(&secret.value, &format!("[redacted:{}]", secret.name)));
-        }
-    }
-    text
-}
-
-/// `text` without terminal escape sequences (colours, cursor moves); borrowed when it has none.
-pub fn strip_ansi(text: &str) -> Cow<'_, str> {
-    if text.contains('\x1b') {
-        Cow::Owned(String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned())
-    } else {
-        Cow::Borrowed(text)
     }
 }
 

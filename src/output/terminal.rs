@@ -24,7 +24,7 @@ use console::Style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::oneshot;
 
-use super::{Level, Settings, color};
+use super::{Key, Level, Settings, color};
 
 /// Service lines waiting for the terminal, in bytes. The thread holds at most one more batch of
 /// this size while it writes it, so the terminal's share of memory stays under twice this.
@@ -46,11 +46,11 @@ pub enum Item {
     Data(String),
     Report(String),
     Waiting {
-        key: usize,
+        key: Key,
         what: String,
     },
     Done {
-        key: usize,
+        key: Key,
         level: Level,
         text: String,
     },
@@ -207,7 +207,7 @@ pub struct Terminal {
     /// Where the services' full output is, for the line that says what the terminal missed.
     log_dir: Option<String>,
     progress: Option<MultiProgress>,
-    spinners: std::collections::HashMap<usize, ProgressBar>,
+    spinners: std::collections::HashMap<Key, ProgressBar>,
 }
 
 impl Terminal {
@@ -295,7 +295,7 @@ impl Terminal {
         }
     }
 
-    fn start_spinner(&mut self, key: usize, what: String, text: &mut Vec<Item>) {
+    fn start_spinner(&mut self, key: Key, what: String, text: &mut Vec<Item>) {
         let Some(progress) = &self.progress else {
             text.push(Item::Status { level: Level::Info, text: what });
             return;
@@ -307,7 +307,7 @@ impl Terminal {
         self.spinners.insert(key, spinner);
     }
 
-    fn end_spinner(&mut self, key: usize) {
+    fn end_spinner(&mut self, key: Key) {
         if let Some(spinner) = self.spinners.remove(&key) {
             spinner.finish_and_clear();
             if let Some(progress) = &self.progress {

@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::process::{group_alive, kill_strays, signal_group, strays};
-use super::reaper::Reaper;
+use super::process::strays;
+use crate::system::group;
+use crate::system::proc::start_time;
+use crate::system::reaper::Reaper;
 
 pub struct Guardian {
     pipe: Mutex<File>,
@@ -74,25 +76,18 @@ pub fn run(run_id: &str) {
         }
     }
     // agui-dev has exited. Groups whose leader now has another start time belong to someone else.
-    watched.retain(|w| start_time(w.pgid).is_none_or(|start| start == w.start) && group_alive(w.pgid));
+    watched.retain(|w| start_time(w.pgid).is_none_or(|start| start == w.start) && group::alive(w.pgid));
     for group in &watched {
-        signal_group(group.pgid, group.signal);
+        group::signal(group.pgid, group.signal);
     }
     // Each group gets its own grace, then SIGKILL; the wait ends when every group is empty.
     let signalled = Instant::now();
     let give_up = signalled + watched.iter().map(|w| w.grace).max().unwrap_or_default() + Duration::from_secs(10);
-    while watched.iter().any(|w| group_alive(w.pgid)) && Instant::now() < give_up {
-        for group in watched.iter().filter(|w| signalled.elapsed() >= w.grace && group_alive(w.pgid)) {
-            signal_group(group.pgid, Signal::SIGKILL);
+    while watched.iter().any(|w| group::alive(w.pgid)) && Instant::now() < give_up {
+        for group in watched.iter().filter(|w| signalled.elapsed() >= w.grace && group::alive(w.pgid)) {
+            group::signal(group.pgid, Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    kill_strays(&strays(run_id));
-}
-
-/// A process's start time in clock ticks since boot (field 22 of /proc/PID/stat).
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(19)?.parse().ok()
+    group::kill_pids(&strays(run_id));
 }

@@ -6,11 +6,18 @@
 //! service's generation (one per start) so an event about an earlier start is ignored. When the
 //! loop decides to stop (a signal, a failure, or the caller's `stop` future), it leaves the loop
 //! and stops the services in waves: a service is stopped once every service depending on it is.
+//!
+//! A service's `State` carries what it has (a started one its pid and output readers), so a
+//! state that cannot happen cannot be written down; the decisions (restart or fail, which
+//! services may start, the stop waves) are pure functions in `state`, and every process is
+//! started and stopped through a `Spawner`, which the tests replace with a fake.
 
 pub mod guardian;
-pub mod ports;
 pub mod process;
-pub mod reaper;
+pub mod spawner;
+pub mod state;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,16 +25,18 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::Restart;
 use crate::error::Error;
-use crate::output::{Level, Msg, Out};
+use crate::output::{Key, Level, Msg, Out};
 use crate::plan::Plan;
 use crate::ready::{self, ProbeContext};
-use process::{LogWatch, Recent, Running, SpawnSpec, Stopped};
-use reaper::{ExitStatus, Reaper};
+use crate::system::group::Stopped;
+use crate::system::reaper::{ExitStatus, Reaper};
+use process::{LogWatch, Recent};
+use spawner::Spawner;
+use state::{AfterExit, State};
 
 /// Why the stack stopped.
 pub enum Outcome {
@@ -46,26 +55,12 @@ enum Event {
     Stop,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    /// Waiting for its dependencies.
-    Pending,
-    Starting,
-    Ready,
-    /// Exited and waiting for its restart back-off.
-    BackingOff,
-    Exited,
-}
-
 struct Slot {
     state: State,
+    /// One per start: events about an earlier start are ignored.
     generation: u32,
     restarts: u32,
-    pgid: Option<i32>,
-    running: Option<Running>,
     recent: Arc<Recent>,
-    probe: Option<JoinHandle<()>>,
-    started: Instant,
 }
 
 /// Handles the caller keeps while the stack runs.
@@ -85,9 +80,11 @@ impl Control {
 pub struct Supervisor {
     plan: Arc<Plan>,
     out: Out,
+    /// For `exec` probes.
     reaper: Reaper,
-    /// Stops the services if agui-dev dies without stopping them.
-    guardian: Option<Arc<guardian::Guardian>>,
+    spawner: Arc<dyn Spawner>,
+    /// Each service's dependencies, by index.
+    depends_on: Vec<Vec<usize>>,
     events_tx: mpsc::Sender<Event>,
     events: mpsc::Receiver<Event>,
     slots: Vec<Slot>,
@@ -97,36 +94,39 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// `guardian` must outlive the command, not just the supervisor: it acts when its pipe
-    /// closes, and that must not happen before the caller has looked for left-over processes.
+    /// A supervisor of real processes. `guardian` must outlive the command, not just the
+    /// supervisor: it acts when its pipe closes, and that must not happen before the caller has
+    /// looked for left-over processes.
     pub fn new(
         plan: Arc<Plan>,
         out: Out,
         reaper: Reaper,
         guardian: Option<Arc<guardian::Guardian>>,
     ) -> (Supervisor, Control) {
+        let spawner = Arc::new(spawner::Processes { reaper: reaper.clone(), guardian });
+        Supervisor::with_spawner(plan, out, reaper, spawner)
+    }
+
+    pub fn with_spawner(plan: Arc<Plan>, out: Out, reaper: Reaper, spawner: Arc<dyn Spawner>) -> (Supervisor, Control) {
         let (events_tx, events) = mpsc::channel(256);
         let (all_ready, all_ready_rx) = watch::channel(false);
         let slots = plan
             .services
             .iter()
-            .map(|_| Slot {
-                state: State::Pending,
-                generation: 0,
-                restarts: 0,
-                pgid: None,
-                running: None,
-                recent: Arc::default(),
-                probe: None,
-                started: Instant::now(),
-            })
+            .map(|_| Slot { state: State::Pending, generation: 0, restarts: 0, recent: Arc::default() })
+            .collect();
+        let depends_on = plan
+            .services
+            .iter()
+            .map(|s| s.depends_on.iter().filter_map(|d| plan.services.iter().position(|p| &p.name == d)).collect())
             .collect();
         let control = Control { all_ready: all_ready_rx, stop: events_tx.clone() };
         let supervisor = Supervisor {
             plan,
             out,
             reaper,
-            guardian,
+            spawner,
+            depends_on,
             events_tx,
             events,
             slots,
@@ -178,47 +178,43 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Whether an event is about the current start of a service that is in `wanted` state.
+    fn current(&self, index: usize, generation: u32, wanted: fn(&State) -> bool) -> bool {
+        self.slots[index].generation == generation && wanted(&self.slots[index].state)
+    }
+
     async fn handle(&mut self, event: Event) -> Option<Outcome> {
+        let starting = |s: &State| matches!(s, State::Starting { .. });
         match event {
             Event::Ready { index, generation } => {
-                if self.slots[index].generation != generation || self.slots[index].state != State::Starting {
+                if !self.current(index, generation, starting) {
                     return None;
                 }
                 let slot = &mut self.slots[index];
-                slot.state = State::Ready;
-                let took = slot.started.elapsed();
+                let State::Starting { running, since, .. } = std::mem::replace(&mut slot.state, State::Exited) else {
+                    return None;
+                };
+                slot.state = State::Ready { running };
                 let name = &self.plan.services[index].name;
-                self.out
-                    .send(Msg::Done {
-                        key: index,
-                        level: Level::Success,
-                        text: format!("`{name}` is ready ({})", short(took)),
-                    })
-                    .await;
-                if self.slots.iter().all(|s| s.state == State::Ready) && !*self.all_ready.borrow() {
+                let text = format!("`{name}` is ready ({})", short(since.elapsed()));
+                self.out.send(Msg::Done { key: Key::Service(index), level: Level::Success, text }).await;
+                if self.slots.iter().all(|s| s.state.is_ready()) && !*self.all_ready.borrow() {
                     self.all_ready.send_replace(true);
                     let count = self.slots.len();
                     let noun = if count == 1 { "service is" } else { "services are" };
-                    self.out
-                        .status(
-                            Level::Success,
-                            format!(
-                                "all {count} {noun} ready in {} — Ctrl-C stops everything",
-                                short(self.started.elapsed())
-                            ),
-                        )
-                        .await;
+                    let took = short(self.started.elapsed());
+                    let text = format!("all {count} {noun} ready in {took} — Ctrl-C stops everything");
+                    self.out.status(Level::Success, text).await;
                 }
                 self.start_eligible().await
             }
             Event::NotReady { index, generation, error } => {
-                if self.slots[index].generation != generation || self.slots[index].state != State::Starting {
+                if !self.current(index, generation, starting) {
                     return None;
                 }
                 let name = &self.plan.services[index].name;
-                self.out
-                    .send(Msg::Done { key: index, level: Level::Error, text: format!("`{name}` did not become ready") })
-                    .await;
+                let text = format!("`{name}` did not become ready");
+                self.out.send(Msg::Done { key: Key::Service(index), level: Level::Error, text }).await;
                 Some(Outcome::Failed(
                     self.failure(index, format!("service `{name}` did not become ready"))
                         .cause(error)
@@ -227,17 +223,15 @@ impl Supervisor {
             }
             Event::Exited { index, generation, status } => self.exited(index, generation, status).await,
             Event::Respawn { index, generation } => {
-                let current =
-                    self.slots[index].generation == generation && self.slots[index].state == State::BackingOff;
-                if current { self.start(index).await.err() } else { None }
+                if self.current(index, generation, |s| matches!(s, State::BackingOff)) {
+                    self.start(index).await.err()
+                } else {
+                    None
+                }
             }
             Event::Signal(sig) => {
-                self.out
-                    .status(
-                        Level::Info,
-                        format!("{} received, stopping (again to skip the grace period)", sig.as_str()),
-                    )
-                    .await;
+                let text = format!("{} received, stopping (again to skip the grace period)", sig.as_str());
+                self.out.status(Level::Info, text).await;
                 Some(Outcome::Stopped)
             }
             Event::Stop => Some(Outcome::Stopped),
@@ -245,55 +239,50 @@ impl Supervisor {
     }
 
     async fn exited(&mut self, index: usize, generation: u32, status: ExitStatus) -> Option<Outcome> {
-        let service = &self.plan.services[index];
-        let slot = &mut self.slots[index];
-        if slot.generation != generation || !matches!(slot.state, State::Starting | State::Ready) {
+        let running = |s: &State| matches!(s, State::Starting { .. } | State::Ready { .. });
+        if !self.current(index, generation, running) {
             return None;
         }
-        let was_ready = slot.state == State::Ready;
-        if let Some(probe) = slot.probe.take() {
-            probe.abort();
-        }
+        let plan = self.plan.clone();
+        let service = &plan.services[index];
+        let (mut running, was_ready) = match std::mem::replace(&mut self.slots[index].state, State::Exited) {
+            State::Starting { running, probe, .. } => {
+                if let Some(probe) = probe {
+                    probe.abort();
+                }
+                (running, false)
+            }
+            State::Ready { running } => (running, true),
+            State::Pending | State::BackingOff | State::Exited => return None,
+        };
         // Whatever the leader left behind in its group goes with it; then the pipes close and the
         // last lines (a partial one too) reach the printer.
-        if let Some(pgid) = slot.pgid.take() {
-            let mut hurry = self.hurry.subscribe();
-            process::stop_group(pgid, service.stop_signal, service.stop_grace, &mut hurry).await;
-        }
-        if let Some(mut running) = slot.running.take() {
-            running.drain(Duration::from_secs(2)).await;
-        }
-        let wants_restart = match service.restart {
-            Restart::No => false,
-            Restart::OnFailure => !status.success(),
-            Restart::Always => true,
-        };
+        let hurry = self.hurry.subscribe();
+        self.spawner.stop(running.pid, service.stop_signal, service.stop_grace, hurry).await;
+        running.drain(Duration::from_secs(2)).await;
+
+        let slot = &mut self.slots[index];
         let name = &service.name;
-        if wants_restart && slot.restarts < service.max_restarts {
-            slot.restarts += 1;
-            slot.state = State::BackingOff;
-            // 250 ms, 500 ms, 1 s, ... up to 8 s between attempts.
-            let delay = Duration::from_millis(250) * 2u32.pow((slot.restarts - 1).min(5));
-            let restarts = slot.restarts;
-            self.out
-                .status(
-                    Level::Warn,
-                    format!(
-                        "`{name}` {status}; restarting in {} (restart {restarts} of {})",
-                        short(delay),
-                        service.max_restarts
-                    ),
-                )
-                .await;
-            let events = self.events_tx.clone();
-            let generation = slot.generation;
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let _ = events.send(Event::Respawn { index, generation }).await;
-            });
-            return None;
-        }
-        slot.state = State::Exited;
+        let wanted_restart = match state::after_exit(service.restart, status, slot.restarts, service.max_restarts) {
+            AfterExit::Restart { attempt, delay } => {
+                slot.restarts = attempt;
+                slot.state = State::BackingOff;
+                let text = format!(
+                    "`{name}` {status}; restarting in {} (restart {attempt} of {})",
+                    short(delay),
+                    service.max_restarts
+                );
+                self.out.status(Level::Warn, text).await;
+                let events = self.events_tx.clone();
+                let generation = slot.generation;
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = events.send(Event::Respawn { index, generation }).await;
+                });
+                return None;
+            }
+            AfterExit::Fail { wanted_restart } => wanted_restart,
+        };
         let when = if was_ready { "" } else { " before it was ready" };
         let after = match slot.restarts {
             0 => String::new(),
@@ -301,11 +290,10 @@ impl Supervisor {
             n => format!(" after {n} restarts"),
         };
         if !was_ready {
-            self.out
-                .send(Msg::Done { key: index, level: Level::Error, text: format!("`{name}` {status}{when}") })
-                .await;
+            let text = format!("`{name}` {status}{when}");
+            self.out.send(Msg::Done { key: Key::Service(index), level: Level::Error, text }).await;
         }
-        let hint = if wants_restart {
+        let hint = if wanted_restart {
             "it kept failing; read its output above, or raise `max_restarts`"
         } else {
             "read its output above; `restart = \"on-failure\"` restarts a service that crashes"
@@ -327,17 +315,8 @@ impl Supervisor {
 
     /// Starts every pending service whose dependencies are all ready.
     async fn start_eligible(&mut self) -> Option<Outcome> {
-        let plan = self.plan.clone();
-        for (index, service) in plan.services.iter().enumerate() {
-            if self.slots[index].state != State::Pending {
-                continue;
-            }
-            let deps_ready = service.depends_on.iter().all(|dep| {
-                plan.services.iter().position(|s| &s.name == dep).is_none_or(|d| self.slots[d].state == State::Ready)
-            });
-            if !deps_ready {
-                continue;
-            }
+        let states: Vec<&State> = self.slots.iter().map(|s| &s.state).collect();
+        for index in state::eligible(&self.depends_on, &states) {
             if let Err(outcome) = self.start(index).await {
                 return Some(outcome);
             }
@@ -350,8 +329,6 @@ impl Supervisor {
         let service = &plan.services[index];
         let slot = &mut self.slots[index];
         slot.generation += 1;
-        slot.state = State::Starting;
-        slot.started = Instant::now();
         let generation = slot.generation;
         let (log_watch, log_matched) = match &service.ready {
             Some(crate::config::Probe::Log(pattern)) => {
@@ -360,10 +337,10 @@ impl Supervisor {
             }
             _ => (None, None),
         };
-        let spec = SpawnSpec { index, command: &service.command, cwd: &service.cwd, env: &service.env };
-        let running = match process::spawn(&self.reaper, &spec, &self.out, &slot.recent, log_watch.as_ref()) {
-            Ok(running) => running,
+        let (running, exit) = match self.spawner.spawn(index, service, &self.out, &slot.recent, log_watch.as_ref()) {
+            Ok(started) => started,
             Err(error) => {
+                slot.state = State::Exited;
                 return Err(Outcome::Failed(
                     Error::failed(format!("cannot start service `{}`", service.name))
                         .cause(error)
@@ -371,13 +348,8 @@ impl Supervisor {
                 ));
             }
         };
-        let (running, exit) = running;
         let pid = running.pid;
-        slot.pgid = Some(pid);
-        if let Some(guardian) = &self.guardian {
-            guardian.watch(pid, service.stop_signal, service.stop_grace);
-        }
-        slot.running = Some(running);
+        slot.state = State::Starting { running, probe: None, since: Instant::now() };
         // A service without a probe is ready once started. That event is queued before the exit
         // watcher exists, so a service that exits at once is seen ready first, then exited.
         if service.ready.is_none() {
@@ -393,11 +365,12 @@ impl Supervisor {
         self.out.status(Level::Debug, format!("started `{}` (pid {pid}): {shown}", service.name)).await;
 
         let Some(probe) = service.ready.clone() else { return Ok(()) };
-        self.out.send(Msg::Waiting { key: index, what: format!("waiting for `{}` ({probe})", service.name) }).await;
+        let what = format!("waiting for `{}` ({probe})", service.name);
+        self.out.send(Msg::Waiting { key: Key::Service(index), what }).await;
         let events = self.events_tx.clone();
         let reaper = self.reaper.clone();
         let limit = service.ready_timeout;
-        self.slots[index].probe = Some(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let service = &plan.services[index];
             let ctx = ProbeContext { reaper: &reaper, cwd: &service.cwd, env: &service.env, log_matched };
             let event = match ready::wait(&probe, limit, ctx).await {
@@ -405,43 +378,43 @@ impl Supervisor {
                 Err(error) => Event::NotReady { index, generation, error },
             };
             let _ = events.send(event).await;
-        }));
+        });
+        if let State::Starting { probe, .. } = &mut self.slots[index].state {
+            *probe = Some(task);
+        }
         Ok(())
     }
 
     /// Stops every started service, dependents first, each group with its signal then SIGKILL.
     async fn shutdown(&mut self) {
-        for slot in &mut self.slots {
-            if let Some(probe) = slot.probe.take() {
+        let plan = self.plan.clone();
+        let mut started = Vec::new();
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if let State::Starting { probe: Some(probe), .. } = &mut slot.state {
                 probe.abort();
             }
+            if slot.state.pgid().is_some() {
+                started.push(index);
+            }
         }
-        let plan = self.plan.clone();
-        let mut remaining: Vec<usize> = (0..self.slots.len()).filter(|i| self.slots[*i].pgid.is_some()).collect();
         // Signals that arrive now only hurry the shutdown along.
-        let events = &mut self.events;
         let hurry = self.hurry.clone();
-        while !remaining.is_empty() {
-            let wave: Vec<usize> = remaining
-                .iter()
-                .copied()
-                .filter(|i| !remaining.iter().any(|j| plan.services[*j].depends_on.contains(&plan.services[*i].name)))
-                .collect();
+        for wave in state::stop_waves(&self.depends_on, &started) {
             let names: Vec<String> = wave.iter().map(|i| format!("`{}`", plan.services[*i].name)).collect();
             self.out.status(Level::Info, format!("stopping {}", names.join(", "))).await;
             let mut stopping = JoinSet::new();
             for &index in &wave {
                 let service = &plan.services[index];
-                let pgid = self.slots[index].pgid.take().expect("only started services are stopped");
-                let mut running = self.slots[index].running.take();
-                let (signal, grace) = (service.stop_signal, service.stop_grace);
-                let mut hurry = hurry.subscribe();
+                let (State::Starting { mut running, .. } | State::Ready { mut running }) =
+                    std::mem::replace(&mut self.slots[index].state, State::Exited)
+                else {
+                    continue;
+                };
+                let stop = self.spawner.stop(running.pid, service.stop_signal, service.stop_grace, hurry.subscribe());
                 stopping.spawn(async move {
-                    let stopped = process::stop_group(pgid, signal, grace, &mut hurry).await;
-                    if let Some(running) = &mut running {
-                        // Lines printed while stopping still reach the terminal and the log.
-                        running.drain(Duration::from_secs(2)).await;
-                    }
+                    let stopped = stop.await;
+                    // Lines printed while stopping still reach the terminal and the log.
+                    running.drain(Duration::from_secs(2)).await;
                     (index, stopped)
                 });
             }
@@ -455,14 +428,13 @@ impl Supervisor {
                             Stopped::Killed => self.out.status(Level::Warn, format!("`{}` did not stop within {} of {}; killed it", service.name, short(service.stop_grace), service.stop_signal.as_str())).await,
                         }
                     }
-                    Some(event) = events.recv() => {
+                    Some(event) = self.events.recv() => {
                         if let Event::Signal(_) = event {
                             hurry.send_replace(true);
                         }
                     }
                 }
             }
-            remaining.retain(|i| !wave.contains(i));
         }
     }
 }

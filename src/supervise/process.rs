@@ -7,23 +7,22 @@
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use regex::Regex;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 
-use super::reaper::{ExitStatus, Reaper};
-use crate::output::{Msg, Out, strip_ansi};
+use crate::output::{Msg, Out};
+use crate::secret::strip_ansi;
+use crate::system::program;
+use crate::system::reaper::{ExitStatus, Reaper};
 
 /// Lines longer than this are cut into pieces of this size, so one endless line cannot grow
 /// memory without bound.
@@ -81,7 +80,7 @@ pub fn spawn(
     recent: &Arc<Recent>,
     log_watch: Option<&Arc<LogWatch>>,
 ) -> Result<(Running, oneshot::Receiver<ExitStatus>), String> {
-    let program = resolve_program(&spec.command[0], spec.cwd, spec.env.get("PATH").map(String::as_str))?;
+    let program = program::resolve(&spec.command[0], spec.cwd, spec.env.get("PATH").map(String::as_str))?;
     let mut command = Command::new(&program);
     command
         .args(&spec.command[1..])
@@ -106,6 +105,11 @@ pub fn spawn(
 }
 
 impl Running {
+    /// A process whose output nobody reads (the supervisor's tests start no processes).
+    pub fn without_output(pid: i32) -> Running {
+        Running { pid, readers: Vec::new() }
+    }
+
     /// Waits until both output pipes are closed (so every line has been sent to the printer), or
     /// `limit` has passed: a grandchild that escaped the group could hold them open forever.
     pub async fn drain(&mut self, limit: Duration) {
@@ -117,39 +121,6 @@ impl Running {
             reader.abort();
         }
     }
-}
-
-/// Finds a program the way `execvp` would from `cwd` with `path` as PATH: a name with a `/` is
-/// a path (relative to `cwd`), any other name is looked up on PATH.
-pub fn find_program(program: &str, cwd: &Path, path: Option<&str>) -> Option<PathBuf> {
-    let executable = |p: &Path| {
-        use std::os::unix::fs::PermissionsExt;
-        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        let candidate = cwd.join(program);
-        return executable(&candidate).then_some(candidate);
-    }
-    std::env::split_paths(path.unwrap_or_default()).map(|dir| cwd.join(dir).join(program)).find(|c| executable(c))
-}
-
-/// A program on agui-dev's own PATH.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    find_program(program, &cwd, std::env::var("PATH").ok().as_deref())
-}
-
-/// `find_program`, with an error that says why, to report a missing program before spawning.
-fn resolve_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<PathBuf, String> {
-    find_program(program, cwd, path).ok_or_else(|| {
-        if !program.contains('/') {
-            format!("program `{program}` was not found on PATH")
-        } else if cwd.join(program).exists() {
-            format!("`{program}` is not executable")
-        } else {
-            format!("`{program}` does not exist (looked in `{}`)", cwd.display())
-        }
-    })
 }
 
 /// Forwards every line of one pipe to the printer until it closes.
@@ -212,97 +183,8 @@ async fn read_lines(
     }
 }
 
-/// Whether any process of the group is still alive (or a zombie not yet reaped).
-pub fn group_alive(pgid: i32) -> bool {
-    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
-}
-
-pub fn signal_group(pgid: i32, signal: Signal) {
-    let _ = killpg(Pid::from_raw(pgid), signal);
-}
-
-/// How stopping a group went.
-pub enum Stopped {
-    /// Every process exited within the grace period.
-    Gracefully,
-    /// The grace period ran out (or was skipped) and the group was killed.
-    Killed,
-}
-
-/// Sends `signal` to the group, waits up to `grace` for it to empty, then SIGKILLs what is left
-/// and waits until it is gone. `hurry` cuts the grace short (a second Ctrl-C).
-pub async fn stop_group(pgid: i32, signal: Signal, grace: Duration, hurry: &mut watch::Receiver<bool>) -> Stopped {
-    if !group_alive(pgid) {
-        return Stopped::Gracefully;
-    }
-    signal_group(pgid, signal);
-    let deadline = Instant::now() + grace;
-    let mut interval = Duration::from_millis(2);
-    while group_alive(pgid) {
-        if Instant::now() >= deadline || *hurry.borrow() {
-            signal_group(pgid, Signal::SIGKILL);
-            // SIGKILL cannot be caught; the reaper collects the bodies within milliseconds.
-            let until = Instant::now() + Duration::from_secs(10);
-            while group_alive(pgid) && Instant::now() < until {
-                sleep(Duration::from_millis(5)).await;
-            }
-            return Stopped::Killed;
-        }
-        tokio::select! {
-            () = sleep(interval.min(deadline.saturating_duration_since(Instant::now()))) => {}
-            _ = hurry.changed() => {}
-        }
-        interval = (interval * 2).min(Duration::from_millis(20));
-    }
-    Stopped::Gracefully
-}
-
-/// Runs a helper command (an installer) to completion with its output captured, stdout and
-/// stderr together. It stays in agui-dev's process group, so a Ctrl-C at the terminal reaches it.
-pub async fn run_captured(reaper: &Reaper, command: &mut Command) -> Result<(ExitStatus, String), String> {
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let program = command.get_program().to_string_lossy().into_owned();
-    let (mut child, exit) = reaper.spawn(command).map_err(|err| format!("cannot run `{program}`: {err}"))?;
-    let mut readers = Vec::new();
-    for fd in [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)].into_iter().flatten() {
-        let mut receiver =
-            pipe::Receiver::from_owned_fd(fd).map_err(|err| format!("cannot read `{program}`: {err}"))?;
-        readers.push(tokio::spawn(async move {
-            let mut bytes = Vec::new();
-            let _ = receiver.read_to_end(&mut bytes).await;
-            bytes
-        }));
-    }
-    let mut output = Vec::new();
-    for reader in readers {
-        output.extend(reader.await.unwrap_or_default());
-    }
-    let status = exit.await.map_err(|_| format!("lost the exit status of `{program}`"))?;
-    Ok((status, String::from_utf8_lossy(&output).into_owned()))
-}
-
 /// Live processes of this run (their environment holds `AGUI_DEV_RUN=<run_id>`), with their
 /// command lines: after a shutdown, only processes that left their process group can be here.
 pub fn strays(run_id: &str) -> Vec<(i32, String)> {
-    let needle = format!("{}={run_id}", crate::plan::RUN_VAR);
-    let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-            let environ = std::fs::read(entry.path().join("environ")).ok()?;
-            let marked = environ.split(|b| *b == 0).any(|var| var == needle.as_bytes());
-            (marked && !zombie && pid != me).then(|| (pid, super::ports::command_line(pid)))
-        })
-        .collect()
-}
-
-/// Kills processes found by `strays`, by pid.
-pub fn kill_strays(strays: &[(i32, String)]) {
-    for (pid, _) in strays {
-        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
-    }
+    crate::system::proc::marked(crate::plan::RUN_VAR, run_id)
 }

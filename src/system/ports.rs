@@ -23,9 +23,8 @@ pub fn holder(port: u16) -> Option<Holder> {
     if inodes.is_empty() {
         return None;
     }
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+    for pid in super::proc::pids() {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
         for fd in fds.flatten() {
             let Ok(target) = std::fs::read_link(fd.path()) else { continue };
             let target = target.to_string_lossy();
@@ -34,24 +33,11 @@ pub fn holder(port: u16) -> Option<Holder> {
                 .and_then(|s| s.strip_suffix(']'))
                 .is_some_and(|inode| inodes.iter().any(|i| i == inode));
             if held {
-                return Some(Holder { pid, command: command_line(pid) });
+                return Some(Holder { pid, command: super::proc::command_line(pid) });
             }
         }
     }
     None
-}
-
-/// A process's command line, arguments separated by spaces.
-pub fn command_line(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| {
-            raw.split(|b| *b == 0)
-                .filter(|part| !part.is_empty())
-                .map(|part| String::from_utf8_lossy(part).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
 }
 
 fn listening_inodes(port: u16) -> Vec<String> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 pub fn run_input(prompt: &str) -> String {
     serde_json::json!({
         "threadId": "agui-dev-smoke",
-        "runId": format!("smoke-{}", super::random_hex(4)),
+        "runId": format!("smoke-{}", crate::secret::random_hex(4)),
         "state": {},
         "messages": [{"id": "smoke-user-1", "role": "user", "content": prompt}],
         "tools": [],

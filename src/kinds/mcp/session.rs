@@ -18,7 +18,7 @@ pub struct Session {
 impl Session {
     /// Opens a session: `initialize` and `notifications/initialized`.
     pub async fn open(url: &str) -> Result<Session, String> {
-        let client = crate::ready::local_client(Duration::from_mins(1))?;
+        let client = crate::http::local_client(Duration::from_mins(1))?;
         let mut session = Session { client, url: url.to_owned(), id: None };
         let params = json!({
             "protocolVersion": PROTOCOL_VERSION,
@@ -65,7 +65,7 @@ impl Session {
         let message = if body.trim_start().starts_with('{') {
             serde_json::from_str::<Value>(&body).map_err(|e| format!("`{method}`: {e}"))?
         } else {
-            super::agui::parse_sse(&body)?
+            crate::kinds::agui::events::parse_sse(&body)?
                 .into_iter()
                 .find(|m| m.get("id").and_then(Value::as_u64) == Some(id))
                 .ok_or_else(|| format!("`{method}` got no response"))?

@@ -1,0 +1,18 @@
+//! Leaf: the HTTP client for the stack's own services on loopback. Never through a proxy from the
+//! environment (`HTTP_PROXY` would send 127.0.0.1 requests elsewhere); each request bounded.
+
+use std::time::Duration;
+
+/// A client whose requests each end within `timeout`.
+pub fn local_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
+        .build()
+        .map_err(|err| format!("cannot make an HTTP client: {err}"))
+}
+
+/// `http://127.0.0.1:PORT/PATH`: how agui-dev addresses a service of the stack.
+pub fn local_url(port: u16, path: &str) -> String {
+    format!("http://127.0.0.1:{port}{path}")
+}

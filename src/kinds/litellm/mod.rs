@@ -1,0 +1,167 @@
+//! `kind = "litellm"`: the LiteLLM proxy. Its default command from the venv and config, its
+//! readiness URL, the master key and model it hands the AG-UI servers, the doctor checks of its
+//! venv, config and provider keys, and its smoke tests (readiness, one completion).
+
+pub mod config;
+pub mod doctor;
+pub mod venv;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, lookup};
+use crate::config::{KindName, Probe, Service, Stack};
+use crate::diagnosis::{CheckId, Diagnosis};
+use crate::error::Result;
+use crate::http::local_url;
+
+/// Answers 2xx once the proxy serves; costs nothing (`/health` would call every model).
+pub const READINESS: &str = "/health/readiness";
+/// The OpenAI-compatible API the AG-UI servers call.
+pub const API: &str = "/v1";
+pub const COMPLETIONS: &str = "/v1/chat/completions";
+
+pub struct Litellm;
+
+impl Kind for Litellm {
+    fn name(&self) -> &'static str {
+        "litellm"
+    }
+
+    fn wire(&self, stack: &Stack, proxy: &Service, wiring: &mut Wiring) -> Result<()> {
+        wiring.llm_endpoint = proxy.port.map(|port| local_url(port, API));
+        let proxy_var = |name: &str| lookup(proxy, name);
+        wiring.master_key =
+            Some(proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty()).unwrap_or_else(generate_master_key));
+
+        let user_model =
+            stack.services.iter().filter(|s| s.kind == Some(KindName::Agui)).find_map(|s| lookup(s, "LITELLM_MODEL"));
+        if let Some(model) = user_model {
+            wiring.notes.push(format!("model `{model}`: `LITELLM_MODEL` is set"));
+        } else if let Some(model) = &proxy.litellm.model {
+            wiring.notes.push(format!("model `{model}`: the `model` of service `{}`", proxy.name));
+            wiring.model = Some(model.clone());
+        } else if let Some(path) = &proxy.litellm.config {
+            let parsed = config::read_config(path).map_err(|message| {
+                stack
+                    .source
+                    .error(&proxy.span, message)
+                    .hint("fix the LiteLLM config; `agui-dev doctor` explains common mistakes")
+            })?;
+            if let Some((model, why)) = config::choose_model(&parsed, &proxy_var) {
+                wiring.notes.push(format!("model `{model}`: {why}"));
+                wiring.model = Some(model);
+            }
+        }
+        Ok(())
+    }
+
+    fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults {
+        let venv = venv_of(service, &wiring.dir);
+        let mut command = vec![venv.join("bin/litellm").to_string_lossy().into_owned()];
+        if let Some(config) = &service.litellm.config {
+            command.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
+        } else if let Some(model) = &service.litellm.model {
+            command.extend(["--model".to_owned(), model.clone()]);
+        }
+        let host = service.litellm.host.clone().unwrap_or_else(|| "127.0.0.1".to_owned());
+        command.extend(["--host".to_owned(), host, "--port".to_owned(), port.to_string()]);
+        let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        let mut env = vec![
+            ("VIRTUAL_ENV".to_owned(), venv.to_string_lossy().into_owned()),
+            ("PATH".to_owned(), path),
+            // Skips a remote fetch at start-up that hangs for seconds without a network.
+            ("LITELLM_LOCAL_MODEL_COST_MAP".to_owned(), "True".to_owned()),
+            // Stops LiteLLM from loading a `.env` it finds above its site-packages on its own.
+            ("LITELLM_MODE".to_owned(), "PRODUCTION".to_owned()),
+        ];
+        if let Some(key) = &wiring.master_key {
+            env.push(("LITELLM_MASTER_KEY".to_owned(), key.clone()));
+        }
+        Defaults {
+            command: Some(command),
+            ready: Some(Probe::Http(local_url(port, READINESS))),
+            env,
+            // LiteLLM's CLI reads these and they would override the flags' intent.
+            remove_env: vec!["HOST", "PORT", "DEBUG", "NUM_WORKERS"],
+        }
+    }
+
+    fn doctor_ids(&self) -> Vec<CheckId> {
+        doctor::ids()
+    }
+
+    fn doctor<'a>(
+        &'a self,
+        stack: &'a dyn Inspect,
+        service: &'a Service,
+        found: &'a mut Diagnosis,
+    ) -> LocalBoxFuture<'a, ()> {
+        Box::pin(doctor::check(stack, service, found))
+    }
+
+    fn doctor_online<'a>(
+        &'a self,
+        stack: &'a dyn Inspect,
+        service: &'a Service,
+        found: &'a mut Diagnosis,
+    ) -> LocalBoxFuture<'a, ()> {
+        Box::pin(doctor::online::check(stack, service, found))
+    }
+
+    fn smoke_tests(&self) -> &'static [&'static str] {
+        &["readiness", "completion"]
+    }
+
+    fn smoke<'a>(&'a self, test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            match test {
+                "readiness" => readiness(&target).await,
+                _ => completion(&target).await,
+            }
+        })
+    }
+}
+
+/// The venv of a litellm service: `venv`, default `.venv` next to the stack file.
+pub fn venv_of(service: &Service, stack_dir: &Path) -> PathBuf {
+    service.litellm.venv.clone().unwrap_or_else(|| stack_dir.join(".venv"))
+}
+
+/// 128 random bits from the kernel, as LiteLLM expects a key: `sk-` and then hex.
+fn generate_master_key() -> String {
+    format!("sk-agui-{}", crate::secret::random_hex(16))
+}
+
+async fn readiness(target: &SmokeTarget<'_>) -> Result<String, String> {
+    let url = local_url(target.port, READINESS);
+    let response = target.client.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let status = response.status();
+    status.is_success().then(|| format!("GET {url} answered {status}")).ok_or(format!("GET {url} answered {status}"))
+}
+
+/// One short completion with the model the AG-UI servers use, through the proxy.
+async fn completion(target: &SmokeTarget<'_>) -> Result<String, String> {
+    let model = target
+        .model
+        .map(str::to_owned)
+        .or_else(|| target.env.get("LITELLM_MODEL").cloned())
+        .ok_or("no model is known to ask for")?;
+    let key = target.env.get("LITELLM_MASTER_KEY").cloned().unwrap_or_default();
+    let url = local_url(target.port, COMPLETIONS);
+    let body = json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "Say hello."}]});
+    let response =
+        target.client.post(&url).bearer_auth(key).json(&body).send().await.map_err(|e| format!("POST {url}: {e}"))?;
+    let status = response.status();
+    let answer: serde_json::Value =
+        response.json().await.map_err(|e| format!("POST {url} answered {status} without JSON: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("POST {url} with model `{model}` answered {status}: {}", answer["error"]["message"]));
+    }
+    let text = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err(format!("model `{model}` answered no text"));
+    }
+    Ok(format!("model `{model}` answered: {}", clip(text)))
+}

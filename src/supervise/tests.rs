@@ -1,0 +1,197 @@
+//! The supervisor's state changes with a fake spawner: no processes, virtual time, milliseconds.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::sync::{oneshot, watch};
+
+use super::process::{LogWatch, Recent, Running};
+use super::spawner::{BoxFuture, Exit, Spawner};
+use super::{Outcome, Supervisor};
+use crate::config::Restart;
+use crate::output::{Colors, Out, Printer, Settings};
+use crate::plan::{Plan, ServicePlan};
+use crate::system::group::Stopped;
+use crate::system::reaper::{ExitStatus, Reaper};
+
+/// Records what the supervisor asked for. A service with scripted exits exits at once with the
+/// next one each time it starts; otherwise it runs until it is stopped.
+#[derive(Default)]
+struct Fake {
+    log: Mutex<Vec<String>>,
+    scripted: Mutex<HashMap<String, Vec<ExitStatus>>>,
+    running: Mutex<HashMap<i32, (String, oneshot::Sender<ExitStatus>)>>,
+    next_pid: Mutex<i32>,
+}
+
+impl Fake {
+    fn script(self, service: &str, exits: &[ExitStatus]) -> Self {
+        self.scripted.lock().unwrap().insert(service.to_owned(), exits.iter().rev().copied().collect());
+        self
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Spawner for Fake {
+    fn spawn(
+        &self,
+        _index: usize,
+        service: &ServicePlan,
+        _out: &Out,
+        _recent: &Arc<Recent>,
+        _log_watch: Option<&Arc<LogWatch>>,
+    ) -> Result<(Running, Exit), String> {
+        let pid = {
+            let mut next = self.next_pid.lock().unwrap();
+            *next += 1;
+            1000 + *next
+        };
+        self.log.lock().unwrap().push(format!("start {}", service.name));
+        let (tx, rx) = oneshot::channel();
+        match self.scripted.lock().unwrap().get_mut(&service.name).and_then(Vec::pop) {
+            Some(status) => {
+                let _ = tx.send(status);
+            }
+            None => {
+                self.running.lock().unwrap().insert(pid, (service.name.clone(), tx));
+            }
+        }
+        Ok((Running::without_output(pid), rx))
+    }
+
+    fn stop(&self, pgid: i32, signal: Signal, _grace: Duration, _hurry: watch::Receiver<bool>) -> BoxFuture<Stopped> {
+        // Only a service still running is stopped; one that exited is only cleaned up after.
+        if let Some((name, tx)) = self.running.lock().unwrap().remove(&pgid) {
+            self.log.lock().unwrap().push(format!("stop {name}"));
+            let _ = tx.send(ExitStatus::Signal(signal));
+        }
+        Box::pin(async { Stopped::Gracefully })
+    }
+}
+
+fn service(name: &str, depends_on: &[&str], restart: Restart, max_restarts: u32) -> ServicePlan {
+    ServicePlan {
+        name: name.to_owned(),
+        kind: None,
+        command: vec!["fake".to_owned()],
+        cwd: PathBuf::from("/"),
+        env: std::collections::BTreeMap::new(),
+        own_env: Vec::new(),
+        port: None,
+        ready: None,
+        ready_timeout: Duration::from_secs(1),
+        depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
+        restart,
+        max_restarts,
+        stop_signal: Signal::SIGTERM,
+        stop_grace: Duration::from_secs(1),
+        wave: 0,
+    }
+}
+
+fn plan(services: Vec<ServicePlan>) -> Arc<Plan> {
+    Arc::new(Plan {
+        stack_name: "test".to_owned(),
+        stack_file: PathBuf::from("/stack.toml"),
+        dir: PathBuf::from("/"),
+        services,
+        secrets: Vec::new(),
+        notes: Vec::new(),
+        model: None,
+        run_id: "test".to_owned(),
+    })
+}
+
+/// Runs the stack with the fake until it ends by itself or, once all are ready, `stop_when_ready`.
+async fn run(plan: Arc<Plan>, fake: Arc<Fake>, stop_when_ready: bool) -> Outcome {
+    let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
+    let settings = Settings {
+        colors: Colors { stdout: false, stderr: false },
+        timestamps: false,
+        quiet: true,
+        verbose: false,
+        show_services: false,
+        raw: false,
+    };
+    let printer = Printer::start(settings, &names, None, Vec::new()).unwrap();
+    let reaper = Reaper::start().unwrap();
+    let (supervisor, mut control) = Supervisor::with_spawner(plan, printer.out(), reaper, fake);
+    let task = tokio::spawn(supervisor.run());
+    if stop_when_ready {
+        control.all_ready.wait_for(|ready| *ready).await.unwrap();
+        control.stop().await;
+    }
+    let outcome = task.await.unwrap();
+    printer.finish();
+    outcome
+}
+
+fn failure(outcome: Outcome) -> crate::error::Error {
+    match outcome {
+        Outcome::Failed(error) => error,
+        Outcome::Stopped => panic!("the stack stopped without a failure"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn starts_in_dependency_order_and_stops_dependents_first() {
+    let plan = plan(vec![
+        service("web", &["api"], Restart::No, 0),
+        service("api", &["db"], Restart::No, 0),
+        service("db", &[], Restart::No, 0),
+        service("cache", &[], Restart::No, 0),
+    ]);
+    let fake = Arc::new(Fake::default());
+    assert!(matches!(run(plan, fake.clone(), true).await, Outcome::Stopped));
+    let log = fake.log();
+    let at = |entry: &str| log.iter().position(|e| e == entry).unwrap_or_else(|| panic!("no `{entry}` in {log:?}"));
+    assert!(at("start db") < at("start api") && at("start api") < at("start web"), "{log:?}");
+    assert!(at("stop web") < at("stop api") && at("stop api") < at("stop db"), "{log:?}");
+    assert!(at("stop cache") < at("stop api"), "{log:?}");
+    assert_eq!(log.len(), 8, "{log:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_without_restart_stops_the_stack_and_names_the_service() {
+    let plan = plan(vec![service("steady", &[], Restart::No, 0), service("crashy", &[], Restart::No, 5)]);
+    let fake = Arc::new(Fake::default().script("crashy", &[ExitStatus::Code(3)]));
+    let error = failure(run(plan, fake.clone(), false).await);
+    assert_eq!(error.summary, "service `crashy` exited with code 3");
+    assert!(error.hint.unwrap().contains("`restart = \"on-failure\"`"));
+    assert_eq!(fake.log(), ["start steady", "start crashy", "stop steady"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_failure_restarts_with_growing_back_off_then_gives_up() {
+    let plan = plan(vec![service("flaky", &[], Restart::OnFailure, 2)]);
+    let crash = ExitStatus::Code(1);
+    let fake = Arc::new(Fake::default().script("flaky", &[crash, crash, crash]));
+    let began = tokio::time::Instant::now();
+    let error = failure(run(plan, fake.clone(), false).await);
+    assert_eq!(error.summary, "service `flaky` exited with code 1 after 2 restarts");
+    assert!(error.hint.unwrap().contains("raise `max_restarts`"));
+    assert_eq!(fake.log(), ["start flaky"; 3]);
+    // Virtual time: the two back-offs (250 ms, then 500 ms) were waited out.
+    assert!(began.elapsed() >= Duration::from_millis(750), "{:?}", began.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clean_exit_is_not_restarted_on_failure_but_is_with_always() {
+    let clean = ExitStatus::Code(0);
+    let plan_of = |restart| plan(vec![service("job", &[], restart, 1)]);
+    let fake = Arc::new(Fake::default().script("job", &[clean]));
+    let error = failure(run(plan_of(Restart::OnFailure), fake.clone(), false).await);
+    assert_eq!(error.summary, "service `job` exited with code 0");
+    assert_eq!(fake.log(), ["start job"]);
+
+    let fake = Arc::new(Fake::default().script("job", &[clean, clean]));
+    let error = failure(run(plan_of(Restart::Always), fake.clone(), false).await);
+    assert_eq!(error.summary, "service `job` exited with code 0 after 1 restart");
+    assert_eq!(fake.log(), ["start job", "start job"]);
+}

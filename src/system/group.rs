@@ -1,0 +1,73 @@
+//! Process groups: every service leads its own, so one signal reaches every process it started
+//! (`npm` -> `tsx` -> `node`). Stopping is the signal, a grace period, then SIGKILL.
+
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep};
+
+/// Whether any process of the group is still alive (or a zombie not yet reaped).
+pub fn alive(pgid: i32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+pub fn signal(pgid: i32, signal: Signal) {
+    let _ = killpg(Pid::from_raw(pgid), signal);
+}
+
+/// Whether `pid` leads a process group of its own.
+pub fn leads_group(pid: i32) -> bool {
+    nix::unistd::getpgid(Some(Pid::from_raw(pid))).is_ok_and(|pgid| pgid.as_raw() == pid)
+}
+
+/// How stopping a group went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every process exited within the grace period.
+    Gracefully,
+    /// The grace period ran out (or was skipped) and the group was killed.
+    Killed,
+}
+
+/// Sends `signal` to the group, waits up to `grace` for it to empty, then SIGKILLs what is left
+/// and waits until it is gone. `hurry` cuts the grace short (a second Ctrl-C).
+pub async fn stop(pgid: i32, signal: Signal, grace: Duration, hurry: &mut watch::Receiver<bool>) -> Stopped {
+    if !alive(pgid) {
+        return Stopped::Gracefully;
+    }
+    self::signal(pgid, signal);
+    let deadline = Instant::now() + grace;
+    let mut interval = Duration::from_millis(2);
+    while alive(pgid) {
+        if Instant::now() >= deadline || *hurry.borrow() {
+            kill(pgid).await;
+            return Stopped::Killed;
+        }
+        tokio::select! {
+            () = sleep(interval.min(deadline.saturating_duration_since(Instant::now()))) => {}
+            _ = hurry.changed() => {}
+        }
+        interval = (interval * 2).min(Duration::from_millis(20));
+    }
+    Stopped::Gracefully
+}
+
+/// SIGKILLs the group and waits (up to 10 s) until it is gone.
+pub async fn kill(pgid: i32) {
+    signal(pgid, Signal::SIGKILL);
+    // SIGKILL cannot be caught; the reaper collects the bodies within milliseconds.
+    let until = Instant::now() + Duration::from_secs(10);
+    while alive(pgid) && Instant::now() < until {
+        sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Kills processes by pid (ones that left their group).
+pub fn kill_pids(pids: &[(i32, String)]) {
+    for (pid, _) in pids {
+        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+}

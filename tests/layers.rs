@@ -1,0 +1,160 @@
+#![allow(clippy::unwrap_used)]
+//! One direction for every import: reads the layer table in `src/lib.rs`'s module doc and fails
+//! when a module under `src/` names (`crate::X`, or `super::X` reaching the crate root) a module
+//! of its own layer or of a layer above it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `module -> layer`, from the ```text block of `src/lib.rs`.
+fn layer_table(lib: &str) -> BTreeMap<String, usize> {
+    let mut table = BTreeMap::new();
+    for line in lib.lines().filter_map(|l| l.strip_prefix("//! layer ")) {
+        let columns: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+        let layer: usize = columns[0].parse().unwrap();
+        for module in columns[1].split_whitespace() {
+            assert!(table.insert(module.to_owned(), layer).is_none(), "`{module}` is listed twice");
+        }
+    }
+    table
+}
+
+/// The crate-level modules a file's code names, from its module path (`["supervise", "process"]`).
+fn imports(module_path: &[String], text: &str) -> Vec<String> {
+    let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    let mut found = Vec::new();
+    let bytes = code.as_bytes();
+    let ident_at =
+        |at: usize| -> String { code[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    let mut at = 0;
+    while at < code.len() {
+        let rest = &code[at..];
+        let boundary = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+        // `crate::` or a run of `super::` that climbs to the crate root.
+        let (root, len) = if boundary && rest.starts_with("crate::") {
+            (true, "crate::".len())
+        } else if boundary && rest.starts_with("super::") {
+            let mut len = 0;
+            let mut climbs = 0;
+            while code[at + len..].starts_with("super::") {
+                len += "super::".len();
+                climbs += 1;
+            }
+            (climbs >= module_path.len(), len)
+        } else {
+            at += rest.chars().next().map_or(1, char::len_utf8);
+            continue;
+        };
+        at += len;
+        if !root {
+            continue;
+        }
+        if code[at..].starts_with('{') {
+            // `crate::{a, b::c, d}`: the first segment of each item at depth 1.
+            let mut depth = 0;
+            let mut expect = true;
+            for (offset, c) in code[at..].char_indices() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        expect = depth == 1;
+                    }
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            at += offset;
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => expect = true,
+                    c if expect && depth == 1 && (c.is_ascii_alphabetic() || c == '_') => {
+                        found.push(ident_at(at + offset));
+                        expect = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            found.push(ident_at(at));
+        }
+    }
+    found.retain(|name| !name.is_empty() && name != "self");
+    found
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `src/supervise/process.rs` -> `["supervise", "process"]`; `src/config/mod.rs` -> `["config"]`.
+fn module_path(relative: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let last = parts.pop().unwrap();
+    let stem = last.trim_end_matches(".rs");
+    if stem != "mod" {
+        parts.push(stem.to_owned());
+    }
+    parts
+}
+
+/// Every import that breaks the table, as `file: a -> b (layer x -> y)`.
+fn violations(src: &Path) -> Vec<String> {
+    let table = layer_table(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
+    assert!(table.len() >= 10, "the layer table in src/lib.rs is missing or short: {table:?}");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    for module in lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|l| l.trim_end_matches(';')) {
+        assert!(table.contains_key(module), "module `{module}` is not in the layer table of src/lib.rs");
+    }
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut bad = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(src).unwrap();
+        if relative == Path::new("lib.rs") || relative == Path::new("main.rs") {
+            continue;
+        }
+        let path = module_path(relative);
+        let own = &path[0];
+        let own_layer = *table.get(own).unwrap_or_else(|| panic!("`{own}` is not in the layer table"));
+        for target in imports(&path, &std::fs::read_to_string(&file).unwrap()) {
+            if &target == own {
+                continue;
+            }
+            let Some(&layer) = table.get(&target) else { continue };
+            if layer >= own_layer {
+                bad.push(format!(
+                    "{}: `{own}` (layer {own_layer}) uses `{target}` (layer {layer})",
+                    relative.display()
+                ));
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn every_import_points_down_the_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let bad = violations(&src);
+    assert!(bad.is_empty(), "imports against the layer order of src/lib.rs:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_scanner_sees_every_form_of_path() {
+    let path = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let text = "use crate::{error::Error, output::{Level, Msg}, self};\nuse super::sibling;\n\
+                // crate::commented_out\nlet x = crate::plan::RUN_VAR;\nuse super::super::config;\n";
+    assert_eq!(imports(&path(&["supervise", "process"]), text), ["error", "output", "plan", "config"]);
+    // In a top-level module, `super::` is the crate root.
+    assert_eq!(imports(&path(&["ready"]), "use super::supervise::x;"), ["supervise"]);
+    let table = layer_table("//! layer 0  secret system   leaves\n//! layer 3  kinds    knowledge\n");
+    assert_eq!(table["system"], 0);
+    assert_eq!(table["kinds"], 3);
+}
