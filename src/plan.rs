@@ -157,6 +157,10 @@ fn plan_service(
     };
     // Without a probe, a service with a port is ready when the port accepts connections; one
     // without a port is ready once started.
+    let ready_timeout = match (&service.ready, defaults.ready_timeout) {
+        (None, Some(timeout)) => timeout,
+        _ => service.ready_timeout,
+    };
     let ready =
         service.ready.clone().or(defaults.ready).or_else(|| service.port.map(|p| Probe::Tcp(format!("127.0.0.1:{p}"))));
 
@@ -169,7 +173,7 @@ fn plan_service(
         own_env: env.own,
         port: service.port,
         ready,
-        ready_timeout: service.ready_timeout,
+        ready_timeout,
         depends_on: service.depends_on.clone(),
         restart: service.restart,
         max_restarts: service.max_restarts,

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::time::Duration;
 
 use crate::config::{KindName, Probe, Service, Stack};
 use crate::diagnosis::{CheckId, Diagnosis};
@@ -99,6 +100,8 @@ pub trait Kind: Sync {
 pub struct Defaults {
     pub command: Option<Vec<String>>,
     pub ready: Option<Probe>,
+    /// How long `ready` may take when the stack file gives no `ready` table of its own.
+    pub ready_timeout: Option<Duration>,
     /// Set unless the stack file's `env` sets the same key.
     pub env: Vec<(String, String)>,
     /// Removed from the inherited environment.

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod venv;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -82,6 +83,9 @@ impl Kind for Litellm {
         Defaults {
             command: Some(command),
             ready: Some(Probe::Http(local_url(port, READINESS))),
+            // LiteLLM's import alone takes 6-16 s on a quiet machine, and a minute and more on a
+            // busy one (measured here with two builds running): a slow start is not a failure.
+            ready_timeout: Some(Duration::from_mins(3)),
             env,
             // LiteLLM's CLI reads these and they would override the flags' intent.
             remove_env: vec!["HOST", "PORT", "DEBUG", "NUM_WORKERS"],
