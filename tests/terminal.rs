@@ -210,42 +210,54 @@ fn a_second_ctrl_c_skips_the_grace_period_under_a_terminal() {
     assert_eq!(fixture.wait_for_no_survivors(WAIT), Vec::<i32>::new());
 }
 
+const FLOOD_LINES: usize = 200_000;
+
+/// A service that prints `FLOOD_LINES` lines (once a file `go` exists, when `gated`), then writes
+/// the time its last write returned to `flood.done` and sleeps.
+fn flood_fixture(gated: bool) -> Fixture {
+    let gate = if gated { "while not os.path.exists('go'): time.sleep(0.01)\n" } else { "" };
+    let flood = format!(
+        "import os, sys, time\n{gate}for i in range({FLOOD_LINES}): print(f'line {{i}}')\nsys.stdout.flush()\n\
+         open('flood.done', 'w').write(repr(time.time()))\ntime.sleep(600)\n"
+    );
+    let fixture = Fixture::new("[services.flood]\ncommand = [\"python3\", \"flood.py\"]\nstop_grace = \"5s\"\n");
+    std::fs::write(fixture.file("flood.py"), flood).unwrap();
+    fixture
+}
+
+/// Waits until the flood finished its writes and every line of it is in its log, in order.
+fn wait_for_the_whole_flood(fixture: &Fixture, output: &Captured) {
+    let done = fixture.file("flood.done");
+    let deadline = Instant::now() + WAIT;
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "the service never finished its writes:\n{}", output.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let finished_at: f64 = std::fs::read_to_string(&done).unwrap().parse().unwrap();
+    assert!(finished_at > 0.0);
+    let log = fixture.file(".agui-dev/logs/flood.log");
+    let deadline = Instant::now() + WAIT;
+    while lines_of(&log).len() < FLOOD_LINES {
+        assert!(Instant::now() < deadline, "the log has {} lines", lines_of(&log).len());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lines = lines_of(&log);
+    assert_eq!(lines.len(), FLOOD_LINES);
+    assert!(lines.iter().enumerate().all(|(i, line)| *line == format!("line {i}")), "the log is whole and in order");
+}
+
 /// Ctrl-S stops the terminal's output, as a user scrolling back would. The service floods the
 /// while, and must still finish its writes; every line must be in its log; once Ctrl-Q resumes the
 /// terminal, it says how many lines it did not show and where they are.
 #[test]
 fn a_stopped_terminal_never_stops_a_service_or_its_log() {
-    const LINES: usize = 200_000;
-    // Floods once the test says so, then records when its last write returned.
-    let flood = format!(
-        "import os, sys, time\nwhile not os.path.exists('go'): time.sleep(0.01)\n\
-         for i in range({LINES}): print(f'line {{i}}')\nsys.stdout.flush()\n\
-         open('flood.done', 'w').write(repr(time.time()))\ntime.sleep(600)\n"
-    );
-    let fixture = Fixture::new("[services.flood]\ncommand = [\"python3\", \"flood.py\"]\n");
-    std::fs::write(fixture.file("flood.py"), flood).unwrap();
-
+    let fixture = flood_fixture(true);
     // Stop the terminal before the service floods, so what it prints meets a stopped tty.
     let mut tty = Tty::spawn(&fixture, &["up"], &[]);
     tty.screen.wait_for("is ready");
     tty.type_keys(CTRL_S);
     std::fs::write(fixture.file("go"), "").unwrap();
-
-    let done = fixture.file("flood.done");
-    let deadline = Instant::now() + WAIT;
-    while !done.exists() {
-        assert!(Instant::now() < deadline, "the service never finished its writes:\n{}", tty.screen.text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let log = fixture.file(".agui-dev/logs/flood.log");
-    let deadline = Instant::now() + WAIT;
-    while lines_of(&log).len() < LINES {
-        assert!(Instant::now() < deadline, "the log has {} lines", lines_of(&log).len());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let lines = lines_of(&log);
-    assert_eq!(lines.len(), LINES);
-    assert!(lines.iter().enumerate().all(|(i, line)| *line == format!("line {i}")), "the log is whole and in order");
+    wait_for_the_whole_flood(&fixture, &tty.screen);
 
     tty.type_keys(CTRL_Q);
     let screen = tty.screen.wait_for("were not shown while the terminal was not reading");
@@ -363,13 +375,7 @@ fn the_real_stack_under_a_terminal_gets_ready_logs_and_stops_on_ctrl_c() {
 /// SIGTERM to agui-dev stops the stack within its grace period and ends agui-dev.
 #[test]
 fn a_stdout_nobody_reads_never_stops_a_service_and_sigterm_still_ends_everything() {
-    const LINES: usize = 200_000;
-    let flood = format!(
-        "import sys, time\nfor i in range({LINES}): print(f'line {{i}}')\nsys.stdout.flush()\n\
-         open('flood.done', 'w').write(repr(time.time()))\ntime.sleep(600)\n"
-    );
-    let fixture = Fixture::new("[services.flood]\ncommand = [\"python3\", \"flood.py\"]\nstop_grace = \"5s\"\n");
-    std::fs::write(fixture.file("flood.py"), flood).unwrap();
+    let fixture = flood_fixture(false);
     let mut child = fixture
         .command(&["up"])
         .stdin(std::process::Stdio::null())
@@ -381,21 +387,7 @@ fn a_stdout_nobody_reads_never_stops_a_service_and_sigterm_still_ends_everything
     let _unread_stdout = child.stdout.take().unwrap();
     let stderr = Captured::start(child.stderr.take().unwrap());
 
-    let done = fixture.file("flood.done");
-    let deadline = Instant::now() + WAIT;
-    while !done.exists() {
-        assert!(Instant::now() < deadline, "the service never finished its writes:\n{}", stderr.text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let finished_at: f64 = std::fs::read_to_string(&done).unwrap().parse().unwrap();
-    assert!(finished_at > 0.0);
-    let log = fixture.file(".agui-dev/logs/flood.log");
-    let deadline = Instant::now() + WAIT;
-    while lines_of(&log).len() < LINES {
-        assert!(Instant::now() < deadline, "the log has {} lines", lines_of(&log).len());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(lines_of(&log).iter().enumerate().all(|(i, line)| *line == format!("line {i}")));
+    wait_for_the_whole_flood(&fixture, &stderr);
 
     let signalled = Instant::now();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
