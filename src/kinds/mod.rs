@@ -115,6 +115,8 @@ pub struct Wiring {
     pub mcp_url: Option<String>,
     /// The proxy's master key: the user's `LITELLM_MASTER_KEY`, or one generated for this run.
     pub master_key: Option<String>,
+    /// Whether `master_key` was generated for this run (not the user's).
+    pub generated_key: bool,
     /// The model offered to AG-UI servers, when agui-dev chose it.
     pub model: Option<String>,
     pub notes: Vec<String>,
@@ -127,6 +129,7 @@ impl Wiring {
             llm_endpoint: None,
             mcp_url: None,
             master_key: None,
+            generated_key: false,
             model: None,
             notes: Vec::new(),
         };

@@ -32,8 +32,9 @@ impl Kind for Litellm {
     fn wire(&self, stack: &Stack, proxy: &Service, wiring: &mut Wiring) -> Result<()> {
         wiring.llm_endpoint = proxy.port.map(|port| local_url(port, API));
         let proxy_var = |name: &str| lookup(proxy, name);
-        wiring.master_key =
-            Some(proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty()).unwrap_or_else(generate_master_key));
+        let user_key = proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty());
+        wiring.generated_key = user_key.is_none();
+        wiring.master_key = Some(user_key.unwrap_or_else(generate_master_key));
 
         let user_model =
             stack.services.iter().filter(|s| s.kind == Some(KindName::Agui)).find_map(|s| lookup(s, "LITELLM_MODEL"));
