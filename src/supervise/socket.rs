@@ -268,11 +268,14 @@ pub async fn ask(dir: &Path, op: Op) -> Result<Answer, ClientError> {
     let mut line =
         serde_json::to_vec(&Request { version: VERSION, op }).map_err(|e| ClientError::Io(io::Error::other(e)))?;
     line.push(b'\n');
-    stream.write_all(&line).await.map_err(ClientError::Io)?;
+    // A refused client's request may meet a closed socket; the answer explaining why is still
+    // there to read.
+    let wrote = stream.write_all(&line).await;
     let mut reader = BufReader::new(stream);
     let mut answer = String::new();
     reader.read_line(&mut answer).await.map_err(ClientError::Io)?;
     if answer.is_empty() {
+        wrote.map_err(ClientError::Io)?;
         return Err(ClientError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the stack closed the connection")));
     }
     serde_json::from_str(&answer).map_err(|e| ClientError::Io(io::Error::other(e)))
