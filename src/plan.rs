@@ -25,11 +25,16 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// The model AG-UI servers ask the proxy for, when the stack has a proxy.
     pub model: Option<String>,
+    /// Whether that model is the offline one (canned answers, no key).
+    pub model_offline: bool,
     /// Unique per run and set as `AGUI_DEV_RUN` in every service's environment, so that processes
     /// that left their process group can still be found (environments are inherited).
     pub run_id: String,
+    /// Whether the run was asked for every service (`up`), not a selection (`up agui`).
+    pub selected_all: bool,
 }
 
+#[derive(Clone)]
 pub struct ServicePlan {
     pub name: String,
     pub kind: Option<KindName>,
@@ -41,6 +46,8 @@ pub struct ServicePlan {
     /// The variables the stack sets (files, `env`, wiring), as opposed to inherited ones.
     pub own_env: Vec<String>,
     pub port: Option<u16>,
+    /// Where people and other services reach it: the kind's endpoint, else `http://127.0.0.1:PORT`.
+    pub url: Option<String>,
     pub ready: Option<Probe>,
     pub ready_timeout: Duration,
     pub depends_on: Vec<String>,
@@ -54,6 +61,20 @@ pub struct ServicePlan {
 
 /// Builds the plan for `selected` services (all when empty) and what they depend on.
 pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
+    build_with(stack, selected, None)
+}
+
+/// The plan of a running stack built again from a fresh read of its files (a restart or a
+/// reload): the same services, the same run marker, and the generated master key kept, so only
+/// what the user changed differs.
+pub fn build_again(stack: &Stack, previous: &Plan) -> Result<Plan> {
+    // A whole-stack run takes services added to the file too; a selection stays a selection.
+    let selected: Vec<String> =
+        if previous.selected_all { Vec::new() } else { previous.services.iter().map(|s| s.name.clone()).collect() };
+    build_with(stack, &selected, Some(previous))
+}
+
+fn build_with(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Result<Plan> {
     let by_name: HashMap<&str, &config::Service> = stack.services.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut wanted: Vec<&str> = Vec::new();
     let mut queue: Vec<&str> = if selected.is_empty() {
@@ -85,8 +106,14 @@ pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
         }
     }
 
-    let wiring = kinds::Wiring::new(stack)?;
-    let run_id = secret::random_hex(8);
+    let mut wiring = kinds::Wiring::new(stack)?;
+    let run_id = previous.map_or_else(|| secret::random_hex(8), |p| p.run_id.clone());
+    let kept_key = previous
+        .filter(|_| wiring.generated_key)
+        .and_then(|previous| previous.secrets.iter().find(|s| s.name == "LITELLM_MASTER_KEY"));
+    if let Some(key) = kept_key {
+        wiring.master_key = Some(key.value.clone());
+    }
     let mut services = Vec::new();
     for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
         services.push(plan_service(stack, service, waves[service.name.as_str()], &wiring, &run_id)?);
@@ -110,7 +137,9 @@ pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
         secrets,
         notes: wiring.notes.clone(),
         model: wiring.model.clone(),
+        model_offline: wiring.model_offline,
         run_id,
+        selected_all: selected.is_empty(),
     })
 }
 
@@ -172,6 +201,10 @@ fn plan_service(
         env: env.env,
         own_env: env.own,
         port: service.port,
+        url: service.port.map(|port| match service.kind {
+            Some(kind) => kinds::of(kind).endpoint(port),
+            None => format!("http://127.0.0.1:{port}"),
+        }),
         ready,
         ready_timeout,
         depends_on: service.depends_on.clone(),

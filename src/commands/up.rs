@@ -1,15 +1,43 @@
-//! `agui-dev up`: run the supervisor until a signal or a failure.
+//! `agui-dev up`: run the supervisor until a signal, a failure or `down`, with the control
+//! socket open for `status`, `restart`, `stop`, `start`, `wait` and `down` from other terminals.
+
+use std::sync::Arc;
 
 use super::launch;
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
+use crate::config;
 use crate::error::Result;
 use crate::output::Level;
+use crate::plan;
+use crate::supervise::socket::{self, Context, Fresh};
 use crate::supervise::{Outcome, process};
 use crate::system::group;
 
 pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: bool) -> Result<()> {
-    let (launch, supervisor, _control) = launch::prepare(cli, services, timestamps, no_setup).await?;
+    if matches!(cli.command, Command::Up { detached_child: true, .. }) {
+        // The background agui-dev of `up -d`: its own session, so the terminal that started it
+        // can close without a SIGHUP reaching it.
+        let _ = nix::unistd::setsid();
+    }
+    let (launch, supervisor, control) = launch::prepare(cli, services, timestamps, no_setup).await?;
+    let original = launch.plan.clone();
+    let fresh: Fresh = Arc::new(move || {
+        let stack = config::load(&original.stack_file).map_err(|e| e.render(false))?;
+        plan::build_again(&stack, &original).map(Arc::new).map_err(|e| e.render(false))
+    });
+    let context = Context { control, fresh, plan: launch.plan.clone(), out: launch.out.clone() };
+    let server = match socket::serve(&launch.plan.dir, context) {
+        Ok(server) => Some(server),
+        Err(err) => {
+            let text = format!(
+                "cannot open the control socket ({err}); `status`, `restart` and `down` will not reach this run"
+            );
+            launch.out.status(Level::Warn, text).await;
+            None
+        }
+    };
     let outcome = supervisor.run().await;
+    drop(server);
     // A process that left its group (setsid, a daemon) escaped the group signals; it still
     // carries the run's marker in its environment.
     let strays = process::strays(&launch.plan.run_id);

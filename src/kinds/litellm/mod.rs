@@ -30,11 +30,16 @@ impl Kind for Litellm {
         "litellm"
     }
 
+    fn endpoint(&self, port: u16) -> String {
+        local_url(port, API)
+    }
+
     fn wire(&self, stack: &Stack, proxy: &Service, wiring: &mut Wiring) -> Result<()> {
         wiring.llm_endpoint = proxy.port.map(|port| local_url(port, API));
         let proxy_var = |name: &str| lookup(proxy, name);
-        wiring.master_key =
-            Some(proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty()).unwrap_or_else(generate_master_key));
+        let user_key = proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty());
+        wiring.generated_key = user_key.is_none();
+        wiring.master_key = Some(user_key.unwrap_or_else(generate_master_key));
 
         let user_model =
             stack.services.iter().filter(|s| s.kind == Some(KindName::Agui)).find_map(|s| lookup(s, "LITELLM_MODEL"));
@@ -52,6 +57,7 @@ impl Kind for Litellm {
             })?;
             if let Some((model, why)) = config::choose_model(&parsed, &proxy_var) {
                 wiring.notes.push(format!("model `{model}`: {why}"));
+                wiring.model_offline = parsed.model_list.iter().any(|e| e.model_name == model && e.is_offline());
                 wiring.model = Some(model);
             }
         }
