@@ -20,16 +20,16 @@ pub struct LogFile {
 
 pub fn open_all(dir: &Path, services: &[String]) -> io::Result<Vec<LogFile>> {
     fs::create_dir_all(dir)?;
-    services
-        .iter()
-        .map(|name| {
-            Ok(LogFile {
-                writer: BufWriter::with_capacity(64 * 1024, File::create(log_path(dir, name))?),
-                times: BufWriter::new(File::create(times_path(dir, name))?),
-                offset: 0,
-            })
-        })
-        .collect()
+    services.iter().map(|name| open(dir, name)).collect()
+}
+
+/// Creates (or empties) one service's log and its times.
+pub fn open(dir: &Path, service: &str) -> io::Result<LogFile> {
+    Ok(LogFile {
+        writer: BufWriter::with_capacity(64 * 1024, File::create(log_path(dir, service))?),
+        times: BufWriter::new(File::create(times_path(dir, service))?),
+        offset: 0,
+    })
 }
 
 pub fn log_path(dir: &Path, service: &str) -> PathBuf {

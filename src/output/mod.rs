@@ -74,6 +74,9 @@ pub enum Msg {
     Flush(oneshot::Sender<()>),
     /// The secrets to redact from now on (a restart read the env files again).
     Secrets(Vec<Secret>),
+    /// A service added to the running stack (the stack file gained one): it takes the next index,
+    /// gets its log file and its prefix.
+    Service { name: String },
 }
 
 #[allow(clippy::struct_excessive_bools, reason = "independent switches from the command line")]
@@ -122,7 +125,8 @@ impl Printer {
         let shown_dir = log_dir.map(|dir| dir.display().to_string());
         let terminal = Terminal::new(settings, shared.clone(), services, shown_dir);
         let terminal = std::thread::Builder::new().name("terminal".into()).spawn(move || terminal.run())?;
-        let core = Core { settings, shared: shared.clone(), services: services.len(), logs, secrets };
+        let log_dir = log_dir.map(Path::to_path_buf);
+        let core = Core { settings, shared: shared.clone(), services: services.len(), log_dir, logs, secrets };
         let core = std::thread::Builder::new().name("printer".into()).spawn(move || core.run(rx))?;
         Ok(Printer { out: Out { tx, shared }, core, terminal })
     }
@@ -185,6 +189,7 @@ struct Core {
     settings: Settings,
     shared: Arc<Shared>,
     services: usize,
+    log_dir: Option<std::path::PathBuf>,
     logs: Vec<logfile::LogFile>,
     secrets: Vec<Secret>,
 }
@@ -229,6 +234,22 @@ impl Core {
             Msg::Secrets(secrets) => {
                 self.secrets = secrets;
                 None
+            }
+            Msg::Service { name } => {
+                self.services += 1;
+                if let Some(dir) = &self.log_dir {
+                    // Without its file the service still runs and shows on the terminal.
+                    match logfile::open(dir, &name) {
+                        Ok(log) => self.logs.push(log),
+                        Err(err) => {
+                            return Some(Item::Status {
+                                level: Level::Warn,
+                                text: format!("cannot write `{name}`'s log file: {err}"),
+                            });
+                        }
+                    }
+                }
+                Some(Item::Service { name })
             }
         }
     }

@@ -56,6 +56,10 @@ pub enum Item {
     },
     /// Lines dropped while the terminal was not reading, per service, in the order they fell.
     Skipped(Vec<u64>),
+    /// A service added while the stack runs: the next index.
+    Service {
+        name: String,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -139,6 +143,9 @@ impl Shared {
                         queue.items.push_back(Item::Skipped(vec![0; services]));
                     }
                     if let Some(Item::Skipped(counts)) = queue.items.back_mut() {
+                        if counts.len() <= *service {
+                            counts.resize(*service + 1, 0);
+                        }
                         counts[*service] += lines;
                     }
                     return;
@@ -204,6 +211,8 @@ pub struct Terminal {
     stderr: Watched<io::Stderr>,
     prefixes: Vec<String>,
     names: Vec<String>,
+    /// The width names are padded to, fixed at start so lines stay aligned.
+    width: usize,
     /// Where the services' full output is, for the line that says what the terminal missed.
     log_dir: Option<String>,
     progress: Option<MultiProgress>,
@@ -216,10 +225,7 @@ impl Terminal {
         let prefixes = services
             .iter()
             .enumerate()
-            .map(|(index, name)| {
-                let padded = format!("{name:<width$} | ");
-                if settings.colors.stdout { color::service_style(index).apply_to(padded).to_string() } else { padded }
-            })
+            .map(|(index, name)| prefix(settings.colors.stdout, index, name, width))
             .collect();
         let progress = (io::stderr().is_terminal() && !settings.quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
@@ -233,6 +239,7 @@ impl Terminal {
             shared,
             prefixes,
             names: services.to_vec(),
+            width,
             log_dir,
             progress,
             spinners: std::collections::HashMap::new(),
@@ -338,6 +345,10 @@ impl Terminal {
                 let text = self.skipped(&counts);
                 self.status(Level::Warn, &text);
             }
+            Item::Service { name } => {
+                self.prefixes.push(prefix(self.settings.colors.stdout, self.names.len(), &name, self.width));
+                self.names.push(name);
+            }
             Item::Waiting { .. } | Item::Done { .. } | Item::Flush(_) => {}
         }
     }
@@ -374,6 +385,12 @@ impl Terminal {
         let _ = self.stdout.flush();
         let _ = writeln!(self.stderr, "{line}");
     }
+}
+
+/// `name | ` padded to `width`, in the service's colour when stdout has colour.
+fn prefix(colors: bool, index: usize, name: &str, width: usize) -> String {
+    let padded = format!("{name:<width$} | ");
+    if colors { color::service_style(index).apply_to(padded).to_string() } else { padded }
 }
 
 /// Waits for `done` while the terminal keeps taking bytes; gives up once it is stalled, so a

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::change::{self, changed_variables};
 use super::control::{Done, Request, ServiceStatus, Variables};
 use super::state::{self, State};
-use super::{Outcome, Supervisor, edges};
+use super::{Outcome, Slot, Supervisor, edges};
 use crate::output::{Level, Msg};
 use crate::plan::{Plan, ServicePlan};
 
@@ -132,7 +132,7 @@ impl Supervisor {
         };
         self.stop_services(&set, false).await;
         if let Some(fresh) = fresh {
-            self.replace(&fresh, replaced).await;
+            self.replace(&fresh, replaced, Vec::new()).await;
         }
         for &index in &set {
             let slot = &mut self.slots[index];
@@ -198,13 +198,8 @@ impl Supervisor {
             .filter_map(|s| self.plan.services.iter().position(|p| p.name == s.name))
             .collect();
         change.changed.retain(|c| !gone(&c.name));
-        if !change.added.is_empty() {
-            let added: Vec<String> = change.added.iter().map(|n| format!("`{n}`")).collect();
-            return Err(format!(
-                "adding services ({}) to a running stack is not supported yet; `agui-dev down`, then `agui-dev up`",
-                added.join(", ")
-            ));
-        }
+        let added: Vec<ServicePlan> =
+            change.added.iter().filter_map(|name| fresh.services.iter().find(|s| &s.name == name).cloned()).collect();
         let mut done = Done::default();
         let index_of = |name: &str| self.plan.services.iter().position(|s| s.name == name);
         let removed: Vec<usize> = change.removed.iter().filter_map(|n| index_of(n)).collect();
@@ -229,7 +224,8 @@ impl Supervisor {
                 fresh.services.iter().find(|s| s.name == self.plan.services[i].name).map(|s| (i, s.clone()))
             })
             .collect();
-        self.replace(fresh, replaced).await;
+        self.replace(fresh, replaced, added).await;
+        done.started.extend(change.added.iter().cloned());
         for index in removed {
             self.slots[index].state = State::Stopped;
             self.slots[index].removed = true;
@@ -253,11 +249,19 @@ impl Supervisor {
     }
 
     /// Puts new definitions in place of old ones (same index, so the printer's prefixes and log
-    /// files stay), takes the fresh plan's secrets into the redaction, and recomputes the edges.
-    async fn replace(&mut self, fresh: &Plan, replaced: Vec<(usize, ServicePlan)>) {
+    /// files stay), appends `added` ones (each with a new slot, log file and prefix, then started),
+    /// takes the fresh plan's secrets into the redaction, and recomputes the edges.
+    async fn replace(&mut self, fresh: &Plan, replaced: Vec<(usize, ServicePlan)>, added: Vec<ServicePlan>) {
         let mut services = self.plan.services.clone();
         for (index, service) in replaced {
             services[index] = service;
+        }
+        for service in added {
+            self.out.send(Msg::Service { name: service.name.clone() }).await;
+            let mut slot = Slot::new();
+            slot.on_request = true;
+            self.slots.push(slot);
+            services.push(service);
         }
         let mut secrets = self.plan.secrets.clone();
         for secret in &fresh.secrets {

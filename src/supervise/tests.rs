@@ -409,3 +409,23 @@ async fn a_removed_service_put_back_in_the_file_starts_again() {
     assert_eq!(stack.phase("d").await, super::state::Phase::Ready);
     assert!(matches!(stack.down().await, Outcome::Stopped));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_added_to_the_file_starts_after_what_it_needs() {
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    let before = stack.pids().await;
+    let logged = fake.log().len();
+    let mut with_e = Arc::try_unwrap(chain()).ok().unwrap();
+    with_e.services.push(service("e", &["c"], Restart::No, 0));
+    let done = stack.control.apply(Arc::new(with_e)).await.unwrap();
+    assert_eq!(done.started, ["e"]);
+    assert!(done.restarted.is_empty() && done.stopped.is_empty(), "{done:?}");
+    assert_eq!(stack.phase("e").await, super::state::Phase::Ready);
+    assert_eq!(fake.log()[logged..], ["start e".to_owned()]);
+    let after = stack.pids().await;
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(after[name], before[name], "`{name}` keeps running");
+    }
+    assert!(matches!(stack.down().await, Outcome::Stopped));
+}
