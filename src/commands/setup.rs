@@ -23,7 +23,7 @@ use crate::supervise::{reaper::Reaper, short};
 /// The uv release fetched from PyPI when none is on PATH.
 const UV_VERSION: &str = "0.13.9";
 /// Installed when a litellm service has no `requirements.txt` next to its config.
-const DEFAULT_LITELLM: &str = "litellm[proxy]==1.108.7";
+pub(crate) const DEFAULT_LITELLM: &str = "litellm[proxy]==1.108.7";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -1,0 +1,599 @@
+//! What both exports share: the resolved plan turned into containers. Per service: the image,
+//! its arguments, its environment with every secret turned into a reference, the wiring URLs
+//! pointed at service names instead of 127.0.0.1, the readiness probe as it can run inside the
+//! container, and a warning for everything that cannot be carried (naming the service and key).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use regex::Regex;
+
+use super::runtime::{self, Runtime};
+use crate::config::{KindName, Probe, Restart, Stack};
+use crate::error::{Error, Result};
+use crate::kinds::litellm;
+use crate::plan::{Plan, RUN_VAR, ServicePlan, is_secret_name};
+
+/// Which engine the containers are for: service names become host names differently.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Compose,
+    K8s,
+}
+
+pub struct Export {
+    /// The stack's name as engines accept it (lowercase letters, digits, `-`).
+    pub name: String,
+    pub services: Vec<Container>,
+    /// Every secret referenced, by variable name.
+    pub secrets: BTreeMap<String, SecretVar>,
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
+    /// Values that must not appear in any exported file (checked before anything is written).
+    pub forbidden: Vec<crate::plan::Secret>,
+}
+
+pub struct SecretVar {
+    /// Provider keys are optional: only the models whose key is set work, the rest still start.
+    pub optional: bool,
+    pub why: String,
+}
+
+pub struct Container {
+    pub name: String,
+    /// The name other containers reach this one by.
+    pub host: String,
+    pub runtime: Runtime,
+    pub image: Image,
+    /// Overrides the image's command (compose `command`, Kubernetes `args`); `None` keeps it.
+    pub args: Option<Vec<String>>,
+    pub env: Vec<(String, Value)>,
+    pub port: Option<u16>,
+    pub probe: Option<Health>,
+    pub ready_timeout: Duration,
+    pub depends_on: Vec<String>,
+    pub restart: Restart,
+    pub max_restarts: u32,
+    pub stop_signal: Signal,
+    pub stop_grace: Duration,
+    /// The LiteLLM config folder, mounted at `runtime::LITELLM_CONFIG_DIR`.
+    pub config: Option<ConfigFiles>,
+}
+
+pub enum Image {
+    /// An official image, used as it is.
+    Pull(String),
+    /// Built from `context`; with `dockerfile` the text agui-dev generated, else the project's own.
+    Build { tag: String, context: PathBuf, dockerfile: Option<String> },
+}
+
+pub struct ConfigFiles {
+    pub dir: PathBuf,
+    /// File names (in `dir`) and contents: the config and the Python modules it may load.
+    pub files: Vec<(String, String)>,
+}
+
+/// A readiness probe as it runs inside (or against) the container.
+pub enum Health {
+    Http { url: String, port: u16, path: String, https: bool, own: bool },
+    Tcp { host: String, port: u16, own: bool },
+    Exec(Vec<String>),
+}
+
+impl Health {
+    /// The probe as a command in the service's image, when the image has a program for it.
+    pub fn command(&self, runtime: Runtime) -> Option<Vec<String>> {
+        match self {
+            Health::Http { url, .. } => runtime::http_check(runtime, url),
+            Health::Tcp { host, port, .. } => runtime::tcp_check(runtime, host, *port),
+            Health::Exec(words) => Some(words.clone()),
+        }
+    }
+}
+
+/// An environment value: literal text with secret references in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value(pub Vec<Part>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    Secret(String),
+}
+
+impl Value {
+    fn text(text: impl Into<String>) -> Self {
+        Value(vec![Part::Text(text.into())])
+    }
+}
+
+const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
+
+/// Builds the containers for `target` from the plan.
+pub fn build(stack: &Stack, plan: &Plan, target: Target) -> Result<Export> {
+    let mut export = Export {
+        name: sanitize(&plan.stack_name),
+        services: Vec::new(),
+        secrets: BTreeMap::new(),
+        warnings: Vec::new(),
+        notes: Vec::new(),
+        forbidden: plan.secrets.clone(),
+    };
+    let host_of = |name: &str| match target {
+        Target::Compose => name.to_owned(),
+        Target::K8s => sanitize(name),
+    };
+    let ports: BTreeMap<u16, String> =
+        plan.services.iter().filter_map(|s| s.port.map(|p| (p, s.name.clone()))).collect();
+    let master_key = plan.secrets.iter().find(|s| s.name == MASTER_KEY).map(|s| s.value.clone()).or_else(|| {
+        plan.services.iter().find_map(|s| s.env.get(MASTER_KEY).filter(|_| s.kind == Some(KindName::Litellm)).cloned())
+    });
+    let rewriter = Rewriter { loopback: loopback_regex(), ports: &ports, host_of: &host_of };
+
+    for service in &plan.services {
+        let at = |key: &str| format!("`services.{}.{key}`", service.name);
+        let host = host_of(&service.name);
+        if target == Target::K8s && host != service.name {
+            export.warnings.push(format!(
+                "{}: Kubernetes names allow only lowercase letters, digits and `-`; the service is named `{host}` there",
+                at("name")
+            ));
+        }
+        let config = stack.services.iter().find(|s| s.name == service.name);
+        let mut env: Vec<(String, Value)> = Vec::new();
+        for key in &service.own_env {
+            if key == RUN_VAR
+                || (service.kind == Some(KindName::Litellm) && runtime::LITELLM_HOST_ONLY_ENV.contains(&key.as_str()))
+            {
+                continue;
+            }
+            let value = &service.env[key];
+            let value = if master_key.as_deref() == Some(value.as_str()) {
+                export.secret(MASTER_KEY, false, "the LiteLLM master key: any long random `sk-…` string");
+                Value(vec![Part::Secret(MASTER_KEY.to_owned())])
+            } else if is_secret_name(key) {
+                let provider = litellm::PROVIDERS.iter().any(|(_, vars)| vars.contains(&key.as_str()));
+                export.secret(key, provider, &format!("set for `{}` by the stack", service.name));
+                Value(vec![Part::Secret(key.clone())])
+            } else {
+                let text = rewriter.rewrite(value, &mut export.warnings, &at(&format!("env.{key}")));
+                export.split_secrets(&text)
+            };
+            env.push((key.clone(), value));
+        }
+        for (key, value) in runtime::container_env(service.kind, &host) {
+            match env.iter_mut().find(|(k, _)| k == key) {
+                // A loopback bind from the stack file is what a container cannot use; anything
+                // else the user chose stays.
+                Some((_, existing)) if key == "HOST" && is_loopback_value(existing) => *existing = Value::text(value),
+                Some(_) => {}
+                None => env.push((key.to_owned(), Value::text(value))),
+            }
+        }
+
+        let (runtime, image, args, config_files) = match service.kind {
+            Some(KindName::Litellm) => {
+                let config = config.ok_or_else(|| Error::failed("the plan names a service the stack lacks"))?;
+                litellm_container(stack, config, service, &mut export, &mut env)?
+            }
+            _ => other_container(&export.name, service, &mut export.warnings, &mut export.notes, &at),
+        };
+        if runtime == Runtime::Node {
+            // agui-dev sets it for every service locally; only Python reads it.
+            env.retain(|(key, _)| key != "PYTHONUNBUFFERED");
+        }
+
+        let probe = health(service, runtime, &rewriter, &mut export.warnings, &at);
+        export.services.push(Container {
+            name: service.name.clone(),
+            host,
+            runtime,
+            image,
+            args,
+            env,
+            port: service.port,
+            probe,
+            ready_timeout: service.ready_timeout,
+            depends_on: service.depends_on.clone(),
+            restart: service.restart,
+            max_restarts: service.max_restarts,
+            stop_signal: service.stop_signal,
+            stop_grace: service.stop_grace,
+            config: config_files,
+        });
+        uncarried(service, &mut export.warnings);
+    }
+    if plan.model.is_some() {
+        export.notes.extend(plan.notes.iter().map(|n| format!("{n} (set `LITELLM_MODEL` when exporting to choose)")));
+    }
+    Ok(export)
+}
+
+/// Keys of the stack file that have no counterpart in a container engine. `watch` and
+/// `port = "auto"` belong here once the stack file has them: each adds one check that pushes
+/// `services.NAME.KEY: ...`, so nothing is dropped without a word.
+fn uncarried(_service: &ServicePlan, _warnings: &mut Vec<String>) {}
+
+impl Export {
+    fn secret(&mut self, name: &str, optional: bool, why: &str) {
+        let entry = self.secrets.entry(name.to_owned()).or_insert(SecretVar { optional, why: why.to_owned() });
+        entry.optional &= optional;
+    }
+
+    /// Literal text with any known secret value in it replaced by a reference to its variable.
+    fn split_secrets(&mut self, text: &str) -> Value {
+        let mut parts = vec![Part::Text(text.to_owned())];
+        let forbidden = self.forbidden.clone();
+        for secret in &forbidden {
+            let mut next = Vec::new();
+            for part in parts {
+                let Part::Text(text) = part else {
+                    next.push(part);
+                    continue;
+                };
+                let mut pieces = text.split(secret.value.as_str()).peekable();
+                while let Some(piece) = pieces.next() {
+                    if !piece.is_empty() {
+                        next.push(Part::Text(piece.to_owned()));
+                    }
+                    if pieces.peek().is_some() {
+                        next.push(Part::Secret(secret.name.clone()));
+                        self.secret(&secret.name, false, "its value appears inside another variable");
+                    }
+                }
+            }
+            parts = next;
+        }
+        Value(parts)
+    }
+}
+
+/// The LiteLLM image, its arguments and its config, and the provider keys the config reads.
+fn litellm_container(
+    stack: &Stack,
+    config: &crate::config::Service,
+    service: &ServicePlan,
+    export: &mut Export,
+    env: &mut Vec<(String, Value)>,
+) -> Result<(Runtime, Image, Option<Vec<String>>, Option<ConfigFiles>)> {
+    let at = |key: &str| format!("`services.{}.{key}`", service.name);
+    if config.command.is_some() {
+        export.warnings.push(format!(
+            "{}: a custom command is not carried; the container runs the official LiteLLM image with the stack's config",
+            at("command")
+        ));
+    }
+    let requirements =
+        config.litellm.config.as_ref().and_then(|c| c.parent()).map(|d| d.join("requirements.txt")).filter(|r| r.is_file());
+    let version = match &requirements {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::failed(format!("cannot read `{}`", path.display())).cause(e))?;
+            runtime::litellm_pin(&text).ok_or_else(|| {
+                Error::usage(format!("`{}` pins no `litellm==VERSION`", path.display()))
+                    .hint("pin LiteLLM there (e.g. `litellm[proxy]==1.108.7`): the image is chosen to match it")
+            })?
+        }
+        None => crate::commands::setup::DEFAULT_LITELLM.rsplit_once("==").map_or("", |(_, v)| v).to_owned(),
+    };
+    if litellm::COMPROMISED_VERSIONS.contains(&version.as_str()) {
+        return Err(Error::usage(format!("LiteLLM {version} is a compromised release; no image is exported for it"))
+            .hint("pin another release in the requirements next to the proxy config"));
+    }
+    let port = service.port.unwrap_or(4000);
+    let mut key_vars: Vec<String> = Vec::new();
+    let files = match &config.litellm.config {
+        Some(path) => {
+            let files = config_files(path, &service.name, &mut key_vars, &stack.source.shown)?;
+            Some(files)
+        }
+        None => {
+            if let Some(provider) = config.litellm.model.as_deref().and_then(litellm::provider_of) {
+                key_vars.extend(litellm::key_vars(provider).iter().map(|v| (*v).to_owned()));
+            }
+            None
+        }
+    };
+    for var in key_vars {
+        if !env.iter().any(|(k, _)| *k == var) {
+            let secret = is_secret_name(&var);
+            export.secret(&var, true, &format!("read by the LiteLLM config of `{}`", service.name));
+            if !secret {
+                export.notes.push(format!("`{var}` (read by the proxy config) is passed as a secret reference too"));
+            }
+            env.push((var.clone(), Value(vec![Part::Secret(var)])));
+        }
+    }
+    let config_name = files.as_ref().and_then(|f| f.files.first()).map(|(name, _)| name.clone());
+    let args = runtime::litellm_args(config_name.as_deref(), config.litellm.model.as_deref(), port);
+    Ok((Runtime::Litellm, Image::Pull(runtime::litellm_image(&version)), Some(args), files))
+}
+
+/// The config file first, then the Python modules beside it (LiteLLM loads custom handlers from
+/// the config's folder). A literal key in the config would be written into the ConfigMap, so it
+/// is an error: the config must read keys with `os.environ/NAME`.
+fn config_files(path: &Path, service: &str, key_vars: &mut Vec<String>, shown: &str) -> Result<ConfigFiles> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| Error::failed(format!("cannot read `{}`", p.display())).cause(e))
+    };
+    let text = read(path)?;
+    let yaml: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| {
+        Error::usage(format!("`{}` is not valid YAML", path.display())).cause(e).hint("`agui-dev doctor` explains it")
+    })?;
+    let mut literal = None;
+    walk(&yaml, &mut |key, value| {
+        if let Some(var) = value.strip_prefix("os.environ/") {
+            if !key_vars.iter().any(|v| v == var) {
+                key_vars.push(var.to_owned());
+            }
+        } else if key.is_some_and(is_secret_name) && !value.is_empty() && literal.is_none() {
+            literal = key.map(str::to_owned);
+        }
+    });
+    if let Some(key) = literal {
+        return Err(Error::usage(format!(
+            "`{}` (the config of `services.{service}` in `{shown}`) has a literal `{key}`",
+            path.display()
+        ))
+        .hint(format!("write `{key}: os.environ/NAME` and set NAME in the environment: exports never carry a key")));
+    }
+    if let Ok(parsed) = serde_norway::from_value::<litellm::ProxyConfig>(yaml) {
+        for entry in parsed.model_list.iter().filter(|e| !e.is_offline()) {
+            if let Some(var) = litellm::key_var_of(entry).filter(|v| !key_vars.contains(v)) {
+                key_vars.push(var);
+            }
+        }
+    }
+    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut files = vec![(name.clone(), text)];
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "py")).collect())
+        .unwrap_or_default();
+    modules.sort();
+    for module in modules {
+        let file = module.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        files.push((file, read(&module)?));
+    }
+    Ok(ConfigFiles { dir, files })
+}
+
+/// Calls `visit(key, string)` for every string in a YAML document (`key` is its mapping key).
+fn walk(value: &serde_norway::Value, visit: &mut dyn FnMut(Option<&str>, &str)) {
+    match value {
+        serde_norway::Value::Mapping(map) => {
+            for (k, v) in map {
+                if let serde_norway::Value::String(s) = v {
+                    visit(k.as_str(), s);
+                } else {
+                    walk(v, visit);
+                }
+            }
+        }
+        serde_norway::Value::Sequence(items) => items.iter().for_each(|v| walk(v, visit)),
+        serde_norway::Value::String(s) => visit(None, s),
+        _ => {}
+    }
+}
+
+/// Node services (a `package.json` in `cwd`) get a generated Dockerfile; others build the
+/// project's own Dockerfile, or need an image the user provides.
+fn other_container(
+    stack: &str,
+    service: &ServicePlan,
+    warnings: &mut Vec<String>,
+    notes: &mut Vec<String>,
+    at: &dyn Fn(&str) -> String,
+) -> (Runtime, Image, Option<Vec<String>>, Option<ConfigFiles>) {
+    let tag = format!("{stack}-{}:latest", sanitize(&service.name));
+    let package = service.cwd.join("package.json");
+    if let Ok(text) = std::fs::read_to_string(&package) {
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let (major, note) = runtime::node_major(json.pointer("/engines/node").and_then(|v| v.as_str()));
+        if let Some(note) = note {
+            notes.push(format!("{}: {note}", at("cwd")));
+        }
+        let pm = runtime::package_manager(&service.cwd);
+        if pm == runtime::PackageManager::NpmNoLock {
+            warnings.push(format!(
+                "{}: `{}` has no lockfile, so the image runs `npm install` and may get other versions than you test",
+                at("cwd"),
+                service.cwd.display()
+            ));
+        }
+        // A container runs the package's `start` script; the stack's command is usually a
+        // watching dev server, which has nothing to watch in an image.
+        let command: Vec<String> = if json.pointer("/scripts/start").is_some() {
+            let start = vec![pm.program().to_owned(), "start".to_owned()];
+            if service.command != start {
+                notes.push(format!(
+                    "{}: `{}` runs locally; the container runs the `start` script (`{}`)",
+                    at("command"),
+                    shell_words::join(&service.command),
+                    shell_words::join(&start)
+                ));
+            }
+            start
+        } else {
+            warnings.push(format!(
+                "{}: `{}` has no `start` script; the container runs the stack's command `{}`",
+                at("command"),
+                package.display(),
+                shell_words::join(&service.command)
+            ));
+            service.command.clone()
+        };
+        let origin = format!("service `{}`", service.name);
+        let dockerfile = runtime::node_dockerfile(&origin, major, &service.cwd, pm, service.port, &command);
+        let image = Image::Build { tag, context: service.cwd.clone(), dockerfile: Some(dockerfile) };
+        return (Runtime::Node, image, None, None);
+    }
+    if service.cwd.join("Dockerfile").is_file() {
+        notes.push(format!(
+            "{}: built from `{}`; the container runs that Dockerfile's command, not `{}`",
+            at("command"),
+            service.cwd.join("Dockerfile").display(),
+            shell_words::join(&service.command)
+        ));
+        return (Runtime::Unknown, Image::Build { tag, context: service.cwd.clone(), dockerfile: None }, None, None);
+    }
+    warnings.push(format!(
+        "{}: agui-dev knows no image for this plain process (no package.json or Dockerfile in `{}`); the export names image `{tag}`, which you build",
+        at("command"),
+        service.cwd.display()
+    ));
+    (Runtime::Unknown, Image::Pull(tag), Some(service.command.clone()), None)
+}
+
+/// The service's `ready` probe as it can run in its container, with a warning when it cannot.
+fn health(
+    service: &ServicePlan,
+    runtime: Runtime,
+    rewriter: &Rewriter,
+    warnings: &mut Vec<String>,
+    at: &dyn Fn(&str) -> String,
+) -> Option<Health> {
+    let own_tcp = |warnings: &mut Vec<String>, why: String| {
+        let fallback = service.port.map(|port| Health::Tcp { host: "127.0.0.1".to_owned(), port, own: true });
+        let instead = service.port.map_or_else(
+            || "the service has no `port`, so it has no readiness check".to_owned(),
+            |p| format!("a TCP check of port {p} stands in"),
+        );
+        warnings.push(format!("{}: {why}; {instead}", at("ready")));
+        fallback
+    };
+    let probe = match service.ready.as_ref()? {
+        Probe::Http(url) => {
+            let parsed = reqwest::Url::parse(url).ok()?;
+            let port = parsed.port_or_known_default().unwrap_or(80);
+            let local = parsed.host_str().is_some_and(is_loopback_host);
+            let own = local && Some(port) == service.port;
+            let url = if own { url.clone() } else { rewriter.rewrite(url, warnings, &at("ready.http")) };
+            let path = match parsed.query() {
+                Some(q) => format!("{}?{q}", parsed.path()),
+                None => parsed.path().to_owned(),
+            };
+            Health::Http { url, port, path, https: parsed.scheme() == "https", own }
+        }
+        Probe::Tcp(addr) => {
+            let (host, port) = addr.rsplit_once(':')?;
+            let port: u16 = port.parse().ok()?;
+            let own = is_loopback_host(host) && Some(port) == service.port;
+            let target = if own {
+                "127.0.0.1".to_owned()
+            } else {
+                let rewritten = rewriter.rewrite(addr, warnings, &at("ready.tcp"));
+                rewritten.rsplit_once(':').map_or(host.to_owned(), |(h, _)| h.to_owned())
+            };
+            Health::Tcp { host: target, port, own }
+        }
+        Probe::Exec(words) => match words.iter().find(|w| is_host_path(w, &service.cwd, runtime == Runtime::Node)) {
+            Some(path) => return own_tcp(warnings, format!("the `exec` probe runs `{path}`, a path on this machine")),
+            None => Health::Exec(words.clone()),
+        },
+        Probe::Log(regex) => {
+            return own_tcp(
+                warnings,
+                format!("a `log` probe (`{}`) has no counterpart in compose or Kubernetes", regex.as_str()),
+            );
+        }
+    };
+    if runtime == Runtime::Unknown && !matches!(probe, Health::Exec(_)) {
+        warnings.push(format!(
+            "{}: the image is not one agui-dev knows, so no probe command can be chosen for it; set `ready.exec` to a command the image has",
+            at("ready")
+        ));
+    }
+    Some(probe)
+}
+
+/// An argument naming a file on this machine, which the container does not have: an absolute
+/// path, or a relative one unless the image is built from the service's folder and has it.
+fn is_host_path(word: &str, cwd: &Path, image_has_cwd: bool) -> bool {
+    let path = Path::new(word);
+    if path.is_absolute() {
+        return true;
+    }
+    word.contains('/') && !(image_has_cwd && cwd.join(path).exists())
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    matches!(host.to_ascii_lowercase().as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]" | "0.0.0.0")
+}
+
+fn is_loopback_value(value: &Value) -> bool {
+    matches!(value.0.as_slice(), [Part::Text(t)] if is_loopback_host(t))
+}
+
+fn loopback_regex() -> Regex {
+    Regex::new(r"(?i)\b(127\.0\.0\.1|localhost|0\.0\.0\.0|\[::1\]):(\d{1,5})\b").expect("a valid pattern")
+}
+
+/// Points `127.0.0.1:PORT` (and `localhost`) at the service that owns PORT, by its name: inside
+/// a container, loopback is the container itself.
+struct Rewriter<'a> {
+    loopback: Regex,
+    ports: &'a BTreeMap<u16, String>,
+    host_of: &'a dyn Fn(&str) -> String,
+}
+
+impl Rewriter<'_> {
+    fn rewrite(&self, text: &str, warnings: &mut Vec<String>, at: &str) -> String {
+        self.loopback
+            .replace_all(text, |caps: &regex::Captures| {
+                let port: Option<u16> = caps[2].parse().ok();
+                match port.and_then(|p| self.ports.get(&p)) {
+                    Some(name) => format!("{}:{}", (self.host_of)(name), &caps[2]),
+                    None => {
+                        warnings.push(format!(
+                            "{at}: `{}` is this machine, which a container cannot reach, and no service of the stack has port {}",
+                            &caps[0], &caps[2]
+                        ));
+                        caps[0].to_owned()
+                    }
+                }
+            })
+            .into_owned()
+    }
+}
+
+/// A name as compose projects and Kubernetes objects accept it: lowercase letters, digits, `-`.
+pub fn sanitize(name: &str) -> String {
+    let mapped: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let trimmed = mapped.trim_matches('-');
+    if trimmed.is_empty() { "stack".to_owned() } else { trimmed.to_owned() }
+}
+
+/// `d` in the form both engines read: `250ms`, `5s`.
+pub fn duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls_point_at_the_service_that_owns_the_port() {
+        let ports: BTreeMap<u16, String> = [(4000, "litellm".to_owned()), (3100, "my_mcp".to_owned())].into();
+        let host_of = |n: &str| sanitize(n);
+        let rewriter = Rewriter { loopback: loopback_regex(), ports: &ports, host_of: &host_of };
+        let mut warnings = Vec::new();
+        assert_eq!(rewriter.rewrite("http://127.0.0.1:4000/v1", &mut warnings, "x"), "http://litellm:4000/v1");
+        assert_eq!(rewriter.rewrite("http://localhost:3100/mcp", &mut warnings, "x"), "http://my-mcp:3100/mcp");
+        assert!(warnings.is_empty());
+        assert_eq!(rewriter.rewrite("postgres://127.0.0.1:5432/db", &mut warnings, "`e`"), "postgres://127.0.0.1:5432/db");
+        assert!(warnings[0].starts_with("`e`: `127.0.0.1:5432` is this machine"), "{warnings:?}");
+    }
+
+    #[test]
+    fn names_and_durations() {
+        assert_eq!(sanitize("My_Stack"), "my-stack");
+        assert_eq!(sanitize("__"), "stack");
+        assert_eq!(duration(Duration::from_secs(60)), "60s");
+        assert_eq!(duration(Duration::from_millis(250)), "250ms");
+    }
+}
