@@ -7,14 +7,15 @@
 //! own retries (the AG-UI template reconnects to MCP) cover a dependency that restarts later.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde_norway::{Mapping, Value as Yaml};
 
 use super::runtime::{self, LITELLM_CONFIG_DIR};
 use super::shared::{Container, Export, Health, Image, Part};
 
-/// The files of the export: (file name, contents).
-pub fn render(export: &Export, warnings: &mut Vec<String>) -> Vec<(String, String)> {
+/// The files of the export: (file name in `dir`, contents).
+pub fn render(export: &Export, dir: &Path, warnings: &mut Vec<String>) -> Vec<(String, String)> {
     let mut files = Vec::new();
     let secret_name = format!("{}-secrets", export.name);
     if !export.secrets.is_empty() {
@@ -25,9 +26,11 @@ pub fn render(export: &Export, warnings: &mut Vec<String>) -> Vec<(String, Strin
         let mut secret = object("v1", "Secret", &secret_name, export, None);
         secret.insert("type".into(), "Opaque".into());
         secret.insert("stringData".into(), Yaml::Mapping(data));
-        let header = "# The keys the containers read, with no values: fill them in here (never commit that), or\n\
-                      # create the Secret with `kubectl create secret generic NAME --from-env-file=.env`.\n";
-        files.push(("secret.yaml".to_owned(), header.to_owned() + &yaml(&secret)));
+        let header = format!(
+            "# The keys the containers read, with no values: fill them in here (never commit that), or\n\
+             # create the Secret from a filled-in .env: `kubectl create secret generic {secret_name} --from-env-file=.env`.\n"
+        );
+        files.push(("secret.yaml".to_owned(), header + &yaml(&secret)));
     }
     for c in &export.services {
         let mut docs: Vec<String> = Vec::new();
@@ -52,8 +55,8 @@ pub fn render(export: &Export, warnings: &mut Vec<String>) -> Vec<(String, Strin
             };
             let _ = writeln!(
                 header,
-                "# Build the image first (then push it, or load it into the cluster, e.g. `kind load docker-image {tag}`):\n#   docker build {file}-t {tag} {}",
-                context.display()
+                "# Build the image first, in this folder (then push it, or load it into the cluster, e.g. `kind load docker-image {tag}`):\n#   docker build {file}-t {tag} {}",
+                super::compose::relative(dir, context)
             );
         }
         docs.push(yaml(&deployment(export, c, &secret_name, warnings)));

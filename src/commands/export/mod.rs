@@ -106,7 +106,7 @@ fn export(
             let export = shared::build(stack, plan, shared::Target::K8s)?;
             let dir = output.as_ref().map_or_else(|| stack.dir.join("k8s"), |o| cwd.join(o));
             let mut warnings = Vec::new();
-            for (name, text) in k8s::render(&export, &mut warnings) {
+            for (name, text) in k8s::render(&export, &dir, &mut warnings) {
                 files.push((Some(dir.join(name)), text));
             }
             let mut summary = Vec::new();
