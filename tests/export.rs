@@ -145,7 +145,8 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     let compose = &yaml_docs(&out.join("compose.yaml"))[0];
     let services = &compose["services"];
     assert_eq!(services["litellm"]["image"].as_str().unwrap(), format!("ghcr.io/berriai/litellm:main-v{pin}"));
-    let command: Vec<&str> = services["litellm"]["command"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let command: Vec<&str> =
+        services["litellm"]["command"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert_eq!(command, ["--config", "/etc/litellm/config.yaml", "--host", "0.0.0.0", "--port", "4000"]);
     assert!(services["litellm"]["volumes"][0].as_str().unwrap().ends_with("templates/litellm:/etc/litellm:ro"));
     assert_eq!(services["litellm"]["ports"][0].as_str(), Some("127.0.0.1:4000:4000"));
@@ -175,7 +176,8 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     assert!(dockerfile.contains("FROM node:24-bookworm-slim\n"), "engines >=20: newest LTS\n{dockerfile}");
     assert!(dockerfile.contains("RUN npm ci --include=dev\n") && dockerfile.contains("CMD [\"npm\", \"start\"]"));
     let example = std::fs::read_to_string(out.join(".env.example")).unwrap();
-    for key in ["LITELLM_MASTER_KEY=", "DEEPSEEK_API_KEY=", "OPENAI_API_KEY=", "ANTHROPIC_API_KEY=", "GEMINI_API_KEY="] {
+    for key in ["LITELLM_MASTER_KEY=", "DEEPSEEK_API_KEY=", "OPENAI_API_KEY=", "ANTHROPIC_API_KEY=", "GEMINI_API_KEY="]
+    {
         assert!(example.lines().any(|l| l == key), "{key} in\n{example}");
     }
 
@@ -198,7 +200,10 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     assert_eq!(pod["initContainers"][0]["name"].as_str(), Some("wait-for-mcp"));
     assert!(pod["initContainers"][0]["command"][2].as_str().unwrap().contains("http://mcp:3100/health"));
     let container = &pod["containers"][0];
-    assert_eq!(env_of(container, "LITELLM_API_KEY")["valueFrom"]["secretKeyRef"]["key"].as_str(), Some("LITELLM_MASTER_KEY"));
+    assert_eq!(
+        env_of(container, "LITELLM_API_KEY")["valueFrom"]["secretKeyRef"]["key"].as_str(),
+        Some("LITELLM_MASTER_KEY")
+    );
     assert_eq!(env_of(container, "MCP_SERVER_URL")["value"].as_str(), Some("http://mcp:3100/mcp"));
     assert_eq!(doc(&agui, "Service")["spec"]["ports"][0]["port"].as_u64(), Some(3000));
     let secret = doc(&yaml_docs(&out.join("k8s/secret.yaml")), "Secret");
@@ -291,7 +296,11 @@ fn every_feature() -> Fixture {
     write("proxy/requirements.txt", "litellm[proxy]==1.108.7 \\\n    --hash=sha256:00\n");
     let package = |engines: Option<&str>, start: bool| {
         let engines = engines.map(|e| format!(r#""engines": {{"node": "{e}"}},"#)).unwrap_or_default();
-        let scripts = if start { r#""scripts": {"start": "node server.js", "dev": "node --watch server.js"}"# } else { r#""scripts": {}"# };
+        let scripts = if start {
+            r#""scripts": {"start": "node server.js", "dev": "node --watch server.js"}"#
+        } else {
+            r#""scripts": {}"#
+        };
         format!(r#"{{"name": "x", {engines} {scripts}}}"#)
     };
     write("mcp/package.json", &package(Some("^22"), true));
@@ -361,19 +370,32 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     assert_eq!(proxy_env["AZURE_API_BASE"].as_str(), Some("${AZURE_API_BASE:-}"));
     assert_eq!(proxy_env["AZURE_API_KEY"].as_str(), Some("${AZURE_API_KEY:-}"));
     assert!(s["litellm"]["volumes"][0].as_str().unwrap().ends_with("/proxy:/etc/litellm:ro"));
-    for (dep, condition) in [("mcp", "service_healthy"), ("litellm", "service_healthy"), ("tools_api", "service_healthy")] {
+    for (dep, condition) in
+        [("mcp", "service_healthy"), ("litellm", "service_healthy"), ("tools_api", "service_healthy")]
+    {
         assert_eq!(s["agui"]["depends_on"][dep]["condition"].as_str(), Some(condition), "{dep}");
     }
-    assert_eq!(s["worker"]["depends_on"]["jobs"]["condition"].as_str(), Some("service_started"), "jobs has no usable probe");
+    assert_eq!(
+        s["worker"]["depends_on"]["jobs"]["condition"].as_str(),
+        Some("service_started"),
+        "jobs has no usable probe"
+    );
     assert!(s["jobs"]["healthcheck"].is_null());
-    assert_eq!(s["gadget"]["healthcheck"]["test"][1].as_str(), Some("gadget-health"), "an exec probe without host paths is carried");
+    assert_eq!(
+        s["gadget"]["healthcheck"]["test"][1].as_str(),
+        Some("gadget-health"),
+        "an exec probe without host paths is carried"
+    );
     assert_eq!(s["gadget"]["restart"].as_str(), Some("always"));
     assert_eq!(s["tools_api"]["restart"].as_str(), Some("on-failure:3"));
     assert_eq!(s["tools_api"]["stop_signal"].as_str(), Some("SIGINT"));
     assert_eq!(s["tools_api"]["stop_grace_period"].as_str(), Some("2s"));
     assert_eq!(s["tools_api"]["healthcheck"]["start_period"].as_str(), Some("30s"));
     assert!(s["tools_api"]["healthcheck"]["test"][3].as_str().unwrap().contains("connect(13200, \"127.0.0.1\")"));
-    assert!(s["worker"]["healthcheck"]["test"][3].as_str().unwrap().contains("connect(13300"), "log probe: TCP stands in");
+    assert!(
+        s["worker"]["healthcheck"]["test"][3].as_str().unwrap().contains("connect(13300"),
+        "log probe: TCP stands in"
+    );
     assert!(s["jobs"]["build"]["dockerfile_inline"].is_null(), "the project's own Dockerfile is used");
     let inline = |name: &str| s[name]["build"]["dockerfile_inline"].as_str().unwrap().to_owned();
     assert!(inline("mcp").contains("FROM node:22-bookworm-slim"), "engines ^22");
@@ -384,7 +406,14 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     assert!(inline("tools_api").contains("CMD [\"pnpm\", \"start\"]"));
     assert!(inline("worker").contains("RUN corepack enable && yarn install --frozen-lockfile"));
     assert!(inline("worker").contains("CMD [\"node\", \"worker.js\"]"), "no start script: the stack's command");
-    assert!(Path::new(&compose_path).parent().unwrap().join(s["mcp"]["build"]["context"].as_str().unwrap()).join("package.json").is_file());
+    assert!(
+        Path::new(&compose_path)
+            .parent()
+            .unwrap()
+            .join(s["mcp"]["build"]["context"].as_str().unwrap())
+            .join("package.json")
+            .is_file()
+    );
 
     let example = std::fs::read_to_string(compose_path.parent().unwrap().join(".env.example")).unwrap();
     for line in example.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
@@ -399,14 +428,19 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     let k8s = out.path().join("k8s");
     let agui = yaml_docs(&k8s.join("agui.yaml"));
     let pod = &doc(&agui, "Deployment")["spec"]["template"]["spec"];
-    let waits: Vec<&str> = pod["initContainers"].as_sequence().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let waits: Vec<&str> =
+        pod["initContainers"].as_sequence().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(waits, ["wait-for-mcp", "wait-for-litellm", "wait-for-tools-api"]);
     let container = &pod["containers"][0];
     assert_eq!(env_of(container, "TOOLS_URL")["value"].as_str(), Some("http://tools-api:13200/v1"));
-    assert_eq!(env_of(container, "GITHUB_TOKEN")["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("every-feature-secrets"));
+    assert_eq!(
+        env_of(container, "GITHUB_TOKEN")["valueFrom"]["secretKeyRef"]["name"].as_str(),
+        Some("every-feature-secrets")
+    );
     assert_eq!(env_of(container, "AUTH_HEADER")["value"].as_str(), Some("Bearer $(SERVICE_TOKEN)"));
     assert_eq!(env_of(container, "NOTE")["value"].as_str(), Some("$$(not a reference)"));
-    let names: Vec<&str> = container["env"].as_sequence().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        container["env"].as_sequence().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
     let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
     assert!(at("SERVICE_TOKEN") < at("AUTH_HEADER"), "{names:?}");
     let tools = yaml_docs(&k8s.join("tools-api.yaml"));
@@ -433,7 +467,10 @@ fn a_literal_key_in_the_proxy_config_is_refused_and_nothing_is_written() {
     let output = fixture.offline_command(&["export", "k8s", "-o", out.to_str().unwrap()]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("has a literal `api_key`") && stderr.contains("hint: write `api_key: os.environ/NAME`"), "{stderr}");
+    assert!(
+        stderr.contains("has a literal `api_key`") && stderr.contains("hint: write `api_key: os.environ/NAME`"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("sk-literal-in-config-0005"));
     assert!(!out.exists(), "nothing is written");
 }

@@ -5,6 +5,7 @@
 //! Secrets are `${VAR}` references that compose fills from the environment or a `.env` file next
 //! to the compose file; every other `$` is written `$$` so compose leaves it alone.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_norway::{Mapping, Value as Yaml};
@@ -133,9 +134,9 @@ pub fn env_example(export: &Export) -> String {
         if names.is_empty() {
             continue;
         }
-        text.push_str(&format!("\n# {title}\n"));
+        let _ = write!(text, "\n# {title}\n");
         for (name, secret) in names {
-            text.push_str(&format!("# {}\n{name}=\n", secret.why));
+            let _ = write!(text, "# {}\n{name}=\n", secret.why);
         }
     }
     text

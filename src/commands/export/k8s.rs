@@ -34,7 +34,8 @@ pub fn render(export: &Export, dir: &Path, warnings: &mut Vec<String>) -> Vec<(S
     }
     for c in &export.services {
         let mut docs: Vec<String> = Vec::new();
-        let mut header = format!("# `services.{}`, written by `agui-dev export k8s`; export again rather than edit.\n", c.name);
+        let mut header =
+            format!("# `services.{}`, written by `agui-dev export k8s`; export again rather than edit.\n", c.name);
         if let Some(files_) = &c.config {
             let mut data = Mapping::new();
             for (name, text) in &files_.files {
@@ -113,7 +114,10 @@ fn deployment(export: &Export, c: &Container, secret_name: &str, warnings: &mut 
         readiness.insert("failureThreshold".into(), Yaml::Number(3.into()));
         container.insert("readinessProbe".into(), Yaml::Mapping(readiness));
     } else if c.probe.is_some() {
-        warnings.push(format!("{}: no probe command is known for this image; Kubernetes gets no readinessProbe", at("ready")));
+        warnings.push(format!(
+            "{}: no probe command is known for this image; Kubernetes gets no readinessProbe",
+            at("ready")
+        ));
     }
     let mut pod = Mapping::new();
     if c.config.is_some() {
@@ -204,7 +208,8 @@ fn init_containers(export: &Export, c: &Container, image: &str, warnings: &mut V
             }
             _ => runtime::tcp_check(c.runtime, &d.host, port),
         };
-        let wait = check.and_then(|check| runtime::wait_until(c.runtime, &check, dep, d.ready_timeout.as_secs().max(1)));
+        let wait =
+            check.and_then(|check| runtime::wait_until(c.runtime, &check, dep, d.ready_timeout.as_secs().max(1)));
         let Some(command) = wait else {
             warnings.push(format!(
                 "`services.{}.depends_on`: the image has no known program to wait for `{dep}` with; the service relies on its own retries",

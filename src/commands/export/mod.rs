@@ -49,7 +49,7 @@ pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     for warning in &export_notes.warnings {
         out.status(Level::Warn, warning.clone()).await;
     }
-    for note in &export_notes.notes {
+    for note in &export_notes.info {
         out.status(Level::Info, note.clone()).await;
     }
     if !written.is_empty() {
@@ -66,7 +66,7 @@ pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
 /// What the command tells the user after writing.
 struct Notes {
     warnings: Vec<String>,
-    notes: Vec<String>,
+    info: Vec<String>,
     summary: Vec<String>,
 }
 
@@ -92,15 +92,18 @@ fn export(
             let text = compose::render(&export, if to_stdout { &cwd } else { &dir });
             if to_stdout {
                 files.push((None, text));
-                summary.push("the compose file is on stdout; `.env.example` was not written (use `-o FILE`)".to_owned());
+                summary
+                    .push("the compose file is on stdout; `.env.example` was not written (use `-o FILE`)".to_owned());
             } else {
                 files.push((Some(path), text));
                 if !export.secrets.is_empty() {
                     files.push((Some(dir.join(".env.example")), compose::env_example(&export)));
-                    summary.push("copy `.env.example` to `.env` beside the compose file and fill in the secrets".to_owned());
+                    summary.push(
+                        "copy `.env.example` to `.env` beside the compose file and fill in the secrets".to_owned(),
+                    );
                 }
             }
-            (export, Notes { warnings: Vec::new(), notes: Vec::new(), summary })
+            (export, Notes { warnings: Vec::new(), info: Vec::new(), summary })
         }
         ExportTarget::K8s { output } => {
             let export = shared::build(stack, plan, shared::Target::K8s)?;
@@ -124,15 +127,15 @@ fn export(
                 "Kubernetes restarts every container of a Deployment; `restart` and `max_restarts` are not carried"
                     .to_owned(),
             ];
-            (export, Notes { warnings, notes, summary })
+            (export, Notes { warnings, info: notes, summary })
         }
     };
     let mut warnings = export.warnings.clone();
     warnings.append(&mut notes.warnings);
     notes.warnings = warnings;
     let mut all_notes = export.notes.clone();
-    all_notes.append(&mut notes.notes);
-    notes.notes = all_notes;
+    all_notes.append(&mut notes.info);
+    notes.info = all_notes;
     for (path, text) in &files {
         if let Some(secret) = export.forbidden.iter().find(|s| s.value.len() >= 6 && text.contains(&s.value)) {
             let shown = path.as_ref().map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());

@@ -78,12 +78,18 @@ pub fn node_major(engines: Option<&str>) -> (u32, Option<String>) {
             None => {
                 return (
                     NODE_LTS[0],
-                    Some(format!("`engines.node` is `{range}`, which agui-dev cannot read; using Node {}", NODE_LTS[0])),
+                    Some(format!(
+                        "`engines.node` is `{range}`, which agui-dev cannot read; using Node {}",
+                        NODE_LTS[0]
+                    )),
                 );
             }
         }
     }
-    (NODE_LTS[0], Some(format!("`engines.node` is `{range}`, which no Node LTS image matches; using Node {}", NODE_LTS[0])))
+    (
+        NODE_LTS[0],
+        Some(format!("`engines.node` is `{range}`, which no Node LTS image matches; using Node {}", NODE_LTS[0])),
+    )
 }
 
 /// The official image for a Node major (Debian slim: has a shell and libc for native modules).
@@ -153,7 +159,9 @@ pub enum PackageManager {
     Npm,
     Pnpm,
     /// Yarn 1 (`--frozen-lockfile`) or Berry, recognised by `.yarnrc.yml` (`--immutable`).
-    Yarn { berry: bool },
+    Yarn {
+        berry: bool,
+    },
     /// No lockfile: `npm install`, which is not reproducible (a warning says so).
     NpmNoLock,
 }

@@ -250,6 +250,9 @@ impl Export {
     }
 }
 
+/// A container's runtime, image, arguments (`None`: the image's own) and mounted config.
+type Parts = (Runtime, Image, Option<Vec<String>>, Option<ConfigFiles>);
+
 /// The LiteLLM image, its arguments and its config, and the provider keys the config reads.
 fn litellm_container(
     stack: &Stack,
@@ -257,7 +260,7 @@ fn litellm_container(
     service: &ServicePlan,
     export: &mut Export,
     env: &mut Vec<(String, Value)>,
-) -> Result<(Runtime, Image, Option<Vec<String>>, Option<ConfigFiles>)> {
+) -> Result<Parts> {
     let at = |key: &str| format!("`services.{}.{key}`", service.name);
     if config.command.is_some() {
         export.warnings.push(format!(
@@ -265,8 +268,13 @@ fn litellm_container(
             at("command")
         ));
     }
-    let requirements =
-        config.litellm.config.as_ref().and_then(|c| c.parent()).map(|d| d.join("requirements.txt")).filter(|r| r.is_file());
+    let requirements = config
+        .litellm
+        .config
+        .as_ref()
+        .and_then(|c| c.parent())
+        .map(|d| d.join("requirements.txt"))
+        .filter(|r| r.is_file());
     let version = match &requirements {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -284,17 +292,13 @@ fn litellm_container(
     }
     let port = service.port.unwrap_or(4000);
     let mut key_vars: Vec<String> = Vec::new();
-    let files = match &config.litellm.config {
-        Some(path) => {
-            let files = config_files(path, &service.name, &mut key_vars, &stack.source.shown)?;
-            Some(files)
+    let files = if let Some(path) = &config.litellm.config {
+        Some(config_files(path, &service.name, &mut key_vars, &stack.source.shown)?)
+    } else {
+        if let Some(provider) = config.litellm.model.as_deref().and_then(litellm::provider_of) {
+            key_vars.extend(litellm::key_vars(provider).iter().map(|v| (*v).to_owned()));
         }
-        None => {
-            if let Some(provider) = config.litellm.model.as_deref().and_then(litellm::provider_of) {
-                key_vars.extend(litellm::key_vars(provider).iter().map(|v| (*v).to_owned()));
-            }
-            None
-        }
+        None
     };
     for var in key_vars {
         if !env.iter().any(|(k, _)| *k == var) {
@@ -350,7 +354,9 @@ fn config_files(path: &Path, service: &str, key_vars: &mut Vec<String>, shown: &
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut files = vec![(name.clone(), text)];
     let mut modules: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "py")).collect())
+        .map(|entries| {
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "py")).collect()
+        })
         .unwrap_or_default();
     modules.sort();
     for module in modules {
@@ -386,7 +392,7 @@ fn other_container(
     warnings: &mut Vec<String>,
     notes: &mut Vec<String>,
     at: &dyn Fn(&str) -> String,
-) -> (Runtime, Image, Option<Vec<String>>, Option<ConfigFiles>) {
+) -> Parts {
     let tag = format!("{stack}-{}:latest", sanitize(&service.name));
     let package = service.cwd.join("package.json");
     if let Ok(text) = std::fs::read_to_string(&package) {
@@ -544,16 +550,16 @@ impl Rewriter<'_> {
         self.loopback
             .replace_all(text, |caps: &regex::Captures| {
                 let port: Option<u16> = caps[2].parse().ok();
-                match port.and_then(|p| self.ports.get(&p)) {
-                    Some(name) => format!("{}:{}", (self.host_of)(name), &caps[2]),
-                    None => {
-                        warnings.push(format!(
-                            "{at}: `{}` is this machine, which a container cannot reach, and no service of the stack has port {}",
-                            &caps[0], &caps[2]
-                        ));
-                        caps[0].to_owned()
-                    }
+                if let Some(name) = port.and_then(|p| self.ports.get(&p)) {
+                    format!("{}:{}", (self.host_of)(name), &caps[2])
+                } else {
+                    warnings.push(format!(
+                        "{at}: `{}` is this machine, which a container cannot reach, and no service of the stack has port {}",
+                        &caps[0], &caps[2]
+                    ));
+                    caps[0].to_owned()
                 }
+
             })
             .into_owned()
     }
@@ -585,7 +591,10 @@ mod tests {
         assert_eq!(rewriter.rewrite("http://127.0.0.1:4000/v1", &mut warnings, "x"), "http://litellm:4000/v1");
         assert_eq!(rewriter.rewrite("http://localhost:3100/mcp", &mut warnings, "x"), "http://my-mcp:3100/mcp");
         assert!(warnings.is_empty());
-        assert_eq!(rewriter.rewrite("postgres://127.0.0.1:5432/db", &mut warnings, "`e`"), "postgres://127.0.0.1:5432/db");
+        assert_eq!(
+            rewriter.rewrite("postgres://127.0.0.1:5432/db", &mut warnings, "`e`"),
+            "postgres://127.0.0.1:5432/db"
+        );
         assert!(warnings[0].starts_with("`e`: `127.0.0.1:5432` is this machine"), "{warnings:?}");
     }
 
@@ -593,7 +602,7 @@ mod tests {
     fn names_and_durations() {
         assert_eq!(sanitize("My_Stack"), "my-stack");
         assert_eq!(sanitize("__"), "stack");
-        assert_eq!(duration(Duration::from_secs(60)), "60s");
+        assert_eq!(duration(Duration::from_mins(1)), "60s");
         assert_eq!(duration(Duration::from_millis(250)), "250ms");
     }
 }
