@@ -10,6 +10,7 @@ mod compose;
 mod k8s;
 mod runtime;
 mod shared;
+mod wiring;
 
 use std::path::{Path, PathBuf};
 
