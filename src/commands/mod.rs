@@ -3,6 +3,7 @@
 
 mod check;
 pub mod doctor;
+mod export;
 mod launch;
 mod logs;
 mod setup;
@@ -35,6 +36,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Setup => setup::run(cli).await,
             Command::Guardian { .. } => Ok(()),
             Command::Doctor { json, online } => doctor::run(cli, *json, *online).await,
+            Command::Export(target) => export::run(cli, target).await,
             Command::Smoke { timeout, junit, json, no_setup } => {
                 let options =
                     smoke::Options { timeout: *timeout, junit: junit.clone(), json: *json, no_setup: *no_setup };

@@ -1,15 +1,18 @@
 //! `kind = "litellm"`: the LiteLLM proxy. Its default command from the venv and config, its
 //! readiness URL, the master key and model it hands the AG-UI servers, the doctor checks of its
-//! venv, config and provider keys, and its smoke tests (readiness, one completion).
+//! venv, config and provider keys, its smoke tests (readiness, one completion), and its image for
+//! `export` (`export.rs`).
 
 pub mod config;
 pub mod doctor;
+pub mod export;
 pub mod venv;
 
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::container::Container;
 use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, lookup};
 use crate::config::{KindName, Probe, Service, Stack};
 use crate::diagnosis::{CheckId, Diagnosis};
@@ -21,6 +24,8 @@ pub const READINESS: &str = "/health/readiness";
 /// The OpenAI-compatible API the AG-UI servers call.
 pub const API: &str = "/v1";
 pub const COMPLETIONS: &str = "/v1/chat/completions";
+/// The proxy's master key; AG-UI servers get the same value as `LITELLM_API_KEY`.
+pub const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
 
 pub struct Litellm;
 
@@ -32,8 +37,7 @@ impl Kind for Litellm {
     fn wire(&self, stack: &Stack, proxy: &Service, wiring: &mut Wiring) -> Result<()> {
         wiring.llm_endpoint = proxy.port.map(|port| local_url(port, API));
         let proxy_var = |name: &str| lookup(proxy, name);
-        wiring.master_key =
-            Some(proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty()).unwrap_or_else(generate_master_key));
+        wiring.master_key = Some(proxy_var(MASTER_KEY).filter(|k| !k.is_empty()).unwrap_or_else(generate_master_key));
 
         let user_model =
             stack.services.iter().filter(|s| s.kind == Some(KindName::Agui)).find_map(|s| lookup(s, "LITELLM_MODEL"));
@@ -77,7 +81,7 @@ impl Kind for Litellm {
             ("LITELLM_MODE".to_owned(), "PRODUCTION".to_owned()),
         ];
         if let Some(key) = &wiring.master_key {
-            env.push(("LITELLM_MASTER_KEY".to_owned(), key.clone()));
+            env.push((MASTER_KEY.to_owned(), key.clone()));
         }
         Defaults {
             command: Some(command),
@@ -121,6 +125,10 @@ impl Kind for Litellm {
                 _ => completion(&target).await,
             }
         })
+    }
+
+    fn container(&self, stack: &Stack, service: &Service) -> Result<Option<Container>> {
+        export::container(stack, service).map(Some)
     }
 }
 
