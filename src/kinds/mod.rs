@@ -3,7 +3,7 @@
 //! Everything agui-dev knows about one kind lives in its folder behind the `Kind` interface: the
 //! defaults it adds to a service (command, ready probe, environment), its part of the wiring
 //! between services (URLs, the master key, the model), its doctor checks, its smoke tests and
-//! what `export` needs to run it in a container (`container`: its image, or its environment there).
+//! what `export` needs to run it in a container (`container`, `container_env`).
 //! Explicit values in the stack file always win; a service without `kind` gets none of this and
 //! is a plain process. Adding a kind: a folder here, a variant of `config::KindName`, and one
 //! line in `of` below.
