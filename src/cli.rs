@@ -183,6 +183,27 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// Write the stack for Docker Compose or Kubernetes: official images, probes from `ready`,
+    /// secrets as references only (never a value), and a warning for anything not carried.
+    #[command(subcommand)]
+    Export(ExportTarget),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportTarget {
+    /// A compose file (default `compose.yaml` beside the stack file) and `.env.example` beside it.
+    Compose {
+        /// Where to write the compose file; `-` prints it to stdout.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Kubernetes manifests (default folder `k8s/` beside the stack file): a Deployment and a
+    /// Service per service, the LiteLLM config as a ConfigMap, a Secret with keys and no values.
+    K8s {
+        /// The folder to write the manifests (and generated Dockerfiles) into.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

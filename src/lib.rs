@@ -13,11 +13,12 @@
 //!                                   reaper, finding and running programs; the loopback client
 //! layer 1  error output diagnosis   the user-facing error; the printer; doctor's findings
 //! layer 2  config cli               stack.toml read and validated; the command line
-//! layer 3  kinds                    litellm, mcp, agui: defaults, wiring, probes, doctor, smoke
+//! layer 3  kinds                    litellm, mcp, agui: defaults, wiring, probes, doctor, smoke,
+//!                                   their containers for export
 //! layer 4  plan                     what will run: order, commands, environments, secrets
 //! layer 5  ready                    readiness probes
 //! layer 6  supervise                the stack's processes: start, restart, stop
-//! layer 7  commands                 up, check, doctor, smoke, setup
+//! layer 7  commands                 up, check, doctor, smoke, setup, logs, export
 //! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]

@@ -4,6 +4,7 @@
 mod check;
 mod control;
 pub mod doctor;
+mod export;
 mod launch;
 mod logs;
 mod setup;
@@ -43,6 +44,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Setup => setup::run(cli).await,
             Command::Guardian { .. } => Ok(()),
             Command::Doctor { json, online } => doctor::run(cli, *json, *online).await,
+            Command::Export(target) => export::run(cli, target).await,
             Command::Smoke { timeout, junit, json, no_setup } => {
                 let options =
                     smoke::Options { timeout: *timeout, junit: junit.clone(), json: *json, no_setup: *no_setup };

@@ -15,7 +15,8 @@ use std::time::Instant;
 use crate::cli::Cli;
 use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
-use crate::kinds::litellm::{self, config::COMPROMISED_VERSIONS, venv};
+use crate::kinds::litellm::config::{COMPROMISED_VERSIONS, DEFAULT_REQUIREMENT};
+use crate::kinds::litellm::{self, venv};
 use crate::output::{Key, Level, Msg};
 use crate::supervise::short;
 use crate::system::program::which;
@@ -24,8 +25,6 @@ use crate::system::run::capture;
 
 /// The uv release fetched from PyPI when none is on PATH.
 const UV_VERSION: &str = "0.13.9";
-/// Installed when a litellm service has no `requirements.txt` next to its config.
-const DEFAULT_LITELLM: &str = "litellm[proxy]==1.108.7";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -149,7 +148,7 @@ async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements:
     })?;
     let install_args: Vec<String> = match requirements {
         Some(file) => vec!["--require-hashes".into(), "-r".into(), file.to_string_lossy().into_owned()],
-        None => vec![DEFAULT_LITELLM.to_owned()],
+        None => vec![DEFAULT_REQUIREMENT.to_owned()],
     };
     if let Some(uv) = find_or_fetch_uv(reaper, dir, &python).await {
         if !venv.join("bin/python").exists() {

@@ -2,12 +2,14 @@
 //!
 //! Everything agui-dev knows about one kind lives in its folder behind the `Kind` interface: the
 //! defaults it adds to a service (command, ready probe, environment), its part of the wiring
-//! between services (URLs, the master key, the model), its doctor checks and its smoke tests.
+//! between services (URLs, the master key, the model), its doctor checks, its smoke tests and
+//! what `export` needs to run it in a container (`container`, `container_env`).
 //! Explicit values in the stack file always win; a service without `kind` gets none of this and
 //! is a plain process. Adding a kind: a folder here, a variant of `config::KindName`, and one
 //! line in `of` below.
 
 pub mod agui;
+pub mod container;
 pub mod litellm;
 pub mod mcp;
 pub mod versions;
@@ -18,6 +20,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
+use self::container::Container;
 use crate::config::{KindName, Probe, Service, Stack};
 use crate::diagnosis::{CheckId, Diagnosis};
 use crate::error::{Error, Result};
@@ -98,6 +101,18 @@ pub trait Kind: Sync {
     /// Runs smoke test `test` against a ready service; the text says what passed or failed.
     fn smoke<'a>(&'a self, test: &'a str, _target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
         Box::pin(async move { Err(format!("unknown smoke test `{test}`")) })
+    }
+
+    /// `export`: the kind's own image for `service`. `None` builds it like any other service
+    /// (from the `package.json` or `Dockerfile` in its `cwd`).
+    fn container(&self, _stack: &Stack, _service: &Service) -> Result<Option<Container>> {
+        Ok(None)
+    }
+
+    /// `export`: environment the kind's server needs in a container and not on this machine;
+    /// `host` is the name the other containers reach it by.
+    fn container_env(&self, _host: &str) -> Vec<(&'static str, String)> {
+        Vec::new()
     }
 }
 

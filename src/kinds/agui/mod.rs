@@ -1,6 +1,7 @@
 //! `kind = "agui"`: an AG-UI server (`POST /agent`, server-sent events). Its readiness URL, the
 //! environment that wires it to the proxy and the MCP server, the doctor checks of that wiring
-//! (`consistency`), and its smoke test (one run, checked the way the official client checks it).
+//! (`consistency`), its smoke test (one run, checked the way the official client checks it), and
+//! what it needs in a container (`export`).
 
 pub mod consistency;
 pub mod events;
@@ -58,6 +59,11 @@ impl Kind for Agui {
 
     fn smoke_tests(&self) -> &'static [&'static str] {
         &["run"]
+    }
+
+    /// The template listens on `HOST` (default 127.0.0.1, which other containers cannot reach).
+    fn container_env(&self, _host: &str) -> Vec<(&'static str, String)> {
+        vec![("HOST", "0.0.0.0".to_owned())]
     }
 
     fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {

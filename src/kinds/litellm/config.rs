@@ -8,6 +8,10 @@ use serde::Deserialize;
 /// Releases that shipped a credential stealer (March 2026, OSV MAL-2026-2144).
 pub const COMPROMISED_VERSIONS: &[&str] = &["1.82.7", "1.82.8"];
 
+/// Installed by `setup` (and the image `export` names) when a litellm service has no
+/// `requirements.txt` next to its config.
+pub const DEFAULT_REQUIREMENT: &str = "litellm[proxy]==1.108.7";
+
 /// Provider prefixes and the variables holding their keys, in the order a real model is preferred
 /// when several keys are present (DeepSeek first: the templates were written for it).
 pub const PROVIDERS: &[(&str, &[&str])] = &[
@@ -74,6 +78,12 @@ pub fn provider_of(model: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Whether `name` holds a provider's key (provider keys are optional: only the models whose key
+/// is set work, the rest of the proxy still starts).
+pub fn is_provider_key(name: &str) -> bool {
+    PROVIDERS.iter().any(|(_, vars)| vars.contains(&name))
 }
 
 /// The variables that can hold a provider's key, in LiteLLM's order of preference.

@@ -1,9 +1,11 @@
 //! `kind = "litellm"`: the LiteLLM proxy. Its default command from the venv and config, its
 //! readiness URL, the master key and model it hands the AG-UI servers, the doctor checks of its
-//! venv, config and provider keys, and its smoke tests (readiness, one completion).
+//! venv, config and provider keys, its smoke tests (readiness, one completion), and its image for
+//! `export` (`export.rs`).
 
 pub mod config;
 pub mod doctor;
+pub mod export;
 pub mod venv;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::container::Container;
 use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, lookup};
 use crate::config::{KindName, Probe, Service, Stack};
 use crate::diagnosis::{CheckId, Diagnosis};
@@ -22,6 +25,8 @@ pub const READINESS: &str = "/health/readiness";
 /// The OpenAI-compatible API the AG-UI servers call.
 pub const API: &str = "/v1";
 pub const COMPLETIONS: &str = "/v1/chat/completions";
+/// The proxy's master key; AG-UI servers get the same value as `LITELLM_API_KEY`.
+pub const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
 
 pub struct Litellm;
 
@@ -37,7 +42,7 @@ impl Kind for Litellm {
     fn wire(&self, stack: &Stack, proxy: &Service, wiring: &mut Wiring) -> Result<()> {
         wiring.llm_endpoint = proxy.port.map(|port| local_url(port, API));
         let proxy_var = |name: &str| lookup(proxy, name);
-        let user_key = proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty());
+        let user_key = proxy_var(MASTER_KEY).filter(|k| !k.is_empty());
         wiring.generated_key = user_key.is_none();
         wiring.master_key = Some(user_key.unwrap_or_else(generate_master_key));
 
@@ -84,7 +89,7 @@ impl Kind for Litellm {
             ("LITELLM_MODE".to_owned(), "PRODUCTION".to_owned()),
         ];
         if let Some(key) = &wiring.master_key {
-            env.push(("LITELLM_MASTER_KEY".to_owned(), key.clone()));
+            env.push((MASTER_KEY.to_owned(), key.clone()));
         }
         Defaults {
             command: Some(command),
@@ -131,6 +136,10 @@ impl Kind for Litellm {
                 _ => completion(&target).await,
             }
         })
+    }
+
+    fn container(&self, stack: &Stack, service: &Service) -> Result<Option<Container>> {
+        export::container(stack, service).map(Some)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `kind = "mcp"`: an MCP server over streamable HTTP at `/mcp`. Its readiness URL, the URL the
-//! AG-UI servers are wired to, the doctor checks of a running server (handshake, CORS) and its
-//! smoke test (list the tools, call one).
+//! AG-UI servers are wired to, the doctor checks of a running server (handshake, CORS), its
+//! smoke test (list the tools, call one) and what it needs in a container (`export`).
 
 pub mod session;
 
@@ -55,6 +55,12 @@ impl Kind for Mcp {
 
     fn smoke_tests(&self) -> &'static [&'static str] {
         &["tools"]
+    }
+
+    /// The template listens on `HOST` (default 127.0.0.1, which other containers cannot reach)
+    /// and accepts only the Host names it knows, so it is told the name the others use.
+    fn container_env(&self, host: &str) -> Vec<(&'static str, String)> {
+        vec![("HOST", "0.0.0.0".to_owned()), ("MCP_ALLOWED_HOSTS", host.to_owned())]
     }
 
     fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {

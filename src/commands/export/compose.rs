@@ -1,0 +1,182 @@
+//! `agui-dev export compose`: one compose file plus `.env.example`.
+//!
+//! Node services are built from a generated Dockerfile given inline (`build.dockerfile_inline`),
+//! so the compose file is the whole export; the LiteLLM config folder is bind-mounted read-only.
+//! Secrets are `${VAR}` references that compose fills from the environment or a `.env` file next
+//! to the compose file; every other `$` is written `$$` so compose leaves it alone.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_norway::{Mapping, Value as Yaml};
+
+use super::shared::{Container, Export, Image, Part, Value, duration};
+use crate::config::Restart;
+
+/// The compose file, with paths written relative to `out_dir` (where the compose file goes).
+pub fn render(export: &Export, out_dir: &Path) -> String {
+    let mut services = Mapping::new();
+    for container in &export.services {
+        services.insert(container.name.clone().into(), service(export, container, out_dir));
+    }
+    let mut root = Mapping::new();
+    root.insert("name".into(), export.name.clone().into());
+    root.insert("services".into(), Yaml::Mapping(services));
+    let header = "# Written by `agui-dev export compose`; export again rather than edit.\n\
+                  # Secrets are ${VAR} references: copy .env.example to .env beside this file and fill it in.\n";
+    header.to_owned() + &serde_norway::to_string(&Yaml::Mapping(root)).unwrap_or_default()
+}
+
+fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
+    let mut s = Mapping::new();
+    match &c.image {
+        Image::Pull(image) => {
+            s.insert("image".into(), image.clone().into());
+        }
+        Image::Build { tag, context, dockerfile } => {
+            let mut build = Mapping::new();
+            build.insert("context".into(), relative(out_dir, context).into());
+            if let Some(text) = dockerfile {
+                build.insert("dockerfile_inline".into(), escape(text).into());
+            }
+            s.insert("build".into(), Yaml::Mapping(build));
+            s.insert("image".into(), tag.clone().into());
+        }
+    }
+    if let Some(args) = &c.args {
+        s.insert("command".into(), strings(args.iter().map(|a| escape(a))));
+    }
+    // An init process as PID 1 forwards stop signals and reaps, as agui-dev does locally.
+    s.insert("init".into(), true.into());
+    if !c.env.is_empty() {
+        let mut env = Mapping::new();
+        for (key, value) in &c.env {
+            env.insert(key.clone().into(), reference(export, value).into());
+        }
+        s.insert("environment".into(), Yaml::Mapping(env));
+    }
+    if let Some(port) = c.port {
+        // Published on loopback only: the stack stays as private as it was on the laptop.
+        s.insert("ports".into(), strings([format!("127.0.0.1:{port}:{port}")]));
+    }
+    if let Some(files) = &c.config {
+        let volume = format!("{}:{}:ro", relative(out_dir, &files.dir), files.mount);
+        s.insert("volumes".into(), strings([volume]));
+    }
+    if let Some(test) = c.probe.as_ref().and_then(|p| p.command(c.runtime)) {
+        let mut check = Mapping::new();
+        let mut words = vec!["CMD".to_owned()];
+        words.extend(test.iter().map(|w| escape(w)));
+        check.insert("test".into(), strings(words));
+        check.insert("interval".into(), "10s".into());
+        check.insert("timeout".into(), "5s".into());
+        check.insert("retries".into(), Yaml::Number(3.into()));
+        // `ready.timeout` is how long the service may take to come up: failures before then
+        // do not count, and during it compose probes every second (engine 25+).
+        check.insert("start_period".into(), duration(c.ready_timeout).into());
+        check.insert("start_interval".into(), "1s".into());
+        s.insert("healthcheck".into(), Yaml::Mapping(check));
+    }
+    if !c.depends_on.is_empty() {
+        let mut deps = Mapping::new();
+        for dep in &c.depends_on {
+            let healthy = export
+                .services
+                .iter()
+                .find(|d| &d.name == dep)
+                .is_some_and(|d| d.probe.as_ref().and_then(|p| p.command(d.runtime)).is_some());
+            let mut condition = Mapping::new();
+            let condition_name = if healthy { "service_healthy" } else { "service_started" };
+            condition.insert("condition".into(), condition_name.into());
+            deps.insert(dep.clone().into(), Yaml::Mapping(condition));
+        }
+        s.insert("depends_on".into(), Yaml::Mapping(deps));
+    }
+    // `"no"` is compose's default and is left out: unquoted, YAML 1.1 readers take it for false.
+    let restart = match c.restart {
+        Restart::No => None,
+        Restart::OnFailure => Some(format!("on-failure:{}", c.max_restarts)),
+        Restart::Always => Some("always".to_owned()),
+    };
+    if let Some(restart) = restart {
+        s.insert("restart".into(), restart.into());
+    }
+    if c.stop_signal != nix::sys::signal::Signal::SIGTERM {
+        s.insert("stop_signal".into(), c.stop_signal.as_str().into());
+    }
+    s.insert("stop_grace_period".into(), duration(c.stop_grace).into());
+    Yaml::Mapping(s)
+}
+
+/// An environment value for compose: text with `$` escaped, secrets as `${VAR}` (required ones
+/// as `${VAR:?…}`, so compose refuses to start without them instead of passing an empty key).
+fn reference(export: &Export, value: &Value) -> String {
+    value
+        .0
+        .iter()
+        .map(|part| match part {
+            Part::Text(text) => escape(text),
+            Part::Secret(name) if export.secrets.get(name).is_some_and(|s| s.optional) => format!("${{{name}:-}}"),
+            Part::Secret(name) => format!("${{{name}:?set {name} in .env (see .env.example)}}"),
+        })
+        .collect()
+}
+
+/// `.env.example`: every secret the compose file references, with no value.
+pub fn env_example(export: &Export) -> String {
+    let mut text = String::from(
+        "# The secrets compose.yaml references, written by `agui-dev export compose` (no values).\n\
+         # Copy to `.env` next to the compose file and fill in; never commit the filled-in file.\n",
+    );
+    for (optional, title) in [(false, "Required"), (true, "Optional: provider keys; models whose key is unset fail")] {
+        let names: Vec<_> = export.secrets.iter().filter(|(_, s)| s.optional == optional).collect();
+        if names.is_empty() {
+            continue;
+        }
+        let _ = write!(text, "\n# {title}\n");
+        for (name, secret) in names {
+            let _ = write!(text, "# {}\n{name}=\n", secret.why);
+        }
+    }
+    text
+}
+
+/// Compose interpolates every string; a literal `$` is written `$$`.
+fn escape(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
+fn strings(items: impl IntoIterator<Item = String>) -> Yaml {
+    Yaml::Sequence(items.into_iter().map(Yaml::String).collect())
+}
+
+/// `to` relative to the folder `from` (compose resolves paths against the compose file's folder).
+pub fn relative(from: &Path, to: &Path) -> String {
+    let from = from.canonicalize().unwrap_or_else(|_| from.to_path_buf());
+    let to = to.canonicalize().unwrap_or_else(|_| to.to_path_buf());
+    let a: Vec<_> = from.components().collect();
+    let b: Vec<_> = to.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".to_owned(); a.len() - common];
+    parts.extend(b[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    if parts.is_empty() {
+        ".".to_owned()
+    } else if parts[0] == ".." {
+        parts.join("/")
+    } else {
+        format!("./{}", parts.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative;
+    use std::path::Path;
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative(Path::new("/a/b"), Path::new("/a/b/c/d")), "./c/d");
+        assert_eq!(relative(Path::new("/a/b"), Path::new("/a/x")), "../x");
+        assert_eq!(relative(Path::new("/a/b"), Path::new("/a/b")), ".");
+    }
+}

@@ -1,0 +1,161 @@
+//! `agui-dev export compose|k8s`: the stack for engines that run it past one machine.
+//!
+//! The stack file is loaded and planned exactly as `check` does; `shared` turns the plan into
+//! containers (images, environment with secret references, probes, warnings for what cannot be
+//! carried), and `compose` / `k8s` write them in each engine's form. Before anything is written,
+//! every file is searched for every secret value the plan knows: finding one is a bug, and
+//! nothing is written then. The design decisions are in docs/export.md.
+
+mod compose;
+mod k8s;
+mod node;
+mod shared;
+mod wiring;
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, ExportTarget};
+use crate::error::{Error, Result};
+use crate::output::Level;
+use crate::plan;
+
+pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
+    let stack = super::load_stack(cli)?;
+    let plan = plan::build(&stack, &[])?;
+    let printer = super::printer(cli, false, &[], None, plan.secrets.clone())?;
+    let out = printer.out();
+    let result = export(&stack, &plan, target);
+    let (files, mut export_notes) = match result {
+        Ok(done) => done,
+        Err(error) => {
+            drop(out);
+            printer.finish();
+            return Err(error);
+        }
+    };
+    let mut written = Vec::new();
+    let mut failure = None;
+    for (path, text) in &files {
+        match path {
+            None => out.data(text.trim_end().to_owned()).await,
+            Some(path) => match write(path, text) {
+                Ok(()) => written.push(path.display().to_string()),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            },
+        }
+    }
+    for warning in &export_notes.warnings {
+        out.status(Level::Warn, warning.clone()).await;
+    }
+    for note in &export_notes.info {
+        out.status(Level::Info, note.clone()).await;
+    }
+    if !written.is_empty() {
+        export_notes.summary.insert(0, format!("wrote {}", written.join(", ")));
+    }
+    for line in &export_notes.summary {
+        out.status(Level::Success, line.clone()).await;
+    }
+    drop(out);
+    printer.finish();
+    failure.map_or(Ok(()), Err)
+}
+
+/// What the command tells the user after writing.
+struct Notes {
+    warnings: Vec<String>,
+    info: Vec<String>,
+    summary: Vec<String>,
+}
+
+/// The files to write (`None` as the path is stdout) and what to say about them.
+#[allow(clippy::type_complexity)]
+fn export(
+    stack: &crate::config::Stack,
+    plan: &plan::Plan,
+    target: &ExportTarget,
+) -> Result<(Vec<(Option<PathBuf>, String)>, Notes)> {
+    let cwd = std::env::current_dir().map_err(|e| Error::usage("cannot read the current folder").cause(e))?;
+    let mut files: Vec<(Option<PathBuf>, String)> = Vec::new();
+    let (export, mut notes) = match target {
+        ExportTarget::Compose { output } => {
+            let export = shared::build(stack, plan, shared::Target::Compose)?;
+            let mut summary = Vec::new();
+            let to_stdout = output.as_deref() == Some(Path::new("-"));
+            let path = match output {
+                Some(path) if !to_stdout => cwd.join(path),
+                _ => stack.dir.join("compose.yaml"),
+            };
+            let dir = path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf);
+            let text = compose::render(&export, if to_stdout { &cwd } else { &dir });
+            if to_stdout {
+                files.push((None, text));
+                summary
+                    .push("the compose file is on stdout; `.env.example` was not written (use `-o FILE`)".to_owned());
+            } else {
+                files.push((Some(path), text));
+                if !export.secrets.is_empty() {
+                    files.push((Some(dir.join(".env.example")), compose::env_example(&export)));
+                    summary.push(
+                        "copy `.env.example` to `.env` beside the compose file and fill in the secrets".to_owned(),
+                    );
+                }
+            }
+            (export, Notes { warnings: Vec::new(), info: Vec::new(), summary })
+        }
+        ExportTarget::K8s { output } => {
+            let export = shared::build(stack, plan, shared::Target::K8s)?;
+            let dir = output.as_ref().map_or_else(|| stack.dir.join("k8s"), |o| cwd.join(o));
+            let mut warnings = Vec::new();
+            for (name, text) in k8s::render(&export, &dir, &mut warnings) {
+                files.push((Some(dir.join(name)), text));
+            }
+            let mut summary = Vec::new();
+            if export.services.iter().any(|c| matches!(c.image, shared::Image::Build { .. })) {
+                summary.push("build the images named in each manifest's header before `kubectl apply`".to_owned());
+            }
+            if !export.secrets.is_empty() {
+                summary.push(format!(
+                    "fill in `{}` (keys only) or create Secret `{}-secrets` from your .env",
+                    dir.join("secret.yaml").display(),
+                    export.name
+                ));
+            }
+            let notes = vec![
+                "Kubernetes restarts every container of a Deployment; `restart` and `max_restarts` are not carried"
+                    .to_owned(),
+            ];
+            (export, Notes { warnings, info: notes, summary })
+        }
+    };
+    let mut warnings = export.warnings.clone();
+    warnings.append(&mut notes.warnings);
+    notes.warnings = warnings;
+    let mut all_notes = export.notes.clone();
+    all_notes.append(&mut notes.info);
+    notes.info = all_notes;
+    for (path, text) in &files {
+        if let Some(secret) = export.forbidden.iter().find(|s| s.value.len() >= 6 && text.contains(&s.value)) {
+            let shown = path.as_ref().map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
+            return Err(Error::failed(format!(
+                "the export for `{shown}` would contain the value of `{}`; nothing was written",
+                secret.name
+            ))
+            .hint("this is a bug in agui-dev; please report it (the value itself is not shown)"));
+        }
+    }
+    Ok((files, notes))
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    let fail = |e: std::io::Error| {
+        Error::failed(format!("cannot write `{}`", path.display())).cause(e).hint("check that the folder is writable")
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    std::fs::write(path, text).map_err(fail)
+}

@@ -1,0 +1,476 @@
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+//! `agui-dev export compose|k8s` on the repository's stack and on a fixture using every feature:
+//! the output is validated against the compose-spec JSON schema (check-jsonschema's vendored copy)
+//! and the Kubernetes API's JSON schemas (kubernetes-validate, strict), parsed and checked for
+//! structure, and searched for every secret value the fixture sets. The validators are pinned
+//! with hashes in `tests/export/validators.txt` and installed once into `target/` by the test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Fixture, repo_root};
+use serde_norway::Value;
+
+/// The venv holding the validators, installed on first use under a lock (tests run in parallel
+/// processes). It fails, never skips, when they cannot be installed.
+fn validators() -> PathBuf {
+    use nix::fcntl::{Flock, FlockArg};
+    let target = Path::new(common::BIN).parent().unwrap().parent().unwrap().to_path_buf();
+    let venv = target.join("export-validators");
+    let requirements = repo_root().join("tests/export/validators.txt");
+    let pins = std::fs::read_to_string(&requirements).unwrap();
+    let lock_file = std::fs::File::create(target.join("export-validators.lock")).unwrap();
+    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| e).unwrap();
+    let stamp = venv.join("installed-from.txt");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == pins) {
+        return venv;
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let run = |command: &mut Command, what: &str| {
+        let output = command.output().unwrap_or_else(|e| {
+            panic!("cannot {what}: {e}\nthe export tests need python3 with venv and pip, and PyPI for the pinned validators")
+        });
+        assert!(
+            output.status.success(),
+            "cannot {what} ({}):\n{}\n{}\nthe export tests need python3 with venv and pip, and PyPI for the pinned validators",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv), "create the validators' venv");
+    run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r"])
+            .arg(&requirements),
+        "install check-jsonschema and kubernetes-validate from tests/export/validators.txt",
+    );
+    std::fs::write(&stamp, pins).unwrap();
+    venv
+}
+
+fn validate_compose(venv: &Path, file: &Path) {
+    let output = Command::new(venv.join("bin/check-jsonschema"))
+        .args(["--builtin-schema", "vendor.compose-spec"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "compose-spec rejects {}:\n{text}", file.display());
+}
+
+/// Every manifest against the oldest and the newest Kubernetes the package ships schemas for,
+/// rejecting unknown fields.
+fn validate_k8s(venv: &Path, dir: &Path) -> usize {
+    let manifests: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    assert!(!manifests.is_empty());
+    for version in ["1.30.0", "1.37.0"] {
+        let output = Command::new(venv.join("bin/kubernetes-validate"))
+            .args(["--strict", "-k", version])
+            .args(&manifests)
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "Kubernetes {version} schemas reject the manifests:\n{text}");
+        assert!(!text.contains("ERROR") && text.contains("passed"), "{text}");
+    }
+    manifests.len()
+}
+
+fn yaml_docs(path: &Path) -> Vec<Value> {
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_norway::Deserializer::from_str(&text).map(|d| Value::deserialize(d).unwrap()).collect()
+}
+
+fn doc(docs: &[Value], kind: &str) -> Value {
+    docs.iter().find(|d| d["kind"].as_str() == Some(kind)).unwrap_or_else(|| panic!("no {kind}")).clone()
+}
+
+fn env_of(container: &Value, name: &str) -> Value {
+    container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no env {name} in {container:?}"))
+        .clone()
+}
+
+fn all_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(all_files(&path));
+        } else {
+            files.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    files
+}
+
+fn export(fixture: &Fixture, file: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = fixture.offline_command(&[&["-f", file.to_str().unwrap(), "export"], args].concat());
+    command.env("LITELLM_MASTER_KEY", "sk-master-key-from-the-process-0003");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    stderr
+}
+
+#[test]
+fn the_repository_stack_exports_valid_compose_and_kubernetes() {
+    let venv = validators();
+    let fixture = Fixture::new("");
+    let out = fixture.path();
+    let stack = repo_root().join("stack.toml");
+    export(&fixture, &stack, &["compose", "-o", out.join("compose.yaml").to_str().unwrap()], &[]);
+    export(&fixture, &stack, &["k8s", "-o", out.join("k8s").to_str().unwrap()], &[]);
+    validate_compose(&venv, &out.join("compose.yaml"));
+    assert_eq!(validate_k8s(&venv, &out.join("k8s")), 4, "secret, litellm, mcp, agui");
+
+    // LiteLLM's official image at the version the venv is pinned to.
+    let requirements = std::fs::read_to_string(repo_root().join("templates/litellm/requirements.txt")).unwrap();
+    let pin = requirements.lines().find_map(|l| l.strip_prefix("litellm==")).unwrap().trim_end_matches(" \\");
+    let compose = &yaml_docs(&out.join("compose.yaml"))[0];
+    let services = &compose["services"];
+    assert_eq!(services["litellm"]["image"].as_str().unwrap(), format!("ghcr.io/berriai/litellm:main-v{pin}"));
+    let command: Vec<&str> =
+        services["litellm"]["command"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(command, ["--config", "/etc/litellm/config.yaml", "--host", "0.0.0.0", "--port", "4000"]);
+    assert!(services["litellm"]["volumes"][0].as_str().unwrap().ends_with("templates/litellm:/etc/litellm:ro"));
+    assert_eq!(services["litellm"]["ports"][0].as_str(), Some("127.0.0.1:4000:4000"));
+    assert_eq!(
+        services["litellm"]["environment"]["LITELLM_MASTER_KEY"].as_str().unwrap(),
+        "${LITELLM_MASTER_KEY:?set LITELLM_MASTER_KEY in .env (see .env.example)}"
+    );
+    // Every service has a health check in a program its image has, never curl.
+    for (name, program) in [("litellm", "python3"), ("mcp", "node"), ("agui", "node")] {
+        let check = &services[name]["healthcheck"];
+        assert_eq!(check["test"][0].as_str(), Some("CMD"), "{name}");
+        assert_eq!(check["test"][1].as_str(), Some(program), "{name}");
+        assert_eq!(check["start_period"].as_str(), Some("60s"), "{name}");
+        assert_eq!(check["start_interval"].as_str(), Some("1s"), "{name}");
+        assert!(!format!("{check:?}").contains("curl"));
+    }
+    assert!(services["litellm"]["healthcheck"]["test"][3].as_str().unwrap().contains("/health/readiness"));
+    assert_eq!(services["agui"]["depends_on"]["mcp"]["condition"].as_str(), Some("service_healthy"));
+    // Wiring points at service names: inside a container 127.0.0.1 is the container itself.
+    let agui_env = &services["agui"]["environment"];
+    assert_eq!(agui_env["LITELLM_ENDPOINT"].as_str(), Some("http://litellm:4000/v1"));
+    assert_eq!(agui_env["MCP_SERVER_URL"].as_str(), Some("http://mcp:3100/mcp"));
+    assert_eq!(agui_env["HOST"].as_str(), Some("0.0.0.0"));
+    assert!(agui_env["LITELLM_API_KEY"].as_str().unwrap().starts_with("${LITELLM_MASTER_KEY:?"));
+    assert_eq!(services["mcp"]["environment"]["MCP_ALLOWED_HOSTS"].as_str(), Some("mcp"));
+    let dockerfile = services["mcp"]["build"]["dockerfile_inline"].as_str().unwrap();
+    assert!(dockerfile.contains("FROM node:24-bookworm-slim\n"), "engines >=20: newest LTS\n{dockerfile}");
+    assert!(dockerfile.contains("RUN npm ci --include=dev\n") && dockerfile.contains("CMD [\"npm\", \"start\"]"));
+    let example = std::fs::read_to_string(out.join(".env.example")).unwrap();
+    for key in ["LITELLM_MASTER_KEY=", "DEEPSEEK_API_KEY=", "OPENAI_API_KEY=", "ANTHROPIC_API_KEY=", "GEMINI_API_KEY="]
+    {
+        assert!(example.lines().any(|l| l == key), "{key} in\n{example}");
+    }
+
+    // Kubernetes: the config as a ConfigMap with its Python module, probes from `ready`, the
+    // master key from the Secret, and an init container holding AG-UI back until MCP is ready.
+    let litellm = yaml_docs(&out.join("k8s/litellm.yaml"));
+    let config_map = doc(&litellm, "ConfigMap");
+    assert!(config_map["data"]["config.yaml"].as_str().unwrap().contains("model_list:"));
+    assert!(config_map["data"]["offline_tools.py"].is_string());
+    let proxy = &doc(&litellm, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(proxy["startupProbe"]["httpGet"]["path"].as_str(), Some("/health/readiness"));
+    assert_eq!(proxy["readinessProbe"]["httpGet"]["port"].as_u64(), Some(4000));
+    assert_eq!(proxy["startupProbe"]["failureThreshold"].as_u64(), Some(60));
+    let master = env_of(proxy, "LITELLM_MASTER_KEY");
+    assert_eq!(master["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("agui-dev-secrets"));
+    assert_eq!(master["valueFrom"]["secretKeyRef"]["key"].as_str(), Some("LITELLM_MASTER_KEY"));
+    assert_eq!(env_of(proxy, "DEEPSEEK_API_KEY")["valueFrom"]["secretKeyRef"]["optional"].as_bool(), Some(true));
+    let agui = yaml_docs(&out.join("k8s/agui.yaml"));
+    let pod = &doc(&agui, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["initContainers"][0]["name"].as_str(), Some("wait-for-mcp"));
+    assert!(pod["initContainers"][0]["command"][2].as_str().unwrap().contains("http://mcp:3100/health"));
+    let container = &pod["containers"][0];
+    assert_eq!(
+        env_of(container, "LITELLM_API_KEY")["valueFrom"]["secretKeyRef"]["key"].as_str(),
+        Some("LITELLM_MASTER_KEY")
+    );
+    assert_eq!(env_of(container, "MCP_SERVER_URL")["value"].as_str(), Some("http://mcp:3100/mcp"));
+    assert_eq!(doc(&agui, "Service")["spec"]["ports"][0]["port"].as_u64(), Some(3000));
+    let secret = doc(&yaml_docs(&out.join("k8s/secret.yaml")), "Secret");
+    for (_, value) in secret["stringData"].as_mapping().unwrap() {
+        assert_eq!(value.as_str(), Some(""), "the Secret has keys and no values");
+    }
+    assert!(out.join("k8s/agui.Dockerfile").is_file());
+
+    for (path, text) in all_files(out) {
+        assert!(!text.contains("sk-master-key-from-the-process-0003"), "the master key is in {}", path.display());
+    }
+}
+
+const FIXTURE: &str = r#"
+[stack]
+name = "Every_Feature"
+env_files = [".env"]
+
+[services.litellm]
+kind = "litellm"
+config = "proxy/config.yaml"
+port = 14000
+
+[services.mcp]
+kind = "mcp"
+cwd = "mcp"
+command = "npm run dev"
+port = 13100
+
+[services.agui]
+kind = "agui"
+cwd = "agui"
+command = "npm run dev"
+port = 13000
+depends_on = ["mcp", "litellm", "tools_api"]
+env = { GITHUB_TOKEN = "${GITHUB_TOKEN}", AUTH_HEADER = "Bearer ${SERVICE_TOKEN}", TOOLS_URL = "http://127.0.0.1:${services.tools_api.port}/v1", DB_URL = "postgres://127.0.0.1:5432/app", PRICE = "$$5", NOTE = "$(not a reference)" }
+
+[services.tools_api]
+cwd = "tools"
+command = "pnpm start"
+port = 13200
+ready = { tcp = "127.0.0.1:13200", timeout = "30s" }
+restart = "on-failure"
+max_restarts = 3
+stop_signal = "SIGINT"
+stop_grace = "2s"
+
+[services.worker]
+cwd = "worker"
+command = "node worker.js"
+port = 13300
+ready = { log = "worker started" }
+depends_on = ["jobs"]
+
+[services.jobs]
+cwd = "jobs"
+command = "./run-jobs"
+port = 13400
+ready = { exec = "/opt/host-only/check-jobs --quick" }
+
+[services.gadget]
+command = "gadget --serve"
+ready = { exec = "gadget-health" }
+restart = "always"
+"#;
+
+const SECRETS: &[&str] = &[
+    "sk-deepseek-fixture-secret-0001",
+    "ghp_fixture_token_value_0002",
+    "sk-master-key-from-the-process-0003",
+    "tok-process-secret-0004",
+];
+
+fn every_feature() -> Fixture {
+    let fixture = Fixture::new(FIXTURE);
+    let write = |path: &str, text: &str| {
+        let path = fixture.file(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(".env", "DEEPSEEK_API_KEY=sk-deepseek-fixture-secret-0001\nGITHUB_TOKEN=ghp_fixture_token_value_0002\n");
+    write(
+        "proxy/config.yaml",
+        "model_list:\n  - model_name: offline\n    litellm_params: { model: openai/offline, mock_response: hi }\n  \
+         - model_name: deepseek-chat\n    litellm_params: { model: deepseek/deepseek-chat, api_key: os.environ/DEEPSEEK_API_KEY }\n  \
+         - model_name: azure-gpt\n    litellm_params: { model: azure/gpt-4o, api_key: os.environ/AZURE_API_KEY, api_base: os.environ/AZURE_API_BASE }\n\
+         litellm_settings:\n  custom_provider_map:\n    - { provider: mine, custom_handler: handler.handler }\n",
+    );
+    write("proxy/handler.py", "handler = None\n");
+    write("proxy/requirements.txt", "litellm[proxy]==1.108.7 \\\n    --hash=sha256:00\n");
+    let package = |engines: Option<&str>, start: bool| {
+        let engines = engines.map(|e| format!(r#""engines": {{"node": "{e}"}},"#)).unwrap_or_default();
+        let scripts = if start {
+            r#""scripts": {"start": "node server.js", "dev": "node --watch server.js"}"#
+        } else {
+            r#""scripts": {}"#
+        };
+        format!(r#"{{"name": "x", {engines} {scripts}}}"#)
+    };
+    write("mcp/package.json", &package(Some("^22"), true));
+    write("mcp/package-lock.json", "{}");
+    write("agui/package.json", &package(Some(">=20"), true));
+    write("agui/package-lock.json", "{}");
+    write("tools/package.json", &package(None, true));
+    write("tools/pnpm-lock.yaml", "lockfileVersion: '9.0'\n");
+    write("worker/package.json", &package(Some(">=18 <23"), false));
+    write("worker/yarn.lock", "");
+    write("jobs/Dockerfile", "FROM debian:bookworm-slim\nCMD [\"/run-jobs\"]\n");
+    fixture
+}
+
+#[test]
+fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret() {
+    let venv = validators();
+    let fixture = every_feature();
+    let stack = fixture.file("stack.toml");
+    let out = tempfile::tempdir().unwrap();
+    let env = [("SERVICE_TOKEN", "tok-process-secret-0004")];
+    let compose_path = out.path().join("deploy/compose.yaml");
+    let compose_err = export(&fixture, &stack, &["compose", "-o", compose_path.to_str().unwrap()], &env);
+    let k8s_err = export(&fixture, &stack, &["k8s", "-o", out.path().join("k8s").to_str().unwrap()], &env);
+    validate_compose(&venv, &compose_path);
+    assert_eq!(validate_k8s(&venv, &out.path().join("k8s")), 8, "a Secret and one file per service");
+
+    // What cannot be carried is a warning naming the service and key.
+    for warning in [
+        "warning: `services.worker.ready`: a `log` probe (`worker started`) has no counterpart",
+        "warning: `services.jobs.ready`: the `exec` probe runs `/opt/host-only/check-jobs`, a path on this machine",
+        "warning: `services.agui.env.DB_URL`: `127.0.0.1:5432` is this machine",
+        "warning: `services.gadget.command`: agui-dev knows no image for this plain process",
+        "warning: `services.worker.command`: ",
+    ] {
+        assert!(compose_err.contains(warning), "{warning}\n{compose_err}");
+    }
+    for warning in [
+        "warning: `services.tools_api.name`: Kubernetes names allow only lowercase letters, digits and `-`; the service is named `tools-api`",
+        "warning: `services.tools_api.stop_signal`: Kubernetes stops containers with SIGTERM; `SIGINT` is not carried",
+        "warning: `services.worker.ready`: a `log` probe",
+    ] {
+        assert!(k8s_err.contains(warning), "{warning}\n{k8s_err}");
+    }
+
+    // No secret value anywhere: not in the files, not in what was printed.
+    for (path, text) in all_files(out.path()) {
+        for secret in SECRETS {
+            assert!(!text.contains(secret), "a secret value is in {}", path.display());
+        }
+    }
+    for secret in SECRETS {
+        assert!(!compose_err.contains(secret) && !k8s_err.contains(secret));
+    }
+
+    let compose = &yaml_docs(&compose_path)[0];
+    assert_eq!(compose["name"].as_str(), Some("every-feature"));
+    let s = &compose["services"];
+    let agui_env = &s["agui"]["environment"];
+    assert!(agui_env["GITHUB_TOKEN"].as_str().unwrap().starts_with("${GITHUB_TOKEN:?"));
+    assert!(agui_env["AUTH_HEADER"].as_str().unwrap().starts_with("Bearer ${SERVICE_TOKEN:?"));
+    assert_eq!(agui_env["TOOLS_URL"].as_str(), Some("http://tools_api:13200/v1"));
+    assert_eq!(agui_env["LITELLM_ENDPOINT"].as_str(), Some("http://litellm:14000/v1"));
+    assert_eq!(agui_env["PRICE"].as_str(), Some("$$5"), "a literal `$` is escaped for compose");
+    let proxy_env = &s["litellm"]["environment"];
+    assert_eq!(proxy_env["DEEPSEEK_API_KEY"].as_str(), Some("${DEEPSEEK_API_KEY:-}"), "provider keys are optional");
+    assert_eq!(proxy_env["AZURE_API_BASE"].as_str(), Some("${AZURE_API_BASE:-}"));
+    assert_eq!(proxy_env["AZURE_API_KEY"].as_str(), Some("${AZURE_API_KEY:-}"));
+    assert!(s["litellm"]["volumes"][0].as_str().unwrap().ends_with("/proxy:/etc/litellm:ro"));
+    for (dep, condition) in
+        [("mcp", "service_healthy"), ("litellm", "service_healthy"), ("tools_api", "service_healthy")]
+    {
+        assert_eq!(s["agui"]["depends_on"][dep]["condition"].as_str(), Some(condition), "{dep}");
+    }
+    assert_eq!(
+        s["worker"]["depends_on"]["jobs"]["condition"].as_str(),
+        Some("service_started"),
+        "jobs has no usable probe"
+    );
+    assert!(s["jobs"]["healthcheck"].is_null());
+    assert_eq!(
+        s["gadget"]["healthcheck"]["test"][1].as_str(),
+        Some("gadget-health"),
+        "an exec probe without host paths is carried"
+    );
+    assert_eq!(s["gadget"]["restart"].as_str(), Some("always"));
+    assert_eq!(s["tools_api"]["restart"].as_str(), Some("on-failure:3"));
+    assert_eq!(s["tools_api"]["stop_signal"].as_str(), Some("SIGINT"));
+    assert_eq!(s["tools_api"]["stop_grace_period"].as_str(), Some("2s"));
+    assert_eq!(s["tools_api"]["healthcheck"]["start_period"].as_str(), Some("30s"));
+    assert!(s["tools_api"]["healthcheck"]["test"][3].as_str().unwrap().contains("connect(13200, \"127.0.0.1\")"));
+    assert!(
+        s["worker"]["healthcheck"]["test"][3].as_str().unwrap().contains("connect(13300"),
+        "log probe: TCP stands in"
+    );
+    assert!(s["jobs"]["build"]["dockerfile_inline"].is_null(), "the project's own Dockerfile is used");
+    let inline = |name: &str| s[name]["build"]["dockerfile_inline"].as_str().unwrap().to_owned();
+    assert!(inline("mcp").contains("FROM node:22-bookworm-slim"), "engines ^22");
+    assert!(inline("worker").contains("FROM node:22-bookworm-slim"), "engines >=18 <23");
+    assert!(inline("tools_api").contains("FROM node:24-bookworm-slim"), "no engines: newest LTS");
+    assert!(inline("tools_api").contains("RUN corepack enable && pnpm install --frozen-lockfile"));
+    assert!(inline("tools_api").contains("COPY package.json pnpm-lock.yaml ./"));
+    assert!(inline("tools_api").contains("CMD [\"pnpm\", \"start\"]"));
+    assert!(inline("worker").contains("RUN corepack enable && yarn install --frozen-lockfile"));
+    assert!(inline("worker").contains("CMD [\"node\", \"worker.js\"]"), "no start script: the stack's command");
+    assert!(
+        Path::new(&compose_path)
+            .parent()
+            .unwrap()
+            .join(s["mcp"]["build"]["context"].as_str().unwrap())
+            .join("package.json")
+            .is_file()
+    );
+
+    let example = std::fs::read_to_string(compose_path.parent().unwrap().join(".env.example")).unwrap();
+    for line in example.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        assert!(line.ends_with('='), "a value in .env.example: {line}");
+    }
+    for key in ["GITHUB_TOKEN", "SERVICE_TOKEN", "LITELLM_MASTER_KEY", "DEEPSEEK_API_KEY", "AZURE_API_BASE"] {
+        assert!(example.lines().any(|l| l == format!("{key}=")), "{key}\n{example}");
+    }
+
+    // Kubernetes: names made valid, secrets through secretKeyRef, `$(…)` for a secret inside a
+    // value (after that secret's own entry), init containers for each dependency.
+    let k8s = out.path().join("k8s");
+    let agui = yaml_docs(&k8s.join("agui.yaml"));
+    let pod = &doc(&agui, "Deployment")["spec"]["template"]["spec"];
+    let waits: Vec<&str> =
+        pod["initContainers"].as_sequence().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(waits, ["wait-for-mcp", "wait-for-litellm", "wait-for-tools-api"]);
+    let container = &pod["containers"][0];
+    assert_eq!(env_of(container, "TOOLS_URL")["value"].as_str(), Some("http://tools-api:13200/v1"));
+    assert_eq!(
+        env_of(container, "GITHUB_TOKEN")["valueFrom"]["secretKeyRef"]["name"].as_str(),
+        Some("every-feature-secrets")
+    );
+    assert_eq!(env_of(container, "AUTH_HEADER")["value"].as_str(), Some("Bearer $(SERVICE_TOKEN)"));
+    assert_eq!(env_of(container, "NOTE")["value"].as_str(), Some("$$(not a reference)"));
+    let names: Vec<&str> =
+        container["env"].as_sequence().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(at("SERVICE_TOKEN") < at("AUTH_HEADER"), "{names:?}");
+    let tools = yaml_docs(&k8s.join("tools-api.yaml"));
+    let tools_container = &doc(&tools, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(tools_container["readinessProbe"]["tcpSocket"]["port"].as_u64(), Some(13200));
+    assert_eq!(tools_container["startupProbe"]["failureThreshold"].as_u64(), Some(30));
+    assert_eq!(doc(&tools, "Service")["metadata"]["name"].as_str(), Some("tools-api"));
+    let gadget = &doc(&yaml_docs(&k8s.join("gadget.yaml")), "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(gadget["readinessProbe"]["exec"]["command"][0].as_str(), Some("gadget-health"));
+    let config = doc(&yaml_docs(&k8s.join("litellm.yaml")), "ConfigMap");
+    assert!(config["data"]["handler.py"].is_string());
+    assert!(k8s.join("tools-api.Dockerfile").is_file() && !k8s.join("jobs.Dockerfile").exists());
+}
+
+#[test]
+fn a_literal_key_in_the_proxy_config_is_refused_and_nothing_is_written() {
+    let fixture = Fixture::new("[services.litellm]\nkind = \"litellm\"\nconfig = \"config.yaml\"\nport = 14000\n");
+    std::fs::write(
+        fixture.file("config.yaml"),
+        "model_list:\n  - model_name: m\n    litellm_params: { model: openai/gpt-4o, api_key: sk-literal-in-config-0005 }\n",
+    )
+    .unwrap();
+    let out = fixture.file("out");
+    let output = fixture.offline_command(&["export", "k8s", "-o", out.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has a literal `api_key`") && stderr.contains("hint: write `api_key: os.environ/NAME`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sk-literal-in-config-0005"));
+    assert!(!out.exists(), "nothing is written");
+}
