@@ -153,3 +153,47 @@ fn a_process_left_behind_fails_the_stopped_check_and_is_then_killed() {
     assert!(stdout.contains("\"id\":\"stack.stopped\""), "{stdout}");
     assert_eq!(fixture.survivors(), Vec::<i32>::new(), "the stray was killed after the report");
 }
+
+/// The message of one check in `smoke --json` output, which must have passed.
+fn passed_message(stdout: &str, id: &str) -> String {
+    let check = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no `{id}` in {stdout}"));
+    assert_eq!(check["status"], "pass", "{check}");
+    check["message"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn smoke_speaks_the_2025_handshake_to_a_server_that_knows_only_it() {
+    let server = common::repo_root().join("tests/fixtures/mcp-legacy/server.mjs");
+    let fixture = Fixture::new(&format!(
+        "[services.mcp]\nkind = \"mcp\"\ncommand = [\"node\", \"{}\"]\nport = {}\n",
+        server.display(),
+        free_port()
+    ));
+    let (code, stdout, stderr) = smoke(&fixture, &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let message = passed_message(&stdout, "mcp.tools");
+    assert!(message.starts_with("MCP 2025-11-25 (2025 era: initialize + session): 1 tools (calculate)"), "{message}");
+    assert!(message.contains("`calculate` answered 42"), "{message}");
+    assert!(stderr.contains("MCP 2025-11-25 (2025 era"), "{stderr}");
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+#[test]
+fn smoke_speaks_2026_07_28_to_the_template() {
+    let root = common::repo_root();
+    let fixture = Fixture::new(&format!(
+        "[services.mcp]\nkind = \"mcp\"\ncwd = \"{}/templates/mcp-server\"\ncommand = \"npm start\"\nport = {}\n",
+        root.display(),
+        free_port()
+    ));
+    let (code, stdout, stderr) = smoke(&fixture, &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let message = passed_message(&stdout, "mcp.tools");
+    assert!(message.starts_with("MCP 2026-07-28 (server/discover, no session): 3 tools"), "{message}");
+    assert!(message.contains("`calculate` answered 42"), "{message}");
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
