@@ -72,7 +72,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         for event in [{"type": "RUN_STARTED", "threadId": "t", "runId": "r"},
                       {"type": "TEXT_MESSAGE_START", "messageId": "m1", "role": "assistant"},
-                      {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": "hi"},
+                      {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": "hi " + os.environ["SECRET_TOKEN"]},
                       {"type": "RUN_FINISHED", "threadId": "t", "runId": "r"}]:
             self.wfile.write(("data: " + json.dumps(event) + "\n\n").encode())
     def log_message(self, *args):
@@ -90,11 +90,17 @@ fn a_bad_event_sequence_fails_the_agui_check_and_the_junit_hides_the_secret() {
     let report = fixture.file("junit.xml");
     let (code, stdout, stderr) = smoke(&fixture, &["--junit", report.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("`agui.run` failed: the run finished with message `m1` still open"), "{stderr}");
+    let broken = "rule `agui.finish-closes-text` broken at event 3: the run finished with message `m1` still open \
+                  (the run is in `.agui-dev/smoke/agui-run.jsonl`)";
+    assert!(stderr.contains(&format!("`agui.run` failed: {broken}")), "{stderr}");
+    let kept = std::fs::read_to_string(fixture.file(".agui-dev/smoke/agui-run.jsonl")).unwrap();
+    assert_eq!(kept.lines().count(), 4, "{kept}");
+    assert!(kept.lines().last().unwrap().contains("\"RUN_FINISHED\""), "{kept}");
+    assert!(kept.contains("hi [redacted:SECRET_TOKEN]") && !kept.contains("tok-very-secret-42"), "{kept}");
     assert!(stderr.contains("last lines of `agui`:"), "{stderr}");
     let xml = junit(&report);
     assert!(xml.contains("<testcase name=\"agui.run\" classname=\"smoke.agui\""), "{xml}");
-    assert!(xml.contains("<failure message=\"the run finished with message `m1` still open\">"), "{xml}");
+    assert!(xml.contains(&format!("<failure message=\"{broken}\">")), "{xml}");
     assert!(xml.contains("handling a run with key [redacted:SECRET_TOKEN]"), "{xml}");
     for text in [&xml, &stdout, &stderr] {
         assert!(!text.contains("tok-very-secret-42"));
