@@ -460,3 +460,43 @@ fn a_thinking_model_in_a_stack_with_mcp_tools() {
     run.expect("litellm.reasoner_tools", "warn", "`thinker` is a thinking model", Some("deepseek/deepseek-chat"));
     run.assert_never_printed("sk-real-looking-0123456789");
 }
+
+#[test]
+fn a_vulnerable_release_is_a_warning_naming_the_advisory_and_its_fix() {
+    let fixture = proxy_stack("");
+    fake_litellm(fixture.path(), "1.101.1");
+    let run = doctor(&fixture, &[], &[]);
+    run.expect("venv.compromised", "ok", "1.101.1 is not a known malicious release", None);
+    run.expect(
+        "venv.advisories",
+        "warn",
+        "litellm 1.101.1 is affected by GHSA-7hp6-4w63-5g45: Salt-key privilege escalation",
+        Some("'litellm[proxy]>=1.101.3'"),
+    );
+    run.expect("venv.advisories", "warn", "GHSA-w4c7-34wj-hqm8", Some(">=1.103.10"));
+    let salt = run.find("venv.advisories", None);
+    assert!(salt.iter().any(|c| c["message"].as_str().unwrap().ends_with("fixed in 1.101.3")), "{salt:?}");
+}
+
+#[test]
+fn a_compromised_release_is_an_error_naming_the_advisory() {
+    let fixture = proxy_stack("");
+    fake_litellm(fixture.path(), "1.82.7");
+    let run = doctor(&fixture, &[], &[]);
+    assert_eq!(run.code, 1);
+    run.expect(
+        "venv.compromised",
+        "fail",
+        "litellm 1.82.7 is a malicious release (MAL-2026-2144: ",
+        Some("rotate every key"),
+    );
+    assert!(run.find("venv.advisories", None).is_empty(), "a malicious release is not also listed as vulnerable");
+}
+
+#[test]
+fn the_pinned_release_is_clear_of_every_advisory() {
+    let fixture = proxy_stack("");
+    fake_litellm(fixture.path(), "1.108.7");
+    let run = doctor(&fixture, &[], &[]);
+    run.expect("venv.advisories", "ok", "1.108.7 is in none of the", None);
+}

@@ -2,6 +2,7 @@
 //! readiness URL, the master key and model it hands the AG-UI servers, the doctor checks of its
 //! venv, config and provider keys, and its smoke tests (readiness, one completion).
 
+pub mod advisories;
 pub mod config;
 pub mod doctor;
 pub mod venv;
