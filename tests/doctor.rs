@@ -500,3 +500,24 @@ fn the_pinned_release_is_clear_of_every_advisory() {
     let run = doctor(&fixture, &[], &[]);
     run.expect("venv.advisories", "ok", "1.108.7 is in none of the", None);
 }
+
+#[test]
+fn a_protocol_package_that_needs_a_newer_node() {
+    let (fixture, _) = full_stack("");
+    std::fs::write(fixture.file("agui/package.json"), r#"{"engines":{"node":">=20"}}"#).unwrap();
+    let server = fixture.file("agui/node_modules/@modelcontextprotocol/client");
+    std::fs::create_dir_all(&server).unwrap();
+    std::fs::write(
+        server.join("package.json"),
+        r#"{"name":"@modelcontextprotocol/client","version":"9.0.0","engines":{"node":"^98.1 || >=99"}}"#,
+    )
+    .unwrap();
+    let run = doctor(&fixture, &[], &[]);
+    assert_eq!(run.code, 1);
+    run.expect(
+        "tools.engines",
+        "fail",
+        "`@modelcontextprotocol/client` 9.0.0 wants Node `^98.1 || >=99`",
+        Some("nvm install 98"),
+    );
+}
