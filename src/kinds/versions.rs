@@ -90,7 +90,7 @@ fn npm_clause(word: &str) -> Option<Vec<String>> {
     }
     if let Some(rest) = word.strip_prefix('~') {
         let parts = version_parts(rest);
-        let at = if parts.len() > 1 { 1 } else { 0 };
+        let at = usize::from(parts.len() > 1);
         return (!parts.is_empty()).then(|| vec![format!(">={rest}"), format!("<{}", bump(&parts, at))]);
     }
     if word.starts_with(['>', '<', '=']) {
