@@ -521,3 +521,24 @@ fn a_protocol_package_that_needs_a_newer_node() {
         Some("nvm install 98"),
     );
 }
+
+/// Doctor's live MCP check against a server that speaks only the 2025-era handshake (the
+/// fixture, started here and stopped by its pid): it passes and names the era.
+#[test]
+fn the_live_mcp_check_names_the_2025_era_of_a_legacy_server() {
+    let port = common::free_port();
+    let fixture =
+        Fixture::new(&format!("[services.mcp]\nkind = \"mcp\"\ncommand = \"node server.mjs\"\nport = {port}\n"));
+    let mut server = std::process::Command::new("node");
+    server
+        .arg(common::repo_root().join("tests/fixtures/mcp-legacy/server.mjs"))
+        .env("PORT", port.to_string())
+        .env("AGUI_TEST_MARKER", &fixture.marker);
+    let server = fixture.spawn_command(server);
+    server.stdout.wait_for("mcp-legacy listening");
+    let run = doctor(&fixture, &[], &[]);
+    run.expect("running.mcp", "ok", "MCP 2025-11-25 (2025 era: initialize + session) works: 1 tools", None);
+    run.expect("running.mcp", "ok", "it does not answer `server/discover`", None);
+    run.expect("running.mcp_cors", "warn", "does not expose `Mcp-Session-Id`", None);
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+}
