@@ -460,3 +460,85 @@ fn a_thinking_model_in_a_stack_with_mcp_tools() {
     run.expect("litellm.reasoner_tools", "warn", "`thinker` is a thinking model", Some("deepseek/deepseek-chat"));
     run.assert_never_printed("sk-real-looking-0123456789");
 }
+
+#[test]
+fn a_vulnerable_release_is_a_warning_naming_the_advisory_and_its_fix() {
+    let fixture = proxy_stack("");
+    fake_litellm(fixture.path(), "1.101.1");
+    let run = doctor(&fixture, &[], &[]);
+    run.expect("venv.compromised", "ok", "1.101.1 is not a known malicious release", None);
+    run.expect(
+        "venv.advisories",
+        "warn",
+        "litellm 1.101.1 is affected by GHSA-7hp6-4w63-5g45: Salt-key privilege escalation",
+        Some("'litellm[proxy]>=1.101.3'"),
+    );
+    run.expect("venv.advisories", "warn", "GHSA-w4c7-34wj-hqm8", Some(">=1.103.10"));
+    let salt = run.find("venv.advisories", None);
+    assert!(salt.iter().any(|c| c["message"].as_str().unwrap().ends_with("fixed in 1.101.3")), "{salt:?}");
+}
+
+#[test]
+fn a_compromised_release_is_an_error_naming_the_advisory() {
+    let fixture = proxy_stack("");
+    fake_litellm(fixture.path(), "1.82.7");
+    let run = doctor(&fixture, &[], &[]);
+    assert_eq!(run.code, 1);
+    run.expect(
+        "venv.compromised",
+        "fail",
+        "litellm 1.82.7 is a malicious release (MAL-2026-2144: ",
+        Some("rotate every key"),
+    );
+    assert!(run.find("venv.advisories", None).is_empty(), "a malicious release is not also listed as vulnerable");
+}
+
+#[test]
+fn the_pinned_release_is_clear_of_every_advisory() {
+    let fixture = proxy_stack("");
+    fake_litellm(fixture.path(), "1.108.7");
+    let run = doctor(&fixture, &[], &[]);
+    run.expect("venv.advisories", "ok", "1.108.7 is in none of the", None);
+}
+
+#[test]
+fn a_protocol_package_that_needs_a_newer_node() {
+    let (fixture, _) = full_stack("");
+    std::fs::write(fixture.file("agui/package.json"), r#"{"engines":{"node":">=20"}}"#).unwrap();
+    let server = fixture.file("agui/node_modules/@modelcontextprotocol/client");
+    std::fs::create_dir_all(&server).unwrap();
+    std::fs::write(
+        server.join("package.json"),
+        r#"{"name":"@modelcontextprotocol/client","version":"9.0.0","engines":{"node":"^98.1 || >=99"}}"#,
+    )
+    .unwrap();
+    let run = doctor(&fixture, &[], &[]);
+    assert_eq!(run.code, 1);
+    run.expect(
+        "tools.engines",
+        "fail",
+        "`@modelcontextprotocol/client` 9.0.0 wants Node `^98.1 || >=99`",
+        Some("nvm install 98"),
+    );
+}
+
+/// Doctor's live MCP check against a server that speaks only the 2025-era handshake (the
+/// fixture, started here and stopped by its pid): it passes and names the era.
+#[test]
+fn the_live_mcp_check_names_the_2025_era_of_a_legacy_server() {
+    let port = common::free_port();
+    let fixture =
+        Fixture::new(&format!("[services.mcp]\nkind = \"mcp\"\ncommand = \"node server.mjs\"\nport = {port}\n"));
+    let mut server = std::process::Command::new("node");
+    server
+        .arg(common::repo_root().join("tests/fixtures/mcp-legacy/server.mjs"))
+        .env("PORT", port.to_string())
+        .env("AGUI_TEST_MARKER", &fixture.marker);
+    let server = fixture.spawn_command(server);
+    server.stdout.wait_for("mcp-legacy listening");
+    let run = doctor(&fixture, &[], &[]);
+    run.expect("running.mcp", "ok", "MCP 2025-11-25 (2025 era: initialize + session) works: 1 tools", None);
+    run.expect("running.mcp", "ok", "it does not answer `server/discover`", None);
+    run.expect("running.mcp_cors", "warn", "does not expose `Mcp-Session-Id`", None);
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+}

@@ -72,7 +72,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         for event in [{"type": "RUN_STARTED", "threadId": "t", "runId": "r"},
                       {"type": "TEXT_MESSAGE_START", "messageId": "m1", "role": "assistant"},
-                      {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": "hi"},
+                      {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": "hi " + os.environ["SECRET_TOKEN"]},
                       {"type": "RUN_FINISHED", "threadId": "t", "runId": "r"}]:
             self.wfile.write(("data: " + json.dumps(event) + "\n\n").encode())
     def log_message(self, *args):
@@ -90,11 +90,17 @@ fn a_bad_event_sequence_fails_the_agui_check_and_the_junit_hides_the_secret() {
     let report = fixture.file("junit.xml");
     let (code, stdout, stderr) = smoke(&fixture, &["--junit", report.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("`agui.run` failed: the run finished with message `m1` still open"), "{stderr}");
+    let broken = "rule `agui.finish-closes-text` broken at event 3: the run finished with message `m1` still open \
+                  (the run is in `.agui-dev/smoke/agui-run.jsonl`)";
+    assert!(stderr.contains(&format!("`agui.run` failed: {broken}")), "{stderr}");
+    let kept = std::fs::read_to_string(fixture.file(".agui-dev/smoke/agui-run.jsonl")).unwrap();
+    assert_eq!(kept.lines().count(), 4, "{kept}");
+    assert!(kept.lines().last().unwrap().contains("\"RUN_FINISHED\""), "{kept}");
+    assert!(kept.contains("hi [redacted:SECRET_TOKEN]") && !kept.contains("tok-very-secret-42"), "{kept}");
     assert!(stderr.contains("last lines of `agui`:"), "{stderr}");
     let xml = junit(&report);
     assert!(xml.contains("<testcase name=\"agui.run\" classname=\"smoke.agui\""), "{xml}");
-    assert!(xml.contains("<failure message=\"the run finished with message `m1` still open\">"), "{xml}");
+    assert!(xml.contains(&format!("<failure message=\"{broken}\">")), "{xml}");
     assert!(xml.contains("handling a run with key [redacted:SECRET_TOKEN]"), "{xml}");
     for text in [&xml, &stdout, &stderr] {
         assert!(!text.contains("tok-very-secret-42"));
@@ -152,4 +158,48 @@ fn a_process_left_behind_fails_the_stopped_check_and_is_then_killed() {
     assert!(stderr.contains("(sleep 600) was still running"), "{stderr}");
     assert!(stdout.contains("\"id\":\"stack.stopped\""), "{stdout}");
     assert_eq!(fixture.survivors(), Vec::<i32>::new(), "the stray was killed after the report");
+}
+
+/// The message of one check in `smoke --json` output, which must have passed.
+fn passed_message(stdout: &str, id: &str) -> String {
+    let check = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no `{id}` in {stdout}"));
+    assert_eq!(check["status"], "pass", "{check}");
+    check["message"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn smoke_speaks_the_2025_handshake_to_a_server_that_knows_only_it() {
+    let server = common::repo_root().join("tests/fixtures/mcp-legacy/server.mjs");
+    let fixture = Fixture::new(&format!(
+        "[services.mcp]\nkind = \"mcp\"\ncommand = [\"node\", \"{}\"]\nport = {}\n",
+        server.display(),
+        free_port()
+    ));
+    let (code, stdout, stderr) = smoke(&fixture, &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let message = passed_message(&stdout, "mcp.tools");
+    assert!(message.starts_with("MCP 2025-11-25 (2025 era: initialize + session): 1 tools (calculate)"), "{message}");
+    assert!(message.contains("`calculate` answered 42"), "{message}");
+    assert!(stderr.contains("MCP 2025-11-25 (2025 era"), "{stderr}");
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+#[test]
+fn smoke_speaks_2026_07_28_to_the_template() {
+    let root = common::repo_root();
+    let fixture = Fixture::new(&format!(
+        "[services.mcp]\nkind = \"mcp\"\ncwd = \"{}/templates/mcp-server\"\ncommand = \"npm start\"\nport = {}\n",
+        root.display(),
+        free_port()
+    ));
+    let (code, stdout, stderr) = smoke(&fixture, &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let message = passed_message(&stdout, "mcp.tools");
+    assert!(message.starts_with("MCP 2026-07-28 (server/discover, no session): 3 tools"), "{message}");
+    assert!(message.contains("`calculate` answered 42"), "{message}");
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
 }

@@ -78,6 +78,8 @@ fn the_real_stack_streams_an_offline_answer_and_stops_without_a_trace() {
     for id in ["running.ready", "running.mcp", "running.mcp_cors"] {
         assert!(checks.iter().any(|c| c["id"] == id && c["status"] == "ok"), "{id}: {checks:?}");
     }
+    let era = checks.iter().find(|c| c["id"] == "running.mcp").unwrap()["message"].as_str().unwrap();
+    assert!(era.starts_with("MCP 2026-07-28 (server/discover, no session) works: 3 tools"), "{era}");
 
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0, "{}", up.stderr.text());

@@ -15,8 +15,8 @@ use std::time::Instant;
 use crate::cli::Cli;
 use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
-use crate::kinds::litellm::config::{COMPROMISED_VERSIONS, DEFAULT_REQUIREMENT};
-use crate::kinds::litellm::{self, venv};
+use crate::kinds::litellm::config::DEFAULT_REQUIREMENT;
+use crate::kinds::litellm::{self, advisories, venv};
 use crate::output::{Key, Level, Msg};
 use crate::supervise::short;
 use crate::system::program::which;
@@ -186,9 +186,12 @@ pub fn verify_litellm(venv: &Path) -> Result<String> {
         Error::failed(format!("litellm is not installed in `{}` after set-up", venv.display()))
             .hint("remove the venv and run `agui-dev setup` again")
     })?;
-    if COMPROMISED_VERSIONS.contains(&dist.version.as_str()) {
-        return Err(Error::failed(format!("litellm {} is a compromised release (credential stealer)", dist.version))
-            .hint("delete the venv, rotate every key it could read, and install a pinned safe version"));
+    if let Some(advisory) = advisories::compromised(&dist.version) {
+        return Err(Error::failed(format!(
+            "litellm {} is a compromised release ({}: {})",
+            dist.version, advisory.id, advisory.summary
+        ))
+        .hint("delete the venv, rotate every key it could read, and install a pinned safe version"));
     }
     if let Some(hook) = venv::stray_init_hooks(venv).first() {
         return Err(Error::failed(format!("`{}` is the start-up hook of a compromised litellm", hook.display()))

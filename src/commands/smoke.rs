@@ -223,6 +223,8 @@ impl SmokeTest<'_> {
                     env: &service.env,
                     model: plan.model.as_deref(),
                     client: &client,
+                    dir: &plan.dir,
+                    secrets: &plan.secrets,
                 };
                 kind.smoke(test, target).await
             }

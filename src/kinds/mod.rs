@@ -187,6 +187,10 @@ pub struct SmokeTarget<'a> {
     /// The model agui-dev chose for the AG-UI servers, if it chose one.
     pub model: Option<&'a str>,
     pub client: &'a reqwest::Client,
+    /// The stack file's folder: smoke keeps what it captured under `.agui-dev/smoke/` there.
+    pub dir: &'a std::path::Path,
+    /// Redacted from anything a smoke test writes.
+    pub secrets: &'a [crate::secret::Secret],
 }
 
 /// The stack as doctor sees it, for the kinds' checks: the plan's view where it could be built.

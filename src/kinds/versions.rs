@@ -50,9 +50,83 @@ pub fn satisfies(version: &str, requires: &str) -> Option<bool> {
     Some(true)
 }
 
+/// Whether a Node `version` meets an npm `engines.node` range (`>=20`, `^20.19 || >=22.12`,
+/// `20.x`, `>=18 <23`); `None` when the range is not one of these forms.
+pub fn satisfies_npm(version: &str, range: &str) -> Option<bool> {
+    let mut any = false;
+    for alternative in range.split("||") {
+        let mut clauses: Vec<String> = Vec::new();
+        let words: Vec<&str> = alternative.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+        let mut words = words.into_iter();
+        while let Some(word) = words.next() {
+            // `>= 20` is one clause written as two words.
+            let word = if matches!(word, ">=" | "<=" | ">" | "<" | "=") {
+                format!("{word}{}", words.next()?)
+            } else {
+                word.to_owned()
+            };
+            clauses.extend(npm_clause(&word)?);
+        }
+        if clauses.is_empty() {
+            clauses.push(">=0".to_owned());
+        }
+        any |= satisfies(version, &clauses.join(","))?;
+    }
+    Some(any)
+}
+
+/// One npm comparator as `Requires-Python`-style clauses.
+fn npm_clause(word: &str) -> Option<Vec<String>> {
+    let word = word.trim_start_matches('v');
+    let bump = |parts: &[u64], at: usize| {
+        let mut next: Vec<u64> = parts[..=at].to_vec();
+        next[at] += 1;
+        next.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+    };
+    if let Some(rest) = word.strip_prefix('^') {
+        let parts = version_parts(rest);
+        let at = parts.iter().position(|p| *p != 0).unwrap_or(parts.len().saturating_sub(1));
+        return (!parts.is_empty()).then(|| vec![format!(">={rest}"), format!("<{}", bump(&parts, at))]);
+    }
+    if let Some(rest) = word.strip_prefix('~') {
+        let parts = version_parts(rest);
+        let at = usize::from(parts.len() > 1);
+        return (!parts.is_empty()).then(|| vec![format!(">={rest}"), format!("<{}", bump(&parts, at))]);
+    }
+    if word.starts_with(['>', '<', '=']) {
+        let word = word.strip_prefix('=').filter(|w| !w.starts_with('=')).map_or(word.to_owned(), |w| format!("=={w}"));
+        return Some(vec![word]);
+    }
+    if word == "*" || word == "x" {
+        return Some(Vec::new());
+    }
+    let exact = word.trim_end_matches(".x").trim_end_matches(".*");
+    let parts = version_parts(exact);
+    if parts.is_empty() {
+        return None;
+    }
+    if exact != word || parts.len() < 3 {
+        return Some(vec![format!(">={exact}"), format!("<{}", bump(&parts, parts.len() - 1))]);
+    }
+    Some(vec![format!("=={exact}")])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engines_ranges() {
+        assert_eq!(satisfies_npm("v20.20.2", ">=20"), Some(true));
+        assert_eq!(satisfies_npm("v18.19.0", ">=20"), Some(false));
+        assert_eq!(satisfies_npm("v20.20.2", "^20.19.0 || >=22.12.0"), Some(true));
+        assert_eq!(satisfies_npm("v21.1.0", "^20.19.0 || >=22.12.0"), Some(false));
+        assert_eq!(satisfies_npm("v22.0.0", ">=18 <22"), Some(false));
+        assert_eq!(satisfies_npm("v20.1.0", "20.x"), Some(true));
+        assert_eq!(satisfies_npm("v20.1.0", "~20.2"), Some(false));
+        assert_eq!(satisfies_npm("v20.1.0", ">= 20"), Some(true));
+        assert_eq!(satisfies_npm("v20.1.0", "latest"), None);
+    }
 
     #[test]
     fn requires_python() {

@@ -1,5 +1,6 @@
 //! Doctor's `tools` area: each service's program, and for Node services the Node and npm on
-//! PATH, `node_modules`, `tsx`, `NODE_ENV`, `engines.node`, and the versions of the AG-UI and
+//! PATH, `node_modules`, `tsx`, `NODE_ENV`, `engines.node` (the service's and its protocol
+//! packages'), and the versions of the AG-UI and
 //! MCP packages installed.
 
 use std::collections::BTreeSet;
@@ -10,7 +11,7 @@ use super::Doctor;
 use crate::config::Service;
 use crate::diagnosis::{Area, CheckId, Diagnosis};
 use crate::kinds::Inspect;
-use crate::kinds::versions::{compare_versions, version_parts};
+use crate::kinds::versions::{satisfies_npm, version_parts};
 use crate::system::program::find as find_program;
 use crate::system::run::stdout_of;
 
@@ -149,7 +150,7 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>) {
         }
         found.ok(TOOLS_NODE_MODULES, subject, format!("`{}/node_modules` exists", cwd.display()));
         let package: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        check_engines(found, subject, &package, node_version.as_deref());
+        check_engines(found, subject, &package, &cwd.join("node_modules"), node_version.as_deref());
         check_agui_versions(found, subject, &cwd.join("node_modules"));
         let sdk = installed_versions(&cwd.join("node_modules"), "@modelcontextprotocol/sdk");
         if let Some(version) = sdk.iter().next() {
@@ -191,31 +192,62 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>) {
     }
 }
 
-/// `engines.node` of a package against the installed Node.
-fn check_engines(found: &mut Diagnosis, subject: Option<&str>, package: &serde_json::Value, node: Option<&str>) {
-    let Some(range) = package.pointer("/engines/node").and_then(serde_json::Value::as_str) else { return };
+/// The protocol packages the templates run on: their own `engines.node` counts as much as the
+/// service's (the MCP SDK v2 packages need Node 20; docs/protocol-facts.md).
+const ENGINE_PACKAGES: &[&str] = &[
+    "@modelcontextprotocol/server",
+    "@modelcontextprotocol/client",
+    "@modelcontextprotocol/core",
+    "@modelcontextprotocol/sdk",
+    "@ag-ui/client",
+    "@ag-ui/core",
+    "@ag-ui/encoder",
+];
+
+/// `engines.node` of the service's package.json, and of the protocol packages it installed,
+/// against the installed Node.
+fn check_engines(
+    found: &mut Diagnosis,
+    subject: Option<&str>,
+    package: &serde_json::Value,
+    node_modules: &Path,
+    node: Option<&str>,
+) {
     let Some(node) = node else { return };
-    // The lower bound of `>=20`, `^20.1`, `~20`, `20.x`: enough for the ranges packages use.
-    let bound = range.trim().trim_start_matches(['>', '=', '^', '~', 'v', ' ']);
-    let wanted = version_parts(bound);
-    if wanted.is_empty()
-        || !(range.trim_start().starts_with(['>', '^', '~'])
-            || range.trim_start().starts_with(|c: char| c.is_ascii_digit()))
-    {
-        return;
+    let mut wants: Vec<(String, String)> = Vec::new();
+    if let Some(range) = package.pointer("/engines/node").and_then(serde_json::Value::as_str) {
+        wants.push(("the package".to_owned(), range.to_owned()));
     }
-    if compare_versions(&version_parts(node), &wanted) == std::cmp::Ordering::Less {
-        found.fail(
-            TOOLS_ENGINES,
-            subject,
-            format!("the package wants Node `{range}` and Node is {node}"),
-            format!(
-                "install a Node that satisfies `{range}` (`nvm install {}`), then reinstall node_modules",
-                wanted[0]
-            ),
-        );
-    } else {
-        found.ok(TOOLS_ENGINES, subject, format!("Node {node} satisfies `engines.node` `{range}`"));
+    for name in ENGINE_PACKAGES {
+        let Ok(text) = std::fs::read_to_string(node_modules.join(name).join("package.json")) else { continue };
+        let manifest: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if let Some(range) = manifest.pointer("/engines/node").and_then(serde_json::Value::as_str) {
+            let version = manifest.get("version").and_then(serde_json::Value::as_str).unwrap_or("?");
+            wants.push((format!("`{name}` {version}"), range.to_owned()));
+        }
+    }
+    let mut checked = Vec::new();
+    for (who, range) in &wants {
+        // A range of a form we cannot read is skipped rather than guessed.
+        match satisfies_npm(node, range) {
+            Some(false) => {
+                let major = version_parts(range.trim_start_matches(|c: char| !c.is_ascii_digit()));
+                let install = major
+                    .first()
+                    .map_or_else(|| "a Node that satisfies it".to_owned(), |m| format!("`nvm install {m}`"));
+                found.fail(
+                    TOOLS_ENGINES,
+                    subject,
+                    format!("{who} wants Node `{range}` and Node is {node}"),
+                    format!("install a Node that satisfies `{range}` ({install}), then reinstall node_modules"),
+                );
+            }
+            Some(true) => checked.push(format!("{who} `{range}`")),
+            None => {}
+        }
+    }
+    if !found.has(TOOLS_ENGINES, subject) && !checked.is_empty() {
+        found.ok(TOOLS_ENGINES, subject, format!("Node {node} satisfies `engines.node` of {}", checked.join(", ")));
     }
 }
 

@@ -1,10 +1,14 @@
 //! `kind = "agui"`: an AG-UI server (`POST /agent`, server-sent events). Its readiness URL, the
 //! environment that wires it to the proxy and the MCP server, the doctor checks of that wiring
-//! (`consistency`), its smoke test (one run, checked the way the official client checks it), and
-//! what it needs in a container (`export`).
+//! (`consistency`), its smoke test (one run, checked against the AG-UI 1.0 rules of
+//! `docs/agui-rules.md`, kept in `rules`; the captured run is kept as
+//! `.agui-dev/smoke/agui-run.jsonl`, secrets redacted), and what it needs in a container (`export`).
 
 pub mod consistency;
 pub mod events;
+pub mod rules;
+
+use std::path::Path;
 
 use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip};
 use crate::config::{Probe, Service};
@@ -83,9 +87,44 @@ impl Kind for Agui {
             if !status.is_success() {
                 return Err(format!("POST {url} answered {status}: {}", clip(&body)));
             }
-            let events = events::parse_sse(&body)?;
-            let text = events::verify(&events)?;
-            Ok(format!("{} events; the answer: {}", events.len(), clip(&text)))
+            let frames = events::sse_frames(&body);
+            let kept = keep_run(target.dir, &frames, target.secrets);
+            let checked = rules::check_smoke(&frames);
+            if let Some(broken) = &checked.broken {
+                return Err(format!("{broken}{kept}"));
+            }
+            let warnings: String = checked
+                .warnings
+                .iter()
+                .map(|w| format!("; warning: rule `{}` at event {}: {}", w.rule, w.index, w.message))
+                .collect::<Vec<_>>()
+                .concat();
+            Ok(format!(
+                "{} events, {} run{}; the answer: {}{warnings}{kept}",
+                checked.events,
+                checked.runs,
+                if checked.runs == 1 { "" } else { "s" },
+                clip(&checked.text)
+            ))
         })
+    }
+}
+
+/// Where smoke keeps the last captured run, under the stack file's folder.
+pub const CAPTURE: &str = ".agui-dev/smoke/agui-run.jsonl";
+
+/// Writes the frames, one per line, secrets redacted; returns the note for the report.
+fn keep_run(dir: &Path, frames: &[String], secrets: &[crate::secret::Secret]) -> String {
+    let path = dir.join(CAPTURE);
+    let mut text = String::new();
+    for frame in frames {
+        // A frame spanning several `data:` lines stays one line of the capture.
+        text.push_str(&crate::secret::redact(&frame.replace('\n', " "), secrets));
+        text.push('\n');
+    }
+    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&path, text));
+    match written {
+        Ok(()) => format!(" (the run is in `{CAPTURE}`)"),
+        Err(err) => format!(" (could not keep the run in `{}`: {err})", path.display()),
     }
 }

@@ -1,12 +1,9 @@
 //! What agui-dev knows about the LiteLLM proxy: its config file, which provider key each model
-//! needs, which model to offer the AG-UI server, and the compromised releases.
+//! needs, and which model to offer the AG-UI server (the compromised releases are in `advisories`).
 
 use std::path::Path;
 
 use serde::Deserialize;
-
-/// Releases that shipped a credential stealer (March 2026, OSV MAL-2026-2144).
-pub const COMPROMISED_VERSIONS: &[&str] = &["1.82.7", "1.82.8"];
 
 /// Installed by `setup` (and the image `export` names) when a litellm service has no
 /// `requirements.txt` next to its config.

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{self, COMPROMISED_VERSIONS, DEFAULT_REQUIREMENT};
+use super::advisories;
+use super::config::{self, DEFAULT_REQUIREMENT};
 use crate::config::{Service, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::container::{ConfigFiles, Container, Runtime};
@@ -32,9 +33,12 @@ pub fn container(stack: &Stack, service: &Service) -> Result<Container> {
         ));
     }
     let version = pinned_version(service)?;
-    if COMPROMISED_VERSIONS.contains(&version.as_str()) {
-        return Err(Error::usage(format!("LiteLLM {version} is a compromised release; no image is exported for it"))
-            .hint("pin another release in the requirements next to the proxy config"));
+    if let Some(advisory) = advisories::compromised(&version) {
+        let name = advisory.name();
+        return Err(Error::usage(format!(
+            "LiteLLM {version} is a compromised release ({name}); no image is exported for it"
+        ))
+        .hint("pin another release in the requirements next to the proxy config"));
     }
     let mut secret_vars: Vec<String> = Vec::new();
     let files = if let Some(path) = &service.litellm.config {

@@ -3,6 +3,7 @@
 //! venv, config and provider keys, its smoke tests (readiness, one completion), and its image for
 //! `export` (`export.rs`).
 
+pub mod advisories;
 pub mod config;
 pub mod doctor;
 pub mod export;

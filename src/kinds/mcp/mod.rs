@@ -1,6 +1,7 @@
 //! `kind = "mcp"`: an MCP server over streamable HTTP at `/mcp`. Its readiness URL, the URL the
-//! AG-UI servers are wired to, the doctor checks of a running server (handshake, CORS), its
-//! smoke test (list the tools, call one) and what it needs in a container (`export`).
+//! AG-UI servers are wired to, the doctor checks of a running server (handshake in either protocol
+//! era, CORS), its smoke test (list the tools, call one) and what it needs in a container
+//! (`export`). `session` holds the protocol.
 
 pub mod session;
 
@@ -66,32 +67,48 @@ impl Kind for Mcp {
     fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
             let mut session = session::Session::open(&local_url(target.port, PATH)).await?;
-            let tools = session.tools().await?;
-            let (name, arguments) =
-                session::pick_call(&tools).ok_or("the server lists no tool that can be called without arguments")?;
-            let answer = session.call(&name, arguments).await?;
+            let era = session.era().clone();
+            let tools = session.tools().await.map_err(|e| format!("{era}: {e}"))?;
+            let (name, arguments) = session::pick_call(&tools)
+                .ok_or_else(|| format!("{era}: the server lists no tool that can be called without arguments"))?;
+            let answer = session.call(&name, arguments).await.map_err(|e| format!("{era}: {e}"))?;
+            session.close().await;
             let names: Vec<&str> = tools.iter().map(|(n, _)| n.as_str()).collect();
-            Ok(format!("{} tools ({}); `{name}` answered {}", tools.len(), names.join(", "), clip(&answer)))
+            Ok(format!("{era}: {} tools ({}); `{name}` answered {}", tools.len(), names.join(", "), clip(&answer)))
         })
     }
 }
 
-/// A running MCP server: the streamable HTTP handshake works the way clients do it, and a browser
-/// client can read the session id (CORS must expose `Mcp-Session-Id`, or every later request
-/// fails with `No valid session ID provided`).
+/// A running MCP server: the handshake works the way clients do it (2026-07-28 first, then the
+/// 2025-era session), and a browser client can make its requests: 2026-07-28 requests carry the
+/// `Mcp-Method` and `MCP-Protocol-Version` headers, which CORS must allow; a 2025-era client must
+/// read the session id (CORS must expose `Mcp-Session-Id`, or every later request fails with
+/// `No valid session ID provided`).
 async fn check_running(found: &mut Diagnosis, subject: Option<&str>, port: u16) {
     let url = local_url(port, PATH);
     let handshake = async {
         let mut session = session::Session::open(&url).await?;
-        session.tools().await
+        let tools = session.tools().await;
+        let era = session.era().clone();
+        session.close().await;
+        tools.map(|tools| (era, tools))
     };
+    let mut era = None;
     match tokio::time::timeout(Duration::from_secs(5), handshake).await {
-        Ok(Ok(tools)) => found.ok(RUNNING_MCP, subject, format!("the MCP handshake works: {} tools", tools.len())),
+        Ok(Ok((spoken, tools))) => {
+            let note = match &spoken {
+                session::Era::Modern => String::new(),
+                session::Era::Legacy(_) => format!("; it does not answer `server/discover` ({} clients fall back)", session::MODERN),
+            };
+            found.ok(RUNNING_MCP, subject, format!("{spoken} works: {} tools{note}", tools.len()));
+            era = Some(spoken);
+        }
         Ok(Err(error)) => found.fail(
             RUNNING_MCP,
             subject,
             format!("the MCP handshake at `{url}` fails: {error}"),
             "406/415: send `Accept: application/json, text/event-stream`; 403 `Invalid Host`: use 127.0.0.1 or set allowed hosts; \
+             -32020 `Mcp-Method header is absent`: a 2026-07-28 client must send it; \
              `Server already initialized`: create a server and transport per session",
         ),
         Err(_) => found.fail(RUNNING_MCP, subject, format!("the MCP handshake at `{url}` did not finish in 5s"), "read the MCP server's log"),
@@ -101,23 +118,48 @@ async fn check_running(found: &mut Diagnosis, subject: Option<&str>, port: u16) 
         .request(reqwest::Method::OPTIONS, &url)
         .header("Origin", "http://localhost:5173")
         .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type, mcp-method, mcp-protocol-version")
         .send()
         .await;
-    let exposed = |response: &reqwest::Response| {
-        response
-            .headers()
-            .get("access-control-expose-headers")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains("mcp-session-id") || v.trim() == "*")
+    let lists = |response: &reqwest::Response, header: &str, wanted: &[&str]| {
+        response.headers().get(header).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.trim() == "*" || wanted.iter().all(|w| v.split(',').any(|h| h.trim() == *w))
+        })
     };
-    match preflight {
-        Ok(response) if exposed(&response) => found.ok(RUNNING_MCP_CORS, subject, "CORS exposes `Mcp-Session-Id` to browser clients"),
-        Ok(_) => found.warn(
+    let response = match preflight {
+        Ok(response) => response,
+        Err(error) => {
+            found.warn(
+                RUNNING_MCP_CORS,
+                subject,
+                format!("OPTIONS {url} failed: {error}"),
+                "read the MCP server's log",
+            );
+            return;
+        }
+    };
+    match era {
+        Some(session::Era::Modern) => {
+            if lists(&response, "access-control-allow-headers", &["mcp-method", "mcp-protocol-version"]) {
+                found.ok(RUNNING_MCP_CORS, subject, "CORS allows `Mcp-Method` and `MCP-Protocol-Version` for browser clients");
+            } else {
+                found.warn(
+                    RUNNING_MCP_CORS,
+                    subject,
+                    format!("CORS does not allow the `Mcp-Method` and `MCP-Protocol-Version` headers: a browser client's {} requests fail their preflight", session::MODERN),
+                    "add `Mcp-Method`, `Mcp-Name` and `MCP-Protocol-Version` to the CORS `allowedHeaders` of the MCP server",
+                );
+            }
+        }
+        _ if lists(&response, "access-control-expose-headers", &["mcp-session-id"]) => {
+            found.ok(RUNNING_MCP_CORS, subject, "CORS exposes `Mcp-Session-Id` to browser clients");
+        }
+        _ => found.warn(
             RUNNING_MCP_CORS,
             subject,
             "CORS does not expose `Mcp-Session-Id`: a browser client cannot read its session and gets `No valid session ID provided`",
             "add `Mcp-Session-Id` to the CORS `exposedHeaders` of the MCP server",
         ),
-        Err(error) => found.warn(RUNNING_MCP_CORS, subject, format!("OPTIONS {url} failed: {error}"), "read the MCP server's log"),
     }
 }

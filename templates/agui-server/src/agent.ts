@@ -46,8 +46,13 @@ export class RunEmitter {
   }
 
   private emit(event: Event): void {
+    // AG-UI 1.0: nothing after RUN_FINISHED or RUN_ERROR.
     if (this.finished) return;
-    this.sink({ ...event, timestamp: Date.now() });
+    // AG-UI 1.0: an optional field is omitted, never null.
+    const clean = Object.fromEntries(
+      Object.entries(event).filter(([, value]) => value !== null && value !== undefined),
+    ) as Event;
+    this.sink({ ...clean, timestamp: Date.now() });
   }
 
   runStarted(threadId: string, runId: string): void {
@@ -105,10 +110,12 @@ export class RunEmitter {
 
   runFinished(threadId: string, runId: string, usage: TokenUsage[]): void {
     this.closeAll();
+    // AG-UI 1.0: RUN_FINISHED says how the run ended (`outcome`) and what it cost (`usage`).
     this.emit({
       type: EventType.RUN_FINISHED,
       threadId,
       runId,
+      outcome: { type: "success" },
       ...(usage.length > 0 ? { usage: aggregateTokenUsage(usage) } : {}),
     });
     this.finished = true;

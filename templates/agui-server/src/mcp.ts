@@ -1,18 +1,19 @@
 /**
- * Keeps one MCP client session to MCP_SERVER_URL: connects with back-off,
- * lists the tools, and reconnects with a fresh session when the server
- * forgets ours (404/400) or goes away (e.g. it was restarted).
+ * Keeps one MCP client connection to MCP_SERVER_URL: connects with back-off,
+ * lists the tools, and reconnects when the server forgets our session
+ * (404/400) or goes away (e.g. it was restarted).
+ *
+ * Uses the v2 client with version negotiation: a 2026-07-28 server is spoken
+ * to statelessly (server/discover, no session); an older server through the
+ * initialize handshake and a session. The era is logged on connect.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
+  Client,
+  SdkHttpError,
   StreamableHTTPClientTransport,
-  StreamableHTTPError,
-} from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import {
-  ToolListChangedNotificationSchema,
   type CallToolResult,
   type Tool,
-} from "@modelcontextprotocol/sdk/types.js";
+} from "@modelcontextprotocol/client";
 
 const CLIENT_INFO = { name: "agui-dev-agui-server", version: "0.1.0" };
 const MIN_BACKOFF_MS = 200;
@@ -35,8 +36,8 @@ function errorText(err: unknown): string {
 
 /** Errors after which a new session (or a new connection) is worth a try. */
 function isReconnectable(err: unknown): boolean {
-  if (err instanceof StreamableHTTPError) {
-    return err.code === 404 || err.code === 400 || err.code === undefined || err.code === -1;
+  if (err instanceof SdkHttpError) {
+    return err.status === 404 || err.status === 400;
   }
   const text = errorText(err);
   return /session not found|no valid session|fetch failed|ECONNREFUSED|ECONNRESET|socket hang up|other side closed|not connected/i.test(
@@ -66,6 +67,8 @@ export class McpConnection {
   private connecting: Promise<void> | undefined;
   private stopped = false;
   private wake: (() => void) | undefined;
+  /** The protocol version negotiated on the current connection, e.g. "2026-07-28" or "2025-11-25". */
+  protocol: string | undefined;
 
   constructor(
     readonly url: string,
@@ -101,7 +104,9 @@ export class McpConnection {
       attempt++;
       try {
         await this.connectOnce();
-        this.log(`mcp connected to ${this.url} (${this.tools.length} tools: ${this.tools.map((t) => t.name).join(", ") || "none"})`);
+        this.log(
+          `mcp connected to ${this.url} (protocol ${this.protocol ?? "?"}, ${this.tools.length} tools: ${this.tools.map((t) => t.name).join(", ") || "none"})`,
+        );
         return;
       } catch (err) {
         if (this.stopped) break;
@@ -124,7 +129,8 @@ export class McpConnection {
   }
 
   private async connectOnce(): Promise<void> {
-    const client = new Client(CLIENT_INFO, { capabilities: {} });
+    // "auto": probe with server/discover, fall back to initialize for 2025-era servers.
+    const client = new Client(CLIENT_INFO, { capabilities: {}, versionNegotiation: { mode: "auto" } });
     const transport = new StreamableHTTPClientTransport(new URL(this.url));
     try {
       await client.connect(transport);
@@ -135,7 +141,9 @@ export class McpConnection {
         tools.push(...page.tools);
         cursor = page.nextCursor;
       } while (cursor);
-      client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+      // Arrives on 2025-era sessions (the server's GET stream); a 2026-07-28 server
+      // would need a subscriptions/listen stream, which this small client does not open.
+      client.setNotificationHandler("notifications/tools/list_changed", async () => {
         try {
           const page = await client.listTools();
           if (this.client === client) {
@@ -150,6 +158,7 @@ export class McpConnection {
       this.client = client;
       this.transport = transport;
       this.tools = tools;
+      this.protocol = client.getNegotiatedProtocolVersion();
     } catch (err) {
       await client.close().catch(() => undefined);
       throw err;
@@ -177,7 +186,7 @@ export class McpConnection {
       }
       const client = this.client!;
       try {
-        const result = (await client.callTool({ name, arguments: args }, undefined, { signal })) as CallToolResult;
+        const result: CallToolResult = await client.callTool({ name, arguments: args }, { signal });
         return { text: resultToText(result), isError: result.isError === true };
       } catch (err) {
         if (signal?.aborted) throw err;
@@ -237,8 +246,8 @@ export class McpConnection {
     const client = this.client;
     this.client = undefined;
     this.transport = undefined;
-    if (transport) {
-      // Be polite: end our session on the server, but never wait long for it.
+    if (transport?.sessionId) {
+      // Be polite: end our 2025-era session on the server, but never wait long for it.
       await Promise.race([
         transport.terminateSession().catch(() => undefined),
         new Promise((r) => setTimeout(r, 300)),

@@ -324,6 +324,12 @@ describe("with MCP and a fake LLM", () => {
     assert.equal(text, "Hello world");
     const finished = events.at(-1)!;
     assert.deepEqual((finished.usage as Array<Record<string, unknown>>)[0]?.totalTokens, 9);
+    assert.deepEqual(finished.outcome, { type: "success" });
+    // AG-UI 1.0: optional fields are omitted, never null; no THINKING_* events.
+    for (const e of events) {
+      assert.ok(!JSON.stringify(e).includes(":null"), `null field in ${JSON.stringify(e)}`);
+      assert.ok(!String(e.type).startsWith("THINKING_"), `THINKING event ${e.type}`);
+    }
 
     assert.equal(llmRequests.length, 1);
     const { headers, body } = llmRequests[0]!;

@@ -1,7 +1,11 @@
 /**
- * agui-dev MCP server: Streamable HTTP transport with sessions.
+ * agui-dev MCP server: Streamable HTTP for both MCP protocol eras on one endpoint.
  *
- *   POST/GET/DELETE /mcp   MCP Streamable HTTP (one transport + McpServer per session)
+ *   POST/GET/DELETE /mcp   2026-07-28 clients: stateless, one McpServer per request
+ *                          (server/discover, protocol version in _meta and the
+ *                          MCP-Protocol-Version header, no session);
+ *                          2025-era clients: initialize + Mcp-Session-Id, one
+ *                          transport + McpServer per session
  *   GET /health            {"status":"ok","server":"agui-dev-mcp","tools":[...]}
  *
  * Environment: PORT (default 3100, 0 = any free port), HOST (default 127.0.0.1),
@@ -10,9 +14,14 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { Readable } from "node:stream";
+import {
+  createMcpHandler,
+  isInitializeRequest,
+  isLegacyRequest,
+  WebStandardStreamableHTTPServerTransport,
+  type McpServer,
+} from "@modelcontextprotocol/server";
 import { createMcpServer, SERVER_NAME, TOOL_NAMES } from "./tools.js";
 
 const LOG_PREFIX = "mcp-server";
@@ -71,7 +80,8 @@ function setCors(res: ServerResponse): void {
   res.setHeader("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
   res.setHeader(
     "Access-Control-Allow-Headers",
-    "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID",
+    // Mcp-Method / Mcp-Name carry the method and tool name on 2026-07-28 requests.
+    "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID",
   );
   res.setHeader("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate");
   res.setHeader("Access-Control-Max-Age", "86400");
@@ -104,7 +114,7 @@ class BodyError extends Error {
   }
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -112,18 +122,69 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY_BYTES) throw new BodyError(413, -32600, "Request body too large");
     chunks.push(chunk as Buffer);
   }
+  return Buffer.concat(chunks);
+}
+
+function parseJson(body: Buffer): unknown {
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new BodyError(400, -32700, "Parse error: request body is not valid JSON");
   }
 }
 
+/** The SDK serves web-standard Request/Response; node:http speaks IncomingMessage/ServerResponse. */
+function toWebRequest(req: IncomingMessage, body: Buffer | undefined, signal: AbortSignal): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "127.0.0.1"}`);
+  return new Request(url, {
+    method: req.method,
+    headers,
+    body: body && req.method !== "GET" && req.method !== "HEAD" ? body : undefined,
+    signal,
+  });
+}
+
+/** Writes a web Response to node:http, streaming the body (SSE) until it ends or the client leaves. */
+async function sendWebResponse(res: ServerResponse, response: Response): Promise<void> {
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    // CORS headers are ours (set on every answer); do not let a duplicate pile up.
+    if (!name.startsWith("access-control-")) headers[name] = value;
+  });
+  res.writeHead(response.status, headers);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream);
+  res.on("close", () => body.destroy());
+  for await (const chunk of body) {
+    if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+  }
+  res.end();
+}
+
 // ---------------------------------------------------------------------------
-// Sessions
+// 2026-07-28: stateless, one server instance per request (the SDK's handler).
+// 2025-era requests are routed away before they reach it (legacy: "reject"),
+// because older clients here get real sessions rather than the SDK's
+// stateless fallback: they expect an Mcp-Session-Id and a GET stream.
+// ---------------------------------------------------------------------------
+const modern = createMcpHandler(() => createMcpServer(), {
+  legacy: "reject",
+  onerror: (err) => log(`2026-07-28 request failed: ${err.message}`),
+});
+
+// ---------------------------------------------------------------------------
+// 2025-era sessions
 // ---------------------------------------------------------------------------
 interface Session {
-  transport: StreamableHTTPServerTransport;
+  transport: WebStandardStreamableHTTPServerTransport;
   server: McpServer;
 }
 
@@ -133,9 +194,9 @@ function isInitialize(body: unknown): boolean {
   return Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
 }
 
-async function startSession(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+async function startSession(request: Request, body: unknown): Promise<Response> {
   const server = createMcpServer();
-  const transport = new StreamableHTTPServerTransport({
+  const transport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
     onsessioninitialized: (sessionId) => {
       sessions.set(sessionId, { transport, server });
@@ -147,51 +208,57 @@ async function startSession(req: IncomingMessage, res: ServerResponse, body: unk
     if (id && sessions.delete(id)) log(`session closed ${id} (${sessions.size} active)`);
   };
   await server.connect(transport);
-  await transport.handleRequest(req, res, body);
+  const response = await transport.handleRequest(request, { parsedBody: body });
   // Initialization was rejected (e.g. 406 for a bad Accept header): no session
   // was registered, so nothing else will ever close this pair.
   if (!transport.sessionId || !sessions.has(transport.sessionId)) {
     await server.close().catch(() => undefined);
   }
+  return response;
+}
+
+function jsonRpcResponse(status: number, code: number, message: string): Response {
+  return Response.json({ jsonrpc: "2.0", error: { code, message }, id: null }, { status });
+}
+
+async function answerMcp(req: IncomingMessage, signal: AbortSignal): Promise<Response> {
+  if (!hostAllowed(req)) {
+    return jsonRpcResponse(403, -32000, `Forbidden: invalid Host header ${JSON.stringify(req.headers.host ?? "")}`);
+  }
+  const raw = req.method === "POST" ? await readBody(req) : undefined;
+  const request = toWebRequest(req, raw, signal);
+
+  const header = req.headers["mcp-session-id"];
+  const sessionId = Array.isArray(header) ? header[0] : header;
+  if (sessionId) {
+    const session = sessions.get(sessionId);
+    if (!session) return jsonRpcResponse(404, -32001, "Session not found");
+    return session.transport.handleRequest(request);
+  }
+
+  // The SDK's own classifier decides the era, so routing never disagrees with it.
+  if (!(await isLegacyRequest(request, undefined, { maxRequestBodySize: MAX_BODY_BYTES }))) {
+    return modern.fetch(request);
+  }
+  if (req.method !== "POST") return jsonRpcResponse(400, -32000, "Bad Request: missing Mcp-Session-Id header");
+  const body = parseJson(raw ?? Buffer.alloc(0));
+  if (!isInitialize(body)) {
+    return jsonRpcResponse(400, -32000, "Bad Request: no valid session ID provided (send initialize first)");
+  }
+  return startSession(request, body);
 }
 
 async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!hostAllowed(req)) {
-    jsonRpcError(res, 403, -32000, `Forbidden: invalid Host header ${JSON.stringify(req.headers.host ?? "")}`);
-    return;
-  }
-  const header = req.headers["mcp-session-id"];
-  const sessionId = Array.isArray(header) ? header[0] : header;
-
-  if (sessionId) {
-    const session = sessions.get(sessionId);
-    if (!session) {
-      jsonRpcError(res, 404, -32001, "Session not found");
-      return;
-    }
-    await session.transport.handleRequest(req, res);
-    return;
-  }
-
-  if (req.method !== "POST") {
-    jsonRpcError(res, 400, -32000, "Bad Request: missing Mcp-Session-Id header");
-    return;
-  }
-  let body: unknown;
+  const abort = new AbortController();
+  res.on("close", () => abort.abort());
+  let response: Response;
   try {
-    body = await readJsonBody(req);
+    response = await answerMcp(req, abort.signal);
   } catch (err) {
-    if (err instanceof BodyError) {
-      jsonRpcError(res, err.status, err.code, err.message);
-      return;
-    }
-    throw err;
+    if (!(err instanceof BodyError)) throw err;
+    response = jsonRpcResponse(err.status, err.code, err.message);
   }
-  if (!isInitialize(body)) {
-    jsonRpcError(res, 400, -32000, "Bad Request: no valid session ID provided (send initialize first)");
-    return;
-  }
-  await startSession(req, res, body);
+  await sendWebResponse(res, response);
 }
 
 const httpServer = createServer((req, res) => {
@@ -245,7 +312,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   setTimeout(() => process.exit(0), 1000).unref();
   httpServer.close();
   const open = [...sessions.values()];
-  await Promise.allSettled(open.map(({ server }) => server.close()));
+  await Promise.allSettled([modern.close(), ...open.map(({ server }) => server.close())]);
   httpServer.closeAllConnections();
   process.exit(0);
 }

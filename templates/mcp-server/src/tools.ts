@@ -1,5 +1,4 @@
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { McpServer, type CallToolResult } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { CalcError, evaluate, formatNumber, MAX_EXPRESSION_LENGTH } from "./calc.js";
 
@@ -44,7 +43,10 @@ function defaultTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
 
-/** Builds a fresh McpServer with all tools registered (one per session). */
+/**
+ * Builds a fresh McpServer with all tools registered. Called once per 2026-07-28 request
+ * and once per 2025-era session, so both eras always see the same tools.
+ */
 export function createMcpServer(): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: SERVER_VERSION },
@@ -59,13 +61,13 @@ export function createMcpServer(): McpServer {
         "Evaluate an arithmetic expression exactly as written. Supports + - * / % ^ (power), " +
         "parentheses, unary minus and decimal numbers, e.g. '(1.5 + 2) * 4 ^ 2 % 7'. " +
         "Returns the numeric result as text.",
-      inputSchema: {
+      inputSchema: z.object({
         expression: z
           .string()
           .min(1)
           .max(MAX_EXPRESSION_LENGTH)
           .describe("The arithmetic expression to evaluate, e.g. '6*7' or '2 ^ (1/2)'"),
-      },
+      }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     async ({ expression }) => {
@@ -86,14 +88,14 @@ export function createMcpServer(): McpServer {
         "Get the current date and time. Optionally pass an IANA time zone such as " +
         "'Europe/Paris' or 'America/New_York' (default: the server's zone). Returns JSON with " +
         "the UTC ISO time, the zone's local time with its UTC offset, and the weekday.",
-      inputSchema: {
+      inputSchema: z.object({
         timezone: z
           .string()
           .min(1)
           .max(100)
           .optional()
           .describe("IANA time zone name, e.g. 'Asia/Tokyo'. Defaults to the server's time zone."),
-      },
+      }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     async ({ timezone }) => {
@@ -125,9 +127,9 @@ export function createMcpServer(): McpServer {
       title: "Word count",
       description:
         "Count the words (whitespace-separated), characters (Unicode code points) and lines of a text. Returns JSON.",
-      inputSchema: {
+      inputSchema: z.object({
         text: z.string().max(1_000_000).describe("The text to analyse"),
-      },
+      }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     async ({ text: input }) => {

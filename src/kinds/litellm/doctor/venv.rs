@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::diagnosis::{Area, CheckId, Diagnosis};
-use crate::kinds::litellm::{config as litellm, venv};
+use crate::kinds::litellm::{advisories, venv};
 use crate::kinds::versions;
 use crate::system::reaper::Reaper;
 use crate::system::run::stdout_of;
@@ -20,6 +20,7 @@ pub const VENV_EXISTS: CheckId = CheckId::new(Area::Venv, "venv.exists");
 pub const VENV_INIT_HOOK: CheckId = CheckId::new(Area::Venv, "venv.init_hook");
 pub const VENV_LITELLM: CheckId = CheckId::new(Area::Venv, "venv.litellm");
 pub const VENV_COMPROMISED: CheckId = CheckId::new(Area::Venv, "venv.compromised");
+pub const VENV_ADVISORIES: CheckId = CheckId::new(Area::Venv, "venv.advisories");
 pub const VENV_PROXY_EXTRA: CheckId = CheckId::new(Area::Venv, "venv.proxy_extra");
 pub const VENV_BYTECODE: CheckId = CheckId::new(Area::Venv, "venv.bytecode");
 pub const VENV_PYTHON: CheckId = CheckId::new(Area::Venv, "venv.python");
@@ -32,6 +33,7 @@ pub const IDS: &[CheckId] = &[
     VENV_INIT_HOOK,
     VENV_LITELLM,
     VENV_COMPROMISED,
+    VENV_ADVISORIES,
     VENV_PROXY_EXTRA,
     VENV_BYTECODE,
     VENV_PYTHON,
@@ -74,8 +76,8 @@ pub async fn check(
     }
 
     let dist = venv::distribution(venv_dir, "litellm");
-    let compromised = dist.as_ref().is_some_and(|d| litellm::COMPROMISED_VERSIONS.contains(&d.version.as_str()));
-    check_python(found, reaper, subject, venv_dir, &create, hooks.is_empty() && !compromised).await;
+    let compromised = dist.as_ref().and_then(|d| advisories::compromised(&d.version));
+    check_python(found, reaper, subject, venv_dir, &create, hooks.is_empty() && compromised.is_none()).await;
 
     let Some(dist) = dist else {
         found.fail(
@@ -87,17 +89,18 @@ pub async fn check(
         return;
     };
     found.ok(VENV_LITELLM, subject, format!("litellm {} is installed", dist.version));
-    if compromised {
+    if let Some(advisory) = compromised {
         found.fail(
             VENV_COMPROMISED,
             subject,
-            format!("litellm {} is a malicious release (credential stealer, OSV MAL-2026-2144)", dist.version),
+            format!("litellm {} is a malicious release ({}: {})", dist.version, advisory.name(), advisory.summary),
             format!(
                 "delete `{shown}` and recreate it with a safe version (`agui-dev setup`); rotate every key this machine holds"
             ),
         );
     } else {
         found.ok(VENV_COMPROMISED, subject, format!("litellm {} is not a known malicious release", dist.version));
+        check_advisories(found, subject, venv_dir, &dist.version);
     }
 
     check_python_version(found, subject, venv_dir, dist.requires_python.as_deref());
@@ -180,6 +183,34 @@ async fn check_python(
             format!("`{} -c pass` failed: {error}", python.display()),
             format!("recreate the venv: delete `{}`, then {create}", venv_dir.display()),
         ),
+    }
+}
+
+/// Each vulnerability advisory the installed release falls under: a warning naming it and the
+/// first fixed release of its line.
+fn check_advisories(found: &mut Diagnosis, subject: Option<&str>, venv_dir: &Path, version: &str) {
+    let affecting = advisories::vulnerable(version);
+    for advisory in &affecting {
+        let fixed = advisory.fixed_for(version).unwrap_or("a later release");
+        found.warn(
+            VENV_ADVISORIES,
+            subject,
+            format!("litellm {version} is affected by {}: {}; fixed in {fixed}", advisory.name(), advisory.summary),
+            format!(
+                "`{}/bin/pip install 'litellm[proxy]>={fixed}'` (quote it in zsh), or `agui-dev setup` with the template's \
+                 pin (templates/litellm/requirements.txt, clear of every known advisory); details: {}",
+                venv_dir.display(),
+                advisory.source.first().map_or("templates/litellm/README.md", String::as_str)
+            ),
+        );
+    }
+    if affecting.is_empty() {
+        let known = advisories::all().len();
+        found.ok(
+            VENV_ADVISORIES,
+            subject,
+            format!("litellm {version} is in none of the {known} known advisories' ranges"),
+        );
     }
 }
 
