@@ -160,3 +160,76 @@ fn another_user_is_refused_by_peer_credentials() {
     let log = std::fs::read_to_string(fixture.file(".agui-dev/detached.log")).unwrap();
     assert!(log.contains("SO_PEERCRED"), "{log}");
 }
+
+/// `up -d`, then from other "terminals": `logs -f` sees a line the service prints later; `wait`
+/// with a limit gives up on a service that is not ready (exit 1) and succeeds once it is; `stop`
+/// and `start`; `down` leaves nothing.
+#[test]
+fn detached_stack_follow_wait_stop_start_and_down() {
+    let fixture = Fixture::new(
+        "[services.gate]\ncommand = [\"python3\", \"gate.py\"]\nready = { log = \"open\" }\n\
+         [services.after]\ncommand = [\"sh\", \"-c\", \"echo after up; exec sleep 1000\"]\ndepends_on = [\"gate\"]\n",
+    );
+    // Says `open` once the file `go` exists, then echoes every `say-*` file that appears.
+    std::fs::write(
+        fixture.file("gate.py"),
+        "import os, time\nwhile not os.path.exists('go'): time.sleep(0.01)\nprint('open', flush=True)\n\
+         seen = set()\nwhile True:\n\
+         \x20   for name in sorted(os.listdir('.')):\n\
+         \x20       if name.startswith('say-') and name not in seen:\n\
+         \x20           seen.add(name); print(name, flush=True)\n\
+         \x20   time.sleep(0.01)\n",
+    )
+    .unwrap();
+    std::fs::write(fixture.file("go"), "").unwrap();
+    let (code, _, stderr) = fixture.run(&["up", "-d"]);
+    assert_eq!(code, 0, "{stderr}");
+    let _down = Down(&fixture);
+
+    let mut follow = fixture.spawn(&["logs", "-f"]);
+    follow.stdout.wait_for("gate  | open");
+    std::fs::write(fixture.file("say-hello"), "").unwrap();
+    follow.stdout.wait_for("gate  | say-hello");
+
+    // A restart that cannot get ready until `go` is back: `wait` with a limit gives up meanwhile.
+    std::fs::remove_file(fixture.file("go")).unwrap();
+    let mut restart = fixture.spawn(&["restart", "--no-deps", "gate"]);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, status, _) = fixture.run(&["status", "--json"]);
+        if status.contains("\"starting\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "gate never restarted: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, _, stderr) = fixture.run(&["wait", "gate", "--timeout", "300ms"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("not ready within"), "{stderr}");
+    std::fs::write(fixture.file("go"), "").unwrap();
+    assert_eq!(restart.wait(), 0, "{}", restart.stderr.text());
+    let (code, _, stderr) = fixture.run(&["wait", "--timeout", "60s"]);
+    assert_eq!(code, 0, "{stderr}");
+    follow.stdout.wait_until("the restarted service's first line", |t| t.matches("gate  | open").count() == 2);
+
+    // `stop after` stops it alone; `start after` brings it back.
+    let (code, _, stderr) = fixture.run(&["stop", "after"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, status, _) = fixture.run(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let state = |name: &str| {
+        status["services"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["state"].clone()
+    };
+    assert_eq!(state("after"), "stopped");
+    assert_eq!(state("gate"), "ready");
+    let (code, _, stderr) = fixture.run(&["start", "after"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = fixture.run(&["wait", "after", "--timeout", "60s"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let (code, _, stderr) = fixture.run(&["down"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(fixture.survivors().is_empty(), "{:?}", fixture.survivors());
+    follow.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(follow.wait(), 0);
+}

@@ -155,11 +155,12 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
         "${LITELLM_MASTER_KEY:?set LITELLM_MASTER_KEY in .env (see .env.example)}"
     );
     // Every service has a health check in a program its image has, never curl.
-    for (name, program) in [("litellm", "python3"), ("mcp", "node"), ("agui", "node")] {
+    // The start period is the service's ready timeout: LiteLLM's kind gives it 3 minutes.
+    for (name, program, start) in [("litellm", "python3", "180s"), ("mcp", "node", "60s"), ("agui", "node", "60s")] {
         let check = &services[name]["healthcheck"];
         assert_eq!(check["test"][0].as_str(), Some("CMD"), "{name}");
         assert_eq!(check["test"][1].as_str(), Some(program), "{name}");
-        assert_eq!(check["start_period"].as_str(), Some("60s"), "{name}");
+        assert_eq!(check["start_period"].as_str(), Some(start), "{name}");
         assert_eq!(check["start_interval"].as_str(), Some("1s"), "{name}");
         assert!(!format!("{check:?}").contains("curl"));
     }
@@ -190,7 +191,7 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     let proxy = &doc(&litellm, "Deployment")["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(proxy["startupProbe"]["httpGet"]["path"].as_str(), Some("/health/readiness"));
     assert_eq!(proxy["readinessProbe"]["httpGet"]["port"].as_u64(), Some(4000));
-    assert_eq!(proxy["startupProbe"]["failureThreshold"].as_u64(), Some(60));
+    assert_eq!(proxy["startupProbe"]["failureThreshold"].as_u64(), Some(180), "the ready timeout, in 1 s periods");
     let master = env_of(proxy, "LITELLM_MASTER_KEY");
     assert_eq!(master["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("agui-dev-secrets"));
     assert_eq!(master["valueFrom"]["secretKeyRef"]["key"].as_str(), Some("LITELLM_MASTER_KEY"));
