@@ -54,6 +54,18 @@ enum Ending {
     Hangup,
     Kill,
     ReadyTimeout,
+    /// `agui-dev down` from another terminal, as soon as the control socket answers (often while
+    /// services are still starting).
+    Down,
+}
+
+/// Done from another terminal once the stack is ready, before the ending.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Action {
+    /// `agui-dev restart sN`, often while the services still flood.
+    Restart(usize),
+    /// A client that sends half a request and is killed (its connection drops mid-request).
+    KilledClient,
 }
 
 #[derive(Debug)]
@@ -73,12 +85,13 @@ struct Service {
 #[derive(Debug)]
 struct Scenario {
     services: Vec<Service>,
+    actions: Vec<Action>,
     ending: Ending,
 }
 
 fn scenario(rng: &mut Rng) -> Scenario {
-    let ending =
-        [Ending::CtrlC, Ending::Term, Ending::Hangup, Ending::Kill, Ending::ReadyTimeout][rng.below(5) as usize];
+    let ending = [Ending::CtrlC, Ending::Term, Ending::Hangup, Ending::Kill, Ending::ReadyTimeout, Ending::Down]
+        [rng.below(6) as usize];
     let count = 1 + rng.below(3);
     let services = (0..count)
         .map(|i| Service {
@@ -94,7 +107,31 @@ fn scenario(rng: &mut Rng) -> Scenario {
             never_ready: ending == Ending::ReadyTimeout && i == count - 1,
         })
         .collect();
-    Scenario { services, ending }
+    let actions = (0..rng.below(3))
+        .map(|_| if rng.chance(70) { Action::Restart(rng.below(count) as usize) } else { Action::KilledClient })
+        .collect();
+    Scenario { services, actions, ending }
+}
+
+/// Runs the scenario's control actions against the running stack. Their outcome is not judged
+/// (a restarted service may crash by design); the invariants after the ending are.
+fn act(fixture: &Fixture, scenario: &Scenario) {
+    for action in &scenario.actions {
+        match action {
+            Action::Restart(index) => {
+                let name = &scenario.services[*index].name;
+                let _ = fixture.command(&["restart", name]).output();
+            }
+            Action::KilledClient => {
+                use std::io::Write;
+                if let Ok(mut stream) = std::os::unix::net::UnixStream::connect(fixture.file(".agui-dev/control.sock"))
+                {
+                    let _ = stream.write_all(br#"{"version":1,"op":"restart","services":["#);
+                    drop(stream);
+                }
+            }
+        }
+    }
 }
 
 /// The service's shell script: print, then record what was printed.
@@ -190,8 +227,13 @@ fn run(scenario: &Scenario) -> Result<usize, String> {
     let mut up = fixture.spawn_command(command);
     let all_ready = format!("all {} service", scenario.services.len());
     let deadline = Instant::now() + Duration::from_mins(1);
+    let socket = fixture.file(".agui-dev/control.sock");
     let exited_early = loop {
         if up.stderr.text().contains(&all_ready) {
+            break false;
+        }
+        // `down` during start-up: as soon as the control socket is there.
+        if scenario.ending == Ending::Down && socket.exists() {
             break false;
         }
         if up.child.try_wait().unwrap().is_some() {
@@ -202,8 +244,14 @@ fn run(scenario: &Scenario) -> Result<usize, String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    if !exited_early && scenario.ending != Ending::Down {
+        act(&fixture, scenario);
+    }
     if !exited_early {
         match scenario.ending {
+            Ending::Down => {
+                let _ = fixture.command(&["down"]).output();
+            }
             Ending::CtrlC => up.signal(Signal::SIGINT),
             Ending::Term => up.signal(Signal::SIGTERM),
             Ending::Hangup => up.signal(Signal::SIGHUP),
@@ -213,7 +261,8 @@ fn run(scenario: &Scenario) -> Result<usize, String> {
     }
     let code = up.wait();
     let killed = scenario.ending == Ending::Kill && !exited_early;
-    let expected_clean = matches!(scenario.ending, Ending::CtrlC | Ending::Term | Ending::Hangup) && !exited_early;
+    let expected_clean =
+        matches!(scenario.ending, Ending::CtrlC | Ending::Term | Ending::Hangup | Ending::Down) && !exited_early;
     if expected_clean && code != 0 {
         // A crash can race the signal; then exit 1 naming the crash is right.
         let crashed = up.stderr.text().contains("exited with code 3");
@@ -272,6 +321,7 @@ fn chaos() {
     let failures = Mutex::new(Vec::new());
     let lines_checked = Mutex::new(0usize);
     let endings = Mutex::new(std::collections::BTreeMap::<String, usize>::new());
+    let actions = Mutex::new(std::collections::BTreeMap::<&str, usize>::new());
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..4 {
@@ -288,6 +338,10 @@ fn chaos() {
                     let mut rng = Rng(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                     let scenario = scenario(&mut rng);
                     *endings.lock().unwrap().entry(format!("{:?}", scenario.ending)).or_default() += 1;
+                    for action in &scenario.actions {
+                        let name = if matches!(action, Action::Restart(_)) { "restart" } else { "killed client" };
+                        *actions.lock().unwrap().entry(name).or_default() += 1;
+                    }
                     match run(&scenario) {
                         Ok(lines) => *lines_checked.lock().unwrap() += lines,
                         Err(error) => failures.lock().unwrap().push(format!("scenario {index}: {scenario:?}\n{error}")),
@@ -298,8 +352,9 @@ fn chaos() {
     });
     let failures = failures.into_inner().unwrap();
     eprintln!(
-        "chaos: {count} scenarios {:?}, {} failed, {} recorded lines found in order in the logs, seed {seed}, {:.1}s",
+        "chaos: {count} scenarios {:?}, control actions {:?}, {} failed, {} recorded lines found in order in the logs, seed {seed}, {:.1}s",
         endings.into_inner().unwrap(),
+        actions.into_inner().unwrap(),
         failures.len(),
         lines_checked.into_inner().unwrap(),
         started.elapsed().as_secs_f64()
