@@ -28,6 +28,8 @@ pub struct Plan {
     /// Unique per run and set as `AGUI_DEV_RUN` in every service's environment, so that processes
     /// that left their process group can still be found (environments are inherited).
     pub run_id: String,
+    /// The master key agui-dev generated for this run, if it did; a reload keeps it.
+    pub generated_key: Option<String>,
 }
 
 pub struct ServicePlan {
@@ -41,6 +43,13 @@ pub struct ServicePlan {
     /// The variables the stack sets (files, `env`, wiring), as opposed to inherited ones.
     pub own_env: Vec<String>,
     pub port: Option<u16>,
+    /// The port was chosen at start (`port = "auto"`).
+    pub port_auto: bool,
+    /// A one-shot job: done (`completed`) when it exits 0; dependents start then.
+    pub task: bool,
+    /// Globs (relative to `cwd`) whose files restart the service, and those that never do.
+    pub watch: Vec<String>,
+    pub watch_ignore: Vec<String>,
     pub ready: Option<Probe>,
     pub ready_timeout: Duration,
     pub depends_on: Vec<String>,
@@ -54,6 +63,12 @@ pub struct ServicePlan {
 
 /// Builds the plan for `selected` services (all when empty) and what they depend on.
 pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
+    build_keeping(stack, selected, None)
+}
+
+/// Like `build`, for a reload of a running stack: keeps `previous`'s run id and generated master
+/// key, so only what the files changed differs between the two plans.
+pub fn build_keeping(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Result<Plan> {
     let by_name: HashMap<&str, &config::Service> = stack.services.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut wanted: Vec<&str> = Vec::new();
     let mut queue: Vec<&str> = if selected.is_empty() {
@@ -85,8 +100,8 @@ pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
         }
     }
 
-    let wiring = kinds::Wiring::new(stack)?;
-    let run_id = secret::random_hex(8);
+    let wiring = kinds::Wiring::keeping(stack, previous.and_then(|p| p.generated_key.clone()))?;
+    let run_id = previous.map_or_else(|| secret::random_hex(8), |p| p.run_id.clone());
     let mut services = Vec::new();
     for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
         services.push(plan_service(stack, service, waves[service.name.as_str()], &wiring, &run_id)?);
@@ -111,6 +126,7 @@ pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
         notes: wiring.notes.clone(),
         model: wiring.model.clone(),
         run_id,
+        generated_key: wiring.generated_key.clone(),
     })
 }
 
@@ -157,8 +173,12 @@ fn plan_service(
     };
     // Without a probe, a service with a port is ready when the port accepts connections; one
     // without a port is ready once started.
-    let ready =
-        service.ready.clone().or(defaults.ready).or_else(|| service.port.map(|p| Probe::Tcp(format!("127.0.0.1:{p}"))));
+    // A task is done when it exits 0: it has no probe.
+    let ready = if service.task {
+        None
+    } else {
+        service.ready.clone().or(defaults.ready).or_else(|| service.port.map(|p| Probe::Tcp(format!("127.0.0.1:{p}"))))
+    };
 
     Ok(ServicePlan {
         name: service.name.clone(),
@@ -168,6 +188,10 @@ fn plan_service(
         env: env.env,
         own_env: env.own,
         port: service.port,
+        port_auto: service.port_auto,
+        task: service.task,
+        watch: service.watch.clone(),
+        watch_ignore: service.watch_ignore.clone(),
         ready,
         ready_timeout: service.ready_timeout,
         depends_on: service.depends_on.clone(),

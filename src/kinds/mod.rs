@@ -118,11 +118,19 @@ pub struct Wiring {
     /// The model offered to AG-UI servers, when agui-dev chose it.
     pub model: Option<String>,
     pub notes: Vec<String>,
+    /// The master key when agui-dev generated it (kept across reloads).
+    pub generated_key: Option<String>,
 }
 
 impl Wiring {
     pub fn new(stack: &Stack) -> Result<Self> {
+        Wiring::keeping(stack, None)
+    }
+
+    /// Like `new`, reusing a master key generated earlier (for a reload of a running stack).
+    pub fn keeping(stack: &Stack, generated_key: Option<String>) -> Result<Self> {
         let mut wiring = Wiring {
+            generated_key,
             dir: stack.dir.clone(),
             llm_endpoint: None,
             mcp_url: None,

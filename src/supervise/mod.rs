@@ -198,14 +198,7 @@ impl Supervisor {
                 let name = &self.plan.services[index].name;
                 let text = format!("`{name}` is ready ({})", short(since.elapsed()));
                 self.out.send(Msg::Done { key: Key::Service(index), level: Level::Success, text }).await;
-                if self.slots.iter().all(|s| s.state.is_ready()) && !*self.all_ready.borrow() {
-                    self.all_ready.send_replace(true);
-                    let count = self.slots.len();
-                    let noun = if count == 1 { "service is" } else { "services are" };
-                    let took = short(self.started.elapsed());
-                    let text = format!("all {count} {noun} ready in {took} — Ctrl-C stops everything");
-                    self.out.status(Level::Success, text).await;
-                }
+                self.announce_all_ready().await;
                 self.start_eligible().await
             }
             Event::NotReady { index, generation, error } => {
@@ -238,6 +231,18 @@ impl Supervisor {
         }
     }
 
+    /// Once every service is ready (or, a task, completed), says so once.
+    async fn announce_all_ready(&mut self) {
+        if self.slots.iter().all(|s| s.state.is_done_starting()) && !*self.all_ready.borrow() {
+            self.all_ready.send_replace(true);
+            let count = self.slots.len();
+            let noun = if count == 1 { "service is" } else { "services are" };
+            let took = short(self.started.elapsed());
+            let text = format!("all {count} {noun} ready in {took} — Ctrl-C stops everything");
+            self.out.status(Level::Success, text).await;
+        }
+    }
+
     async fn exited(&mut self, index: usize, generation: u32, status: ExitStatus) -> Option<Outcome> {
         let running = |s: &State| matches!(s, State::Starting { .. } | State::Ready { .. });
         if !self.current(index, generation, running) {
@@ -245,15 +250,15 @@ impl Supervisor {
         }
         let plan = self.plan.clone();
         let service = &plan.services[index];
-        let (mut running, was_ready) = match std::mem::replace(&mut self.slots[index].state, State::Exited) {
-            State::Starting { running, probe, .. } => {
+        let (mut running, was_ready, since) = match std::mem::replace(&mut self.slots[index].state, State::Exited) {
+            State::Starting { running, probe, since } => {
                 if let Some(probe) = probe {
                     probe.abort();
                 }
-                (running, false)
+                (running, false, Some(since))
             }
-            State::Ready { running } => (running, true),
-            State::Pending | State::BackingOff | State::Exited => return None,
+            State::Ready { running } => (running, true, None),
+            State::Pending | State::BackingOff | State::Exited | State::Completed => return None,
         };
         // Whatever the leader left behind in its group goes with it; then the pipes close and the
         // last lines (a partial one too) reach the printer.
@@ -261,8 +266,17 @@ impl Supervisor {
         self.spawner.stop(running.pid, service.stop_signal, service.stop_grace, hurry).await;
         running.drain(Duration::from_secs(2)).await;
 
-        let slot = &mut self.slots[index];
         let name = &service.name;
+        if service.task && status.success() {
+            // A task's exit 0 is its readiness: its dependents start, the stack goes on.
+            self.slots[index].state = State::Completed;
+            let took = since.map_or_else(String::new, |s| format!(" ({})", short(s.elapsed())));
+            let text = format!("`{name}` completed{took}");
+            self.out.send(Msg::Done { key: Key::Service(index), level: Level::Success, text }).await;
+            self.announce_all_ready().await;
+            return self.start_eligible().await;
+        }
+        let slot = &mut self.slots[index];
         let wanted_restart = match state::after_exit(service.restart, status, slot.restarts, service.max_restarts) {
             AfterExit::Restart { attempt, delay } => {
                 slot.restarts = attempt;
@@ -351,8 +365,9 @@ impl Supervisor {
         let pid = running.pid;
         slot.state = State::Starting { running, probe: None, since: Instant::now() };
         // A service without a probe is ready once started. That event is queued before the exit
-        // watcher exists, so a service that exits at once is seen ready first, then exited.
-        if service.ready.is_none() {
+        // watcher exists, so a service that exits at once is seen ready first, then exited. A
+        // task is never "ready": it is done when it exits 0.
+        if service.ready.is_none() && !service.task {
             let _ = self.events_tx.try_send(Event::Ready { index, generation });
         }
         let events = self.events_tx.clone();
@@ -364,6 +379,10 @@ impl Supervisor {
         let shown = shell_words::join(&service.command);
         self.out.status(Level::Debug, format!("started `{}` (pid {pid}): {shown}", service.name)).await;
 
+        if service.task {
+            let what = format!("running task `{}`", service.name);
+            self.out.send(Msg::Waiting { key: Key::Service(index), what }).await;
+        }
         let Some(probe) = service.ready.clone() else { return Ok(()) };
         let what = format!("waiting for `{}` ({probe})", service.name);
         self.out.send(Msg::Waiting { key: Key::Service(index), what }).await;

@@ -26,6 +26,8 @@ pub enum State {
     /// Exited and waiting for its restart back-off.
     BackingOff,
     Exited,
+    /// A task that exited 0: its dependents may start, and the stack goes on.
+    Completed,
 }
 
 impl State {
@@ -33,12 +35,17 @@ impl State {
     pub fn pgid(&self) -> Option<i32> {
         match self {
             State::Starting { running, .. } | State::Ready { running } => Some(running.pid),
-            State::Pending | State::BackingOff | State::Exited => None,
+            State::Pending | State::BackingOff | State::Exited | State::Completed => None,
         }
     }
 
     pub fn is_ready(&self) -> bool {
         matches!(self, State::Ready { .. })
+    }
+
+    /// What a dependent waits for: ready, or (a task) completed.
+    pub fn is_done_starting(&self) -> bool {
+        matches!(self, State::Ready { .. } | State::Completed)
     }
 
     pub fn is_pending(&self) -> bool {
@@ -75,10 +82,10 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250) * 2u32.pow(attempt.saturating_sub(1).min(5))
 }
 
-/// The pending services whose dependencies (by index) are all ready.
+/// The pending services whose dependencies (by index) are all ready or completed.
 pub fn eligible(depends_on: &[Vec<usize>], states: &[&State]) -> Vec<usize> {
     (0..states.len())
-        .filter(|i| states[*i].is_pending() && depends_on[*i].iter().all(|d| states[*d].is_ready()))
+        .filter(|i| states[*i].is_pending() && depends_on[*i].iter().all(|d| states[*d].is_done_starting()))
         .collect()
 }
 
@@ -136,6 +143,8 @@ mod tests {
         assert_eq!(eligible(&deps, &[&ready, &pending, &pending, &exited]), [1]);
         assert_eq!(eligible(&deps, &[&ready, &ready, &pending, &ready]), [2]);
         assert_eq!(eligible(&deps, &[&exited, &pending, &pending, &pending]), [3]);
+        // A completed task counts as ready for its dependents.
+        assert_eq!(eligible(&deps, &[&State::Completed, &pending, &pending, &exited]), [1]);
     }
 
     #[test]

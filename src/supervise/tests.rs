@@ -84,6 +84,10 @@ fn service(name: &str, depends_on: &[&str], restart: Restart, max_restarts: u32)
         env: std::collections::BTreeMap::new(),
         own_env: Vec::new(),
         port: None,
+        port_auto: false,
+        task: false,
+        watch: Vec::new(),
+        watch_ignore: Vec::new(),
         ready: None,
         ready_timeout: Duration::from_secs(1),
         depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
@@ -105,6 +109,7 @@ fn plan(services: Vec<ServicePlan>) -> Arc<Plan> {
         notes: Vec::new(),
         model: None,
         run_id: "test".to_owned(),
+        generated_key: None,
     })
 }
 
@@ -194,4 +199,30 @@ async fn a_clean_exit_is_not_restarted_on_failure_but_is_with_always() {
     let error = failure(run(plan_of(Restart::Always), fake.clone(), false).await);
     assert_eq!(error.summary, "service `job` exited with code 0 after 1 restart");
     assert_eq!(fake.log(), ["start job", "start job"]);
+}
+
+fn task(name: &str, depends_on: &[&str]) -> ServicePlan {
+    ServicePlan { task: true, ..service(name, depends_on, Restart::No, 0) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_exits_0_completes_and_its_dependents_start_after_it() {
+    let plan = plan(vec![
+        service("web", &["migrate"], Restart::No, 0),
+        task("migrate", &["db"]),
+        service("db", &[], Restart::No, 0),
+    ]);
+    let fake = Arc::new(Fake::default().script("migrate", &[ExitStatus::Code(0)]));
+    // All ready (the task completed) and still running until stopped: the exit 0 did not stop it.
+    assert!(matches!(run(plan, fake.clone(), true).await, Outcome::Stopped));
+    assert_eq!(fake.log(), ["start db", "start migrate", "start web", "stop web", "stop db"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_fails_fails_the_start_and_its_dependents_never_start() {
+    let plan = plan(vec![task("migrate", &[]), service("web", &["migrate"], Restart::No, 0)]);
+    let fake = Arc::new(Fake::default().script("migrate", &[ExitStatus::Code(2)]));
+    let error = failure(run(plan, fake.clone(), false).await);
+    assert_eq!(error.summary, "service `migrate` exited with code 2 before it was ready");
+    assert_eq!(fake.log(), ["start migrate"]);
 }
