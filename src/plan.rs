@@ -28,10 +28,11 @@ pub struct Plan {
     /// Unique per run and set as `AGUI_DEV_RUN` in every service's environment, so that processes
     /// that left their process group can still be found (environments are inherited).
     pub run_id: String,
-    /// The master key agui-dev generated for this run, if it did; a reload keeps it.
-    pub generated_key: Option<String>,
+    /// Whether the run was asked for every service (`up`), not a selection (`up agui`).
+    pub selected_all: bool,
 }
 
+#[derive(Clone)]
 pub struct ServicePlan {
     pub name: String,
     pub kind: Option<KindName>,
@@ -50,6 +51,8 @@ pub struct ServicePlan {
     /// Globs (relative to `cwd`) whose files restart the service, and those that never do.
     pub watch: Vec<String>,
     pub watch_ignore: Vec<String>,
+    /// Where people and other services reach it: the kind's endpoint, else `http://127.0.0.1:PORT`.
+    pub url: Option<String>,
     pub ready: Option<Probe>,
     pub ready_timeout: Duration,
     pub depends_on: Vec<String>,
@@ -63,12 +66,20 @@ pub struct ServicePlan {
 
 /// Builds the plan for `selected` services (all when empty) and what they depend on.
 pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
-    build_keeping(stack, selected, None)
+    build_with(stack, selected, None)
 }
 
-/// Like `build`, for a reload of a running stack: keeps `previous`'s run id and generated master
-/// key, so only what the files changed differs between the two plans.
-pub fn build_keeping(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Result<Plan> {
+/// The plan of a running stack built again from a fresh read of its files (a restart or a
+/// reload): the same services, the same run marker, and the generated master key kept, so only
+/// what the user changed differs.
+pub fn build_again(stack: &Stack, previous: &Plan) -> Result<Plan> {
+    // A whole-stack run takes services added to the file too; a selection stays a selection.
+    let selected: Vec<String> =
+        if previous.selected_all { Vec::new() } else { previous.services.iter().map(|s| s.name.clone()).collect() };
+    build_with(stack, &selected, Some(previous))
+}
+
+fn build_with(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Result<Plan> {
     let by_name: HashMap<&str, &config::Service> = stack.services.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut wanted: Vec<&str> = Vec::new();
     let mut queue: Vec<&str> = if selected.is_empty() {
@@ -100,8 +111,14 @@ pub fn build_keeping(stack: &Stack, selected: &[String], previous: Option<&Plan>
         }
     }
 
-    let wiring = kinds::Wiring::keeping(stack, previous.and_then(|p| p.generated_key.clone()))?;
+    let mut wiring = kinds::Wiring::new(stack)?;
     let run_id = previous.map_or_else(|| secret::random_hex(8), |p| p.run_id.clone());
+    let kept_key = previous
+        .filter(|_| wiring.generated_key)
+        .and_then(|previous| previous.secrets.iter().find(|s| s.name == "LITELLM_MASTER_KEY"));
+    if let Some(key) = kept_key {
+        wiring.master_key = Some(key.value.clone());
+    }
     let mut services = Vec::new();
     for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
         services.push(plan_service(stack, service, waves[service.name.as_str()], &wiring, &run_id)?);
@@ -126,7 +143,7 @@ pub fn build_keeping(stack: &Stack, selected: &[String], previous: Option<&Plan>
         notes: wiring.notes.clone(),
         model: wiring.model.clone(),
         run_id,
-        generated_key: wiring.generated_key.clone(),
+        selected_all: selected.is_empty(),
     })
 }
 
@@ -192,6 +209,7 @@ fn plan_service(
         task: service.task,
         watch: service.watch.clone(),
         watch_ignore: service.watch_ignore.clone(),
+        url: service.port.map(|port| format!("http://127.0.0.1:{port}")),
         ready,
         ready_timeout: service.ready_timeout,
         depends_on: service.depends_on.clone(),

@@ -88,7 +88,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
             out.send(Msg::Done { key: Key::Smoke(index), level, text }).await;
             verdicts.push(verdict);
         }
-        control.stop().await;
+        control.down().await;
     } else {
         let why = if Instant::now() >= deadline {
             format!("not every service was ready within the smoke timeout of {}", short(options.timeout))
@@ -102,7 +102,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
             message: why,
             took: ready_at.elapsed(),
         });
-        control.stop().await;
+        control.down().await;
     }
     let joined = match ended_early {
         Some(joined) => joined,

@@ -115,26 +115,21 @@ pub struct Wiring {
     pub mcp_url: Option<String>,
     /// The proxy's master key: the user's `LITELLM_MASTER_KEY`, or one generated for this run.
     pub master_key: Option<String>,
+    /// Whether `master_key` was generated for this run (not the user's).
+    pub generated_key: bool,
     /// The model offered to AG-UI servers, when agui-dev chose it.
     pub model: Option<String>,
     pub notes: Vec<String>,
-    /// The master key when agui-dev generated it (kept across reloads).
-    pub generated_key: Option<String>,
 }
 
 impl Wiring {
     pub fn new(stack: &Stack) -> Result<Self> {
-        Wiring::keeping(stack, None)
-    }
-
-    /// Like `new`, reusing a master key generated earlier (for a reload of a running stack).
-    pub fn keeping(stack: &Stack, generated_key: Option<String>) -> Result<Self> {
         let mut wiring = Wiring {
-            generated_key,
             dir: stack.dir.clone(),
             llm_endpoint: None,
             mcp_url: None,
             master_key: None,
+            generated_key: false,
             model: None,
             notes: Vec::new(),
         };

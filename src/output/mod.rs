@@ -72,6 +72,8 @@ pub enum Msg {
     /// Answered once everything before it is in the log files and the terminal has it (or has
     /// stopped reading).
     Flush(oneshot::Sender<()>),
+    /// The secrets to redact from now on (a restart read the env files again).
+    Secrets(Vec<Secret>),
 }
 
 #[allow(clippy::struct_excessive_bools, reason = "independent switches from the command line")]
@@ -224,6 +226,10 @@ impl Core {
                 Some(Item::Done { key, level, text })
             }
             Msg::Flush(ack) => Some(Item::Flush(ack)),
+            Msg::Secrets(secrets) => {
+                self.secrets = secrets;
+                None
+            }
         }
     }
 

@@ -11,14 +11,24 @@
 //! state that cannot happen cannot be written down; the decisions (restart or fail, which
 //! services may start, the stop waves) are pure functions in `state`, and every process is
 //! started and stopped through a `Spawner`, which the tests replace with a fake.
+//!
+//! While the stack runs, the caller's `Control` sends requests (status, restart, stop, start,
+//! apply a new plan, down) into the same loop, so a request sees and changes the same states the
+//! probes and exit watchers do, one event at a time (`requests` handles them). Services stopped
+//! on request are `Stopped` and fail nothing; a service started on request that does not become
+//! ready is `Failed` and the rest keeps running.
 
+pub mod change;
+pub mod control;
 pub mod guardian;
 pub mod process;
+mod requests;
 pub mod spawner;
 pub mod state;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +44,8 @@ use crate::plan::Plan;
 use crate::ready::{self, ProbeContext};
 use crate::system::group::Stopped;
 use crate::system::reaper::{ExitStatus, Reaper};
+pub use control::Control;
+use control::{PhaseOf, Request, Snapshot};
 use process::{LogWatch, Recent};
 use spawner::Spawner;
 use state::{AfterExit, State};
@@ -53,6 +65,7 @@ enum Event {
     Respawn { index: usize, generation: u32 },
     Signal(Signal),
     Stop,
+    Request(Request),
 }
 
 struct Slot {
@@ -61,19 +74,30 @@ struct Slot {
     generation: u32,
     restarts: u32,
     recent: Arc<Recent>,
+    /// When its current process started, and how long that start took to become ready.
+    started_at: Option<Instant>,
+    ready_after: Option<Duration>,
+    last_exit: Option<ExitStatus>,
+    /// Started by a request after the stack was up and not ready yet: failing to start marks
+    /// it `Failed` instead of stopping the stack.
+    on_request: bool,
+    /// Removed from the stack file by `apply`: stopped, and no longer shown.
+    removed: bool,
 }
 
-/// Handles the caller keeps while the stack runs.
-pub struct Control {
-    /// Becomes true once every service is ready.
-    pub all_ready: watch::Receiver<bool>,
-    stop: mpsc::Sender<Event>,
-}
-
-impl Control {
-    /// Asks the supervisor to stop the stack (as a signal would, but with no signal).
-    pub async fn stop(&self) {
-        let _ = self.stop.send(Event::Stop).await;
+impl Slot {
+    fn new() -> Slot {
+        Slot {
+            state: State::Pending,
+            generation: 0,
+            restarts: 0,
+            recent: Arc::default(),
+            started_at: None,
+            ready_after: None,
+            last_exit: None,
+            on_request: false,
+            removed: false,
+        }
     }
 }
 
@@ -89,6 +113,9 @@ pub struct Supervisor {
     events: mpsc::Receiver<Event>,
     slots: Vec<Slot>,
     all_ready: watch::Sender<bool>,
+    phases: watch::Sender<Snapshot>,
+    /// Events that arrived while a request was stopping services, handled right after.
+    deferred: VecDeque<Event>,
     hurry: watch::Sender<bool>,
     started: Instant,
 }
@@ -110,17 +137,10 @@ impl Supervisor {
     pub fn with_spawner(plan: Arc<Plan>, out: Out, reaper: Reaper, spawner: Arc<dyn Spawner>) -> (Supervisor, Control) {
         let (events_tx, events) = mpsc::channel(256);
         let (all_ready, all_ready_rx) = watch::channel(false);
-        let slots = plan
-            .services
-            .iter()
-            .map(|_| Slot { state: State::Pending, generation: 0, restarts: 0, recent: Arc::default() })
-            .collect();
-        let depends_on = plan
-            .services
-            .iter()
-            .map(|s| s.depends_on.iter().filter_map(|d| plan.services.iter().position(|p| &p.name == d)).collect())
-            .collect();
-        let control = Control { all_ready: all_ready_rx, stop: events_tx.clone() };
+        let slots = plan.services.iter().map(|_| Slot::new()).collect();
+        let depends_on = edges(&plan);
+        let (phases, phases_rx) = watch::channel(Snapshot::default());
+        let control = Control { all_ready: all_ready_rx, phases: phases_rx, events: events_tx.clone() };
         let supervisor = Supervisor {
             plan,
             out,
@@ -131,9 +151,12 @@ impl Supervisor {
             events,
             slots,
             all_ready,
+            phases,
+            deferred: VecDeque::new(),
             hurry: watch::channel(false).0,
             started: Instant::now(),
         };
+        supervisor.publish();
         (supervisor, control)
     }
 
@@ -144,11 +167,20 @@ impl Supervisor {
         }
 
         let mut outcome = self.start_eligible().await;
+        self.publish();
         while outcome.is_none() {
-            let Some(event) = self.events.recv().await else { break };
+            let event = match self.deferred.pop_front() {
+                Some(event) => event,
+                None => match self.events.recv().await {
+                    Some(event) => event,
+                    None => break,
+                },
+            };
             outcome = self.handle(event).await;
+            self.publish();
         }
         self.shutdown().await;
+        self.publish();
         outcome.unwrap_or(Outcome::Stopped)
     }
 
@@ -195,6 +227,8 @@ impl Supervisor {
                     return None;
                 };
                 slot.state = State::Ready { running };
+                slot.ready_after = Some(since.elapsed());
+                slot.on_request = false;
                 let name = &self.plan.services[index].name;
                 let text = format!("`{name}` is ready ({})", short(since.elapsed()));
                 self.out.send(Msg::Done { key: Key::Service(index), level: Level::Success, text }).await;
@@ -208,6 +242,12 @@ impl Supervisor {
                 let name = &self.plan.services[index].name;
                 let text = format!("`{name}` did not become ready");
                 self.out.send(Msg::Done { key: Key::Service(index), level: Level::Error, text }).await;
+                if self.slots[index].on_request {
+                    self.stop_services(&[index], false).await;
+                    let error = format!("did not become ready: {error}");
+                    self.slots[index].state = State::Failed { error: self.with_last_lines(index, error) };
+                    return None;
+                }
                 Some(Outcome::Failed(
                     self.failure(index, format!("service `{name}` did not become ready"))
                         .cause(error)
@@ -228,14 +268,16 @@ impl Supervisor {
                 Some(Outcome::Stopped)
             }
             Event::Stop => Some(Outcome::Stopped),
+            Event::Request(request) => self.request(request).await,
         }
     }
 
     /// Once every service is ready (or, a task, completed), says so once.
     async fn announce_all_ready(&mut self) {
-        if self.slots.iter().all(|s| s.state.is_done_starting()) && !*self.all_ready.borrow() {
+        let wanted = || self.slots.iter().filter(|s| s.state.is_wanted() && !s.removed);
+        if wanted().all(|s| s.state.phase().satisfies()) && !*self.all_ready.borrow() {
             self.all_ready.send_replace(true);
-            let count = self.slots.len();
+            let count = wanted().count();
             let noun = if count == 1 { "service is" } else { "services are" };
             let took = short(self.started.elapsed());
             let text = format!("all {count} {noun} ready in {took} — Ctrl-C stops everything");
@@ -258,8 +300,12 @@ impl Supervisor {
                 (running, false, Some(since))
             }
             State::Ready { running } => (running, true, None),
-            State::Pending | State::BackingOff | State::Exited | State::Completed => return None,
+            other => {
+                self.slots[index].state = other;
+                return None;
+            }
         };
+        self.slots[index].last_exit = Some(status);
         // Whatever the leader left behind in its group goes with it; then the pipes close and the
         // last lines (a partial one too) reach the printer.
         let hurry = self.hurry.subscribe();
@@ -297,6 +343,13 @@ impl Supervisor {
             }
             AfterExit::Fail { wanted_restart } => wanted_restart,
         };
+        if slot.on_request && !was_ready {
+            let text = format!("`{name}` {status} before it was ready");
+            self.out.send(Msg::Done { key: Key::Service(index), level: Level::Error, text }).await;
+            let error = self.with_last_lines(index, format!("{status} before it was ready"));
+            self.slots[index].state = State::Failed { error };
+            return None;
+        }
         let when = if was_ready { "" } else { " before it was ready" };
         let after = match slot.restarts {
             0 => String::new(),
@@ -313,6 +366,43 @@ impl Supervisor {
             "read its output above; `restart = \"on-failure\"` restarts a service that crashes"
         };
         Some(Outcome::Failed(self.failure(index, format!("service `{name}` {status}{when}{after}")).hint(hint)))
+    }
+
+    /// A failure message for a request's answer, with the service's last lines.
+    fn with_last_lines(&self, index: usize, message: String) -> String {
+        let last = self.slots[index].recent.last();
+        if last.is_empty() {
+            return message;
+        }
+        let lines: Vec<String> = last.iter().map(|l| format!("    {l}")).collect();
+        format!("{message}\nlast lines:\n{}", lines.join("\n"))
+    }
+
+    /// Publishes every service's phase for `Control::wait`.
+    fn publish(&self) {
+        let snapshot: Vec<PhaseOf> = self
+            .plan
+            .services
+            .iter()
+            .zip(&self.slots)
+            .filter(|(_, slot)| !slot.removed)
+            .map(|(service, slot)| PhaseOf {
+                name: service.name.clone(),
+                phase: slot.state.phase(),
+                error: match &slot.state {
+                    State::Failed { error } => Some(error.clone()),
+                    _ => None,
+                },
+                depends_on: service.depends_on.clone(),
+            })
+            .collect();
+        self.phases.send_if_modified(|old| {
+            let changed = **old != snapshot;
+            if changed {
+                *old = Arc::new(snapshot);
+            }
+            changed
+        });
     }
 
     /// A failure report naming the service and carrying its last lines.
@@ -353,6 +443,10 @@ impl Supervisor {
         };
         let (running, exit) = match self.spawner.spawn(index, service, &self.out, &slot.recent, log_watch.as_ref()) {
             Ok(started) => started,
+            Err(error) if slot.on_request => {
+                slot.state = State::Failed { error: format!("cannot start: {error}") };
+                return Ok(());
+            }
             Err(error) => {
                 slot.state = State::Exited;
                 return Err(Outcome::Failed(
@@ -364,6 +458,8 @@ impl Supervisor {
         };
         let pid = running.pid;
         slot.state = State::Starting { running, probe: None, since: Instant::now() };
+        slot.started_at = Some(Instant::now());
+        slot.ready_after = None;
         // A service without a probe is ready once started. That event is queued before the exit
         // watcher exists, so a service that exits at once is seen ready first, then exited. A
         // task is never "ready": it is done when it exits 0.
@@ -406,14 +502,27 @@ impl Supervisor {
 
     /// Stops every started service, dependents first, each group with its signal then SIGKILL.
     async fn shutdown(&mut self) {
+        let all: Vec<usize> = (0..self.slots.len()).collect();
+        self.stop_services(&all, true).await;
+    }
+
+    /// Stops those of `indices` that run (or wait to run again) in waves, dependents first; they
+    /// end `Exited`. While shutting down, a signal only hurries the stop along; otherwise other
+    /// events wait in `deferred` for the loop.
+    async fn stop_services(&mut self, indices: &[usize], shutting_down: bool) {
         let plan = self.plan.clone();
         let mut started = Vec::new();
-        for (index, slot) in self.slots.iter_mut().enumerate() {
+        for &index in indices {
+            let slot = &mut self.slots[index];
             if let State::Starting { probe: Some(probe), .. } = &mut slot.state {
                 probe.abort();
             }
             if slot.state.pgid().is_some() {
                 started.push(index);
+            } else if matches!(slot.state, State::BackingOff) {
+                // Its respawn timer carries this generation and is ignored from now on.
+                slot.generation += 1;
+                slot.state = State::Exited;
             }
         }
         // Signals that arrive now only hurry the shutdown along.
@@ -448,14 +557,24 @@ impl Supervisor {
                         }
                     }
                     Some(event) = self.events.recv() => {
-                        if let Event::Signal(_) = event {
-                            hurry.send_replace(true);
+                        match event {
+                            Event::Signal(_) if shutting_down => { hurry.send_replace(true); }
+                            _ if shutting_down => {}
+                            event => self.deferred.push_back(event),
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// Each service's dependencies, by index.
+fn edges(plan: &Plan) -> Vec<Vec<usize>> {
+    plan.services
+        .iter()
+        .map(|s| s.depends_on.iter().filter_map(|d| plan.services.iter().position(|p| &p.name == d)).collect())
+        .collect()
 }
 
 /// Starts the guardian; without one, a warning says what is at stake.

@@ -26,8 +26,50 @@ pub enum State {
     /// Exited and waiting for its restart back-off.
     BackingOff,
     Exited,
-    /// A task that exited 0: its dependents may start, and the stack goes on.
+    /// Stopped on request (`agui-dev stop`); it stays stopped and fails nothing.
+    Stopped,
+    /// Started on request after the stack was up, and did not become ready; the rest keeps
+    /// running. Holds what went wrong, for the request's answer and `status`.
+    Failed {
+        error: String,
+    },
+    /// A one-shot task that exited 0 (reserved for `task = true`); satisfies its dependents.
     Completed,
+}
+
+/// A service's state as `status` shows it, without the data the state holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Pending,
+    Starting,
+    Ready,
+    BackingOff,
+    Stopped,
+    Exited,
+    Failed,
+    Completed,
+}
+
+impl Phase {
+    /// How people read it: `backing off`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::BackingOff => "backing off",
+            Phase::Stopped => "stopped",
+            Phase::Exited => "exited",
+            Phase::Failed => "failed",
+            Phase::Completed => "completed",
+        }
+    }
+
+    /// Whether a dependent may start (a running service is ready, a task has completed).
+    pub fn satisfies(self) -> bool {
+        matches!(self, Phase::Ready | Phase::Completed)
+    }
 }
 
 impl State {
@@ -35,7 +77,20 @@ impl State {
     pub fn pgid(&self) -> Option<i32> {
         match self {
             State::Starting { running, .. } | State::Ready { running } => Some(running.pid),
-            State::Pending | State::BackingOff | State::Exited | State::Completed => None,
+            _ => None,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self {
+            State::Pending => Phase::Pending,
+            State::Starting { .. } => Phase::Starting,
+            State::Ready { .. } => Phase::Ready,
+            State::BackingOff => Phase::BackingOff,
+            State::Exited => Phase::Exited,
+            State::Stopped => Phase::Stopped,
+            State::Failed { .. } => Phase::Failed,
+            State::Completed => Phase::Completed,
         }
     }
 
@@ -43,13 +98,13 @@ impl State {
         matches!(self, State::Ready { .. })
     }
 
-    /// What a dependent waits for: ready, or (a task) completed.
-    pub fn is_done_starting(&self) -> bool {
-        matches!(self, State::Ready { .. } | State::Completed)
-    }
-
     pub fn is_pending(&self) -> bool {
         matches!(self, State::Pending)
+    }
+
+    /// Whether it is meant to be running: not stopped on request, not failed on request.
+    pub fn is_wanted(&self) -> bool {
+        !matches!(self, State::Stopped | State::Failed { .. })
     }
 }
 
@@ -85,8 +140,36 @@ pub fn backoff(attempt: u32) -> Duration {
 /// The pending services whose dependencies (by index) are all ready or completed.
 pub fn eligible(depends_on: &[Vec<usize>], states: &[&State]) -> Vec<usize> {
     (0..states.len())
-        .filter(|i| states[*i].is_pending() && depends_on[*i].iter().all(|d| states[*d].is_done_starting()))
+        .filter(|i| states[*i].is_pending() && depends_on[*i].iter().all(|d| states[*d].phase().satisfies()))
         .collect()
+}
+
+/// `roots` and every service that depends on one of them, directly or not, in index order.
+pub fn dependents_closure(depends_on: &[Vec<usize>], roots: &[usize]) -> Vec<usize> {
+    closure(roots, depends_on.len(), |found, i| depends_on[i].iter().any(|d| found[*d]))
+}
+
+/// `roots` and everything they depend on, directly or not, in index order.
+pub fn dependencies_closure(depends_on: &[Vec<usize>], roots: &[usize]) -> Vec<usize> {
+    closure(roots, depends_on.len(), |found, i| (0..found.len()).any(|j| found[j] && depends_on[j].contains(&i)))
+}
+
+/// Grows `roots` with every index that `joins` says belongs, until nothing more does.
+fn closure(roots: &[usize], len: usize, joins: impl Fn(&[bool], usize) -> bool) -> Vec<usize> {
+    let mut found = vec![false; len];
+    for root in roots {
+        found[*root] = true;
+    }
+    loop {
+        let more: Vec<usize> = (0..len).filter(|i| !found[*i] && joins(&found, *i)).collect();
+        if more.is_empty() {
+            break;
+        }
+        for i in more {
+            found[i] = true;
+        }
+    }
+    (0..len).filter(|i| found[*i]).collect()
 }
 
 /// The order to stop `started` services in: waves, each holding the services no other remaining
@@ -157,6 +240,27 @@ mod tests {
         let chain = vec![vec![], vec![0], vec![1]];
         assert_eq!(stop_waves(&chain, &[0, 1, 2]), [vec![2], vec![1], vec![0]]);
         assert!(stop_waves(&chain, &[]).is_empty());
+    }
+
+    #[test]
+    fn closures_follow_the_edges_both_ways() {
+        // 0 <- 1 <- 2, 0 <- 3, and 4 on its own.
+        let deps = vec![vec![], vec![0], vec![1], vec![0], vec![]];
+        assert_eq!(dependents_closure(&deps, &[1]), [1, 2]);
+        assert_eq!(dependents_closure(&deps, &[0]), [0, 1, 2, 3]);
+        assert_eq!(dependents_closure(&deps, &[4]), [4]);
+        assert_eq!(dependencies_closure(&deps, &[2]), [0, 1, 2]);
+        assert_eq!(dependencies_closure(&deps, &[3, 4]), [0, 3, 4]);
+        assert!(dependents_closure(&deps, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_completed_task_satisfies_its_dependents() {
+        let deps = vec![vec![], vec![0]];
+        assert_eq!(eligible(&deps, &[&State::Completed, &State::Pending]), [1]);
+        assert!(eligible(&deps, &[&State::Stopped, &State::Pending]).is_empty());
+        assert_eq!(State::Failed { error: String::new() }.phase().label(), "failed");
+        assert_eq!(State::BackingOff.phase().label(), "backing off");
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Spawner for Fake {
     }
 }
 
-fn service(name: &str, depends_on: &[&str], restart: Restart, max_restarts: u32) -> ServicePlan {
+pub(super) fn service(name: &str, depends_on: &[&str], restart: Restart, max_restarts: u32) -> ServicePlan {
     ServicePlan {
         name: name.to_owned(),
         kind: None,
@@ -88,6 +88,7 @@ fn service(name: &str, depends_on: &[&str], restart: Restart, max_restarts: u32)
         task: false,
         watch: Vec::new(),
         watch_ignore: Vec::new(),
+        url: None,
         ready: None,
         ready_timeout: Duration::from_secs(1),
         depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
@@ -99,7 +100,7 @@ fn service(name: &str, depends_on: &[&str], restart: Restart, max_restarts: u32)
     }
 }
 
-fn plan(services: Vec<ServicePlan>) -> Arc<Plan> {
+pub(super) fn plan(services: Vec<ServicePlan>) -> Arc<Plan> {
     Arc::new(Plan {
         stack_name: "test".to_owned(),
         stack_file: PathBuf::from("/stack.toml"),
@@ -109,7 +110,7 @@ fn plan(services: Vec<ServicePlan>) -> Arc<Plan> {
         notes: Vec::new(),
         model: None,
         run_id: "test".to_owned(),
-        generated_key: None,
+        selected_all: true,
     })
 }
 
@@ -130,7 +131,7 @@ async fn run(plan: Arc<Plan>, fake: Arc<Fake>, stop_when_ready: bool) -> Outcome
     let task = tokio::spawn(supervisor.run());
     if stop_when_ready {
         control.all_ready.wait_for(|ready| *ready).await.unwrap();
-        control.stop().await;
+        control.down().await;
     }
     let outcome = task.await.unwrap();
     printer.finish();
@@ -199,6 +200,217 @@ async fn a_clean_exit_is_not_restarted_on_failure_but_is_with_always() {
     let error = failure(run(plan_of(Restart::Always), fake.clone(), false).await);
     assert_eq!(error.summary, "service `job` exited with code 0 after 1 restart");
     assert_eq!(fake.log(), ["start job", "start job"]);
+}
+
+/// A running stack under the fake, with its control handle; `down` ends it.
+struct Up {
+    control: super::Control,
+    task: tokio::task::JoinHandle<Outcome>,
+    printer: Printer,
+}
+
+async fn up(plan: Arc<Plan>, fake: Arc<Fake>) -> Up {
+    let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
+    let settings = Settings {
+        colors: Colors { stdout: false, stderr: false },
+        timestamps: false,
+        quiet: true,
+        verbose: false,
+        show_services: false,
+        raw: false,
+    };
+    let printer = Printer::start(settings, &names, None, Vec::new()).unwrap();
+    let reaper = Reaper::start().unwrap();
+    let (supervisor, mut control) = Supervisor::with_spawner(plan, printer.out(), reaper, fake);
+    let task = tokio::spawn(supervisor.run());
+    control.all_ready.wait_for(|ready| *ready).await.unwrap();
+    Up { control, task, printer }
+}
+
+impl Up {
+    async fn pids(&self) -> HashMap<String, Option<i32>> {
+        self.control.status().await.unwrap().into_iter().map(|s| (s.name, s.pid)).collect()
+    }
+
+    async fn phase(&self, name: &str) -> super::state::Phase {
+        self.control.status().await.unwrap().into_iter().find(|s| s.name == name).unwrap().state
+    }
+
+    async fn down(self) -> Outcome {
+        self.control.down().await;
+        let outcome = self.task.await.unwrap();
+        self.printer.finish();
+        outcome
+    }
+}
+
+/// a <- b <- c, and d on its own.
+fn chain() -> Arc<Plan> {
+    plan(vec![
+        service("a", &[], Restart::No, 0),
+        service("b", &["a"], Restart::No, 0),
+        service("c", &["b"], Restart::No, 0),
+        service("d", &[], Restart::No, 0),
+    ])
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_stops_dependents_first_and_leaves_the_others_running() {
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    let before = stack.pids().await;
+    let logged = fake.log().len();
+    let done = stack.control.restart(&names(&["b"]), true).await.unwrap();
+    assert_eq!(done.restarted, ["b", "c"]);
+    assert_eq!(fake.log()[logged..], ["stop c", "stop b", "start b", "start c"]);
+    let after = stack.pids().await;
+    assert_eq!(after["a"], before["a"]);
+    assert_eq!(after["d"], before["d"]);
+    assert_ne!(after["b"], before["b"]);
+    assert_ne!(after["c"], before["c"]);
+    let status = stack.control.status().await.unwrap();
+    let b = status.iter().find(|s| s.name == "b").unwrap();
+    assert_eq!((b.state, b.restarts), (super::state::Phase::Ready, 1));
+    assert!(matches!(stack.down().await, Outcome::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_without_dependents_restarts_only_the_named() {
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    let before = stack.pids().await;
+    let logged = fake.log().len();
+    let done = stack.control.restart(&names(&["b"]), false).await.unwrap();
+    assert_eq!(done.restarted, ["b"]);
+    assert_eq!(fake.log()[logged..], ["stop b", "start b"]);
+    assert_eq!(stack.pids().await["c"], before["c"]);
+    let error = stack.control.restart(&names(&["zz"]), false).await.unwrap_err();
+    assert!(error.contains("no service `zz`"), "{error}");
+    assert!(matches!(stack.down().await, Outcome::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_service_stays_stopped_fails_nothing_and_starts_again_with_what_it_needs() {
+    use super::state::Phase;
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    let logged = fake.log().len();
+    let done = stack.control.stop(&names(&["b"])).await.unwrap();
+    assert_eq!(done.stopped, ["b", "c"]);
+    assert_eq!(fake.log()[logged..], ["stop c", "stop b"]);
+    assert_eq!(stack.phase("b").await, Phase::Stopped);
+    assert_eq!(stack.phase("a").await, Phase::Ready);
+    let waited = stack.control.wait(&names(&["c"]), Duration::from_secs(5)).await.unwrap_err();
+    assert!(waited.contains("is stopped"), "{waited}");
+    // Starting `c` starts `b`, which it needs, first.
+    let done = stack.control.start(&names(&["c"])).await.unwrap();
+    assert_eq!(done.started, ["b", "c"]);
+    assert_eq!(fake.log()[logged + 2..], ["start b", "start c"]);
+    assert_eq!(stack.phase("c").await, Phase::Ready);
+    assert!(matches!(stack.down().await, Outcome::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_that_fails_to_start_is_reported_and_the_rest_keeps_running() {
+    use super::state::Phase;
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    // The new definition waits for a line nobody prints, so the exit comes before ready.
+    let mut fresh = Arc::try_unwrap(chain()).ok().unwrap();
+    fresh.services[3].ready = Some(crate::config::Probe::Log(regex::Regex::new("never printed").unwrap()));
+    fresh.services[3].ready_timeout = Duration::from_mins(10);
+    fake.scripted.lock().unwrap().insert("d".to_owned(), vec![ExitStatus::Code(4)]);
+    let error = stack.control.restart_with(Arc::new(fresh), &names(&["d"]), true).await.unwrap_err();
+    assert!(error.contains("`d`") && error.contains("exited with code 4"), "{error}");
+    assert_eq!(stack.phase("d").await, Phase::Failed);
+    assert_eq!(stack.phase("a").await, Phase::Ready);
+    let status = stack.control.status().await.unwrap();
+    assert_eq!(status.iter().find(|s| s.name == "d").unwrap().last_exit.as_deref(), Some("exited with code 4"));
+    // It can be started again once fixed.
+    stack.control.restart_with(chain(), &names(&["d"]), false).await.unwrap();
+    assert_eq!(stack.phase("d").await, Phase::Ready);
+    assert!(matches!(stack.down().await, Outcome::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn apply_restarts_what_changed_with_dependents_and_stops_what_was_removed() {
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    let before = stack.pids().await;
+    let logged = fake.log().len();
+    let mut b = service("b", &["a"], Restart::No, 0);
+    b.env.insert("API_KEY".into(), "new-secret-value".into());
+    let fresh = plan(vec![service("a", &[], Restart::No, 0), b, service("c", &["b"], Restart::No, 0)]);
+    let done = stack.control.apply(fresh).await.unwrap();
+    assert_eq!(done.restarted, ["b", "c"]);
+    assert_eq!(done.stopped, ["d"]);
+    assert_eq!(done.variables, [super::control::Variables { service: "b".into(), names: vec!["API_KEY".into()] }]);
+    assert!(!format!("{done:?}").contains("new-secret-value"));
+    let log = fake.log()[logged..].to_vec();
+    assert!(
+        log.contains(&"stop d".to_owned()) && log.ends_with(&["start b".to_owned(), "start c".to_owned()]),
+        "{log:?}"
+    );
+    let after = stack.pids().await;
+    assert_eq!(after["a"], before["a"]);
+    assert!(!after.contains_key("d"), "a removed service is no longer shown");
+    // Nothing changed: nothing restarts.
+    let again = plan(vec![service("a", &[], Restart::No, 0), service("c", &["b"], Restart::No, 0)]);
+    let mut b = service("b", &["a"], Restart::No, 0);
+    b.env.insert("API_KEY".into(), "new-secret-value".into());
+    let mut services = Arc::try_unwrap(again).ok().unwrap();
+    services.services.insert(1, b);
+    let done = stack.control.apply(Arc::new(services)).await.unwrap();
+    assert_eq!(done, super::control::Done::default());
+    assert!(matches!(stack.down().await, Outcome::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_with_a_fresh_plan_names_the_changed_variables() {
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    let mut fresh = Arc::try_unwrap(chain()).ok().unwrap();
+    fresh.services[0].env.insert("GREETING".into(), "hello".into());
+    fresh.services[3].env.insert("UNRELATED".into(), "x".into());
+    let done = stack.control.restart_with(Arc::new(fresh), &names(&["a"]), false).await.unwrap();
+    assert_eq!(done.restarted, ["a"]);
+    assert_eq!(done.variables, [super::control::Variables { service: "a".into(), names: vec!["GREETING".into()] }]);
+    // Only the named service took the new definition: `d` was neither restarted nor changed.
+    let again = stack.control.restart_with(chain(), &names(&["d"]), false).await.unwrap();
+    assert!(again.variables.is_empty());
+    assert!(matches!(stack.down().await, Outcome::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn down_stops_everything_dependents_first() {
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    let logged = fake.log().len();
+    assert!(matches!(stack.down().await, Outcome::Stopped));
+    let log = fake.log()[logged..].to_vec();
+    assert_eq!(log.len(), 4, "{log:?}");
+    let at = |e: &str| log.iter().position(|l| l == e).unwrap();
+    assert!(at("stop c") < at("stop b") && at("stop b") < at("stop a"), "{log:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_service_put_back_in_the_file_starts_again() {
+    let fake = Arc::new(Fake::default());
+    let stack = up(chain(), fake.clone()).await;
+    let without_d = plan(vec![
+        service("a", &[], Restart::No, 0),
+        service("b", &["a"], Restart::No, 0),
+        service("c", &["b"], Restart::No, 0),
+    ]);
+    assert_eq!(stack.control.apply(without_d).await.unwrap().stopped, ["d"]);
+    let done = stack.control.apply(chain()).await.unwrap();
+    assert_eq!(done.started, ["d"]);
+    assert_eq!(stack.phase("d").await, super::state::Phase::Ready);
+    assert!(matches!(stack.down().await, Outcome::Stopped));
 }
 
 fn task(name: &str, depends_on: &[&str]) -> ServicePlan {

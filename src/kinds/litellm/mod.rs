@@ -32,16 +32,9 @@ impl Kind for Litellm {
     fn wire(&self, stack: &Stack, proxy: &Service, wiring: &mut Wiring) -> Result<()> {
         wiring.llm_endpoint = proxy.port.map(|port| local_url(port, API));
         let proxy_var = |name: &str| lookup(proxy, name);
-        if let Some(key) = proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty()) {
-            wiring.master_key = Some(key);
-            wiring.generated_key = None;
-        } else {
-            // A reload keeps the key generated at start: a new one would restart the proxy and
-            // every AG-UI server for nothing.
-            let key = wiring.generated_key.clone().unwrap_or_else(generate_master_key);
-            wiring.generated_key = Some(key.clone());
-            wiring.master_key = Some(key);
-        }
+        let user_key = proxy_var("LITELLM_MASTER_KEY").filter(|k| !k.is_empty());
+        wiring.generated_key = user_key.is_none();
+        wiring.master_key = Some(user_key.unwrap_or_else(generate_master_key));
 
         let user_model =
             stack.services.iter().filter(|s| s.kind == Some(KindName::Agui)).find_map(|s| lookup(s, "LITELLM_MODEL"));
