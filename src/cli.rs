@@ -61,6 +61,10 @@ pub enum Command {
         /// Show JSON log lines as they are, not as `LEVEL message key=value`.
         #[arg(long)]
         raw: bool,
+        /// Do not reload on changes of the stack file, env files, config files and `watch`
+        /// globs (also off when `CI` is set).
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Show the services' logs (from `.agui-dev/logs/`), whether or not the stack runs.
     ///

@@ -8,6 +8,7 @@ mod logs;
 mod setup;
 mod smoke;
 mod up;
+mod watch;
 
 use std::path::PathBuf;
 

@@ -48,6 +48,7 @@ pub use control::Control;
 use control::{PhaseOf, Request, Snapshot};
 use process::{LogWatch, Recent};
 use spawner::Spawner;
+pub use state::short;
 use state::{AfterExit, State};
 
 /// Why the stack stopped.
@@ -586,16 +587,5 @@ pub async fn start_guardian(reaper: &Reaper, run_id: &str, out: &Out) -> Option<
             out.status(Level::Warn, text).await;
             None
         }
-    }
-}
-
-/// A duration for people: `312ms`, `6.2s`.
-pub fn short(duration: Duration) -> String {
-    if duration < Duration::from_secs(1) {
-        format!("{}ms", duration.as_millis())
-    } else if duration.subsec_millis() == 0 {
-        format!("{}s", duration.as_secs())
-    } else {
-        format!("{:.1}s", duration.as_secs_f64())
     }
 }

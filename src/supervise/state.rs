@@ -188,6 +188,17 @@ pub fn stop_waves(depends_on: &[Vec<usize>], started: &[usize]) -> Vec<Vec<usize
     waves
 }
 
+/// A duration for people: `312ms`, `6.2s`.
+pub fn short(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{}ms", duration.as_millis())
+    } else if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
