@@ -184,3 +184,31 @@ fn no_watch_and_ci_turn_reload_off() {
         assert!(fixture.survivors().is_empty());
     }
 }
+
+#[test]
+fn editing_an_env_file_restarts_the_services_that_read_it() {
+    let fixture = Fixture::new(
+        r#"
+[stack]
+env_files = [".env"]
+
+[services.e]
+command = ["sh", "-c", "echo e-up pid=$$$$ x=$FROM_FILE; exec sleep 600"]
+ready = { log = "e-up" }
+"#,
+    );
+    std::fs::write(fixture.file(".env"), "FROM_FILE=one\n").unwrap();
+    let mut command = fixture.command(&["up"]);
+    command.env_remove("FROM_FILE");
+    let mut up = fixture.spawn_command(command);
+    up.stderr.wait_for("is ready");
+    std::fs::write(fixture.file(".env"), "FROM_FILE=two\n").unwrap();
+    let stdout = up.stdout.wait_until("a restart with the new value", |t| pids_of(t, "e").len() == 2);
+    assert!(stdout.contains("x=one\n") && stdout.contains("x=two\n"), "{stdout}");
+    let stderr = up.stderr.wait_for("reloaded `.env`");
+    // The value is never printed by agui-dev itself (only the service echoed it).
+    assert!(!stderr.contains("two"), "{stderr}");
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert!(fixture.survivors().is_empty());
+}

@@ -76,6 +76,7 @@ pub fn start(stack: &Stack, watch: Watch) -> Result<tokio::task::JoinHandle<()>>
         control: watch.control,
         out: watch.out,
         config_files,
+        kind_configs: rules::kind_configs(stack),
         globs,
         guard: LoopGuard::default(),
         suspended: HashSet::new(),
@@ -136,6 +137,7 @@ struct Reloader {
     control: Control,
     out: Out,
     config_files: Vec<PathBuf>,
+    kind_configs: Vec<(PathBuf, String)>,
     globs: Vec<ServiceGlobs>,
     guard: LoopGuard,
     /// Services whose watch was suspended after a restart loop.
@@ -161,7 +163,9 @@ impl Reloader {
             self.follow_new_folders(&paths);
             if let Some(file) = paths.iter().find(|p| self.config_files.contains(p)) {
                 let shown = file.strip_prefix(&self.plan.dir).unwrap_or(file).display().to_string();
-                self.reload(&shown).await;
+                if self.reload(&shown).await {
+                    self.restart_config_readers(&paths).await;
+                }
             }
             self.restart_watchers(&paths).await;
         }
@@ -177,8 +181,24 @@ impl Reloader {
         }
     }
 
+    /// Restarts the services whose kind's config file (the LiteLLM `config`) is among `paths`.
+    async fn restart_config_readers(&mut self, paths: &[PathBuf]) {
+        let mut names: Vec<String> =
+            self.kind_configs.iter().filter(|(file, _)| paths.contains(file)).map(|(_, name)| name.clone()).collect();
+        names.dedup();
+        if names.is_empty() {
+            return;
+        }
+        let shown = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        self.out.status(Level::Info, format!("its config file changed; restarting {shown}")).await;
+        if let Err(error) = self.control.restart(&names, true).await {
+            self.out.status(Level::Error, format!("restart of {shown} failed: {error}")).await;
+        }
+    }
+
     /// Reads the stack again; applies it when it reads, else says why and touches nothing.
-    async fn reload(&mut self, changed: &str) {
+    /// True when the new stack runs.
+    async fn reload(&mut self, changed: &str) -> bool {
         let fresh = config::load_keeping(&self.stack_file, &rules::auto_ports(&self.plan))
             .and_then(|stack| Ok((plan::build_again(&stack, &self.plan)?, stack)));
         let (fresh, stack) = match fresh {
@@ -189,7 +209,7 @@ impl Reloader {
                     error.redacted(&self.plan.secrets).render(false)
                 );
                 self.out.status(Level::Warn, text).await;
-                return;
+                return false;
             }
         };
         let diff = change::between(&self.plan, &fresh);
@@ -212,6 +232,7 @@ impl Reloader {
         // The files to watch follow the new file at once (a fixed edit must be seen even when
         // this one is refused); the plan only once the supervisor runs it.
         self.config_files = rules::config_files(&stack);
+        self.kind_configs = rules::kind_configs(&stack);
         self.watcher.watch_config(&self.config_files);
         let fresh = Arc::new(fresh);
         match self.control.apply(fresh.clone()).await {
@@ -222,8 +243,12 @@ impl Reloader {
                 if !(done.restarted.is_empty() && done.started.is_empty() && done.stopped.is_empty()) {
                     self.out.status(Level::Success, format!("reloaded `{changed}`")).await;
                 }
+                true
             }
-            Err(error) => self.out.status(Level::Error, format!("reload of `{changed}` failed: {error}")).await,
+            Err(error) => {
+                self.out.status(Level::Error, format!("reload of `{changed}` failed: {error}")).await;
+                false
+            }
         }
     }
 

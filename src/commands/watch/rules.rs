@@ -101,6 +101,17 @@ pub fn config_files(stack: &Stack) -> Vec<PathBuf> {
     files
 }
 
+/// The kinds' own config files and the services that read them: a change there restarts the
+/// service although its definition (which names only the path) is the same.
+pub fn kind_configs(stack: &Stack) -> Vec<(PathBuf, String)> {
+    stack
+        .services
+        .iter()
+        .filter(|s| s.kind == Some(KindName::Litellm))
+        .filter_map(|s| Some((s.litellm.config.clone()?, s.name.clone())))
+        .collect()
+}
+
 /// The services whose globs match any of `paths`, in plan order.
 pub fn services_hit(globs: &[ServiceGlobs], paths: &[PathBuf]) -> Vec<String> {
     globs.iter().filter(|g| paths.iter().any(|p| g.matches(p))).map(|g| g.name.clone()).collect()
