@@ -65,6 +65,54 @@ pub enum Command {
         /// globs (also off when `CI` is set).
         #[arg(long)]
         no_watch: bool,
+        /// Run in the background: return once every service is ready (exit 0) or one failed
+        /// (exit 1, nothing left running). Output goes to the log files; `agui-dev down` stops it.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Internal: this is the background agui-dev of `up -d`.
+        #[arg(long, hide = true)]
+        detached_child: bool,
+    },
+    /// Show each service of the running stack: state, pid, URL, uptime, restarts, last exit.
+    #[command(visible_alias = "ps")]
+    Status {
+        /// One JSON object on stdout: `services`, `model`, `offline`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-read the stack file and env files, then restart services (and their dependents) of the
+    /// running stack, waiting until they are ready. Prints the names of changed variables.
+    Restart {
+        #[arg(required = true)]
+        services: Vec<String>,
+        /// Restart only the named services, not what depends on them.
+        #[arg(long)]
+        no_deps: bool,
+        /// What was done, as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop services of the running stack (what depends on them first); the rest keeps running.
+    Stop {
+        #[arg(required = true)]
+        services: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start stopped services of the running stack (and what they need), waiting until ready.
+    Start {
+        #[arg(required = true)]
+        services: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the running stack (detached or not) as Ctrl-C would; returns when every process is gone.
+    Down,
+    /// Wait until services of the running stack (default: all) are ready; for scripts.
+    Wait {
+        services: Vec<String>,
+        #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+        timeout: std::time::Duration,
     },
     /// Show the services' logs (from `.agui-dev/logs/`), whether or not the stack runs.
     ///

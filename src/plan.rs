@@ -25,6 +25,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// The model AG-UI servers ask the proxy for, when the stack has a proxy.
     pub model: Option<String>,
+    /// Whether that model is the offline one (canned answers, no key).
+    pub model_offline: bool,
     /// Unique per run and set as `AGUI_DEV_RUN` in every service's environment, so that processes
     /// that left their process group can still be found (environments are inherited).
     pub run_id: String,
@@ -142,6 +144,7 @@ fn build_with(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Re
         secrets,
         notes: wiring.notes.clone(),
         model: wiring.model.clone(),
+        model_offline: wiring.model_offline,
         run_id,
         selected_all: selected.is_empty(),
     })
@@ -209,7 +212,10 @@ fn plan_service(
         task: service.task,
         watch: service.watch.clone(),
         watch_ignore: service.watch_ignore.clone(),
-        url: service.port.map(|port| format!("http://127.0.0.1:{port}")),
+        url: service.port.map(|port| match service.kind {
+            Some(kind) => kinds::of(kind).endpoint(port),
+            None => format!("http://127.0.0.1:{port}"),
+        }),
         ready,
         ready_timeout: service.ready_timeout,
         depends_on: service.depends_on.clone(),

@@ -2,6 +2,7 @@
 //! hint when something is wrong; only this layer knows about the process's exit code.
 
 mod check;
+mod control;
 pub mod doctor;
 mod launch;
 mod logs;
@@ -30,7 +31,14 @@ pub fn run(cli: &Cli) -> Result<()> {
         .map_err(|err| Error::failed("cannot start the async runtime").cause(err))?;
     runtime.block_on(async {
         match &cli.command {
+            Command::Up { detach: true, detached_child: false, services, .. } => control::detach(cli, services).await,
             Command::Up { services, timestamps, no_setup, .. } => up::run(cli, services, *timestamps, *no_setup).await,
+            Command::Status { json } => control::status(cli, *json).await,
+            Command::Restart { services, no_deps, json } => control::restart(cli, services, !*no_deps, *json).await,
+            Command::Stop { services, json } => control::stop(cli, services, *json).await,
+            Command::Start { services, json } => control::start(cli, services, *json).await,
+            Command::Down => control::down(cli).await,
+            Command::Wait { services, timeout } => control::wait(cli, services, *timeout).await,
             Command::Logs { .. } => logs::run(cli).await,
             Command::Check => check::run(cli).await,
             Command::Setup => setup::run(cli).await,
@@ -111,12 +119,8 @@ fn lock_stack(dir: &std::path::Path) -> Result<StackLock> {
         Ok(lock) => lock,
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
             let who = previous.map_or_else(|| "another agui-dev".to_owned(), |pid| format!("agui-dev (pid {pid})"));
-            let stop = previous.map_or_else(
-                || "stop it".to_owned(),
-                |pid| format!("stop it with Ctrl-C in its terminal, or `kill -INT {pid}`"),
-            );
             return Err(Error::usage(format!("this stack is already running under {who}"))
-                .hint(format!("{stop}; `agui-dev doctor` shows what it runs")));
+                .hint("`agui-dev status` shows it, `agui-dev logs -f` follows its output, `agui-dev down` stops it"));
         }
         Err((_, err)) => return Err(cannot(&err)),
     };

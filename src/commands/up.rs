@@ -1,14 +1,32 @@
-//! `agui-dev up`: run the supervisor until a signal or a failure.
+//! `agui-dev up`: run the supervisor until a signal, a failure or `down`, with the control
+//! socket open for `status`, `restart`, `stop`, `start`, `wait` and `down` from other terminals.
+
+use std::sync::Arc;
 
 use super::{launch, watch};
 use crate::cli::{Cli, Command};
+use crate::config;
 use crate::error::Result;
 use crate::output::Level;
+use crate::plan;
+use crate::supervise::socket::{self, Context, Fresh};
 use crate::supervise::{Outcome, process};
 use crate::system::group;
 
 pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: bool) -> Result<()> {
+    if matches!(cli.command, Command::Up { detached_child: true, .. }) {
+        // The background agui-dev of `up -d`: its own session, so the terminal that started it
+        // can close without a SIGHUP reaching it.
+        let _ = nix::unistd::setsid();
+    }
     let (launch, supervisor, control) = launch::prepare(cli, services, timestamps, no_setup).await?;
+    let original = launch.plan.clone();
+    let fresh: Fresh = Arc::new(move || {
+        // Ports chosen for `port = "auto"` stay: a restart must not move a service.
+        let stack = config::load_keeping(&original.stack_file, &watch::rules::auto_ports(&original))
+            .map_err(|e| e.render(false))?;
+        plan::build_again(&stack, &original).map(Arc::new).map_err(|e| e.render(false))
+    });
     let no_watch = matches!(cli.command, Command::Up { no_watch: true, .. });
     let watching = if watch::enabled(no_watch) {
         let what = watch::Watch { plan: launch.plan.clone(), control: control.clone(), out: launch.out.clone() };
@@ -16,7 +34,19 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
     } else {
         None
     };
+    let context = Context { control, fresh, plan: launch.plan.clone(), out: launch.out.clone() };
+    let server = match socket::serve(&launch.plan.dir, context) {
+        Ok(server) => Some(server),
+        Err(err) => {
+            let text = format!(
+                "cannot open the control socket ({err}); `status`, `restart` and `down` will not reach this run"
+            );
+            launch.out.status(Level::Warn, text).await;
+            None
+        }
+    };
     let outcome = supervisor.run().await;
+    drop(server);
     if let Some(watching) = watching {
         watching.abort();
     }

@@ -45,6 +45,12 @@ pub trait Kind: Sync {
         Ok(())
     }
 
+    /// Where people and clients reach a service of this kind on `port` (the AG-UI endpoint, the
+    /// MCP endpoint, the proxy's API): shown when the stack is ready and by `status`.
+    fn endpoint(&self, port: u16) -> String {
+        crate::http::local_url(port, "")
+    }
+
     /// What the kind adds to one of its services listening on `port`.
     fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults;
 
@@ -115,6 +121,8 @@ pub struct Wiring {
     pub mcp_url: Option<String>,
     /// The proxy's master key: the user's `LITELLM_MASTER_KEY`, or one generated for this run.
     pub master_key: Option<String>,
+    /// Whether the chosen model is the config's offline one (canned answers).
+    pub model_offline: bool,
     /// Whether `master_key` was generated for this run (not the user's).
     pub generated_key: bool,
     /// The model offered to AG-UI servers, when agui-dev chose it.
@@ -130,6 +138,7 @@ impl Wiring {
             mcp_url: None,
             master_key: None,
             generated_key: false,
+            model_offline: false,
             model: None,
             notes: Vec::new(),
         };

@@ -23,6 +23,7 @@ pub mod control;
 pub mod guardian;
 pub mod process;
 mod requests;
+pub mod socket;
 pub mod spawner;
 pub mod state;
 #[cfg(test)]
@@ -283,6 +284,11 @@ impl Supervisor {
             let took = short(self.started.elapsed());
             let text = format!("all {count} {noun} ready in {took} — Ctrl-C stops everything");
             self.out.status(Level::Success, text).await;
+            // Where to reach them, the way dev servers print theirs.
+            for service in self.plan.services.iter().filter(|s| s.url.is_some()) {
+                let url = service.url.as_deref().unwrap_or_default();
+                self.out.status(Level::Info, format!("  `{}`  {url}", service.name)).await;
+            }
         }
     }
 

@@ -276,6 +276,7 @@ impl Supervisor {
             secrets,
             notes: fresh.notes.clone(),
             model: fresh.model.clone(),
+            model_offline: fresh.model_offline,
             run_id: self.plan.run_id.clone(),
             selected_all: self.plan.selected_all,
         });

@@ -109,6 +109,7 @@ pub(super) fn plan(services: Vec<ServicePlan>) -> Arc<Plan> {
         secrets: Vec::new(),
         notes: Vec::new(),
         model: None,
+        model_offline: false,
         run_id: "test".to_owned(),
         selected_all: true,
     })

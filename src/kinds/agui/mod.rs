@@ -22,6 +22,10 @@ impl Kind for Agui {
         "agui"
     }
 
+    fn endpoint(&self, port: u16) -> String {
+        local_url(port, RUN)
+    }
+
     fn defaults(&self, wiring: &Wiring, _service: &Service, port: u16) -> Defaults {
         let mut env = vec![("LLM_PROVIDER".to_owned(), "litellm".to_owned())];
         if let Some(endpoint) = &wiring.llm_endpoint {

@@ -29,6 +29,10 @@ impl Kind for Litellm {
         "litellm"
     }
 
+    fn endpoint(&self, port: u16) -> String {
+        local_url(port, API)
+    }
+
     fn wire(&self, stack: &Stack, proxy: &Service, wiring: &mut Wiring) -> Result<()> {
         wiring.llm_endpoint = proxy.port.map(|port| local_url(port, API));
         let proxy_var = |name: &str| lookup(proxy, name);
@@ -52,6 +56,7 @@ impl Kind for Litellm {
             })?;
             if let Some((model, why)) = config::choose_model(&parsed, &proxy_var) {
                 wiring.notes.push(format!("model `{model}`: {why}"));
+                wiring.model_offline = parsed.model_list.iter().any(|e| e.model_name == model && e.is_offline());
                 wiring.model = Some(model);
             }
         }

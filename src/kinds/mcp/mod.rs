@@ -27,6 +27,10 @@ impl Kind for Mcp {
         "mcp"
     }
 
+    fn endpoint(&self, port: u16) -> String {
+        local_url(port, PATH)
+    }
+
     fn wire(&self, _stack: &Stack, first: &Service, wiring: &mut Wiring) -> Result<()> {
         wiring.mcp_url = first.port.map(|port| local_url(port, PATH));
         Ok(())

@@ -1,0 +1,243 @@
+//! The commands that act on a running stack through its control socket: `status`, `restart`,
+//! `stop`, `start`, `wait`, `down`, and `up -d`, which starts a background agui-dev and waits
+//! for its stack to be ready.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::cli::Cli;
+use crate::error::{Error, Result};
+use crate::output::{Level, Out, Printer};
+use crate::supervise::control::{Done, ServiceStatus};
+use crate::supervise::short;
+use crate::supervise::socket::{self, Answer, ClientError, Op};
+
+/// The running stack's folder (the stack file's), found as every command finds the stack file.
+fn stack_dir(cli: &Cli) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
+    let path = crate::config::discover(cli.file.as_deref(), &cwd)?;
+    Ok(path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf))
+}
+
+fn not_running() -> Error {
+    Error::failed("no stack is running here")
+        .hint("start one with `agui-dev up` (or `agui-dev up -d` in the background)")
+}
+
+/// One request; an answer with `ok: false` becomes an error.
+async fn ask(dir: &Path, op: Op) -> Result<Answer> {
+    let answer = socket::ask(dir, op).await.map_err(|err| match err {
+        ClientError::NotRunning => not_running(),
+        ClientError::Io(err) => Error::failed("cannot talk to the running stack").cause(err),
+    })?;
+    if answer.ok {
+        Ok(answer)
+    } else {
+        Err(Error::failed(answer.error.unwrap_or_else(|| "the request failed".to_owned())))
+    }
+}
+
+fn start_printer(cli: &Cli) -> Result<Printer> {
+    super::printer(cli, false, &[], None, Vec::new())
+}
+
+pub async fn status(cli: &Cli, json: bool) -> Result<()> {
+    let dir = stack_dir(cli)?;
+    let answer = ask(&dir, Op::Status).await?;
+    let printer = start_printer(cli)?;
+    let out = printer.out();
+    if json {
+        out.data(serde_json::to_string(&answer).unwrap_or_default()).await;
+    } else {
+        out.send(crate::output::Msg::Report(table(&answer))).await;
+    }
+    out.flush().await;
+    drop(out);
+    printer.finish();
+    Ok(())
+}
+
+/// `status` for people: one line per service.
+fn table(answer: &Answer) -> String {
+    let services: &[ServiceStatus] = answer.services.as_deref().unwrap_or_default();
+    let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |ms| short(Duration::from_millis(ms)));
+    let mut rows =
+        vec![["SERVICE", "STATE", "PID", "URL", "UPTIME", "READY IN", "RESTARTS", "LAST EXIT"].map(String::from)];
+    for s in services {
+        rows.push([
+            s.name.clone(),
+            s.state.label().to_owned(),
+            s.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            s.url.clone().or_else(|| s.port.map(|p| p.to_string())).unwrap_or_else(|| "-".to_owned()),
+            ms(s.uptime_ms),
+            ms(s.ready_ms),
+            s.restarts.to_string(),
+            s.last_exit.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut text = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    for s in services.iter().filter(|s| s.error.is_some()) {
+        let _ = writeln!(text, "`{}` failed: {}", s.name, s.error.as_deref().unwrap_or_default());
+    }
+    if let Some(model) = &answer.model {
+        let offline = if answer.offline == Some(true) { " (the offline model: canned answers)" } else { "" };
+        let _ = writeln!(text, "model: `{model}`{offline}");
+    }
+    text
+}
+
+async fn report_done(out: &Out, verb: &str, done: &Done, json: bool) {
+    if json {
+        out.data(serde_json::to_string(done).unwrap_or_default()).await;
+        return;
+    }
+    for changed in &done.variables {
+        let names: Vec<String> = changed.names.iter().map(|n| format!("`{n}`")).collect();
+        out.status(Level::Info, format!("`{}`: changed {}", changed.service, names.join(", "))).await;
+    }
+    let list = |names: &[String]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    if !done.stopped.is_empty() {
+        out.status(Level::Success, format!("stopped {}", list(&done.stopped))).await;
+    }
+    if !done.restarted.is_empty() {
+        out.status(Level::Success, format!("restarted {}; ready", list(&done.restarted))).await;
+    }
+    if !done.started.is_empty() {
+        out.status(Level::Success, format!("started {}; ready", list(&done.started))).await;
+    }
+    if done == &Done::default() {
+        out.status(Level::Info, format!("nothing to {verb}")).await;
+    }
+}
+
+async fn act(cli: &Cli, op: Op, verb: &str, json: bool) -> Result<()> {
+    let dir = stack_dir(cli)?;
+    let answer = ask(&dir, op).await?;
+    let printer = start_printer(cli)?;
+    let out = printer.out();
+    report_done(&out, verb, &answer.done.unwrap_or_default(), json).await;
+    out.flush().await;
+    drop(out);
+    printer.finish();
+    Ok(())
+}
+
+pub async fn restart(cli: &Cli, services: &[String], deps: bool, json: bool) -> Result<()> {
+    act(cli, Op::Restart { services: services.to_vec(), deps }, "restart", json).await
+}
+
+pub async fn stop(cli: &Cli, services: &[String], json: bool) -> Result<()> {
+    act(cli, Op::Stop { services: services.to_vec() }, "stop", json).await
+}
+
+pub async fn start(cli: &Cli, services: &[String], json: bool) -> Result<()> {
+    act(cli, Op::Start { services: services.to_vec() }, "start", json).await
+}
+
+pub async fn wait(cli: &Cli, services: &[String], timeout: Duration) -> Result<()> {
+    let dir = stack_dir(cli)?;
+    let op = Op::Wait { services: services.to_vec(), timeout_ms: Some(timeout.as_millis() as u64) };
+    ask(&dir, op).await.map(|_| ())
+}
+
+pub async fn down(cli: &Cli) -> Result<()> {
+    let dir = stack_dir(cli)?;
+    let answer = ask(&dir, Op::Down).await?;
+    let pid = answer.pid.unwrap_or_default() as i32;
+    // The run ends when its agui-dev has stopped every service and exited (its lock goes with it).
+    while pid > 0 && !gone(pid) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// `up -d`: starts `agui-dev up --detached-child` in its own session with its output in
+/// `.agui-dev/detached.log`, waits for the stack, prints the URLs and returns.
+pub async fn detach(cli: &Cli, services: &[String]) -> Result<()> {
+    let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
+    let file = crate::config::discover(cli.file.as_deref(), &cwd)?;
+    let dir = file.parent().map_or_else(|| cwd.clone(), Path::to_path_buf);
+    if socket::ask(&dir, Op::Status).await.is_ok() {
+        return Err(Error::usage("this stack is already running")
+            .hint("`agui-dev status` shows it, `agui-dev logs -f` follows its output, `agui-dev down` stops it"));
+    }
+    let folder = dir.join(".agui-dev");
+    let cannot = |err: std::io::Error| Error::failed("cannot start the background agui-dev").cause(err);
+    std::fs::create_dir_all(&folder).map_err(cannot)?;
+    let log_path = folder.join("detached.log");
+    let log = std::fs::File::create(&log_path).map_err(cannot)?;
+    let exe = std::env::current_exe().map_err(cannot)?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("-f").arg(&file).arg("--color").arg("never");
+    if cli.verbose {
+        command.arg("-v");
+    }
+    command.args(["up", "--detached-child"]).args(services);
+    if matches!(cli.command, crate::cli::Command::Up { no_watch: true, .. }) {
+        command.arg("--no-watch");
+    }
+    command.stdin(Stdio::null()).stdout(log.try_clone().map_err(cannot)?).stderr(log);
+    let mut child = command.spawn().map_err(cannot)?;
+    let child_pid = child.id();
+
+    let printer = start_printer(cli)?;
+    let out = printer.out();
+    let result = loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break Err(());
+        }
+        match socket::ask(&dir, Op::Wait { services: Vec::new(), timeout_ms: None }).await {
+            Ok(answer) if answer.ok => break Ok(()),
+            Ok(_) => {
+                // A service failed: the background agui-dev stops everything and exits.
+                let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+                break Err(());
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let outcome = if result.is_ok() {
+        {
+            if let Ok(answer) = ask(&dir, Op::Status).await {
+                for s in answer.services.unwrap_or_default() {
+                    if let Some(url) = s.url {
+                        out.status(Level::Info, format!("  `{}`  {url}", s.name)).await;
+                    }
+                }
+            }
+            let text = format!("the stack runs in the background (agui-dev pid {child_pid}); `agui-dev down` stops it");
+            out.status(Level::Success, text).await;
+            Ok(())
+        }
+    } else {
+        {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let last: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+            Err(Error::failed("the stack did not start; nothing is left running").cause(format!(
+                "last lines of `{}`:\n{}",
+                log_path.display(),
+                last.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+            )))
+        }
+    };
+    out.flush().await;
+    drop(out);
+    printer.finish();
+    outcome
+}
+
+/// Whether a process has exited (a zombie waiting for its parent counts as gone).
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}

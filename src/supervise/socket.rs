@@ -1,0 +1,282 @@
+//! The control endpoint: a Unix socket at `.agui-dev/control.sock` next to the stack file, and
+//! its client. One JSON request per line, one JSON answer per line, both with `"version"`
+//! (docs/control.md). Only the user who runs the stack may connect: the folder is 0700, the
+//! socket 0600, and each peer's uid is checked with SO_PEERCRED. A malformed or oversized request
+//! gets an error answer; nothing a client sends can stop the supervisor.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+
+use super::control::{Control, Done, ServiceStatus};
+use crate::output::{Level, Out};
+use crate::plan::Plan;
+
+pub const VERSION: u32 = 1;
+/// A request longer than this is refused (and the connection closed: it cannot be resynced).
+pub const MAX_REQUEST: usize = 64 * 1024;
+/// Clients served at once; one more gets an error answer.
+pub const MAX_CLIENTS: usize = 16;
+
+/// The socket of the stack whose file is in `dir`.
+pub fn path(dir: &Path) -> PathBuf {
+    dir.join(".agui-dev").join("control.sock")
+}
+
+/// What a client asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Status,
+    /// Re-reads the stack file and env files for `services`, then restarts them (and their
+    /// dependents unless `deps` is false).
+    Restart {
+        services: Vec<String>,
+        #[serde(default = "yes")]
+        deps: bool,
+    },
+    Stop {
+        services: Vec<String>,
+    },
+    Start {
+        services: Vec<String>,
+    },
+    /// Waits until `services` (all when empty) are ready.
+    Wait {
+        #[serde(default)]
+        services: Vec<String>,
+        timeout_ms: Option<u64>,
+    },
+    /// Stops the stack as Ctrl-C would; the answer carries agui-dev's pid to wait on.
+    Down,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub version: u32,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Answer {
+    pub version: u32,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ServiceStatus>>,
+    /// The model the AG-UI servers ask the proxy for, and whether it is the offline one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done: Option<Done>,
+    /// The pid of the agui-dev that runs the stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl Answer {
+    fn ok() -> Answer {
+        Answer { version: VERSION, ok: true, ..Answer::default() }
+    }
+
+    fn error(message: impl Into<String>) -> Answer {
+        Answer { version: VERSION, ok: false, error: Some(message.into()), ..Answer::default() }
+    }
+}
+
+/// Builds the plan again from the stack file and env files, for `restart`.
+pub type Fresh = Arc<dyn Fn() -> Result<Arc<Plan>, String> + Send + Sync>;
+
+/// What the server needs besides the control handle.
+pub struct Context {
+    pub control: Control,
+    pub fresh: Fresh,
+    pub plan: Arc<Plan>,
+    pub out: Out,
+}
+
+/// The listening socket; dropping it removes the socket file.
+pub struct Server {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Listens on the stack's socket. The caller holds the stack's run lock, so a socket file left
+/// there belongs to a run that died and is replaced.
+pub fn serve(dir: &Path, context: Context) -> io::Result<Server> {
+    let folder = dir.join(".agui-dev");
+    std::fs::create_dir_all(&folder)?;
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700))?;
+    let path = path(dir);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let context = Arc::new(context);
+    let task = tokio::spawn(async move {
+        let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let context = context.clone();
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    let _ = write_answer(&mut stream, &Answer::error("too many control clients; try again")).await;
+                });
+                continue;
+            };
+            tokio::spawn(async move {
+                serve_client(stream, &context).await;
+                drop(permit);
+            });
+        }
+    });
+    Ok(Server { path, task })
+}
+
+/// The uid of the process at the other end, from SO_PEERCRED.
+fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let credentials = getsockopt(stream, PeerCredentials).map_err(io::Error::from)?;
+    Ok(credentials.uid())
+}
+
+async fn serve_client(mut stream: UnixStream, context: &Context) {
+    let own = nix::unistd::getuid().as_raw();
+    match peer_uid(&stream) {
+        Ok(uid) if uid == own => {}
+        Ok(uid) => {
+            let text = format!("refused a control connection from uid {uid} (SO_PEERCRED): not the stack's owner");
+            context.out.status(Level::Warn, text).await;
+            let _ =
+                write_answer(&mut stream, &Answer::error("refused: only the user running the stack may control it"))
+                    .await;
+            return;
+        }
+        Err(_) => return,
+    }
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut line = Vec::new();
+        // One byte more than allowed tells an oversized request from one of the maximum size.
+        let read = (&mut reader).take(MAX_REQUEST as u64 + 1).read_until(b'\n', &mut line).await;
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line.len() > MAX_REQUEST {
+            let too_big = Answer::error(format!("request longer than {MAX_REQUEST} bytes; closing the connection"));
+            let _ = write_answer(&mut write, &too_big).await;
+            return;
+        }
+        let answer = match serde_json::from_slice::<Request>(&line) {
+            Err(err) => Answer::error(format!("malformed request: {err}")),
+            Ok(request) if request.version != VERSION => Answer::error(format!(
+                "unsupported protocol version {}; this agui-dev speaks {VERSION}",
+                request.version
+            )),
+            Ok(request) => answer(request.op, context).await,
+        };
+        if write_answer(&mut write, &answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_answer(stream: &mut (impl AsyncWriteExt + Unpin), answer: &Answer) -> io::Result<()> {
+    let mut line = serde_json::to_vec(answer).map_err(io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line).await
+}
+
+async fn answer(op: Op, context: &Context) -> Answer {
+    let control = &context.control;
+    let done = |result: Result<Done, String>| match result {
+        Ok(done) => Answer { done: Some(done), ..Answer::ok() },
+        Err(error) => Answer::error(error),
+    };
+    match op {
+        Op::Status => match control.status().await {
+            Ok(services) => Answer {
+                services: Some(services),
+                model: context.plan.model.clone(),
+                offline: context.plan.model.as_ref().map(|_| context.plan.model_offline),
+                pid: Some(std::process::id()),
+                ..Answer::ok()
+            },
+            Err(error) => Answer::error(error),
+        },
+        Op::Restart { services, deps } => match (context.fresh)() {
+            Ok(fresh) => done(control.restart_with(fresh, &services, deps).await),
+            Err(error) => Answer::error(error),
+        },
+        Op::Stop { services } => done(control.stop(&services).await),
+        Op::Start { services } => done(control.start(&services).await),
+        Op::Wait { services, timeout_ms } => {
+            let limit = Duration::from_millis(timeout_ms.unwrap_or(24 * 3600 * 1000));
+            match control.wait(&services, limit).await {
+                Ok(()) => Answer::ok(),
+                Err(error) => Answer::error(error),
+            }
+        }
+        Op::Down => {
+            control.down().await;
+            Answer { pid: Some(std::process::id()), ..Answer::ok() }
+        }
+    }
+}
+
+/// Why a client got no answer.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Nothing listens: no stack runs here.
+    NotRunning,
+    Io(io::Error),
+}
+
+/// Sends one request and reads its answer.
+pub async fn ask(dir: &Path, op: Op) -> Result<Answer, ClientError> {
+    let mut stream = match UnixStream::connect(path(dir)).await {
+        Ok(stream) => stream,
+        Err(err) if matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
+            return Err(ClientError::NotRunning);
+        }
+        Err(err) => return Err(ClientError::Io(err)),
+    };
+    let mut line =
+        serde_json::to_vec(&Request { version: VERSION, op }).map_err(|e| ClientError::Io(io::Error::other(e)))?;
+    line.push(b'\n');
+    // A refused client's request may meet a closed socket; the answer explaining why is still
+    // there to read.
+    let wrote = stream.write_all(&line).await;
+    let mut reader = BufReader::new(stream);
+    let mut answer = String::new();
+    reader.read_line(&mut answer).await.map_err(ClientError::Io)?;
+    if answer.is_empty() {
+        wrote.map_err(ClientError::Io)?;
+        return Err(ClientError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the stack closed the connection")));
+    }
+    serde_json::from_str(&answer).map_err(|e| ClientError::Io(io::Error::other(e)))
+}
