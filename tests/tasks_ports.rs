@@ -20,6 +20,14 @@ depends_on = ["web"]
 ready = { log = "client-sees=" }
 "#;
 
+/// One service of `status --json`.
+fn status_of(fixture: &Fixture, name: &str) -> serde_json::Value {
+    let (code, stdout, stderr) = fixture.run(&["status", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    status["services"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone()
+}
+
 fn chosen_port(stderr: &str) -> u16 {
     let line = stderr.lines().find(|l| l.contains("`web` gets port ")).unwrap();
     line.split("gets port ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
@@ -41,6 +49,15 @@ fn port_auto_lets_two_copies_of_one_stack_run_side_by_side() {
         assert!(stdout.contains(&format!("client-sees=http://127.0.0.1:{port}/")), "{stdout}");
         assert_eq!(http(port, "GET", "/", &[], "").0, 200);
         ports.push(port);
+    }
+    // `status` of each copy shows its own chosen port, marked as chosen.
+    for (fixture, port) in [(&one, ports[0]), (&two, ports[1])] {
+        let web = status_of(fixture, "web");
+        assert_eq!((web["port"].as_u64(), web["port_auto"].as_bool()), (Some(u64::from(port)), Some(true)), "{web}");
+        // The table is for people: on stderr.
+        let (code, _, table) = fixture.run(&["status"]);
+        assert_eq!(code, 0, "{table}");
+        assert!(table.contains(&format!("http://127.0.0.1:{port} (auto port)")), "{table}");
     }
     assert_ne!(ports[0], ports[1]);
     for up in [&mut up_one, &mut up_two] {
@@ -88,6 +105,8 @@ command = ["sh", "-c", "sleep 0.5; echo done > generated.txt"]
     assert!(up.stdout.wait_for("web-read-").contains("web-read-done"), "{}", up.stdout.text());
     // The task's exit 0 did not stop the stack: it is still up until Ctrl-C.
     assert!(up.child.try_wait().unwrap().is_none());
+    assert_eq!(status_of(&fixture, "gen")["state"], "completed");
+    assert_eq!(status_of(&fixture, "web")["state"], "ready");
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0, "{}", up.stderr.text());
     assert!(fixture.survivors().is_empty());
