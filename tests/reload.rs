@@ -33,6 +33,13 @@ fn alive(pid: i32) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
 }
 
+/// `up` with watching on, whether or not the machine running the tests sets `CI`.
+fn watching_up(fixture: &Fixture) -> common::Running<'_> {
+    let mut command = fixture.command(&["up"]);
+    command.env_remove("CI");
+    fixture.spawn_command(command)
+}
+
 fn count(text: &str, needle: &str) -> usize {
     text.matches(needle).count()
 }
@@ -40,7 +47,7 @@ fn count(text: &str, needle: &str) -> usize {
 #[test]
 fn editing_one_services_env_restarts_only_it_and_an_invalid_edit_restarts_nothing() {
     let fixture = Fixture::new(&(service("a", "1") + &service("b", "1") + &service("c", "1")));
-    let mut up = fixture.spawn(&["up"]);
+    let mut up = watching_up(&fixture);
     up.stderr.wait_for("all 3 services are ready");
     let stdout = up.stdout.wait_until("three starts", |t| ["a", "b", "c"].iter().all(|n| pids_of(t, n).len() == 1));
     let (a, c) = (pids_of(&stdout, "a")[0], pids_of(&stdout, "c")[0]);
@@ -74,7 +81,7 @@ fn editing_one_services_env_restarts_only_it_and_an_invalid_edit_restarts_nothin
 #[test]
 fn a_service_removed_from_the_file_stops_and_one_added_is_refused_with_nothing_touched() {
     let fixture = Fixture::new(&(service("a", "1") + &service("b", "1") + &service("c", "1")));
-    let mut up = fixture.spawn(&["up"]);
+    let mut up = watching_up(&fixture);
     up.stderr.wait_for("all 3 services are ready");
     let stdout = up.stdout.wait_until("three starts", |t| ["a", "b", "c"].iter().all(|n| pids_of(t, n).len() == 1));
     let (a, b, c) = (pids_of(&stdout, "a")[0], pids_of(&stdout, "b")[0], pids_of(&stdout, "c")[0]);
@@ -116,7 +123,7 @@ fn touching_a_watched_file_restarts_the_service_once_and_node_modules_does_not()
     let fixture = Fixture::new(WATCHER);
     std::fs::create_dir_all(fixture.file("src/node_modules/pkg")).unwrap();
     std::fs::write(fixture.file("src/app.py"), "print(1)\n").unwrap();
-    let mut up = fixture.spawn(&["up"]);
+    let mut up = watching_up(&fixture);
     up.stderr.wait_for("all 1 service is ready");
 
     std::fs::write(fixture.file("src/app.py"), "print(2)\n").unwrap();
@@ -147,7 +154,7 @@ ready = { log = "w-up" }
 watch = ["*.py"]
 "#,
     );
-    let mut up = fixture.spawn(&["up"]);
+    let mut up = watching_up(&fixture);
     let stderr = up.stderr.wait_for("Its watch is suspended");
     assert!(stderr.contains("`w` restarted more than 5 times"), "{stderr}");
     // The service still runs after the watch stopped.
@@ -199,7 +206,7 @@ ready = { log = "e-up" }
     );
     std::fs::write(fixture.file(".env"), "FROM_FILE=one\n").unwrap();
     let mut command = fixture.command(&["up"]);
-    command.env_remove("FROM_FILE");
+    command.env_remove("FROM_FILE").env_remove("CI");
     let mut up = fixture.spawn_command(command);
     up.stderr.wait_for("is ready");
     std::fs::write(fixture.file(".env"), "FROM_FILE=two\n").unwrap();

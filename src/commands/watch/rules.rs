@@ -207,6 +207,27 @@ mod tests {
     }
 
     #[test]
+    fn the_stack_file_env_files_and_the_litellm_config_reload_the_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stack.toml");
+        std::fs::write(
+            &file,
+            "[stack]\nenv_files = [\".env\"]\n\n[services.proxy]\nkind = \"litellm\"\nconfig = \"proxy.yaml\"\nport = \"auto\"\n\n[services.web]\ncommand = \"true\"\nenv_files = [\"web.env\"]\n",
+        )
+        .unwrap();
+        let stack = crate::config::load(&file).unwrap();
+        let at = |name: &str| dir.path().join(name);
+        let mut expected = vec![at(".env"), at("proxy.yaml"), file.clone(), at("web.env")];
+        expected.sort();
+        assert_eq!(config_files(&stack), expected);
+        assert_eq!(kind_configs(&stack), [(at("proxy.yaml"), "proxy".to_owned())]);
+        // A reload keeps the port chosen for `port = "auto"`.
+        let port = stack.services[0].port.unwrap();
+        let kept = std::collections::BTreeMap::from([("proxy".to_owned(), port)]);
+        assert_eq!(crate::config::load_keeping(&file, &kept).unwrap().services[0].port, Some(port));
+    }
+
+    #[test]
     fn a_restart_loop_is_more_than_the_limit_within_the_window() {
         let mut guard = LoopGuard::default();
         let start = Instant::now();
