@@ -61,6 +61,10 @@ pub enum Command {
         /// Show JSON log lines as they are, not as `LEVEL message key=value`.
         #[arg(long)]
         raw: bool,
+        /// Do not reload on changes of the stack file, env files, config files and `watch`
+        /// globs (also off when `CI` is set).
+        #[arg(long)]
+        no_watch: bool,
         /// Run in the background: return once every service is ready (exit 0) or one failed
         /// (exit 1, nothing left running). Output goes to the log files; `agui-dev down` stops it.
         #[arg(short = 'd', long)]

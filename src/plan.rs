@@ -46,6 +46,13 @@ pub struct ServicePlan {
     /// The variables the stack sets (files, `env`, wiring), as opposed to inherited ones.
     pub own_env: Vec<String>,
     pub port: Option<u16>,
+    /// The port was chosen at start (`port = "auto"`).
+    pub port_auto: bool,
+    /// A one-shot job: done (`completed`) when it exits 0; dependents start then.
+    pub task: bool,
+    /// Globs (relative to `cwd`) whose files restart the service, and those that never do.
+    pub watch: Vec<String>,
+    pub watch_ignore: Vec<String>,
     /// Where people and other services reach it: the kind's endpoint, else `http://127.0.0.1:PORT`.
     pub url: Option<String>,
     pub ready: Option<Probe>,
@@ -190,8 +197,12 @@ fn plan_service(
         (None, Some(timeout)) => timeout,
         _ => service.ready_timeout,
     };
-    let ready =
-        service.ready.clone().or(defaults.ready).or_else(|| service.port.map(|p| Probe::Tcp(format!("127.0.0.1:{p}"))));
+    // A task is done when it exits 0: it has no probe.
+    let ready = if service.task {
+        None
+    } else {
+        service.ready.clone().or(defaults.ready).or_else(|| service.port.map(|p| Probe::Tcp(format!("127.0.0.1:{p}"))))
+    };
 
     Ok(ServicePlan {
         name: service.name.clone(),
@@ -201,6 +212,10 @@ fn plan_service(
         env: env.env,
         own_env: env.own,
         port: service.port,
+        port_auto: service.port_auto,
+        task: service.task,
+        watch: service.watch.clone(),
+        watch_ignore: service.watch_ignore.clone(),
         url: service.port.map(|port| match service.kind {
             Some(kind) => kinds::of(kind).endpoint(port),
             None => format!("http://127.0.0.1:{port}"),

@@ -67,7 +67,7 @@ fn two_services_on_one_port() {
         check_error("[services.a]\ncommand = \"true\"\nport = 3000\n\n[services.b]\ncommand = \"true\"\nport = 3000\n");
     assert_eq!(
         stderr,
-        "error: [DIR]/stack.toml:7:8: port 3000 is used by both `a` and `b`\nhint: give each service its own port"
+        "error: [DIR]/stack.toml:7:8: port 3000 is used by both `a` and `b`\nhint: give each service its own port, or write `port = \"auto\"`"
     );
 }
 

@@ -59,7 +59,9 @@ impl Drop for Down<'_> {
 fn detached_stack_restart_env_and_down() {
     let fixture = Fixture::new(STACK);
     std::fs::write(fixture.file(".env"), "GREETING=hello-old-value\n").unwrap();
-    let (code, _, stderr) = fixture.run(&["up", "-d"]);
+    // Without the watch: the `.env` edit below would otherwise reload every service that reads
+    // it (`a` too) on its own, and this test is about `restart` doing it.
+    let (code, _, stderr) = fixture.run(&["up", "-d", "--no-watch"]);
     assert_eq!(code, 0, "{stderr}");
     let _down = Down(&fixture);
     let before = pids(&fixture);

@@ -26,7 +26,23 @@ pub async fn run(cli: &Cli) -> Result<()> {
         let row = |key: &str, value: String| format!("  {key:<9} {value}");
         text.push(row("command", shell_words::join(&service.command)));
         text.push(row("cwd", service.cwd.display().to_string()));
-        text.push(row("port", service.port.map_or_else(|| "-".to_owned(), |p| p.to_string())));
+        let port = match service.port {
+            _ if service.port_auto => "auto (chosen at start)".to_owned(),
+            Some(port) => port.to_string(),
+            None => "-".to_owned(),
+        };
+        text.push(row("port", port));
+        if service.task {
+            text.push(row("task", "runs to completion; dependents start when it exits 0".to_owned()));
+        }
+        if !service.watch.is_empty() {
+            let ignore = if service.watch_ignore.is_empty() {
+                String::new()
+            } else {
+                format!(" (ignoring {})", service.watch_ignore.join(", "))
+            };
+            text.push(row("watch", format!("{}{ignore}", service.watch.join(", "))));
+        }
         text.push(row(
             "ready",
             service.ready.as_ref().map_or_else(

@@ -70,7 +70,10 @@ fn table(answer: &Answer) -> String {
             s.name.clone(),
             s.state.label().to_owned(),
             s.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            s.url.clone().or_else(|| s.port.map(|p| p.to_string())).unwrap_or_else(|| "-".to_owned()),
+            s.url
+                .clone()
+                .or_else(|| s.port.map(|p| p.to_string()))
+                .map_or_else(|| "-".to_owned(), |url| if s.port_auto { format!("{url} (auto port)") } else { url }),
             ms(s.uptime_ms),
             ms(s.ready_ms),
             s.restarts.to_string(),
@@ -181,6 +184,9 @@ pub async fn detach(cli: &Cli, services: &[String]) -> Result<()> {
         command.arg("-v");
     }
     command.args(["up", "--detached-child"]).args(services);
+    if matches!(cli.command, crate::cli::Command::Up { no_watch: true, .. }) {
+        command.arg("--no-watch");
+    }
     command.stdin(Stdio::null()).stdout(log.try_clone().map_err(cannot)?).stderr(log);
     let mut child = command.spawn().map_err(cannot)?;
     let child_pid = child.id();

@@ -53,6 +53,11 @@ pub async fn prepare(
     for note in &plan.notes {
         out.status(Level::Info, note.clone()).await;
     }
+    for service in plan.services.iter().filter(|s| s.port_auto) {
+        if let Some(port) = service.port {
+            out.status(Level::Info, format!("`{}` gets port {port} (`port = \"auto\"`)", service.name)).await;
+        }
+    }
     let guardian = start_guardian(&reaper, &plan.run_id, &out).await;
     let (supervisor, control) = Supervisor::new(plan.clone(), out.clone(), reaper.clone(), guardian.clone());
     let launch = Launch { stack, plan, reaper, out, log_dir, printer, _lock: lock, _guardian: guardian };

@@ -10,6 +10,7 @@ mod logs;
 mod setup;
 mod smoke;
 mod up;
+mod watch;
 
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::launch;
+use super::{launch, watch};
 use crate::cli::{Cli, Command};
 use crate::config;
 use crate::error::Result;
@@ -22,9 +22,18 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
     let (launch, supervisor, control) = launch::prepare(cli, services, timestamps, no_setup).await?;
     let original = launch.plan.clone();
     let fresh: Fresh = Arc::new(move || {
-        let stack = config::load(&original.stack_file).map_err(|e| e.render(false))?;
+        // Ports chosen for `port = "auto"` stay: a restart must not move a service.
+        let stack = config::load_keeping(&original.stack_file, &watch::rules::auto_ports(&original))
+            .map_err(|e| e.render(false))?;
         plan::build_again(&stack, &original).map(Arc::new).map_err(|e| e.render(false))
     });
+    let no_watch = matches!(cli.command, Command::Up { no_watch: true, .. });
+    let watching = if watch::enabled(no_watch) {
+        let what = watch::Watch { plan: launch.plan.clone(), control: control.clone(), out: launch.out.clone() };
+        Some(watch::start(&launch.stack, what)?)
+    } else {
+        None
+    };
     let context = Context { control, fresh, plan: launch.plan.clone(), out: launch.out.clone() };
     let server = match socket::serve(&launch.plan.dir, context) {
         Ok(server) => Some(server),
@@ -38,6 +47,9 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
     };
     let outcome = supervisor.run().await;
     drop(server);
+    if let Some(watching) = watching {
+        watching.abort();
+    }
     // A process that left its group (setsid, a daemon) escaped the group signals; it still
     // carries the run's marker in its environment.
     let strays = process::strays(&launch.plan.run_id);

@@ -19,7 +19,7 @@ use indexmap::IndexMap;
 use nix::sys::signal::Signal;
 
 pub use probe::Probe;
-pub use schema::{KindName, Restart};
+pub use schema::{KindName, PortValue, Restart};
 pub use source::{Source, nearest};
 
 use crate::error::{Error, Result};
@@ -39,6 +39,8 @@ pub struct Stack {
     pub smoke: Vec<SmokeCheck>,
     /// Env files that were listed but do not exist (they are skipped, and `check` says so).
     pub missing_env_files: Vec<PathBuf>,
+    /// Every env file listed (the stack's and the services'), existing or not: `up` watches them.
+    pub env_files: Vec<PathBuf>,
 }
 
 pub struct Service {
@@ -50,7 +52,16 @@ pub struct Service {
     pub file_env: IndexMap<String, String>,
     /// The service's `env` table, expanded.
     pub env: IndexMap<String, String>,
+    /// The port, chosen at load time when the file says `"auto"`.
     pub port: Option<u16>,
+    /// The file says `port = "auto"`.
+    pub port_auto: bool,
+    /// A one-shot job: done when it exits 0.
+    pub task: bool,
+    /// Globs relative to `cwd` whose files restart the service when they change, and the ones
+    /// that never do (both checked to be valid globs).
+    pub watch: Vec<String>,
+    pub watch_ignore: Vec<String>,
     pub ready: Option<Probe>,
     pub ready_timeout: Duration,
     pub depends_on: Vec<String>,
@@ -97,8 +108,14 @@ pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Reads and validates the stack file at `path`.
+/// Reads and validates the stack file at `path`; `port = "auto"` gets a free port.
 pub fn load(path: &Path) -> Result<Stack> {
+    load_keeping(path, &std::collections::BTreeMap::new())
+}
+
+/// Like `load`, keeping the port already chosen for a service that still says `port = "auto"`
+/// (a reload must not move a running service to another port).
+pub fn load_keeping(path: &Path, auto_ports: &std::collections::BTreeMap<String, u16>) -> Result<Stack> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         Error::usage(format!("cannot read `{}`", path.display()))
             .cause(&err)
@@ -110,7 +127,7 @@ pub fn load(path: &Path) -> Result<Stack> {
         return Err(source.invalid_value(&span, invalid));
     }
     let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Loader { source, dir, process_env: std::env::vars().collect() }.finish(&file)
+    Loader { source, dir, process_env: std::env::vars().collect() }.finish(&file, auto_ports)
 }
 
 struct Loader {
@@ -119,8 +136,51 @@ struct Loader {
     process_env: HashMap<String, String>,
 }
 
+/// Free ports for the services with `port = "auto"`: the one kept from an earlier load, else
+/// one the kernel picks (bind `127.0.0.1:0`). The listeners are held until every port is
+/// chosen, so two services never get the same one, and none gets a port another service names.
+fn choose_ports(
+    file: &schema::StackFile,
+    kept: &std::collections::BTreeMap<String, u16>,
+) -> Result<HashMap<String, u16>> {
+    let fixed: Vec<u16> = file
+        .services
+        .values()
+        .filter_map(|s| match valid(s.get_ref().port.as_ref()) {
+            Some(PortValue::Fixed(port)) => Some(*port),
+            _ => None,
+        })
+        .collect();
+    let mut chosen = HashMap::new();
+    let mut held = Vec::new();
+    for (name, service) in &file.services {
+        if let Some(PortValue::Auto) = valid(service.get_ref().port.as_ref()) {
+            if let Some(port) = kept.get(name).filter(|p| !fixed.contains(p)) {
+                chosen.insert(name.clone(), *port);
+                continue;
+            }
+            let port = loop {
+                let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                    .and_then(|l| Ok((l.local_addr()?.port(), l)))
+                    .map_err(|err| {
+                        Error::failed(format!("cannot find a free port for `{name}`"))
+                            .cause(err)
+                            .hint("give the service a fixed `port`")
+                    })?;
+                let (port, listener) = listener;
+                held.push(listener);
+                if !fixed.contains(&port) && !chosen.values().any(|p| *p == port) {
+                    break port;
+                }
+            };
+            chosen.insert(name.clone(), port);
+        }
+    }
+    Ok(chosen)
+}
+
 impl Loader {
-    fn finish(self, file: &schema::StackFile) -> Result<Stack> {
+    fn finish(self, file: &schema::StackFile, auto_ports: &std::collections::BTreeMap<String, u16>) -> Result<Stack> {
         let src = &self.source;
         if file.services.is_empty() {
             return Err(src
@@ -128,15 +188,26 @@ impl Loader {
                 .hint("add a `[services.NAME]` table with a `command`, e.g. `command = \"npm run dev\"`"));
         }
         let names: Vec<&str> = file.services.keys().map(String::as_str).collect();
+        self.check_names_and_ports(file)?;
+        self.check_dependencies(file, &names)?;
+        let chosen = choose_ports(file, auto_ports)?;
         let ports: HashMap<&str, u16> = file
             .services
             .iter()
-            .filter_map(|(name, service)| Some((name.as_str(), *service.get_ref().port.as_ref()?.get_ref())))
+            .filter_map(|(name, service)| match valid(service.get_ref().port.as_ref())? {
+                PortValue::Fixed(port) => Some((name.as_str(), *port)),
+                PortValue::Auto => Some((name.as_str(), chosen[name])),
+            })
             .collect();
-        self.check_names_and_ports(file)?;
-        self.check_dependencies(file, &names)?;
 
         let mut missing_env_files = Vec::new();
+        let env_files: Vec<PathBuf> = file
+            .stack
+            .env_files
+            .iter()
+            .chain(file.services.values().flat_map(|s| s.get_ref().env_files.iter()))
+            .map(|f| self.dir.join(f.get_ref()))
+            .collect();
         let stack_files = self.read_env_files(&file.stack.env_files, &mut missing_env_files)?;
         let mut services = Vec::new();
         for (name, section) in &file.services {
@@ -185,6 +256,12 @@ impl Loader {
                 None => (None, DEFAULT_READY_TIMEOUT),
             };
             let litellm = self.litellm_keys(name, section, &expand)?;
+            let task = section.task.as_ref().is_some_and(|t| *t.get_ref());
+            if task {
+                self.check_task(name, section)?;
+            }
+            let watch = self.globs(&section.watch)?;
+            let watch_ignore = self.globs(&section.watch_ignore)?;
             services.push(Service {
                 name: name.clone(),
                 kind: section.kind.as_ref().map(|k| *k.get_ref()),
@@ -192,7 +269,11 @@ impl Loader {
                 cwd,
                 file_env,
                 env,
-                port: section.port.as_ref().map(|p| *p.get_ref()),
+                port: ports.get(name.as_str()).copied(),
+                port_auto: matches!(valid(section.port.as_ref()), Some(PortValue::Auto)),
+                task,
+                watch,
+                watch_ignore,
                 ready,
                 ready_timeout,
                 depends_on: section.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
@@ -212,7 +293,7 @@ impl Loader {
                 .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_else(|| "stack".to_owned())
         });
-        Ok(Stack { name, dir: self.dir, source: self.source, services, smoke, missing_env_files })
+        Ok(Stack { name, dir: self.dir, source: self.source, services, smoke, missing_env_files, env_files })
     }
 
     /// An `interpolate` error at `at`, with its own hint when it has one.
@@ -233,22 +314,49 @@ impl Loader {
                     )
                     .hint("rename the service; the name prefixes every log line and names its log file"));
             }
-            if let Some(port) = &service.get_ref().port {
-                if *port.get_ref() == 0 {
-                    return Err(self
-                        .source
-                        .error(&port.span(), format!("`services.{name}.port` is 0"))
-                        .hint("give the port the service listens on (1-65535)"));
-                }
-                if let Some(first) = seen_ports.insert(*port.get_ref(), name) {
-                    return Err(self
-                        .source
-                        .error(&port.span(), format!("port {} is used by both `{first}` and `{name}`", port.get_ref()))
-                        .hint("give each service its own port"));
-                }
+            if let Some(port) = &service.get_ref().port
+                && let Some(PortValue::Fixed(number)) = port.get_ref().valid()
+                && let Some(first) = seen_ports.insert(*number, name)
+            {
+                return Err(self
+                    .source
+                    .error(&port.span(), format!("port {number} is used by both `{first}` and `{name}`"))
+                    .hint("give each service its own port, or write `port = \"auto\"`"));
             }
         }
         Ok(())
+    }
+
+    /// What a task cannot have: it is ready when it exits 0, and it is not meant to run again.
+    fn check_task(&self, name: &str, section: &schema::ServiceSection) -> Result<()> {
+        if let Some(ready) = &section.ready {
+            return Err(self
+                .source
+                .error(&ready.span(), format!("`services.{name}` is a task and has a `ready` probe"))
+                .hint("a task is done when it exits 0; remove `ready`, or remove `task = true`"));
+        }
+        if section.restart == Some(Restart::Always) {
+            let span = section.task.as_ref().map_or(0..0, toml::Spanned::span);
+            return Err(self
+                .source
+                .error(&span, format!("`services.{name}` is a task with `restart = \"always\"`"))
+                .hint("a task runs once; use `restart = \"on-failure\"` to retry it, or remove `task = true`"));
+        }
+        Ok(())
+    }
+
+    /// Globs as written, each checked to parse.
+    fn globs(&self, globs: &[Spanned<String>]) -> Result<Vec<String>> {
+        for glob in globs {
+            if let Err(err) = globset::Glob::new(glob.get_ref()) {
+                return Err(self
+                    .source
+                    .error(&glob.span(), format!("`{}` is not a valid glob", glob.get_ref()))
+                    .cause(err)
+                    .hint("write globs like \"src/**/*.py\" (relative to the service's `cwd`)"));
+            }
+        }
+        Ok(globs.iter().map(|g| g.get_ref().clone()).collect())
     }
 
     fn check_dependencies(&self, file: &schema::StackFile, names: &[&str]) -> Result<()> {

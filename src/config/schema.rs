@@ -58,14 +58,28 @@ pub struct ServiceSection {
     /// Dotenv files for this service, loaded after the stack's; the process environment wins.
     #[serde(default)]
     pub env_files: Vec<Spanned<String>>,
-    /// The port the service listens on: checked free before start, exported as `PORT`.
-    pub port: Option<Spanned<u16>>,
+    /// The port the service listens on: checked free before start, exported as `PORT`. `"auto"`
+    /// picks a free one when the stack starts (kept across reloads), so two copies of a stack run
+    /// side by side; `${services.NAME.port}` and the kinds' wiring see the chosen number.
+    pub port: Option<Spanned<Checked<PortValue>>>,
     /// How to tell that the service is ready. Default: the kind's probe, else a TCP connect to
     /// `port`, else ready as soon as it is started.
     pub ready: Option<Spanned<super::probe::ReadySection>>,
     /// Services that must be ready before this one starts.
     #[serde(default)]
     pub depends_on: Vec<Spanned<String>>,
+    /// A one-shot job (a migration, a code generator, `npm run build`): it runs to completion,
+    /// its dependents start when it exits 0, and that exit does not stop the stack.
+    #[serde(default)]
+    pub task: Option<Spanned<bool>>,
+    /// Globs (relative to `cwd`) of files whose change restarts the service while `up` runs,
+    /// e.g. `["src/**/*.py"]`.
+    #[serde(default)]
+    pub watch: Vec<Spanned<String>>,
+    /// Globs (relative to `cwd`) of files whose change never restarts the service, on top of the
+    /// built-in excludes (`node_modules`, `.venv`, `.git`, `.agui-dev`, `dist`, `__pycache__`).
+    #[serde(default)]
+    pub watch_ignore: Vec<Spanned<String>>,
     /// `"no"` (default), `"on-failure"` or `"always"`.
     pub restart: Option<Restart>,
     /// How many times a service is restarted before the stack gives up on it. Default 5.
@@ -170,6 +184,7 @@ impl StackFile {
         let mut found = Vec::new();
         for service in self.services.values().map(Spanned::get_ref) {
             add(&mut found, service.command.as_ref());
+            add(&mut found, service.port.as_ref());
             add(&mut found, service.stop_signal.as_ref());
             add(&mut found, service.stop_grace.as_ref());
             if let Some(ready) = service.ready.as_ref().map(Spanned::get_ref) {
@@ -226,6 +241,47 @@ impl<'de> Deserialize<'de> for Checked<CommandLine> {
             }
         }
         deserializer.deserialize_any(CommandVisitor)
+    }
+}
+
+/// A port: a number, or `"auto"` for a free one chosen at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortValue {
+    Fixed(u16),
+    Auto,
+}
+
+impl<'de> Deserialize<'de> for Checked<PortValue> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PortVisitor;
+        impl Visitor<'_> for PortVisitor {
+            type Value = Checked<PortValue>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a port number or \"auto\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Checked::from_result(u16::try_from(v).ok().filter(|p| *p != 0).map(PortValue::Fixed).ok_or_else(
+                    || Invalid {
+                        message: format!("port {v} is not between 1 and 65535"),
+                        hint: "give the port the service listens on (1-65535), or \"auto\" for a free one",
+                    },
+                )))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Checked::from_result(if v == "auto" {
+                    Ok(PortValue::Auto)
+                } else {
+                    Err(Invalid {
+                        message: format!("port `{v}` is neither a number nor \"auto\""),
+                        hint: "write a number such as 3000 (no quotes), or \"auto\" for a free port chosen at start",
+                    })
+                }))
+            }
+        }
+        deserializer.deserialize_any(PortVisitor)
     }
 }
 

@@ -45,6 +45,7 @@ pub fn between(old: &Plan, new: &Plan) -> PlanChange {
 pub fn same_definition(a: &ServicePlan, b: &ServicePlan) -> bool {
     let probe = |s: &ServicePlan| s.ready.as_ref().map(ToString::to_string);
     a.kind == b.kind
+        && a.task == b.task
         && a.command == b.command
         && a.cwd == b.cwd
         && changed_variables(a, b).is_empty()

@@ -23,6 +23,9 @@ pub struct ServiceStatus {
     pub state: Phase,
     pub pid: Option<i32>,
     pub port: Option<u16>,
+    /// The port was chosen at start (`port = "auto"`).
+    #[serde(default)]
+    pub port_auto: bool,
     /// Where to reach it: the kind's endpoint (AG-UI, MCP, the proxy's API), else its port.
     pub url: Option<String>,
     /// Since its current process started.

@@ -49,6 +49,7 @@ pub use control::Control;
 use control::{PhaseOf, Request, Snapshot};
 use process::{LogWatch, Recent};
 use spawner::Spawner;
+pub use state::short;
 use state::{AfterExit, State};
 
 /// Why the stack stopped.
@@ -233,20 +234,7 @@ impl Supervisor {
                 let name = &self.plan.services[index].name;
                 let text = format!("`{name}` is ready ({})", short(since.elapsed()));
                 self.out.send(Msg::Done { key: Key::Service(index), level: Level::Success, text }).await;
-                let wanted = || self.slots.iter().filter(|s| s.state.is_wanted() && !s.removed);
-                if wanted().all(|s| s.state.phase().satisfies()) && !*self.all_ready.borrow() {
-                    self.all_ready.send_replace(true);
-                    let count = wanted().count();
-                    let noun = if count == 1 { "service is" } else { "services are" };
-                    let took = short(self.started.elapsed());
-                    let text = format!("all {count} {noun} ready in {took} — Ctrl-C stops everything");
-                    self.out.status(Level::Success, text).await;
-                    // Where to reach them, the way dev servers print theirs.
-                    for service in self.plan.services.iter().filter(|s| s.url.is_some()) {
-                        let url = service.url.as_deref().unwrap_or_default();
-                        self.out.status(Level::Info, format!("  `{}`  {url}", service.name)).await;
-                    }
-                }
+                self.announce_all_ready().await;
                 self.start_eligible().await
             }
             Event::NotReady { index, generation, error } => {
@@ -286,6 +274,24 @@ impl Supervisor {
         }
     }
 
+    /// Once every service is ready (or, a task, completed), says so once.
+    async fn announce_all_ready(&mut self) {
+        let wanted = || self.slots.iter().filter(|s| s.state.is_wanted() && !s.removed);
+        if wanted().all(|s| s.state.phase().satisfies()) && !*self.all_ready.borrow() {
+            self.all_ready.send_replace(true);
+            let count = wanted().count();
+            let noun = if count == 1 { "service is" } else { "services are" };
+            let took = short(self.started.elapsed());
+            let text = format!("all {count} {noun} ready in {took} — Ctrl-C stops everything");
+            self.out.status(Level::Success, text).await;
+            // Where to reach them, the way dev servers print theirs.
+            for service in self.plan.services.iter().filter(|s| s.url.is_some()) {
+                let url = service.url.as_deref().unwrap_or_default();
+                self.out.status(Level::Info, format!("  `{}`  {url}", service.name)).await;
+            }
+        }
+    }
+
     async fn exited(&mut self, index: usize, generation: u32, status: ExitStatus) -> Option<Outcome> {
         let running = |s: &State| matches!(s, State::Starting { .. } | State::Ready { .. });
         if !self.current(index, generation, running) {
@@ -293,14 +299,14 @@ impl Supervisor {
         }
         let plan = self.plan.clone();
         let service = &plan.services[index];
-        let (mut running, was_ready) = match std::mem::replace(&mut self.slots[index].state, State::Exited) {
-            State::Starting { running, probe, .. } => {
+        let (mut running, was_ready, since) = match std::mem::replace(&mut self.slots[index].state, State::Exited) {
+            State::Starting { running, probe, since } => {
                 if let Some(probe) = probe {
                     probe.abort();
                 }
-                (running, false)
+                (running, false, Some(since))
             }
-            State::Ready { running } => (running, true),
+            State::Ready { running } => (running, true, None),
             other => {
                 self.slots[index].state = other;
                 return None;
@@ -313,8 +319,17 @@ impl Supervisor {
         self.spawner.stop(running.pid, service.stop_signal, service.stop_grace, hurry).await;
         running.drain(Duration::from_secs(2)).await;
 
-        let slot = &mut self.slots[index];
         let name = &service.name;
+        if service.task && status.success() {
+            // A task's exit 0 is its readiness: its dependents start, the stack goes on.
+            self.slots[index].state = State::Completed;
+            let took = since.map_or_else(String::new, |s| format!(" ({})", short(s.elapsed())));
+            let text = format!("`{name}` completed{took}");
+            self.out.send(Msg::Done { key: Key::Service(index), level: Level::Success, text }).await;
+            self.announce_all_ready().await;
+            return self.start_eligible().await;
+        }
+        let slot = &mut self.slots[index];
         let wanted_restart = match state::after_exit(service.restart, status, slot.restarts, service.max_restarts) {
             AfterExit::Restart { attempt, delay } => {
                 slot.restarts = attempt;
@@ -453,8 +468,9 @@ impl Supervisor {
         slot.started_at = Some(Instant::now());
         slot.ready_after = None;
         // A service without a probe is ready once started. That event is queued before the exit
-        // watcher exists, so a service that exits at once is seen ready first, then exited.
-        if service.ready.is_none() {
+        // watcher exists, so a service that exits at once is seen ready first, then exited. A
+        // task is never "ready": it is done when it exits 0.
+        if service.ready.is_none() && !service.task {
             let _ = self.events_tx.try_send(Event::Ready { index, generation });
         }
         let events = self.events_tx.clone();
@@ -466,6 +482,10 @@ impl Supervisor {
         let shown = shell_words::join(&service.command);
         self.out.status(Level::Debug, format!("started `{}` (pid {pid}): {shown}", service.name)).await;
 
+        if service.task {
+            let what = format!("running task `{}`", service.name);
+            self.out.send(Msg::Waiting { key: Key::Service(index), what }).await;
+        }
         let Some(probe) = service.ready.clone() else { return Ok(()) };
         let what = format!("waiting for `{}` ({probe})", service.name);
         self.out.send(Msg::Waiting { key: Key::Service(index), what }).await;
@@ -573,16 +593,5 @@ pub async fn start_guardian(reaper: &Reaper, run_id: &str, out: &Out) -> Option<
             out.status(Level::Warn, text).await;
             None
         }
-    }
-}
-
-/// A duration for people: `312ms`, `6.2s`.
-pub fn short(duration: Duration) -> String {
-    if duration < Duration::from_secs(1) {
-        format!("{}ms", duration.as_millis())
-    } else if duration.subsec_millis() == 0 {
-        format!("{}s", duration.as_secs())
-    } else {
-        format!("{:.1}s", duration.as_secs_f64())
     }
 }

@@ -46,6 +46,7 @@ impl Supervisor {
                     state: slot.state.phase(),
                     pid: slot.state.pgid(),
                     port: service.port,
+                    port_auto: service.port_auto,
                     url: service.url.clone(),
                     uptime_ms: slot.started_at.filter(|_| running).map(|t| t.elapsed().as_millis() as u64),
                     ready_ms: slot.ready_after.filter(|_| running).map(|d| d.as_millis() as u64),

@@ -137,7 +137,7 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250) * 2u32.pow(attempt.saturating_sub(1).min(5))
 }
 
-/// The pending services whose dependencies (by index) are all ready.
+/// The pending services whose dependencies (by index) are all ready or completed.
 pub fn eligible(depends_on: &[Vec<usize>], states: &[&State]) -> Vec<usize> {
     (0..states.len())
         .filter(|i| states[*i].is_pending() && depends_on[*i].iter().all(|d| states[*d].phase().satisfies()))
@@ -188,6 +188,17 @@ pub fn stop_waves(depends_on: &[Vec<usize>], started: &[usize]) -> Vec<Vec<usize
     waves
 }
 
+/// A duration for people: `312ms`, `6.2s`.
+pub fn short(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{}ms", duration.as_millis())
+    } else if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +237,8 @@ mod tests {
         assert_eq!(eligible(&deps, &[&ready, &pending, &pending, &exited]), [1]);
         assert_eq!(eligible(&deps, &[&ready, &ready, &pending, &ready]), [2]);
         assert_eq!(eligible(&deps, &[&exited, &pending, &pending, &pending]), [3]);
+        // A completed task counts as ready for its dependents.
+        assert_eq!(eligible(&deps, &[&State::Completed, &pending, &pending, &exited]), [1]);
     }
 
     #[test]

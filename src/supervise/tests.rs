@@ -84,6 +84,10 @@ pub(super) fn service(name: &str, depends_on: &[&str], restart: Restart, max_res
         env: std::collections::BTreeMap::new(),
         own_env: Vec::new(),
         port: None,
+        port_auto: false,
+        task: false,
+        watch: Vec::new(),
+        watch_ignore: Vec::new(),
         url: None,
         ready: None,
         ready_timeout: Duration::from_secs(1),
@@ -428,4 +432,30 @@ async fn a_service_added_to_the_file_starts_after_what_it_needs() {
         assert_eq!(after[name], before[name], "`{name}` keeps running");
     }
     assert!(matches!(stack.down().await, Outcome::Stopped));
+}
+
+fn task(name: &str, depends_on: &[&str]) -> ServicePlan {
+    ServicePlan { task: true, ..service(name, depends_on, Restart::No, 0) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_exits_0_completes_and_its_dependents_start_after_it() {
+    let plan = plan(vec![
+        service("web", &["migrate"], Restart::No, 0),
+        task("migrate", &["db"]),
+        service("db", &[], Restart::No, 0),
+    ]);
+    let fake = Arc::new(Fake::default().script("migrate", &[ExitStatus::Code(0)]));
+    // All ready (the task completed) and still running until stopped: the exit 0 did not stop it.
+    assert!(matches!(run(plan, fake.clone(), true).await, Outcome::Stopped));
+    assert_eq!(fake.log(), ["start db", "start migrate", "start web", "stop web", "stop db"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_fails_fails_the_start_and_its_dependents_never_start() {
+    let plan = plan(vec![task("migrate", &[]), service("web", &["migrate"], Restart::No, 0)]);
+    let fake = Arc::new(Fake::default().script("migrate", &[ExitStatus::Code(2)]));
+    let error = failure(run(plan, fake.clone(), false).await);
+    assert_eq!(error.summary, "service `migrate` exited with code 2 before it was ready");
+    assert_eq!(fake.log(), ["start migrate"]);
 }

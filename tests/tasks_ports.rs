@@ -1,0 +1,144 @@
+#![allow(clippy::unwrap_used)]
+
+//! `port = "auto"` and one-shot tasks (`task = true`) on fixture stacks: real processes.
+
+mod common;
+
+use common::{Fixture, http};
+use nix::sys::signal::Signal;
+
+/// A web server on `$PORT` and a client that is handed its URL through `${services.web.port}`.
+const AUTO_STACK: &str = r#"
+[services.web]
+command = ["python3", "-c", "import http.server, os; http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()"]
+port = "auto"
+
+[services.client]
+command = ["sh", "-c", "echo client-sees=$WEB_URL; exec sleep 600"]
+env = { WEB_URL = "http://127.0.0.1:${services.web.port}/" }
+depends_on = ["web"]
+ready = { log = "client-sees=" }
+"#;
+
+/// One service of `status --json`.
+fn status_of(fixture: &Fixture, name: &str) -> serde_json::Value {
+    let (code, stdout, stderr) = fixture.run(&["status", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    status["services"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone()
+}
+
+fn chosen_port(stderr: &str) -> u16 {
+    let line = stderr.lines().find(|l| l.contains("`web` gets port ")).unwrap();
+    line.split("gets port ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn port_auto_lets_two_copies_of_one_stack_run_side_by_side() {
+    let (one, two) = (Fixture::new(AUTO_STACK), Fixture::new(AUTO_STACK));
+    let (code, _, stderr) = one.run(&["check"]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut up_one = one.spawn(&["up"]);
+    let mut up_two = two.spawn(&["up"]);
+    let mut ports = Vec::new();
+    for up in [&up_one, &up_two] {
+        let stderr = up.stderr.wait_for("all 2 services are ready");
+        let port = chosen_port(&stderr);
+        // The client was wired to the port that was chosen, and the server listens there.
+        let stdout = up.stdout.wait_for("client-sees=");
+        assert!(stdout.contains(&format!("client-sees=http://127.0.0.1:{port}/")), "{stdout}");
+        assert_eq!(http(port, "GET", "/", &[], "").0, 200);
+        ports.push(port);
+    }
+    // `status` of each copy shows its own chosen port, marked as chosen.
+    for (fixture, port) in [(&one, ports[0]), (&two, ports[1])] {
+        let web = status_of(fixture, "web");
+        assert_eq!((web["port"].as_u64(), web["port_auto"].as_bool()), (Some(u64::from(port)), Some(true)), "{web}");
+        // The table is for people: on stderr.
+        let (code, _, table) = fixture.run(&["status"]);
+        assert_eq!(code, 0, "{table}");
+        assert!(table.contains(&format!("http://127.0.0.1:{port} (auto port)")), "{table}");
+    }
+    assert_ne!(ports[0], ports[1]);
+    for up in [&mut up_one, &mut up_two] {
+        up.signal(Signal::SIGINT);
+        assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    }
+    assert!(one.survivors().is_empty() && two.survivors().is_empty());
+}
+
+#[test]
+fn check_shows_an_auto_port_as_chosen_at_start() {
+    let fixture = Fixture::new(AUTO_STACK);
+    let (code, stdout, stderr) = fixture.run(&["check"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("port      auto (chosen at start)"), "{stdout}");
+}
+
+#[test]
+fn a_bad_port_value_is_located() {
+    let fixture = Fixture::new("[services.web]\ncommand = \"true\"\nport = \"automatic\"\n");
+    let (code, _, stderr) = fixture.run(&["check"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("stack.toml:3:8"), "{stderr}");
+    assert!(stderr.contains("port `automatic` is neither a number nor \"auto\""), "{stderr}");
+}
+
+#[test]
+fn dependents_of_a_task_start_after_its_exit_0_and_the_stack_stays_up() {
+    let fixture = Fixture::new(
+        r#"
+[services.web]
+command = ["sh", "-c", "echo web-read-$(cat generated.txt); exec sleep 600"]
+depends_on = ["gen"]
+ready = { log = "web-read-" }
+
+[services.gen]
+task = true
+command = ["sh", "-c", "sleep 0.5; echo done > generated.txt"]
+"#,
+    );
+    let mut up = fixture.spawn(&["up"]);
+    let stderr = up.stderr.wait_for("all 2 services are ready");
+    assert!(stderr.contains("`gen` completed"), "{stderr}");
+    // `web` started after the task's exit: it read the file the task wrote.
+    assert!(up.stdout.wait_for("web-read-").contains("web-read-done"), "{}", up.stdout.text());
+    // The task's exit 0 did not stop the stack: it is still up until Ctrl-C.
+    assert!(up.child.try_wait().unwrap().is_none());
+    assert_eq!(status_of(&fixture, "gen")["state"], "completed");
+    assert_eq!(status_of(&fixture, "web")["state"], "ready");
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert!(fixture.survivors().is_empty());
+}
+
+#[test]
+fn a_task_that_fails_fails_the_start_and_its_dependents_never_start() {
+    let fixture = Fixture::new(
+        r#"
+[services.web]
+command = ["sh", "-c", "touch web.started; exec sleep 600"]
+depends_on = ["migrate"]
+
+[services.migrate]
+task = true
+command = ["sh", "-c", "echo migration failed; exit 3"]
+"#,
+    );
+    let mut up = fixture.spawn(&["up"]);
+    assert_eq!(up.wait(), 1);
+    let stderr = up.stderr.text();
+    assert!(stderr.contains("service `migrate` exited with code 3"), "{stderr}");
+    assert!(stderr.contains("migration failed"), "{stderr}");
+    assert!(!fixture.file("web.started").exists());
+    assert!(fixture.survivors().is_empty());
+}
+
+#[test]
+fn a_task_with_a_ready_probe_is_refused() {
+    let fixture = Fixture::new("[services.gen]\ntask = true\ncommand = \"true\"\nready = { log = \"x\" }\n");
+    let (code, _, stderr) = fixture.run(&["check"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("stack.toml:4:9"), "{stderr}");
+    assert!(stderr.contains("is a task and has a `ready` probe"), "{stderr}");
+}
