@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod embedded;
 pub mod error;
 pub mod kinds;
 pub mod output;

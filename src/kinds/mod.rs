@@ -5,6 +5,7 @@
 //! without `kind` gets none of this and is a plain process.
 
 pub mod agui;
+pub mod bare_model;
 pub mod litellm;
 pub mod mcp;
 pub mod venv;
@@ -35,6 +36,9 @@ pub struct Wiring {
     pub master_key: Option<String>,
     /// The model offered to AG-UI servers, when agui-dev chose it.
     pub model: Option<String>,
+    /// A litellm service with a bare `model` whose key is missing runs from this generated
+    /// config instead (service name, file): see `bare_model`.
+    offline_config: Option<(String, PathBuf)>,
     pub notes: Vec<String>,
 }
 
@@ -48,6 +52,7 @@ impl Wiring {
             mcp_port: of_kind(KindName::Mcp).and_then(|s| s.port),
             master_key: None,
             model: None,
+            offline_config: None,
             notes: Vec::new(),
         };
         let Some(proxy) = litellm else { return Ok(wiring) };
@@ -60,8 +65,24 @@ impl Wiring {
         if let Some(model) = user_model {
             wiring.notes.push(format!("model `{model}`: `LITELLM_MODEL` is set"));
         } else if let Some(model) = &proxy.litellm.model {
-            wiring.notes.push(format!("model `{model}`: the `model` of service `{}`", proxy.name));
-            wiring.model = Some(model.clone());
+            if let Some(key) = bare_model::missing_key(model, &proxy_var) {
+                let path = bare_model::config_path(&stack.dir, &proxy.name);
+                bare_model::write_config(&path, model, key).map_err(|err| {
+                    Error::failed(format!("cannot write `{}`", path.display()))
+                        .cause(err)
+                        .hint("check that the stack's folder is writable")
+                })?;
+                wiring.notes.push(format!(
+                    "model `{}`: `{key}` is not set, so `{model}` of service `{}` cannot answer and answers are canned; set `{key}` for the real model",
+                    bare_model::OFFLINE,
+                    proxy.name
+                ));
+                wiring.model = Some(bare_model::OFFLINE.to_owned());
+                wiring.offline_config = Some((proxy.name.clone(), path));
+            } else {
+                wiring.notes.push(format!("model `{model}`: the `model` of service `{}`", proxy.name));
+                wiring.model = Some(model.clone());
+            }
         } else if let Some(config) = &proxy.litellm.config {
             let parsed = litellm::read_config(config).map_err(|message| {
                 stack
@@ -87,9 +108,12 @@ impl Wiring {
         let local = |path: &str| format!("http://127.0.0.1:{port}{path}");
         Ok(match kind {
             KindName::Litellm => self.litellm_defaults(service, port),
-            KindName::Mcp => Defaults { ready: Some(Probe::Http(local("/health"))), ..Defaults::default() },
+            KindName::Mcp => {
+                Defaults { ready: Some(Probe::Http(local("/health"))), env: loopback(service), ..Defaults::default() }
+            }
             KindName::Agui => {
-                let mut env = vec![("LLM_PROVIDER".to_owned(), "litellm".to_owned())];
+                let mut env = loopback(service);
+                env.push(("LLM_PROVIDER".to_owned(), "litellm".to_owned()));
                 if let Some(proxy_port) = self.litellm_port {
                     env.push(("LITELLM_ENDPOINT".to_owned(), format!("http://127.0.0.1:{proxy_port}/v1")));
                 }
@@ -110,7 +134,8 @@ impl Wiring {
     fn litellm_defaults(&self, service: &Service, port: u16) -> Defaults {
         let venv = venv_of(service, &self.dir);
         let mut command = vec![venv.join("bin/litellm").to_string_lossy().into_owned()];
-        if let Some(config) = &service.litellm.config {
+        let offline = self.offline_config.as_ref().filter(|(name, _)| *name == service.name).map(|(_, path)| path);
+        if let Some(config) = service.litellm.config.as_ref().or(offline) {
             command.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
         } else if let Some(model) = &service.litellm.model {
             command.extend(["--model".to_owned(), model.clone()]);
@@ -137,6 +162,15 @@ impl Wiring {
             remove_env: vec!["HOST", "PORT", "DEBUG", "NUM_WORKERS"],
         }
     }
+}
+
+/// `HOST=127.0.0.1` for Node servers, which (like the seed scaffold's) often listen on every
+/// interface unless `HOST` says otherwise; a `HOST` in the service's `env` or env files wins.
+fn loopback(service: &Service) -> Vec<(String, String)> {
+    if service.file_env.contains_key("HOST") {
+        return Vec::new();
+    }
+    vec![("HOST".to_owned(), "127.0.0.1".to_owned())]
 }
 
 /// The venv of a litellm service: `venv`, default `.venv` next to the stack file.
