@@ -160,6 +160,7 @@ pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
         check_consistency(&mut report, &doctor, service, proxy.as_ref());
     }
     check_ports(&mut report, &doctor).await;
+    check_exposure(&mut report, doctor.stack);
     check_tools(&mut report, &doctor);
     if online {
         check_online(&mut report, &doctor).await;
@@ -1289,6 +1290,38 @@ async fn check_ports(report: &mut Report, doctor: &Doctor<'_>) {
             subject,
             format!("port {port} of `{}` is held by another program: {held_by}", service.name),
             format!("{stop}, or give `{}` another `port` in the stack file", service.name),
+        );
+    }
+}
+
+/// While the stack runs (`.agui-dev/run.lock` names a live agui-dev): every socket its processes
+/// listen on beyond loopback, named with the service whose port it is.
+fn check_exposure(report: &mut Report, stack: &Stack) {
+    use crate::supervise::exposure;
+    let lock = std::fs::read_to_string(stack.dir.join(".agui-dev/run.lock")).unwrap_or_default();
+    let Some(pid) = lock.trim().parse::<i32>().ok() else { return };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim() != "agui-dev" {
+        return;
+    }
+    let open: Vec<_> = exposure::listeners(&exposure::descendants(pid)).into_iter().filter(|l| l.beyond_loopback()).collect();
+    if open.is_empty() {
+        report.ok("running.loopback", None, format!("every process of the running stack (agui-dev pid {pid}) listens on loopback only"));
+    }
+    for listener in open {
+        let port = listener.address.port();
+        let service = stack.services.iter().find(|s| s.port == Some(port));
+        let name = service.map_or_else(|| "a process of the stack".to_owned(), |s| format!("`{}`", s.name));
+        let fix = match service {
+            Some(s) if s.kind == Some(KindName::Litellm) => format!("remove `host` from service `{}` (the proxy then binds 127.0.0.1)", s.name),
+            Some(s) => format!("set `HOST = \"127.0.0.1\"` in the `env` of service `{}` (or remove the `HOST` that widens it); agui-dev sets it for kinds mcp and agui", s.name),
+            None => "make it listen on 127.0.0.1 (its `HOST`, or the address it binds)".to_owned(),
+        };
+        report.warn(
+            "running.loopback",
+            service.map(|s| s.name.as_str()),
+            format!("{name} listens on {} (pid {}, `{}`): other machines can reach it", listener.address, listener.pid, ports::command_line(listener.pid)),
+            fix,
         );
     }
 }

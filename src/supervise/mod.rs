@@ -7,6 +7,7 @@
 //! loop decides to stop (a signal, a failure, or the caller's `stop` future), it leaves the loop
 //! and stops the services in waves: a service is stopped once every service depending on it is.
 
+pub mod exposure;
 pub mod guardian;
 pub mod ports;
 pub mod process;
