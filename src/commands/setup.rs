@@ -132,7 +132,8 @@ fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
                 steps.push(Step::Venv { venv, requirements });
             }
         }
-        if let Some(job) = super::node_install::needed(&service.cwd, &stack.dir) {
+        let node = service.kind != Some(KindName::Litellm) || service.command.is_some();
+        if let Some(job) = super::node_install::needed(&service.cwd, &stack.dir).filter(|_| node) {
             // A workspace is installed once, at its root, for all its services.
             let already = steps.iter().any(|s| matches!(s, Step::Node(other) if other.root == job.root));
             if !already {
@@ -254,5 +255,6 @@ fn lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
 }
 
 fn relative(path: &Path, dir: &Path) -> String {
-    path.strip_prefix(dir).unwrap_or(path).display().to_string()
+    let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+    if shown.is_empty() { ".".to_owned() } else { shown }
 }

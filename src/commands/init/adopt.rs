@@ -111,9 +111,11 @@ pub fn detect(root: &Path, name: Option<&str>) -> Adoption {
     let litellm = litellm_service(root, &files, &facts, &mut adoption, !node.is_empty());
     adoption.services.extend(litellm);
     order(&mut node, &facts, &packages);
+    // Written in start order: what others wait for first.
+    node.sort_by_key(|s| s.get("depends_on").map_or(0, |d| d.toml.matches(',').count() + 1));
     adoption.services.extend(node);
     for (path, script) in &facts {
-        for var in script.exported.iter().chain(&script.required) {
+        for var in script.required.iter().chain(&script.exported) {
             note_variable(&mut adoption, path, var);
         }
     }
@@ -128,11 +130,12 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         let Ok(kind) = entry.file_type() else { continue };
-        if kind.is_dir() {
+        // A venv may be a symlink to a shared one; other symlinked folders are not followed.
+        if path.is_dir() {
             let is_venv = path.join("pyvenv.cfg").is_file();
             if is_venv && depth == 0 {
                 out.push(path);
-            } else if depth < 3 && !is_venv && !SKIP.contains(&name.as_str()) && !name.starts_with('.') {
+            } else if depth < 3 && !is_venv && !kind.is_symlink() && !SKIP.contains(&name.as_str()) && !name.starts_with('.') {
                 walk(root, &path, depth + 1, out);
             }
         } else if kind.is_file() {
