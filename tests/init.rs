@@ -1,6 +1,8 @@
 //! `agui-dev init`: a new project installed and run from outside the repository, adopting a
 //! project in the seed scaffold's layout, and refusing a folder that already has a stack file.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -58,14 +60,23 @@ fn installed_binary_inits_and_runs_a_new_project_offline() {
     assert!(bin.is_file());
 
     let fixture = empty_fixture();
-    let init = Command::new(&bin).args(["init", "new-agent"]).current_dir(fixture.path()).env("NO_COLOR", "1").output().unwrap();
+    let init = Command::new(&bin)
+        .args(["init", "new-agent"])
+        .current_dir(fixture.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&init.stderr);
     assert!(init.status.success(), "{stderr}");
     let project = fixture.path().join("new-agent");
-    for file in ["stack.toml", ".env.example", ".gitignore", "README.md", "litellm/config.yaml", "litellm/requirements.txt"] {
+    for file in
+        ["stack.toml", ".env.example", ".gitignore", "README.md", "litellm/config.yaml", "litellm/requirements.txt"]
+    {
         assert!(project.join(file).is_file(), "{file} missing; {stderr}");
     }
-    assert!(project.join("mcp-server/package-lock.json").is_file() && project.join("agui-server/src/server.ts").is_file());
+    assert!(
+        project.join("mcp-server/package-lock.json").is_file() && project.join("agui-server/src/server.ts").is_file()
+    );
     let ignore = std::fs::read_to_string(project.join(".gitignore")).unwrap();
     for entry in [".venv", ".agui-dev", "node_modules", ".env"] {
         assert!(ignore.lines().any(|l| l.trim_end_matches('/') == entry), "{entry} not ignored");
@@ -98,7 +109,11 @@ fn installed_binary_inits_and_runs_a_new_project_offline() {
 /// install; their package.json files declare the SDKs the scaffold uses), `.env.example` files.
 fn scaffold_project(fixture: &Fixture) {
     let root = fixture.path();
-    write(root, "package.json", r#"{"name":"seed-agent","private":true,"workspaces":["agui-server","mcpui-server"],"scripts":{"dev":"./start.sh"}}"#);
+    write(
+        root,
+        "package.json",
+        r#"{"name":"seed-agent","private":true,"workspaces":["agui-server","mcpui-server"],"scripts":{"dev":"./start.sh"}}"#,
+    );
     write(root, "pnpm-workspace.yaml", "packages:\n  - agui-server\n  - mcpui-server\n");
     write(root, "pnpm-lock.yaml", "lockfileVersion: '9.0'\n");
     write(root, ".env.example", "DEEPSEEK_API_KEY=your-api-key\n");
@@ -136,13 +151,17 @@ fn scaffold_project(fixture: &Fixture) {
         "agui-server/package.json",
         r#"{"name":"agui-server","private":true,"type":"module","scripts":{"dev":"node src/server.js"},"dependencies":{"@ag-ui/core":"^0.0.39","@ag-ui/encoder":"^0.0.39","@modelcontextprotocol/sdk":"^1.20.0"}}"#,
     );
-    write(root, "agui-server/.env.example", "PORT=3000\nHOST=0.0.0.0\nLLM_PROVIDER=litellm\nLITELLM_ENDPOINT=http://localhost:4000/v1\nLITELLM_MODEL=deepseek-chat\n");
+    write(
+        root,
+        "agui-server/.env.example",
+        "PORT=3000\nHOST=0.0.0.0\nLLM_PROVIDER=litellm\nLITELLM_ENDPOINT=http://localhost:4000/v1\nLITELLM_MODEL=deepseek-chat\n",
+    );
     // The AG-UI server asks the proxy for one completion and streams it as AG-UI events; at start
     // it needs the MCP server (so it must start after it), as the scaffold's does.
     write(
         root,
         "agui-server/src/server.js",
-        r#"import http from 'node:http';
+        r"import http from 'node:http';
 const port = parseInt(process.env.PORT || '3000');
 const host = process.env.HOST || '0.0.0.0';
 const mcp = process.env.MCP_SERVER_URL || 'http://localhost:3100/mcp';
@@ -168,7 +187,7 @@ http.createServer(async (req, res) => {
   send({ type: 'RUN_FINISHED', threadId: 't1', runId: 'r1' });
   res.end();
 }).listen(port, host, () => console.log(`agui listening on ${host}:${port}`));
-"#,
+",
     );
     // Installed already, as after the scaffold's `pnpm install` (nothing here needs the registry).
     std::fs::create_dir_all(root.join("node_modules")).unwrap();
@@ -286,7 +305,10 @@ fn an_adopted_scaffold_comes_up_on_loopback_and_answers_offline() {
         assert!(body.contains("\"host\":\"127.0.0.1\""), "{body}");
     }
     let (code, doctor, stderr) = fixture.run(&["doctor", "--json"]);
-    assert!(doctor.contains("running.loopback") && doctor.contains("listens on loopback only"), "{code} {doctor}{stderr}");
+    assert!(
+        doctor.contains("running.loopback") && doctor.contains("listens on loopback only"),
+        "{code} {doctor}{stderr}"
+    );
     let events = agui_run(agui);
     assert!(events.contains("[offline model]") && events.contains("RUN_FINISHED"), "{events}");
     running.signal(Signal::SIGINT);

@@ -1304,23 +1304,40 @@ fn check_exposure(report: &mut Report, stack: &Stack) {
     if comm.trim() != "agui-dev" {
         return;
     }
-    let open: Vec<_> = exposure::listeners(&exposure::descendants(pid)).into_iter().filter(|l| l.beyond_loopback()).collect();
+    let open: Vec<_> = exposure::listeners(&exposure::descendants(pid))
+        .into_iter()
+        .filter(exposure::Listener::beyond_loopback)
+        .collect();
     if open.is_empty() {
-        report.ok("running.loopback", None, format!("every process of the running stack (agui-dev pid {pid}) listens on loopback only"));
+        report.ok(
+            "running.loopback",
+            None,
+            format!("every process of the running stack (agui-dev pid {pid}) listens on loopback only"),
+        );
     }
     for listener in open {
         let port = listener.address.port();
         let service = stack.services.iter().find(|s| s.port == Some(port));
         let name = service.map_or_else(|| "a process of the stack".to_owned(), |s| format!("`{}`", s.name));
         let fix = match service {
-            Some(s) if s.kind == Some(KindName::Litellm) => format!("remove `host` from service `{}` (the proxy then binds 127.0.0.1)", s.name),
-            Some(s) => format!("set `HOST = \"127.0.0.1\"` in the `env` of service `{}` (or remove the `HOST` that widens it); agui-dev sets it for kinds mcp and agui", s.name),
+            Some(s) if s.kind == Some(KindName::Litellm) => {
+                format!("remove `host` from service `{}` (the proxy then binds 127.0.0.1)", s.name)
+            }
+            Some(s) => format!(
+                "set `HOST = \"127.0.0.1\"` in the `env` of service `{}` (or remove the `HOST` that widens it); agui-dev sets it for kinds mcp and agui",
+                s.name
+            ),
             None => "make it listen on 127.0.0.1 (its `HOST`, or the address it binds)".to_owned(),
         };
         report.warn(
             "running.loopback",
             service.map(|s| s.name.as_str()),
-            format!("{name} listens on {} (pid {}, `{}`): other machines can reach it", listener.address, listener.pid, ports::command_line(listener.pid)),
+            format!(
+                "{name} listens on {} (pid {}, `{}`): other machines can reach it",
+                listener.address,
+                listener.pid,
+                ports::command_line(listener.pid)
+            ),
             fix,
         );
     }

@@ -108,9 +108,12 @@ pub async fn install(reaper: &Reaper, stack_dir: &Path, job: &NodeInstall) -> Re
             })?;
             let mut command = Command::new(npm);
             // Dev dependencies hold `tsx`, which the services run; NODE_ENV=production would skip them.
-            command
-                .arg(if job.locked { "ci" } else { "install" })
-                .args(["--include=dev", "--no-audit", "--no-fund", "--loglevel=error"]);
+            command.arg(if job.locked { "ci" } else { "install" }).args([
+                "--include=dev",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ]);
             command
         }
         Manager::Pnpm => {
@@ -205,7 +208,14 @@ pub fn failure(what: &str, status: &str, output: &str, root: &Path) -> Error {
     }
     let code = lines
         .iter()
-        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("ERR_PNPM_") || w.starts_with('E') && w.len() > 3 && w[1..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())))
+        .find_map(|l| {
+            l.split_whitespace().find(|w| {
+                w.starts_with("ERR_PNPM_")
+                    || w.starts_with('E')
+                        && w.len() > 3
+                        && w[1..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            })
+        })
         .map(|c| format!(" ({c})"))
         .unwrap_or_default();
     Error::failed(format!("`{what}` {status}{code}"))
@@ -247,7 +257,8 @@ pub fn missing_version(output: &str) -> Option<(String, String)> {
 fn declared_in(root: &Path, package: &str, version: &str) -> Option<String> {
     let mut folders = vec![root.to_path_buf()];
     for depth in 0..2 {
-        let current: Vec<PathBuf> = folders.iter().filter(|f| f.components().count() == root.components().count() + depth).cloned().collect();
+        let current: Vec<PathBuf> =
+            folders.iter().filter(|f| f.components().count() == root.components().count() + depth).cloned().collect();
         for folder in current {
             let Ok(entries) = std::fs::read_dir(&folder) else { continue };
             for entry in entries.flatten() {
@@ -261,9 +272,13 @@ fn declared_in(root: &Path, package: &str, version: &str) -> Option<String> {
     folders.into_iter().find_map(|folder| {
         let file = folder.join("package.json");
         let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
-        let declares = ["dependencies", "devDependencies", "optionalDependencies", "peerDependencies"].iter().any(|section| {
-            json.get(section).and_then(|d| d.get(package)).and_then(|v| v.as_str()).is_some_and(|v| v.contains(version))
-        });
+        let declares =
+            ["dependencies", "devDependencies", "optionalDependencies", "peerDependencies"].iter().any(|section| {
+                json.get(section)
+                    .and_then(|d| d.get(package))
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|v| v.contains(version))
+            });
         declares.then(|| file.strip_prefix(root).unwrap_or(&file).display().to_string())
     })
 }
@@ -310,7 +325,12 @@ mod tests {
         .unwrap();
         let error = failure("pnpm install", "exit status: 1", PNPM, dir.path());
         let text = error.to_string();
-        assert!(text.contains("the registry has no `@mcp-ui/server@5.12.0-alpha.5`, which `mcpui-server/package.json` asks for"), "{text}");
+        assert!(
+            text.contains(
+                "the registry has no `@mcp-ui/server@5.12.0-alpha.5`, which `mcpui-server/package.json` asks for"
+            ),
+            "{text}"
+        );
         assert!(text.contains("ERR_PNPM_NO_MATCHING_VERSION"), "{text}");
         assert!(text.contains("npm view @mcp-ui/server versions"), "{text}");
     }

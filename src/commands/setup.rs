@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use super::node_install::NodeInstall;
 use crate::cli::Cli;
 use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::{self, litellm::COMPROMISED_VERSIONS, venv};
-use super::node_install::NodeInstall;
 use crate::output::{Level, Msg};
 use crate::supervise::process::{run_captured, which};
 use crate::supervise::{reaper::Reaper, short};
@@ -152,12 +152,13 @@ async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements:
     let embedded = match requirements {
         Some(_) => None,
         None => Some(crate::embedded::write_litellm_requirements(dir).map_err(|err| {
-            Error::failed("cannot write the embedded LiteLLM requirements").cause(err).hint("check that the folder is writable")
+            Error::failed("cannot write the embedded LiteLLM requirements")
+                .cause(err)
+                .hint("check that the folder is writable")
         })?),
     };
     let file = requirements.or(embedded.as_deref()).unwrap_or(Path::new("requirements.txt"));
-    let install_args: Vec<String> =
-        vec!["--require-hashes".into(), "-r".into(), file.to_string_lossy().into_owned()];
+    let install_args: Vec<String> = vec!["--require-hashes".into(), "-r".into(), file.to_string_lossy().into_owned()];
     if let Some(uv) = find_or_fetch_uv(reaper, dir, &python).await {
         if !venv.join("bin/python").exists() {
             let mut create = Command::new(&uv);

@@ -77,7 +77,7 @@ struct Package {
 /// Reads the project in `root`.
 pub fn detect(root: &Path, name: Option<&str>) -> Adoption {
     let mut files = Vec::new();
-    walk(root, root, 0, &mut files);
+    walk(root, 0, &mut files);
     let relative = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/");
     let packages: Vec<Package> = files
         .iter()
@@ -122,7 +122,7 @@ pub fn detect(root: &Path, name: Option<&str>) -> Adoption {
     adoption
 }
 
-fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(std::fs::DirEntry::file_name);
@@ -135,8 +135,13 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
             let is_venv = path.join("pyvenv.cfg").is_file();
             if is_venv && depth == 0 {
                 out.push(path);
-            } else if depth < 3 && !is_venv && !kind.is_symlink() && !SKIP.contains(&name.as_str()) && !name.starts_with('.') {
-                walk(root, &path, depth + 1, out);
+            } else if depth < 3
+                && !is_venv
+                && !kind.is_symlink()
+                && !SKIP.contains(&name.as_str())
+                && !name.starts_with('.')
+            {
+                walk(&path, depth + 1, out);
             }
         } else if kind.is_file() {
             out.push(path);
@@ -152,9 +157,15 @@ fn dependencies(json: &Json) -> Vec<String> {
         .collect()
 }
 
-fn node_service(root: &Path, package: &Package, facts: &[(String, ScriptFacts)], adoption: &mut Adoption) -> Option<Guess> {
+fn node_service(
+    root: &Path,
+    package: &Package,
+    facts: &[(String, ScriptFacts)],
+    adoption: &mut Adoption,
+) -> Option<Guess> {
     let deps = dependencies(&package.json);
-    let shown = if package.folder.is_empty() { "package.json".to_owned() } else { format!("{}/package.json", package.folder) };
+    let shown =
+        if package.folder.is_empty() { "package.json".to_owned() } else { format!("{}/package.json", package.folder) };
     let (kind, why) = if let Some(dep) = deps.iter().find(|d| d.starts_with("@ag-ui/")) {
         ("agui", format!("`{shown}` depends on `{dep}`"))
     } else if let Some(dep) = deps.iter().find(|d| MCP_SDKS.contains(&d.as_str())) {
@@ -184,13 +195,14 @@ fn node_service(root: &Path, package: &Package, facts: &[(String, ScriptFacts)],
     // npm runs a package.json script with the package's node_modules/.bin on PATH whichever
     // manager installed it, and ships with Node; yarn's Plug'n'Play installs need yarn itself.
     let runner = if manager == Manager::Yarn { "yarn" } else { "npm" };
-    match script {
-        Some(script) => guess.set(
+    if let Some(script) = script {
+        guess.set(
             "command",
             quote(&format!("{runner} run {script}")),
             format!("the `{script}` script of `{shown}`; installed by {} ({lock_place})", manager.name()),
-        ),
-        None => {
+        );
+    } else {
+        {
             guess.set("command", quote("node server.js"), "a guess: `package.json` has no `dev` or `start` script");
             adoption.unmapped.push(Unmapped {
                 service: guess.name.clone(),
@@ -201,9 +213,10 @@ fn node_service(root: &Path, package: &Package, facts: &[(String, ScriptFacts)],
     }
     let (found, from) = port_of(root, &dir, &package.folder, kind, facts);
     let port = found.unwrap_or(if kind == "agui" { 3000 } else { 3100 });
-    match found {
-        Some(port) => guess.set("port", port.to_string(), from),
-        None => {
+    if let Some(port) = found {
+        guess.set("port", port.to_string(), from);
+    } else {
+        {
             guess.set("port", port.to_string(), format!("agui-dev's usual port for kind `{kind}`: none found"));
             adoption.unmapped.push(Unmapped {
                 service: guess.name.clone(),
@@ -214,7 +227,11 @@ fn node_service(root: &Path, package: &Package, facts: &[(String, ScriptFacts)],
     }
     match health_route(&dir) {
         Some((route, at)) if route == "/health" => {
-            guess.settings.push(Setting { key: "#ready", toml: String::new(), from: format!("GET /health at {at} (the kind's probe)") });
+            guess.settings.push(Setting {
+                key: "#ready",
+                toml: String::new(),
+                from: format!("GET /health at {at} (the kind's probe)"),
+            });
         }
         Some((route, at)) => guess.set(
             "ready",
@@ -222,7 +239,11 @@ fn node_service(root: &Path, package: &Package, facts: &[(String, ScriptFacts)],
             format!("GET {route} at {at}"),
         ),
         None => {
-            guess.set("ready", format!("{{ tcp = \"127.0.0.1:{port}\" }}"), "no health route found: ready when the port accepts");
+            guess.set(
+                "ready",
+                format!("{{ tcp = \"127.0.0.1:{port}\" }}"),
+                "no health route found: ready when the port accepts",
+            );
             adoption.unmapped.push(Unmapped {
                 service: guess.name.clone(),
                 what: "no health route (`/health`) found in the source".to_owned(),
@@ -234,7 +255,13 @@ fn node_service(root: &Path, package: &Package, facts: &[(String, ScriptFacts)],
 }
 
 /// The service's port: `.env`, then the scripts, then `.env.example`, then the source's default.
-fn port_of(root: &Path, dir: &Path, folder: &str, kind: &str, facts: &[(String, ScriptFacts)]) -> (Option<u16>, String) {
+fn port_of(
+    root: &Path,
+    dir: &Path,
+    folder: &str,
+    kind: &str,
+    facts: &[(String, ScriptFacts)],
+) -> (Option<u16>, String) {
     let prefix = if folder.is_empty() { String::new() } else { format!("{folder}/") };
     if let Some((port, line)) = dotenv_port(&dir.join(".env")) {
         return (Some(port), format!("{prefix}.env:{line} PORT"));
@@ -281,9 +308,17 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if path.is_dir() && depth < 3 && !SKIP.contains(&name.as_str()) && !name.starts_with('.') && name != "test" && name != "tests" {
+            if path.is_dir()
+                && depth < 3
+                && !SKIP.contains(&name.as_str())
+                && !name.starts_with('.')
+                && name != "test"
+                && name != "tests"
+            {
                 stack.push((path, depth + 1));
-            } else if ["ts", "js", "mjs", "cjs", "mts"].iter().any(|e| name.ends_with(&format!(".{e}"))) && !name.ends_with(".d.ts") {
+            } else if ["ts", "js", "mjs", "cjs", "mts"].iter().any(|e| name.ends_with(&format!(".{e}")))
+                && !name.ends_with(".d.ts")
+            {
                 out.push(path);
             }
         }
@@ -308,7 +343,10 @@ fn health_route(dir: &Path) -> Option<(String, String)> {
     let folder = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     sources(dir).into_iter().find_map(|file| {
         let text = std::fs::read_to_string(&file).ok()?;
-        let (line, route) = text.lines().enumerate().find_map(|(i, l)| Some((i + 1, pattern.captures(l)?.get(1)?.as_str().to_owned())))?;
+        let (line, route) = text
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| Some((i + 1, pattern.captures(l)?.get(1)?.as_str().to_owned())))?;
         Some((route, format!("{folder}/{}:{line}", file.strip_prefix(dir).unwrap_or(&file).display())))
     })
 }
@@ -319,7 +357,7 @@ fn name_services(services: &mut [Guess]) {
         if services.iter().filter(|s| s.kind == kind).count() == 1
             && let Some(service) = services.iter_mut().find(|s| s.kind == kind)
         {
-            service.name = kind.to_owned();
+            kind.clone_into(&mut service.name);
         }
     }
 }
@@ -341,7 +379,11 @@ fn order(services: &mut [Guess], facts: &[(String, ScriptFacts)], packages: &[Pa
             let earlier: Vec<String> = started[..index].iter().map(|(n, _)| quote(n)).collect();
             let list: Vec<String> = started[..index].iter().map(|(n, a)| format!("`{n}` at {a}")).collect();
             if let Some(service) = services.iter_mut().find(|s| s.name == *name) {
-                service.set("depends_on", format!("[{}]", earlier.join(", ")), format!("the start order: {}, then `{name}` at {at}", list.join(", ")));
+                service.set(
+                    "depends_on",
+                    format!("[{}]", earlier.join(", ")),
+                    format!("the start order: {}, then `{name}` at {at}", list.join(", ")),
+                );
             }
         }
         return;
@@ -349,13 +391,26 @@ fn order(services: &mut [Guess], facts: &[(String, ScriptFacts)], packages: &[Pa
     let mcp: Vec<String> = services.iter().filter(|s| s.kind == "mcp").map(|s| quote(&s.name)).collect();
     if !mcp.is_empty() {
         for service in services.iter_mut().filter(|s| s.kind == "agui") {
-            service.set("depends_on", format!("[{}]", mcp.join(", ")), "an AG-UI server connects to its MCP server at start-up");
+            service.set(
+                "depends_on",
+                format!("[{}]", mcp.join(", ")),
+                "an AG-UI server connects to its MCP server at start-up",
+            );
         }
     }
 }
 
-fn litellm_service(root: &Path, files: &[PathBuf], facts: &[(String, ScriptFacts)], adoption: &mut Adoption, needed: bool) -> Option<Guess> {
-    let script = facts.iter().map(|(_, f)| f).find(|f| f.litellm_model.is_some() || f.litellm_config.is_some() || f.litellm_port.is_some());
+fn litellm_service(
+    root: &Path,
+    files: &[PathBuf],
+    facts: &[(String, ScriptFacts)],
+    adoption: &mut Adoption,
+    needed: bool,
+) -> Option<Guess> {
+    let script = facts
+        .iter()
+        .map(|(_, f)| f)
+        .find(|f| f.litellm_model.is_some() || f.litellm_config.is_some() || f.litellm_port.is_some());
     let config_file = files.iter().find(|p| {
         p.extension().is_some_and(|e| e == "yaml" || e == "yml")
             && std::fs::read_to_string(p).is_ok_and(|t| t.lines().any(|l| l.starts_with("model_list:")))
@@ -383,7 +438,7 @@ fn litellm_service(root: &Path, files: &[PathBuf], facts: &[(String, ScriptFacts
         guess.why = format!("`{}` holds a LiteLLM `model_list`", relative(file));
         guess.set("config", quote(&relative(file)), format!("`{}` (model_list)", relative(file)));
     } else {
-        guess.why = "no LiteLLM config or start script was found; added from agui-dev's template".to_owned();
+        "no LiteLLM config or start script was found; added from agui-dev's template".clone_into(&mut guess.why);
         for (path, bytes) in crate::embedded::folder("litellm") {
             if !root.join("litellm").join(path).exists() {
                 adoption.add_files.push((format!("litellm/{path}"), bytes));
@@ -394,15 +449,23 @@ fn litellm_service(root: &Path, files: &[PathBuf], facts: &[(String, ScriptFacts
     if guess.get("config").is_some_and(|c| !c.from.starts_with("agui-dev")) {
         let config = root.join(guess.get("config").map(|c| c.toml.trim_matches('"').to_owned()).unwrap_or_default());
         if !config.parent().is_some_and(|d| d.join("requirements.txt").is_file()) {
-            guess.settings.push(Setting { key: "#pins", toml: String::new(), from: "no requirements.txt next to the config: `setup` installs agui-dev's embedded, hashed pins".to_owned() });
+            guess.settings.push(Setting {
+                key: "#pins",
+                toml: String::new(),
+                from: "no requirements.txt next to the config: `setup` installs agui-dev's embedded, hashed pins"
+                    .to_owned(),
+            });
         }
     }
     match script.and_then(|s| s.litellm_port.clone()) {
         Some(Found { value, at }) => guess.set("port", value.to_string(), format!("{at} --port")),
         None => guess.set("port", "4000".to_owned(), "LiteLLM's default port (no `--port` found)"),
     }
-    if let Some(Found { value, at }) = script.and_then(|s| s.litellm_host.clone()) {
-        if value != "127.0.0.1" && value != "localhost" {
+    if let Some(Found { value, at }) = script.and_then(|s| s.litellm_host.clone())
+        && value != "127.0.0.1"
+        && value != "localhost"
+    {
+        {
             adoption.unmapped.push(Unmapped {
                 service: "litellm".to_owned(),
                 what: format!("{at} binds `{value}`; agui-dev binds 127.0.0.1 (provider keys sit behind the proxy)"),
@@ -416,7 +479,8 @@ fn litellm_service(root: &Path, files: &[PathBuf], facts: &[(String, ScriptFacts
     match (chosen, named.first()) {
         (Some(venv), _) => {
             let shown = relative(venv);
-            let what = if with_litellm.is_some() { "holds litellm" } else { "no litellm in it yet: `setup` installs it" };
+            let what =
+                if with_litellm.is_some() { "holds litellm" } else { "no litellm in it yet: `setup` installs it" };
             let script_says = named.first().map(|n| format!("; {} names `{}`", n.at, n.value)).unwrap_or_default();
             guess.set("venv", quote(&shown), format!("the existing venv `{shown}` ({what}){script_says}"));
         }
@@ -432,8 +496,12 @@ fn litellm_service(root: &Path, files: &[PathBuf], facts: &[(String, ScriptFacts
 /// said so; anything else is listed with the line that would set it.
 fn note_variable(adoption: &mut Adoption, script: &str, var: &Found<String>) {
     let name = var.value.as_str();
-    let wired = ["PORT", "HOST", "MCP_SERVER_URL", "LITELLM_ENDPOINT", "LITELLM_API_KEY", "LITELLM_MODEL", "LLM_PROVIDER"];
-    if wired.contains(&name) || name.ends_with("_PORT") || adoption.unmapped.iter().any(|u| u.what.contains(&format!("`{name}`"))) {
+    let wired =
+        ["PORT", "HOST", "MCP_SERVER_URL", "LITELLM_ENDPOINT", "LITELLM_API_KEY", "LITELLM_MODEL", "LLM_PROVIDER"];
+    if wired.contains(&name)
+        || name.ends_with("_PORT")
+        || adoption.unmapped.iter().any(|u| u.what.contains(&format!("`{name}`")))
+    {
         return;
     }
     let provider_key = crate::kinds::litellm::PROVIDERS.iter().any(|(_, vars)| vars.contains(&name));

@@ -102,7 +102,9 @@ fn folder_name(dir: &Path) -> String {
 /// Adopting: the stack file, the files added for a missing LiteLLM config, and the table.
 fn adopted(dir: &Path, name: Option<&str>) -> Result<(Vec<NewFile>, String)> {
     let adoption = adopt::detect(dir, name);
-    if adoption.services.iter().all(|s| s.kind == "litellm") && adoption.services.iter().all(|s| s.why.contains("template")) {
+    if adoption.services.iter().all(|s| s.kind == "litellm")
+        && adoption.services.iter().all(|s| s.why.contains("template"))
+    {
         return Err(Error::usage(format!(
             "found no project to adopt in `{}`: no AG-UI or MCP package, no LiteLLM start script, config or venv",
             dir.display()
@@ -147,8 +149,9 @@ fn table(adoption: &adopt::Adoption) -> String {
             rows.push((String::new(), setting.key.to_owned(), setting.toml.clone(), setting.from.clone()));
         }
     }
-    let width = |f: &dyn Fn(&(String, String, String, String)) -> usize| rows.iter().map(f).max().unwrap_or(0);
-    let (w0, w1, w2) = (width(&|r| r.0.len()), width(&|r| r.1.len()), width(&|r| r.2.len().min(40)));
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let w2 = rows.iter().map(|r| r.2.len().min(40)).max().unwrap_or(0);
     let mut text = format!("adopted `{}` ({} services):\n", adoption.name, adoption.services.len());
     for (service, key, value, from) in &rows {
         let _ = writeln!(text, "  {service:<w0$}  {key:<w1$}  {value:<w2$}  {from}");

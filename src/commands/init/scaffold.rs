@@ -128,7 +128,11 @@ fn only_provider(config: &str, chosen: &str) -> String {
             drop[head..until].iter_mut().for_each(|d| *d = true);
         }
     }
-    let mut kept: String = lines.iter().zip(&drop).filter(|(_, d)| !**d).map(|(l, _)| format!("{l}\n")).collect();
+    let mut kept = String::new();
+    for (line, _) in lines.iter().zip(&drop).filter(|(_, d)| !**d) {
+        kept.push_str(line);
+        kept.push('\n');
+    }
     if !config.ends_with('\n') {
         kept.pop();
     }
@@ -176,8 +180,12 @@ mod tests {
             std::fs::write(&path, &text).unwrap();
             let config = read_config(&path).unwrap();
             let _ = std::fs::remove_file(&path);
-            let providers: Vec<Option<&str>> =
-                config.model_list.iter().filter(|m| !m.is_offline()).map(|m| provider_of(&m.litellm_params.model)).collect();
+            let providers: Vec<Option<&str>> = config
+                .model_list
+                .iter()
+                .filter(|m| !m.is_offline())
+                .map(|m| provider_of(&m.litellm_params.model))
+                .collect();
             assert!(config.model_list.iter().any(crate::kinds::litellm::ModelEntry::is_offline));
             assert!(providers.contains(&Some(chosen)), "{chosen}: {providers:?}");
             assert!(providers.iter().all(|p| p.is_none_or(|p| p == chosen)), "{chosen}: {providers:?}");

@@ -40,7 +40,8 @@ pub fn read(path: &Path, shown: &str, folders: &[String]) -> ScriptFacts {
         if trimmed.starts_with('#') || trimmed.is_empty() {
             continue;
         }
-        let words = shell_words::split(trimmed).unwrap_or_else(|_| trimmed.split_whitespace().map(str::to_owned).collect());
+        let words =
+            shell_words::split(trimmed).unwrap_or_else(|_| trimmed.split_whitespace().map(str::to_owned).collect());
         // Assignments: `NAME=value`, `export NAME=value`, `local NAME=value`, and prefixes of a command.
         let mut rest = words.as_slice();
         if matches!(rest.first().map(String::as_str), Some("export" | "local" | "readonly" | "declare")) {
@@ -155,10 +156,10 @@ fn is_litellm(command: &[String], assigned: &[(String, String)]) -> bool {
 /// `$NAME` / `${NAME}` replaced by its last assigned value (one level), else unchanged.
 fn resolve(word: &str, assigned: &[(String, String)]) -> String {
     let name = word.trim_start_matches('$').trim_start_matches('{').trim_end_matches('}');
-    if word.starts_with('$') {
-        if let Some((_, value)) = assigned.iter().rev().find(|(n, _)| n == name) {
-            return value.clone();
-        }
+    if word.starts_with('$')
+        && let Some((_, value)) = assigned.iter().rev().find(|(n, _)| n == name)
+    {
+        return value.clone();
     }
     word.to_owned()
 }
@@ -203,7 +204,10 @@ fn entered(command: &[String], folders: &[String]) -> Vec<String> {
     let mut words = command.iter().peekable();
     while let Some(word) = words.next() {
         let takes_folder = matches!(word.as_str(), "cd" | "pushd" | "--dir" | "-C" | "--prefix" | "--filter" | "--cwd");
-        if takes_folder && let Some(next) = words.peek() && let Some(folder) = matches(next) {
+        if takes_folder
+            && let Some(next) = words.peek()
+            && let Some(folder) = matches(next)
+        {
             found.push(folder.clone());
         }
     }
