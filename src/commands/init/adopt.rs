@@ -108,7 +108,7 @@ pub fn detect(root: &Path, name: Option<&str>) -> Adoption {
 
     let mut node: Vec<Guess> = packages.iter().filter_map(|p| node_service(root, p, &facts, &mut adoption)).collect();
     name_services(&mut node);
-    let litellm = litellm_service(root, &files, &facts, &mut adoption, !node.is_empty());
+    let litellm = litellm_service(root, &files, &facts, &mut adoption, node.iter().any(|s| s.kind == "agui"));
     adoption.services.extend(litellm);
     order(&mut node, &facts, &packages);
     // Written in start order: what others wait for first.
