@@ -3,8 +3,10 @@
 
 mod check;
 pub mod doctor;
+mod init;
 mod launch;
 mod logs;
+mod node_install;
 mod setup;
 mod smoke;
 mod up;
@@ -34,6 +36,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Check => check::run(cli).await,
             Command::Setup => setup::run(cli).await,
             Command::Guardian { .. } => Ok(()),
+            Command::Init(options) => init::run(cli, options).await,
             Command::Doctor { json, online } => doctor::run(cli, *json, *online).await,
             Command::Smoke { timeout, junit, json, no_setup } => {
                 let options =

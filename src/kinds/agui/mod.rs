@@ -1,11 +1,12 @@
-//! `kind = "agui"`: an AG-UI server (`POST /agent`, server-sent events). Its readiness URL, the
-//! environment that wires it to the proxy and the MCP server, the doctor checks of that wiring
-//! (`consistency`), and its smoke test (one run, checked the way the official client checks it).
+//! `kind = "agui"`: an AG-UI server (`POST /agent`, server-sent events). Its readiness URL, `HOST`
+//! on loopback, the environment that wires it to the proxy and the MCP server, the doctor checks
+//! of that wiring (`consistency`), and its smoke test (one run, checked the way the official
+//! client checks it).
 
 pub mod consistency;
 pub mod events;
 
-use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip};
+use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, loopback_host};
 use crate::config::{Probe, Service};
 use crate::diagnosis::{CheckId, Diagnosis};
 use crate::http::local_url;
@@ -22,8 +23,9 @@ impl Kind for Agui {
         "agui"
     }
 
-    fn defaults(&self, wiring: &Wiring, _service: &Service, port: u16) -> Defaults {
-        let mut env = vec![("LLM_PROVIDER".to_owned(), "litellm".to_owned())];
+    fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults {
+        let mut env = loopback_host(service);
+        env.push(("LLM_PROVIDER".to_owned(), "litellm".to_owned()));
         if let Some(endpoint) = &wiring.llm_endpoint {
             env.push(("LITELLM_ENDPOINT".to_owned(), endpoint.clone()));
         }
