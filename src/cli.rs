@@ -175,6 +175,18 @@ pub enum Command {
     /// Internal: stops a stack whose agui-dev died (started by `up` and `smoke`).
     #[command(name = "__guardian", hide = true)]
     Guardian { run_id: String },
+    /// A new project from the embedded templates, or a stack file for the project already here.
+    ///
+    /// In an empty or missing folder: stack.toml, the LiteLLM config and pins, the MCP server,
+    /// the AG-UI server, .env.example, .gitignore and a README; `agui-dev up` then runs it
+    /// offline. In a folder that holds a project (start scripts, package.json files, a LiteLLM
+    /// config, a venv): a stack.toml mapped from what is there, never overwriting a file.
+    ///
+    /// Examples:
+    ///   agui-dev init my-agent                  a new project in `my-agent/`
+    ///   agui-dev init --provider openai         a new project here, for OpenAI
+    ///   agui-dev init --dry-run                 show what adopting this folder would write
+    Init(InitOptions),
     /// Create the venv with the pinned, verified litellm[proxy] and install the services' node modules.
     Setup,
     /// Diagnose the venv, LiteLLM, provider keys, ports, tools and the configuration, with a fix for
@@ -208,6 +220,31 @@ pub enum ExportTarget {
         #[arg(short = 'o', long = "output", value_name = "DIR")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitOptions {
+    /// The project folder (created when missing). Default: the current folder.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The stack's name. Default: the folder's name (or, when adopting, package.json's `name`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The provider whose model the new project's LiteLLM config offers, and whose key
+    /// `.env.example` lists first. The offline model is always there.
+    #[arg(long, value_enum, default_value_t = Provider::Deepseek)]
+    pub provider: Provider,
+    /// Print what would be written (the stack file and the list of files), write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Provider {
+    Deepseek,
+    Openai,
+    Anthropic,
+    Gemini,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -9,16 +9,17 @@
 //! under `src/`). A newcomer reads the program from the bottom up.
 //!
 //! ```text
-//! layer 0  secret system http       leaves: secrets and redaction; /proc, process groups, the
-//!                                   reaper, finding and running programs; the loopback client
-//! layer 1  error output diagnosis   the user-facing error; the printer; doctor's findings
-//! layer 2  config cli               stack.toml read and validated; the command line
-//! layer 3  kinds                    litellm, mcp, agui: defaults, wiring, probes, doctor, smoke,
-//!                                   their containers for export
-//! layer 4  plan                     what will run: order, commands, environments, secrets
-//! layer 5  ready                    readiness probes
-//! layer 6  supervise                the stack's processes: start, restart, stop
-//! layer 7  commands                 up, check, doctor, smoke, setup, logs, export
+//! layer 0  secret system http embedded  leaves: secrets and redaction; /proc, listening sockets,
+//!                                       process groups, the reaper, finding and running programs;
+//!                                       the loopback client; the templates carried in the binary
+//! layer 1  error output diagnosis       the user-facing error; the printer; doctor's findings
+//! layer 2  config cli                   stack.toml read and validated; the command line
+//! layer 3  kinds                        litellm, mcp, agui: defaults, wiring, probes, doctor, smoke,
+//!                                       their containers for export
+//! layer 4  plan                         what will run: order, commands, environments, secrets
+//! layer 5  ready                        readiness probes
+//! layer 6  supervise                    the stack's processes: start, restart, stop
+//! layer 7  commands                     up, check, doctor, smoke, setup, logs, export, init
 //! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diagnosis;
+pub mod embedded;
 pub mod error;
 pub mod http;
 pub mod kinds;

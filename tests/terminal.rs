@@ -325,8 +325,9 @@ fn setup_shows_a_spinner_per_step_and_ends() {
     let mut tty = Tty::spawn(&fixture, &["setup"], &[]);
     assert_eq!(tty.wait(WAIT), 0, "{}", tty.screen.text());
     let screen = tty.screen.wait_until_closed();
-    let spinner = screen.find("installing node modules in `web`").expect("a spinner while npm ci runs");
-    let done = screen.find("node modules in `web`: dependencies installed").expect("a final line");
+    // The step names the package manager read from the lockfile.
+    let spinner = screen.find("installing node modules in `web` (npm)").expect("a spinner while npm ci runs");
+    let done = screen.find("node modules in `web` (npm): dependencies installed with npm").expect("a final line");
     assert!(screen[spinner..done].contains(CLEAR_LINE), "the spinner is cleared:\n{screen}");
 }
 

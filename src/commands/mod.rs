@@ -5,8 +5,10 @@ mod check;
 mod control;
 pub mod doctor;
 mod export;
+mod init;
 mod launch;
 mod logs;
+mod node_install;
 mod setup;
 mod smoke;
 mod up;
@@ -44,6 +46,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Check => check::run(cli).await,
             Command::Setup => setup::run(cli).await,
             Command::Guardian { .. } => Ok(()),
+            Command::Init(options) => init::run(cli, options).await,
             Command::Doctor { json, online } => doctor::run(cli, *json, *online).await,
             Command::Export(target) => export::run(cli, target).await,
             Command::Smoke { timeout, junit, json, no_setup } => {

@@ -1,21 +1,22 @@
 //! `agui-dev setup`, and the missing parts of set-up that `up` and `smoke` run by themselves.
 //!
 //! For each litellm service: a venv with the pinned `litellm[proxy]` (the `requirements.txt` next
-//! to its config, hashes required), installed by `uv` with bytecode compiled (without it every
+//! to its config, else the pins embedded in agui-dev; hashes required), installed by `uv` with bytecode compiled (without it every
 //! start re-imports LiteLLM from source: about 10 s instead of 6 s where PYTHONDONTWRITEBYTECODE
 //! is set), then checked against the known-compromised releases. uv is taken from PATH, else
 //! installed from PyPI into `.agui-dev/tools/uv`; pip is the fallback when uv cannot be had.
-//! For each service folder with a `package-lock.json` and no `node_modules`: `npm ci`.
+//! For each service folder with a `package.json` and no `node_modules`: an install with the
+//! project's own package manager (`node_install`: `npm ci`, pnpm, yarn; workspaces at their root).
 //! All steps run at once; a lock file keeps two agui-dev runs from installing into one venv.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use super::node_install::NodeInstall;
 use crate::cli::Cli;
 use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
-use crate::kinds::litellm::config::DEFAULT_REQUIREMENT;
 use crate::kinds::litellm::{self, advisories, venv};
 use crate::output::{Key, Level, Msg};
 use crate::supervise::short;
@@ -38,14 +39,14 @@ pub enum Mode {
 
 enum Step {
     Venv { venv: PathBuf, requirements: Option<PathBuf> },
-    Npm { cwd: PathBuf },
+    Node(NodeInstall),
 }
 
 impl Step {
     fn describe(&self, dir: &Path) -> String {
         match self {
             Step::Venv { venv, .. } => format!("LiteLLM into `{}`", relative(venv, dir)),
-            Step::Npm { cwd } => format!("node modules in `{}`", relative(cwd, dir)),
+            Step::Node(job) => format!("node modules in `{}` ({})", relative(&job.root, dir), job.manager.name()),
         }
     }
 }
@@ -91,7 +92,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
                 Step::Venv { venv, requirements } => {
                     install_litellm(&reaper, &dir, venv, requirements.as_deref()).await
                 }
-                Step::Npm { cwd } => npm_ci(&reaper, cwd).await.map(|()| "dependencies installed".to_owned()),
+                Step::Node(job) => super::node_install::install(&reaper, &dir, job).await,
             };
             let took = short(started.elapsed());
             let (level, text) = match &result {
@@ -133,10 +134,13 @@ fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
                 steps.push(Step::Venv { venv, requirements });
             }
         }
-        let cwd = &service.cwd;
-        let already = steps.iter().any(|s| matches!(s, Step::Npm { cwd: c } if c == cwd));
-        if cwd.join("package-lock.json").is_file() && !cwd.join("node_modules").is_dir() && !already {
-            steps.push(Step::Npm { cwd: cwd.clone() });
+        let node = service.kind != Some(KindName::Litellm) || service.command.is_some();
+        if let Some(job) = super::node_install::needed(&service.cwd, &stack.dir).filter(|_| node) {
+            // A workspace is installed once, at its root, for all its services.
+            let already = steps.iter().any(|s| matches!(s, Step::Node(other) if other.root == job.root));
+            if !already {
+                steps.push(Step::Node(job));
+            }
         }
     }
     steps
@@ -146,10 +150,17 @@ async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements:
     let python = which("python3").ok_or_else(|| {
         Error::failed("`python3` was not found on PATH").hint("install Python 3.10-3.14 (3.11 is tested) and try again")
     })?;
-    let install_args: Vec<String> = match requirements {
-        Some(file) => vec!["--require-hashes".into(), "-r".into(), file.to_string_lossy().into_owned()],
-        None => vec![DEFAULT_REQUIREMENT.to_owned()],
+    // A project without its own pins gets the ones embedded in agui-dev, hashes still required.
+    let embedded = match requirements {
+        Some(_) => None,
+        None => Some(crate::embedded::write_litellm_requirements(dir).map_err(|err| {
+            Error::failed("cannot write the embedded LiteLLM requirements")
+                .cause(err)
+                .hint("check that the folder is writable")
+        })?),
     };
+    let file = requirements.or(embedded.as_deref()).unwrap_or(Path::new("requirements.txt"));
+    let install_args: Vec<String> = vec!["--require-hashes".into(), "-r".into(), file.to_string_lossy().into_owned()];
     if let Some(uv) = find_or_fetch_uv(reaper, dir, &python).await {
         if !venv.join("bin/python").exists() {
             let mut create = Command::new(&uv);
@@ -177,7 +188,8 @@ async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements:
             run_step(reaper, &mut compile, "compileall").await?;
         }
     }
-    verify_litellm(venv)
+    let installed = verify_litellm(venv)?;
+    Ok(if embedded.is_some() { format!("{installed} (agui-dev's embedded pins)") } else { installed })
 }
 
 /// The installed litellm must be there, and must not be a compromised release or have left its hook.
@@ -221,16 +233,6 @@ async fn find_or_fetch_uv(reaper: &Reaper, dir: &Path, python: &Path) -> Option<
     }
 }
 
-async fn npm_ci(reaper: &Reaper, cwd: &Path) -> Result<()> {
-    let npm = which("npm").ok_or_else(|| {
-        Error::failed("`npm` was not found on PATH").hint("install Node.js 20 or newer (it comes with npm)")
-    })?;
-    let mut command = Command::new(npm);
-    // Dev dependencies hold `tsx`, which the services run; NODE_ENV=production would skip them.
-    command.args(["ci", "--include=dev", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(cwd);
-    run_step(reaper, &mut command, "npm ci").await
-}
-
 async fn run_step(reaper: &Reaper, command: &mut Command, what: &str) -> Result<()> {
     let output =
         capture(reaper, command, None).await.map_err(|e| Error::failed(format!("`{what}` failed")).cause(e))?;
@@ -260,5 +262,6 @@ fn lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
 }
 
 fn relative(path: &Path, dir: &Path) -> String {
-    path.strip_prefix(dir).unwrap_or(path).display().to_string()
+    let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
+    if shown.is_empty() { ".".to_owned() } else { shown }
 }

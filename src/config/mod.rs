@@ -104,7 +104,7 @@ pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
     }
     cwd.ancestors().map(|dir| dir.join(FILE_NAME)).find(|path| path.is_file()).ok_or_else(|| {
         Error::usage(format!("no `{FILE_NAME}` in `{}` or any folder above it", cwd.display()))
-            .hint("create one (the README's `stack.toml` section shows a complete example), or pass `-f FILE`")
+            .hint("run `agui-dev init` here (it adopts the project in this folder, or starts a new one in an empty folder), or pass `-f FILE`")
     })
 }
 

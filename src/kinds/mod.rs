@@ -83,6 +83,14 @@ pub trait Kind: Sync {
         Box::pin(async {})
     }
 
+    /// The fix when one of its running services listens beyond loopback (`running.loopback`).
+    fn loopback_fix(&self, service: &Service) -> String {
+        format!(
+            "set `HOST = \"127.0.0.1\"` in the `env` of service `{}` (or remove the `HOST` that widens it); agui-dev sets it for kinds mcp and agui",
+            service.name
+        )
+    }
+
     /// `doctor --online`: checks that send real requests through a running service.
     fn doctor_online<'a>(
         &'a self,
@@ -145,6 +153,9 @@ pub struct Wiring {
     pub generated_key: bool,
     /// The model offered to AG-UI servers, when agui-dev chose it.
     pub model: Option<String>,
+    /// A litellm service with a bare `model` whose key is missing runs from this generated
+    /// config instead (service name, file): see `litellm::bare_model`.
+    pub offline_config: Option<(String, PathBuf)>,
     pub notes: Vec<String>,
 }
 
@@ -158,6 +169,7 @@ impl Wiring {
             generated_key: false,
             model_offline: false,
             model: None,
+            offline_config: None,
             notes: Vec::new(),
         };
         for name in ALL {
@@ -209,6 +221,16 @@ pub trait Inspect {
 /// A variable as a service will see it: its `env` table, then the process, then its env files.
 pub fn lookup(service: &Service, name: &str) -> Option<String> {
     service.env.get(name).cloned().or_else(|| std::env::var(name).ok()).or_else(|| service.file_env.get(name).cloned())
+}
+
+/// `HOST=127.0.0.1` for the Node servers (kinds mcp and agui), which, like the seed scaffold's,
+/// often listen on every interface unless `HOST` says otherwise. A `HOST` in the service's `env`
+/// wins anyway (defaults never override it); one in its env files wins here.
+pub fn loopback_host(service: &Service) -> Vec<(String, String)> {
+    if service.file_env.contains_key("HOST") {
+        return Vec::new();
+    }
+    vec![("HOST".to_owned(), "127.0.0.1".to_owned())]
 }
 
 /// Text cut to one line of at most 120 characters, for reports.

@@ -89,6 +89,7 @@ pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
     }
     let running = ports::check(&mut found, &doctor).await;
     running::check(&mut found, &doctor, running).await;
+    running::loopback(&mut found, &stack);
     tools::check(&mut found, &doctor).await;
     if online {
         online::check(&mut found, &doctor).await;

@@ -1,15 +1,19 @@
 //! Doctor's `running` area: for each service found running (see `ports`), its ready probe answers
-//! now; then what its kind checks on a running server (e.g. the MCP handshake).
+//! now; then what its kind checks on a running server (e.g. the MCP handshake); and, while the
+//! stack runs, that none of its processes listens beyond loopback.
 
 use super::Doctor;
 use super::ports::Held;
+use crate::config::Stack;
 use crate::diagnosis::{Area, CheckId, Diagnosis};
 use crate::kinds;
+use crate::system::{listening, proc};
 
 pub const RUNNING_READY: CheckId = CheckId::new(Area::Running, "running.ready");
+pub const RUNNING_LOOPBACK: CheckId = CheckId::new(Area::Running, "running.loopback");
 
 /// Every id this file makes (the kinds add their own `running.*`).
-pub const IDS: &[CheckId] = &[RUNNING_READY];
+pub const IDS: &[CheckId] = &[RUNNING_READY, RUNNING_LOOPBACK];
 
 pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>, running: Vec<Held<'_>>) {
     for Held { service, port, probe, answer } in running {
@@ -32,5 +36,50 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>, running: Vec<Held
             ),
             (None, _) => {}
         }
+    }
+}
+
+/// While the stack runs (`.agui-dev/run.lock` names a live agui-dev): every socket its processes
+/// listen on beyond loopback, named with the service whose port it is.
+pub fn loopback(found: &mut Diagnosis, stack: &Stack) {
+    let lock = std::fs::read_to_string(stack.dir.join(".agui-dev/run.lock")).unwrap_or_default();
+    let Some(pid) = lock.trim().parse::<i32>().ok() else { return };
+    // The lock is emptied when a run ends; a pid left by a killed run may have been reused.
+    if proc::stat(pid).is_none_or(|stat| stat.comm != "agui-dev") {
+        return;
+    }
+    let open: Vec<_> = listening::listeners(&listening::descendants(pid))
+        .into_iter()
+        .filter(listening::Listener::beyond_loopback)
+        .collect();
+    if open.is_empty() {
+        found.ok(
+            RUNNING_LOOPBACK,
+            None,
+            format!("every process of the running stack (agui-dev pid {pid}) listens on loopback only"),
+        );
+    }
+    for listener in open {
+        let port = listener.address.port();
+        let service = stack.services.iter().find(|s| s.port == Some(port));
+        let name = service.map_or_else(|| "a process of the stack".to_owned(), |s| format!("`{}`", s.name));
+        let fix = match service {
+            Some(s) => match s.kind.map(kinds::of) {
+                Some(kind) => kind.loopback_fix(s),
+                None => format!("make service `{}` listen on 127.0.0.1 (its `HOST`, or the address it binds)", s.name),
+            },
+            None => "make it listen on 127.0.0.1 (its `HOST`, or the address it binds)".to_owned(),
+        };
+        found.warn(
+            RUNNING_LOOPBACK,
+            service.map(|s| s.name.as_str()),
+            format!(
+                "{name} listens on {} (pid {}, `{}`): other machines can reach it",
+                listener.address,
+                listener.pid,
+                proc::command_line(listener.pid)
+            ),
+            fix,
+        );
     }
 }

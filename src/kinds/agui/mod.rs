@@ -1,6 +1,6 @@
-//! `kind = "agui"`: an AG-UI server (`POST /agent`, server-sent events). Its readiness URL, the
-//! environment that wires it to the proxy and the MCP server, the doctor checks of that wiring
-//! (`consistency`), its smoke test (one run, checked against the AG-UI 1.0 rules of
+//! `kind = "agui"`: an AG-UI server (`POST /agent`, server-sent events). Its readiness URL, `HOST`
+//! on loopback, the environment that wires it to the proxy and the MCP server, the doctor checks
+//! of that wiring (`consistency`), its smoke test (one run, checked against the AG-UI 1.0 rules of
 //! `docs/agui-rules.md`, kept in `rules`; the captured run is kept as
 //! `.agui-dev/smoke/agui-run.jsonl`, secrets redacted), and what it needs in a container (`export`).
 
@@ -10,7 +10,7 @@ pub mod rules;
 
 use std::path::Path;
 
-use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip};
+use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, loopback_host};
 use crate::config::{Probe, Service};
 use crate::diagnosis::{CheckId, Diagnosis};
 use crate::http::local_url;
@@ -31,8 +31,9 @@ impl Kind for Agui {
         local_url(port, RUN)
     }
 
-    fn defaults(&self, wiring: &Wiring, _service: &Service, port: u16) -> Defaults {
-        let mut env = vec![("LLM_PROVIDER".to_owned(), "litellm".to_owned())];
+    fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults {
+        let mut env = loopback_host(service);
+        env.push(("LLM_PROVIDER".to_owned(), "litellm".to_owned()));
         if let Some(endpoint) = &wiring.llm_endpoint {
             env.push(("LITELLM_ENDPOINT".to_owned(), endpoint.clone()));
         }

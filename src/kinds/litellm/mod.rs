@@ -1,9 +1,11 @@
 //! `kind = "litellm"`: the LiteLLM proxy. Its default command from the venv and config, its
-//! readiness URL, the master key and model it hands the AG-UI servers, the doctor checks of its
-//! venv, config and provider keys, its smoke tests (readiness, one completion), and its image for
-//! `export` (`export.rs`).
+//! readiness URL, the master key and model it hands the AG-UI servers (the offline model when a
+//! bare `model`'s key is missing: `bare_model`), the doctor checks of its venv, config and
+//! provider keys, its smoke tests (readiness, one completion), and its image for `export`
+//! (`export.rs`).
 
 pub mod advisories;
+pub mod bare_model;
 pub mod config;
 pub mod doctor;
 pub mod export;
@@ -18,7 +20,7 @@ use super::container::Container;
 use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, lookup};
 use crate::config::{KindName, Probe, Service, Stack};
 use crate::diagnosis::{CheckId, Diagnosis};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::local_url;
 
 /// Answers 2xx once the proxy serves; costs nothing (`/health` would call every model).
@@ -52,8 +54,24 @@ impl Kind for Litellm {
         if let Some(model) = user_model {
             wiring.notes.push(format!("model `{model}`: `LITELLM_MODEL` is set"));
         } else if let Some(model) = &proxy.litellm.model {
-            wiring.notes.push(format!("model `{model}`: the `model` of service `{}`", proxy.name));
-            wiring.model = Some(model.clone());
+            if let Some(key) = bare_model::missing_key(model, &proxy_var) {
+                let path = bare_model::config_path(&stack.dir, &proxy.name);
+                bare_model::write_config(&path, model, key).map_err(|err| {
+                    Error::failed(format!("cannot write `{}`", path.display()))
+                        .cause(err)
+                        .hint("check that the stack's folder is writable")
+                })?;
+                wiring.notes.push(format!(
+                    "model `{}`: `{key}` is not set, so `{model}` of service `{}` cannot answer and answers are canned; set `{key}` for the real model",
+                    bare_model::OFFLINE,
+                    proxy.name
+                ));
+                wiring.model = Some(bare_model::OFFLINE.to_owned());
+                wiring.offline_config = Some((proxy.name.clone(), path));
+            } else {
+                wiring.notes.push(format!("model `{model}`: the `model` of service `{}`", proxy.name));
+                wiring.model = Some(model.clone());
+            }
         } else if let Some(path) = &proxy.litellm.config {
             let parsed = config::read_config(path).map_err(|message| {
                 stack
@@ -73,7 +91,8 @@ impl Kind for Litellm {
     fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults {
         let venv = venv_of(service, &wiring.dir);
         let mut command = vec![venv.join("bin/litellm").to_string_lossy().into_owned()];
-        if let Some(config) = &service.litellm.config {
+        let offline = wiring.offline_config.as_ref().filter(|(name, _)| *name == service.name).map(|(_, path)| path);
+        if let Some(config) = service.litellm.config.as_ref().or(offline) {
             command.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
         } else if let Some(model) = &service.litellm.model {
             command.extend(["--model".to_owned(), model.clone()]);
@@ -115,6 +134,10 @@ impl Kind for Litellm {
         found: &'a mut Diagnosis,
     ) -> LocalBoxFuture<'a, ()> {
         Box::pin(doctor::check(stack, service, found))
+    }
+
+    fn loopback_fix(&self, service: &Service) -> String {
+        format!("remove `host` from service `{}` (the proxy then binds 127.0.0.1)", service.name)
     }
 
     fn doctor_online<'a>(

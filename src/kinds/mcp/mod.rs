@@ -1,13 +1,13 @@
-//! `kind = "mcp"`: an MCP server over streamable HTTP at `/mcp`. Its readiness URL, the URL the
-//! AG-UI servers are wired to, the doctor checks of a running server (handshake in either protocol
-//! era, CORS), its smoke test (list the tools, call one) and what it needs in a container
-//! (`export`). `session` holds the protocol.
+//! `kind = "mcp"`: an MCP server over streamable HTTP at `/mcp`. Its readiness URL, `HOST` on
+//! loopback, the URL the AG-UI servers are wired to, the doctor checks of a running server
+//! (handshake in either protocol era, CORS), its smoke test (list the tools, call one) and what it
+//! needs in a container (`export`). `session` holds the protocol.
 
 pub mod session;
 
 use std::time::Duration;
 
-use super::{Defaults, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip};
+use super::{Defaults, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, loopback_host};
 use crate::config::{Probe, Service, Stack};
 use crate::diagnosis::{Area, CheckId, Diagnosis};
 use crate::error::Result;
@@ -37,8 +37,12 @@ impl Kind for Mcp {
         Ok(())
     }
 
-    fn defaults(&self, _wiring: &Wiring, _service: &Service, port: u16) -> Defaults {
-        Defaults { ready: Some(Probe::Http(local_url(port, HEALTH))), ..Defaults::default() }
+    fn defaults(&self, _wiring: &Wiring, service: &Service, port: u16) -> Defaults {
+        Defaults {
+            ready: Some(Probe::Http(local_url(port, HEALTH))),
+            env: loopback_host(service),
+            ..Defaults::default()
+        }
     }
 
     fn doctor_ids(&self) -> Vec<CheckId> {

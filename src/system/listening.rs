@@ -1,0 +1,130 @@
+//! Which processes listen beyond loopback, read from `/proc`: the processes below a root (the
+//! agui-dev that runs a stack is a subreaper, so orphaned grandchildren stay below it), their
+//! socket inodes from `/proc/PID/fd`, and the listening TCP sockets of `/proc/net/tcp` and
+//! `/proc/net/tcp6` with those inodes.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// A listening socket and the process holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub pid: i32,
+    pub address: SocketAddr,
+}
+
+impl Listener {
+    /// Reachable from other machines: not 127.0.0.0/8, `::1` or an IPv4-mapped loopback.
+    pub fn beyond_loopback(&self) -> bool {
+        match self.address.ip() {
+            IpAddr::V4(ip) => !ip.is_loopback(),
+            IpAddr::V6(ip) => !ip.is_loopback() && !ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        }
+    }
+}
+
+/// Every process below `root` (children, grandchildren, ...), not `root` itself.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for pid in super::proc::pids() {
+        if let Some(stat) = super::proc::stat(pid) {
+            children.entry(stat.parent).or_default().push(pid);
+        }
+    }
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        for child in children.get(&pid).into_iter().flatten() {
+            if !found.contains(child) {
+                found.push(*child);
+                queue.push(*child);
+            }
+        }
+    }
+    found
+}
+
+/// The listening TCP sockets held by `pids`.
+pub fn listeners(pids: &[i32]) -> Vec<Listener> {
+    let mut sockets: HashMap<u64, SocketAddr> = HashMap::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            if fields.len() < 10 || fields[3] != "0A" {
+                continue;
+            }
+            if let (Some(address), Ok(inode)) = (parse_address(fields[1], v6), fields[9].parse()) {
+                sockets.insert(inode, address);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for pid in pids {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let target = target.to_string_lossy();
+            let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else { continue };
+            if let Some(address) = inode.parse().ok().and_then(|i: u64| sockets.get(&i)) {
+                let listener = Listener { pid: *pid, address: *address };
+                if !found.contains(&listener) {
+                    found.push(listener);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `0100007F:0FA0` (IPv4) or 32 hex digits + port (IPv6): each 32-bit word in host byte order.
+fn parse_address(text: &str, v6: bool) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok().map(u32::swap_bytes);
+    let ip = if v6 {
+        let words = [word(0)?, word(1)?, word(2)?, word(3)?];
+        let mut bytes = [0u8; 16];
+        for (i, w) in words.iter().enumerate() {
+            bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+        }
+        IpAddr::V6(Ipv6Addr::from(bytes))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(word(0)?))
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kernel_addresses() {
+        assert_eq!(parse_address("0100007F:0FA0", false), Some("127.0.0.1:4000".parse().unwrap()));
+        assert_eq!(parse_address("00000000:0BB8", false), Some("0.0.0.0:3000".parse().unwrap()));
+        let any6 = parse_address("00000000000000000000000000000000:0C1C", true).unwrap();
+        assert_eq!(any6, "[::]:3100".parse().unwrap());
+        let one6 = parse_address("00000000000000000000000001000000:0C1C", true).unwrap();
+        assert_eq!(one6, "[::1]:3100".parse().unwrap());
+        let loopback = |a: &str| Listener { pid: 1, address: a.parse().unwrap() }.beyond_loopback();
+        assert!(!loopback("127.0.0.1:1") && !loopback("[::1]:1") && !loopback("[::ffff:127.0.0.1]:1"));
+        assert!(loopback("0.0.0.0:1") && loopback("[::]:1") && loopback("10.1.2.3:1"));
+    }
+
+    #[test]
+    fn finds_a_child_listening_on_every_interface() {
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let me = std::process::id() as i32;
+        let found = listeners(&[me]);
+        assert!(found.iter().any(|l| l.address.port() == port && l.beyond_loopback()), "{found:?}");
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let parent = std::os::unix::process::parent_id() as i32;
+        assert!(descendants(parent).contains(&me));
+        assert!(descendants(me).contains(&(child.id() as i32)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
