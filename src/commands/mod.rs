@@ -7,6 +7,7 @@ pub mod doctor;
 mod export;
 mod launch;
 mod logs;
+mod mcp;
 mod setup;
 mod smoke;
 mod up;
@@ -45,6 +46,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Guardian { .. } => Ok(()),
             Command::Doctor { json, online } => doctor::run(cli, *json, *online).await,
             Command::Export(target) => export::run(cli, target).await,
+            Command::Mcp { allow_control } => mcp::run(cli, *allow_control).await,
             Command::Smoke { timeout, junit, json, no_setup } => {
                 let options =
                     smoke::Options { timeout: *timeout, junit: junit.clone(), json: *json, no_setup: *no_setup };
