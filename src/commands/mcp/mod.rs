@@ -131,10 +131,24 @@ async fn handle(server: &tools::Server<'_>, line: &str) -> Option<Value> {
     // Notifications (`notifications/initialized`, `notifications/cancelled`, …) need no answer.
     let id = id?;
     let params = object.get("params").cloned().unwrap_or_else(|| json!({}));
+    // A 2026-07-28 request names its revision in `_meta`; its results must say they are complete
+    // (`resultType`), which a 2025-era client does not know.
+    let modern = params.pointer("/_meta/io.modelcontextprotocol~1protocolVersion").and_then(Value::as_str)
+        == Some(MODERN)
+        || method == "server/discover";
+    let result = |id: Value, mut value: Value| {
+        if modern && let Some(object) = value.as_object_mut() {
+            object.insert("resultType".to_owned(), json!("complete"));
+        }
+        result(id, value)
+    };
     Some(match method {
         "initialize" => result(id, initialize(&params)),
         "server/discover" => result(id, discover()),
         "ping" => result(id, json!({})),
+        // 2026-07-28 lists carry cache hints; this list is this process's (`--allow-control`)
+        // and never changes while it runs, but it is not shared, so: private, no caching asked.
+        "tools/list" if modern => result(id, json!({"tools": server.list(), "ttlMs": 0, "cacheScope": "private"})),
         "tools/list" => result(id, json!({"tools": server.list()})),
         "tools/call" => {
             let Some(name) = params.get("name").and_then(Value::as_str) else {
