@@ -240,6 +240,10 @@ impl Server<'_> {
     }
 
     fn logs(&self, service: Option<String>, lines: Option<u64>, grep: Option<String>) -> Value {
+        let grep = match grep.as_deref().map(Regex::new).transpose() {
+            Ok(grep) => grep,
+            Err(e) => return failed(format!("`grep` is not a valid regular expression: {e}")),
+        };
         let cwd = match std::env::current_dir() {
             Ok(cwd) => cwd,
             Err(e) => return failed(format!("cannot read the current folder: {e}")),
@@ -256,10 +260,6 @@ impl Server<'_> {
         let selected = match super::super::logs::select(&names, &asked, &dir) {
             Ok(selected) => selected,
             Err(e) => return failed(explain(&e)),
-        };
-        let grep = match grep.as_deref().map(Regex::new).transpose() {
-            Ok(grep) => grep,
-            Err(e) => return failed(format!("`grep` is not a valid regular expression: {e}")),
         };
         let limit = lines.unwrap_or(DEFAULT_LINES).clamp(1, MAX_LINES) as usize;
         let mut kept = Vec::new();
