@@ -98,11 +98,16 @@ async fn reply(out: &Out, message: Value) {
 }
 
 fn error(id: Value, code: i64, message: impl Into<String>) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message.into()}})
+    let mut answer = json!({"jsonrpc": "2.0", "error": {"code": code, "message": message.into()}});
+    answer["id"] = id;
+    answer
 }
 
 fn result(id: Value, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
+    let mut answer = json!({"jsonrpc": "2.0"});
+    answer["id"] = id;
+    answer["result"] = result;
+    answer
 }
 
 /// One line in, at most one answer out (notifications get none).

@@ -4,8 +4,8 @@
 //! result with `isError: true` and a sentence saying what to do, as MCP asks: the agent reads it,
 //! where a JSON-RPC error would only tell it the call was malformed.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use regex::Regex;
 use serde_json::{Value, json};
@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use crate::cli::Cli;
 use crate::config::{self, KindName};
 use crate::error::Error;
-use crate::kinds::agui::{events, rules};
+use crate::kinds::agui::client;
+use crate::kinds::agui::rules::Finding;
 use crate::kinds::mcp::session::Session;
 use crate::output::logfile;
 use crate::plan::{self, Plan};
@@ -45,16 +46,18 @@ fn failed(text: impl Into<String>) -> Value {
 fn explain(error: &Error) -> String {
     let mut text = error.located_summary();
     for cause in &error.causes {
-        text.push_str(&format!("\ncaused by: {cause}"));
+        let _ = write!(text, "\ncaused by: {cause}");
     }
     if let Some(hint) = &error.hint {
-        text.push_str(&format!("\nhint: {hint}"));
+        let _ = write!(text, "\nhint: {hint}");
     }
     text
 }
 
 fn schema(properties: Value, required: &[&str]) -> Value {
-    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+    let mut schema = json!({"type": "object", "required": required, "additionalProperties": false});
+    schema["properties"] = properties;
+    schema
 }
 
 fn services_schema(what: &str) -> Value {
@@ -160,7 +163,9 @@ impl Server<'_> {
         };
         Some(match name {
             "status" => self.status().await,
-            "logs" => self.logs(string("service"), arguments.get("lines").and_then(Value::as_u64), string("grep")),
+            "logs" => {
+                self.logs(string("service"), arguments.get("lines").and_then(Value::as_u64), string("grep").as_deref())
+            }
             "agui_turn" => match string("message") {
                 Some(message) => self.agui_turn(&message, string("thread_id"), string("service")).await,
                 None => failed("`message` is required: the user message to send"),
@@ -239,8 +244,8 @@ impl Server<'_> {
         }
     }
 
-    fn logs(&self, service: Option<String>, lines: Option<u64>, grep: Option<String>) -> Value {
-        let grep = match grep.as_deref().map(Regex::new).transpose() {
+    fn logs(&self, service: Option<String>, lines: Option<u64>, grep: Option<&str>) -> Value {
+        let grep = match grep.map(Regex::new).transpose() {
             Ok(grep) => grep,
             Err(e) => return failed(format!("`grep` is not a valid regular expression: {e}")),
         };
@@ -407,119 +412,74 @@ async fn ask(dir: &Path, op: Op) -> Result<Answer, Value> {
     }
 }
 
-/// One AG-UI run with one user message: the assistant's text, the tool calls and the rules the
-/// event stream broke.
+/// One AG-UI run with one user message, read by agui-dev's AG-UI client (the one `chat` uses):
+/// the assistant's text, the tool calls with their results, the state, and the rules the event
+/// stream broke.
 async fn turn(name: &str, url: &str, message: &str, thread: Option<String>) -> Value {
-    let Ok(client) = crate::http::local_client(Duration::from_mins(5)) else {
-        return failed("cannot build an HTTP client");
+    let http = match client::http_client() {
+        Ok(http) => http,
+        Err(e) => return failed(format!("cannot build an HTTP client: {e}")),
     };
-    let thread = thread.unwrap_or_else(|| format!("agui-dev-mcp-{}", crate::secret::random_hex(4)));
-    let input = json!({
-        "threadId": thread,
-        "runId": format!("run-{}", crate::secret::random_hex(4)),
-        "state": {},
-        "messages": [{"id": format!("user-{}", crate::secret::random_hex(4)), "role": "user", "content": message}],
-        "tools": [],
-        "context": [],
-        "forwardedProps": {},
-    });
-    let response = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "text/event-stream")
-        .body(input.to_string())
-        .send()
-        .await;
-    let response = match response {
-        Ok(response) => response,
-        Err(e) => return failed(format!("POST {url} (`{name}`): {e}")),
-    };
-    let status = response.status();
-    let body = match response.text().await {
-        Ok(body) => body,
-        Err(e) => return failed(format!("POST {url} (`{name}`): {e}")),
-    };
-    if !status.is_success() {
-        return failed(format!(
-            "POST {url} (`{name}`) answered {status}: {}",
-            body.chars().take(500).collect::<String>()
-        ));
+    let mut conversation = client::Conversation::new(thread);
+    match client::turn(&http, url, &mut conversation, message).await {
+        Ok(outcome) => summarize(&conversation.thread_id, &outcome),
+        Err(e) => failed(format!("`{name}`: {e}")),
     }
-    let frames = events::sse_frames(&body);
-    let checked = rules::check(&frames);
-    summarize(&thread, &frames, &checked)
 }
 
 /// The turn as text and data: text, tool calls (id, name, arguments, result), run error,
-/// violations.
-fn summarize(thread: &str, frames: &[String], checked: &rules::Checked) -> Value {
-    let events: Vec<Value> = frames.iter().filter_map(|f| serde_json::from_str(f).ok()).collect();
-    let mut calls: Vec<Value> = Vec::new();
-    let mut run_error = None;
-    for event in &events {
-        let id = event.get("toolCallId").cloned().unwrap_or(Value::Null);
-        let find = |calls: &mut Vec<Value>| calls.iter().position(|c| c["id"] == id);
-        match event.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "TOOL_CALL_START" => calls.push(json!({"id": id, "name": event.get("toolCallName"), "arguments": ""})),
-            "TOOL_CALL_ARGS" => {
-                if let Some(i) = find(&mut calls) {
-                    let delta = event.get("delta").and_then(Value::as_str).unwrap_or_default();
-                    let so_far = calls[i]["arguments"].as_str().unwrap_or_default().to_owned();
-                    calls[i]["arguments"] = Value::String(so_far + delta);
-                }
-            }
-            "TOOL_CALL_RESULT" => {
-                if let Some(i) = find(&mut calls) {
-                    calls[i]["result"] = event.get("content").cloned().unwrap_or(Value::Null);
-                }
-            }
-            "RUN_ERROR" => run_error = event.get("message").cloned(),
-            _ => {}
-        }
-    }
-    // Arguments as JSON where they parse, so the agent reads an object, not an escaped string.
-    for call in &mut calls {
-        if let Some(parsed) = call["arguments"].as_str().and_then(|a| serde_json::from_str::<Value>(a).ok()) {
-            call["arguments"] = parsed;
-        }
-    }
-    let finding = |f: &rules::Finding| json!({"rule": f.rule, "index": f.index, "message": f.message});
-    let mut violations: Vec<Value> = checked.broken.iter().map(finding).collect();
-    let warnings: Vec<Value> = checked.warnings.iter().map(finding).collect();
-    let mut text = format!("assistant: {}\n", if checked.text.is_empty() { "(no text)" } else { &checked.text });
+/// violations (the broken rule, then warnings).
+fn summarize(thread: &str, outcome: &client::Outcome) -> Value {
+    let calls: Vec<Value> = outcome
+        .tool_calls
+        .iter()
+        .map(|call| {
+            // Arguments and results as JSON where they parse, so the agent reads objects.
+            let arguments = call.arguments_json().unwrap_or_else(|| Value::String(call.arguments.clone()));
+            let result =
+                call.result.as_ref().map(|r| serde_json::from_str(r).unwrap_or_else(|_| Value::String(r.clone())));
+            json!({"id": call.id, "name": call.name, "arguments": arguments, "result": result})
+        })
+        .collect();
+    let finding = |f: &Finding, warning: bool| json!({"rule": f.rule, "index": f.index, "message": f.message, "warning": warning});
+    let mut violations: Vec<Value> = outcome.violation.iter().map(|f| finding(f, false)).collect();
+    violations.extend(outcome.warnings.iter().map(|f| finding(f, true)));
+    let text = if outcome.text.is_empty() { "(no text)" } else { &outcome.text };
+    let mut report = format!("assistant: {text}\n");
     for call in &calls {
-        text.push_str(&format!(
-            "tool call `{}` {} -> {}\n",
-            call["name"].as_str().unwrap_or("?"),
-            call["arguments"],
-            call.get("result").map_or_else(|| "(no result in the stream)".to_owned(), Value::to_string)
-        ));
+        let result =
+            if call["result"].is_null() { "(no result in the stream)".to_owned() } else { call["result"].to_string() };
+        let _ =
+            writeln!(report, "tool call `{}` {} -> {result}", call["name"].as_str().unwrap_or("?"), call["arguments"]);
     }
-    if let Some(error) = &run_error {
-        text.push_str(&format!("RUN_ERROR: {error}\n"));
+    if let Some((message, code)) = &outcome.error {
+        let code = code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default();
+        let _ = writeln!(report, "RUN_ERROR{code}: {message}");
     }
-    match &checked.broken {
-        Some(broken) => text.push_str(&format!("protocol violation: {broken}\n")),
-        None => text.push_str(&format!("{} events; no AG-UI rule broken\n", checked.events)),
+    match &outcome.violation {
+        Some(broken) => {
+            let _ = writeln!(report, "protocol violation: {broken}");
+        }
+        None => {
+            let _ = writeln!(report, "{} events; no AG-UI rule broken", outcome.events.len());
+        }
     }
-    for warning in &checked.warnings {
-        text.push_str(&format!("warning: rule `{}` at event {}: {}\n", warning.rule, warning.index, warning.message));
+    for warning in &outcome.warnings {
+        let _ = writeln!(report, "warning: rule `{}` at event {}: {}", warning.rule, warning.index, warning.message);
     }
-    violations.extend(warnings.iter().cloned().map(|mut w| {
-        w["warning"] = Value::Bool(true);
-        w
-    }));
     let structured = json!({
         "threadId": thread,
-        "text": checked.text,
+        "runId": outcome.run_id,
+        "text": outcome.text,
         "toolCalls": calls,
-        "runError": run_error,
-        "events": checked.events,
+        "state": outcome.state,
+        "runError": outcome.error.as_ref().map(|(message, code)| json!({"message": message, "code": code})),
+        "events": outcome.events.len(),
         "violations": violations,
-        "ok": checked.broken.is_none() && run_error.is_none(),
+        "ok": outcome.clean(),
     });
-    let mut result = done(text, Some(structured));
-    if checked.broken.is_some() || run_error.is_some() {
+    let mut result = done(report, Some(structured));
+    if !outcome.clean() {
         result["isError"] = Value::Bool(true);
     }
     result
