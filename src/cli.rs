@@ -199,6 +199,15 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
+    /// An MCP server on stdio for coding agents (newline-delimited JSON-RPC 2.0).
+    ///
+    /// Tools: `status`, `logs`, `agui_turn`, `mcp_tools`, `mcp_call`, `doctor`; with
+    /// `--allow-control` also `restart`, `stop` and `start`. stdout carries only protocol messages.
+    Mcp {
+        /// Also offer `restart`, `stop` and `start`, which change the running stack.
+        #[arg(long)]
+        allow_control: bool,
+    },
     /// Write the stack for Docker Compose or Kubernetes: official images, probes from `ready`,
     /// secrets as references only (never a value), and a warning for anything not carried.
     #[command(subcommand)]

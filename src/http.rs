@@ -16,3 +16,14 @@ pub fn local_client(timeout: Duration) -> Result<reqwest::Client, String> {
 pub fn local_url(port: u16, path: &str) -> String {
     format!("http://127.0.0.1:{port}{path}")
 }
+
+/// A client for a stream that may run long (an AG-UI run): no limit on the whole request, but the
+/// connection must open within `connect` and the stream may not go quiet for longer than `idle`.
+pub fn local_stream_client(connect: Duration, idle: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(connect)
+        .read_timeout(idle)
+        .build()
+        .map_err(|err| format!("cannot make an HTTP client: {err}"))
+}

@@ -15,7 +15,7 @@ use crate::supervise::short;
 use crate::supervise::socket::{self, Answer, ClientError, Op};
 
 /// The running stack's folder (the stack file's), found as every command finds the stack file.
-fn stack_dir(cli: &Cli) -> Result<PathBuf> {
+pub(super) fn stack_dir(cli: &Cli) -> Result<PathBuf> {
     let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
     let path = crate::config::discover(cli.file.as_deref(), &cwd)?;
     Ok(path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf))
@@ -60,7 +60,7 @@ pub async fn status(cli: &Cli, json: bool) -> Result<()> {
 }
 
 /// `status` for people: one line per service.
-fn table(answer: &Answer) -> String {
+pub(super) fn table(answer: &Answer) -> String {
     let services: &[ServiceStatus] = answer.services.as_deref().unwrap_or_default();
     let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |ms| short(Duration::from_millis(ms)));
     let mut rows =

@@ -87,7 +87,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
 
 /// The services in the order `up` shows them (so each keeps its colour) and the secrets to hide.
 /// A stack file that no longer loads still has logs worth reading: then every `*.log` there.
-fn services_and_secrets(stack_file: &Path, dir: &Path) -> (Vec<String>, Vec<Secret>) {
+pub(super) fn services_and_secrets(stack_file: &Path, dir: &Path) -> (Vec<String>, Vec<Secret>) {
     if let Ok(plan) = config::load(stack_file).and_then(|stack| plan::build(&stack, &[])) {
         return (plan.services.iter().map(|s| s.name.clone()).collect(), plan.secrets);
     }
@@ -101,7 +101,7 @@ fn services_and_secrets(stack_file: &Path, dir: &Path) -> (Vec<String>, Vec<Secr
     (names, Vec::new())
 }
 
-fn select(names: &[String], asked: &[String], dir: &Path) -> Result<Vec<String>> {
+pub(super) fn select(names: &[String], asked: &[String], dir: &Path) -> Result<Vec<String>> {
     if !dir.is_dir() {
         return Err(Error::failed(format!("no logs yet in `{}`", dir.display()))
             .hint("start the stack with `agui-dev up`; each service's output is kept there"));

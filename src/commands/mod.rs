@@ -8,6 +8,7 @@ mod export;
 mod init;
 mod launch;
 mod logs;
+mod mcp;
 mod node_install;
 mod setup;
 mod smoke;
@@ -49,6 +50,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Init(options) => init::run(cli, options).await,
             Command::Doctor { json, online } => doctor::run(cli, *json, *online).await,
             Command::Export(target) => export::run(cli, target).await,
+            Command::Mcp { allow_control } => mcp::run(cli, *allow_control).await,
             Command::Smoke { timeout, junit, json, no_setup } => {
                 let options =
                     smoke::Options { timeout: *timeout, junit: junit.clone(), json: *json, no_setup: *no_setup };

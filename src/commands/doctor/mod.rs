@@ -56,6 +56,21 @@ pub fn all_ids() -> Vec<CheckId> {
 }
 
 pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
+    match diagnose(cli, online).await? {
+        Diagnosed::NoStack(error) => cannot_run(cli, json, error).await,
+        Diagnosed::Found(found, secrets) => finish(cli, json, &found, secrets).await,
+    }
+}
+
+/// What doctor found (with the secrets its report must hide), or why it could not run at all.
+pub enum Diagnosed {
+    Found(Diagnosis, Vec<Secret>),
+    /// No stack file: the usage error `doctor` exits 2 with.
+    NoStack(Error),
+}
+
+/// Runs every check; `doctor` prints the result, `agui-dev mcp` returns it as a tool result.
+pub async fn diagnose(cli: &Cli, online: bool) -> Result<Diagnosed> {
     let mut found = Diagnosis::default();
     let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
     let path = match config::discover(cli.file.as_deref(), &cwd) {
@@ -63,15 +78,15 @@ pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
         Ok(path) => {
             let error = Error::usage(format!("`{}` is not a file", path.display()))
                 .hint("check the path given with `-f` or `$AGUI_DEV_FILE`");
-            return cannot_run(cli, json, error).await;
+            return Ok(Diagnosed::NoStack(error));
         }
-        Err(error) => return cannot_run(cli, json, error).await,
+        Err(error) => return Ok(Diagnosed::NoStack(error)),
     };
     let stack = match config::load(&path) {
         Ok(stack) => stack,
         Err(error) => {
             stack::invalid(&mut found, &error);
-            return finish(cli, json, &found, Vec::new()).await;
+            return Ok(Diagnosed::Found(found, Vec::new()));
         }
     };
     stack::valid(&mut found, &stack);
@@ -94,7 +109,14 @@ pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
     if online {
         online::check(&mut found, &doctor).await;
     }
-    finish(cli, json, &found, secrets).await
+    Ok(Diagnosed::Found(found, secrets))
+}
+
+/// The two faces of a diagnosis for a program: the human report without colour, and the
+/// findings as JSON values (`id`, `status`, `subject`, `message`, `fix`).
+pub fn faces(found: &Diagnosis) -> (String, Vec<serde_json::Value>) {
+    let values = render::json_lines(found).iter().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    (render::human(found, false, false), values)
 }
 
 /// No stack to diagnose: the usual usage error (exit 2); with `--json` also the failing check.

@@ -20,15 +20,56 @@ pub fn run_input(prompt: &str) -> String {
 /// The `data:` payloads of an SSE body, one per event (the lines of one event joined), unparsed:
 /// the rules decide what a frame that is not JSON means.
 pub fn sse_frames(body: &str) -> Vec<String> {
-    let mut frames = Vec::new();
-    for block in body.replace("\r\n", "\n").split("\n\n") {
-        let data: Vec<&str> =
-            block.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.strip_prefix(' ').unwrap_or(d)).collect();
-        if !data.is_empty() {
-            frames.push(data.join("\n"));
+    let mut decoder = SseDecoder::default();
+    let mut frames = decoder.push(body.as_bytes());
+    frames.extend(decoder.finish());
+    frames
+}
+
+/// Splits an SSE stream into the `data:` payloads of its events as bytes arrive, whatever the
+/// chunking (an event, a line or a UTF-8 character may be cut between two chunks).
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    /// Bytes of the line not yet ended.
+    partial: Vec<u8>,
+    /// The `data:` lines of the event not yet ended by a blank line.
+    data: Vec<String>,
+}
+
+impl SseDecoder {
+    /// Takes the next chunk; returns the payloads of the events it completed.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+        let mut frames = Vec::new();
+        self.partial.extend_from_slice(chunk);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..end]);
+            let line = line.strip_suffix('\r').unwrap_or(&line);
+            self.line(line, &mut frames);
+        }
+        frames
+    }
+
+    /// The stream ended: an event cut off without its blank line still counts.
+    pub fn finish(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.partial);
+        let mut frames = Vec::new();
+        if !rest.is_empty() {
+            self.line(&String::from_utf8_lossy(&rest), &mut frames);
+        }
+        self.line("", &mut frames);
+        frames.pop()
+    }
+
+    fn line(&mut self, line: &str, frames: &mut Vec<String>) {
+        if line.is_empty() {
+            if !self.data.is_empty() {
+                frames.push(std::mem::take(&mut self.data).join("\n"));
+            }
+        } else if let Some(data) = line.strip_prefix("data:") {
+            self.data.push(data.strip_prefix(' ').unwrap_or(data).to_owned());
         }
     }
-    frames
 }
 
 /// The events of an SSE body, each parsed as JSON.
@@ -49,5 +90,18 @@ mod tests {
         assert_eq!(parse_sse(body).unwrap().len(), 2);
         assert!(parse_sse("data: nope\n\n").is_err());
         assert_eq!(sse_frames("data: a\ndata: b\n\n"), ["a\nb"]);
+        assert_eq!(sse_frames("data: a\r\n\r\ndata: cut"), ["a", "cut"]);
+    }
+
+    #[test]
+    fn chunks_cut_anywhere_give_the_same_frames() {
+        let body = "data: {\"t\":\"é\"}\r\n\r\n: ping\n\ndata: x\ndata: y\n\n";
+        for cut in 0..body.len() {
+            let mut decoder = SseDecoder::default();
+            let mut frames = decoder.push(&body.as_bytes()[..cut]);
+            frames.extend(decoder.push(&body.as_bytes()[cut..]));
+            frames.extend(decoder.finish());
+            assert_eq!(frames, ["{\"t\":\"é\"}", "x\ny"], "cut at {cut}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! `docs/agui-rules.md`, kept in `rules`; the captured run is kept as
 //! `.agui-dev/smoke/agui-run.jsonl`, secrets redacted), and what it needs in a container (`export`).
 
+pub mod client;
 pub mod consistency;
 pub mod events;
 pub mod rules;

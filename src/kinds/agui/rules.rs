@@ -4,7 +4,8 @@
 //!
 //! `check` reads the raw frames of one stream (the `data:` payloads of an SSE body, or the lines
 //! of a `.jsonl` capture) and stops at the first event that breaks a rule, so a report names one
-//! rule and one event index. `agui.text-delta-nonempty` is a warning, not a failure: AG-UI 1.0
+//! rule and one event index. `Validator` is the same rules fed one frame at a time, for a stream
+//! still arriving (`chat`, the AG-UI client). `agui.text-delta-nonempty` is a warning, not a failure: AG-UI 1.0
 //! allows an empty delta (its own chunk transformer sends one; docs/protocol-facts.md).
 
 use serde_json::{Map, Value};
@@ -70,8 +71,9 @@ pub struct Checked {
     pub broken: Option<Finding>,
 }
 
-#[derive(PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 enum State {
+    #[default]
     NoRun,
     Active,
     Finished,
@@ -90,28 +92,49 @@ pub fn check_smoke(frames: &[String]) -> Checked {
 }
 
 fn run(frames: &[String], smoke: bool) -> Checked {
-    let mut checked = Checked::default();
-    if let Err(finding) = walk(frames, smoke, &mut checked) {
-        checked.broken = Some(finding);
+    let mut validator = Validator::default();
+    let mut broken = frames.iter().find_map(|frame| validator.feed(frame).err());
+    if broken.is_none() {
+        broken = validator.end().err();
     }
+    if broken.is_none() && smoke {
+        broken = validator.end_smoke().err();
+    }
+    let mut checked = validator.checked;
+    checked.broken = broken;
     checked
 }
 
-fn walk(frames: &[String], smoke: bool, out: &mut Checked) -> Result<(), Finding> {
-    let mut state = State::NoRun;
-    let mut run: (String, String) = (String::new(), String::new());
-    let mut run_ids: Vec<String> = Vec::new();
-    let mut open_messages: Vec<String> = Vec::new();
-    let mut open_calls: Vec<String> = Vec::new();
-    let mut last_error: Option<(usize, String)> = None;
-    for (index, frame) in frames.iter().enumerate() {
+/// The rules applied one event at a time, as a stream arrives (`chat` shows a violation at the
+/// event that made it, not after the run). Feed every frame, then call `end` when the stream
+/// closes; after the first broken rule the validator's verdict is that finding.
+#[derive(Debug, Default)]
+pub struct Validator {
+    state: State,
+    run: (String, String),
+    run_ids: Vec<String>,
+    open_messages: Vec<String>,
+    open_calls: Vec<String>,
+    last_error: Option<(usize, String)>,
+    /// Frames fed so far (the index of the next one).
+    fed: usize,
+    /// Totals so far; `broken` stays `None` here (the caller keeps the finding).
+    pub checked: Checked,
+}
+
+impl Validator {
+    /// Checks the next frame; returns the event as a JSON object when it keeps every rule. A
+    /// warning is added to `checked.warnings` and is not an error.
+    pub fn feed(&mut self, frame: &str) -> Result<Map<String, Value>, Finding> {
+        let index = self.fed;
+        self.fed += 1;
         let broken = |rule: &'static str, message: String| Finding { rule, index, message };
         let event: Value = serde_json::from_str(frame)
             .map_err(|err| broken("agui.sse-json", format!("not JSON ({err}): {}", super::clip(frame))))?;
-        let Some(event) = event.as_object() else {
+        let Value::Object(event) = event else {
             return Err(broken("agui.sse-json", format!("not a JSON object: {}", super::clip(frame))));
         };
-        out.events = index + 1;
+        self.checked.events = index + 1;
         let Some(kind) = event.get("type").and_then(Value::as_str) else {
             return Err(broken("agui.event-type", "the event has no string `type`".to_owned()));
         };
@@ -128,7 +151,7 @@ fn walk(frames: &[String], smoke: bool, out: &mut Checked) -> Result<(), Finding
             ));
         }
         let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
-        match state {
+        match self.state {
             State::Errored => {
                 return Err(broken("agui.nothing-after-error", format!("`{kind}` follows `RUN_ERROR`")));
             }
@@ -145,22 +168,22 @@ fn walk(frames: &[String], smoke: bool, out: &mut Checked) -> Result<(), Finding
         }
         match kind {
             "RUN_STARTED" => {
-                if state == State::Active {
+                if self.state == State::Active {
                     return Err(broken(
                         "agui.run-started-while-active",
-                        format!("`RUN_STARTED` while run `{}` is still active", run.1),
+                        format!("`RUN_STARTED` while run `{}` is still active", self.run.1),
                     ));
                 }
-                run = (text("threadId"), text("runId"));
-                if run_ids.contains(&run.1) {
+                self.run = (text("threadId"), text("runId"));
+                if self.run_ids.contains(&self.run.1) {
                     return Err(broken(
                         "agui.new-run-id",
-                        format!("run id `{}` was used before in this stream", run.1),
+                        format!("run id `{}` was used before in this stream", self.run.1),
                     ));
                 }
-                run_ids.push(run.1.clone());
-                out.runs += 1;
-                state = State::Active;
+                self.run_ids.push(self.run.1.clone());
+                self.checked.runs += 1;
+                self.state = State::Active;
             }
             "TEXT_MESSAGE_START" => {
                 let id = text("messageId");
@@ -170,14 +193,14 @@ fn walk(frames: &[String], smoke: bool, out: &mut Checked) -> Result<(), Finding
                         "`TEXT_MESSAGE_START` without a `messageId`".to_owned(),
                     ));
                 }
-                if open_messages.contains(&id) {
+                if self.open_messages.contains(&id) {
                     return Err(broken("agui.text-start-unique", format!("message `{id}` is already open")));
                 }
-                open_messages.push(id);
+                self.open_messages.push(id);
             }
             "TEXT_MESSAGE_CONTENT" => {
                 let id = text("messageId");
-                if !open_messages.contains(&id) {
+                if !self.open_messages.contains(&id) {
                     return Err(broken(
                         "agui.text-content-open",
                         format!("content for message `{id}`, which is not open"),
@@ -185,19 +208,19 @@ fn walk(frames: &[String], smoke: bool, out: &mut Checked) -> Result<(), Finding
                 }
                 let delta = text("delta");
                 if delta.is_empty() {
-                    out.warnings.push(broken(
+                    self.checked.warnings.push(broken(
                         "agui.text-delta-nonempty",
                         format!("an empty `delta` for message `{id}` (allowed by AG-UI 1.0; older clients reject it)"),
                     ));
                 }
-                out.text.push_str(&delta);
+                self.checked.text.push_str(&delta);
             }
             "TEXT_MESSAGE_END" => {
                 let id = text("messageId");
-                let at = open_messages.iter().position(|m| *m == id);
+                let at = self.open_messages.iter().position(|m| *m == id);
                 let at = at
                     .ok_or_else(|| broken("agui.text-end-open", format!("end of message `{id}`, which is not open")))?;
-                open_messages.remove(at);
+                self.open_messages.remove(at);
             }
             "TOOL_CALL_START" => {
                 let id = text("toolCallId");
@@ -207,14 +230,14 @@ fn walk(frames: &[String], smoke: bool, out: &mut Checked) -> Result<(), Finding
                         "`TOOL_CALL_START` needs `toolCallId` and `toolCallName`".to_owned(),
                     ));
                 }
-                if open_calls.contains(&id) {
+                if self.open_calls.contains(&id) {
                     return Err(broken("agui.tool-start-unique", format!("tool call `{id}` is already open")));
                 }
-                open_calls.push(id);
+                self.open_calls.push(id);
             }
             "TOOL_CALL_ARGS" => {
                 let id = text("toolCallId");
-                if !open_calls.contains(&id) {
+                if !self.open_calls.contains(&id) {
                     return Err(broken(
                         "agui.tool-args-open",
                         format!("arguments for tool call `{id}`, which is not open"),
@@ -223,36 +246,36 @@ fn walk(frames: &[String], smoke: bool, out: &mut Checked) -> Result<(), Finding
             }
             "TOOL_CALL_END" => {
                 let id = text("toolCallId");
-                let at = open_calls.iter().position(|c| *c == id);
+                let at = self.open_calls.iter().position(|c| *c == id);
                 let at = at.ok_or_else(|| {
                     broken("agui.tool-end-open", format!("end of tool call `{id}`, which is not open"))
                 })?;
-                open_calls.remove(at);
+                self.open_calls.remove(at);
             }
             "RUN_ERROR" => {
-                last_error = Some((index, text("message")));
-                state = State::Errored;
+                self.last_error = Some((index, text("message")));
+                self.state = State::Errored;
             }
             "RUN_FINISHED" => {
-                if let Some(id) = open_messages.first() {
+                if let Some(id) = self.open_messages.first() {
                     return Err(broken(
                         "agui.finish-closes-text",
                         format!("the run finished with message `{id}` still open"),
                     ));
                 }
-                if let Some(id) = open_calls.first() {
+                if let Some(id) = self.open_calls.first() {
                     return Err(broken(
                         "agui.finish-closes-tools",
                         format!("the run finished with tool call `{id}` still open"),
                     ));
                 }
                 let ids = (text("threadId"), text("runId"));
-                if ids != run {
+                if ids != self.run {
                     return Err(broken(
                         "agui.run-ids-match",
                         format!(
                             "`RUN_FINISHED` names thread `{}` run `{}`, but the run started as thread `{}` run `{}`",
-                            ids.0, ids.1, run.0, run.1
+                            ids.0, ids.1, self.run.0, self.run.1
                         ),
                     ));
                 }
@@ -262,32 +285,46 @@ fn walk(frames: &[String], smoke: bool, out: &mut Checked) -> Result<(), Finding
                 if let Some(usage) = event.get("usage") {
                     check_usage(usage).map_err(|why| broken("agui.finished-usage", why))?;
                 }
-                state = State::Finished;
+                self.state = State::Finished;
             }
             _ => {}
         }
+        Ok(event)
     }
-    let end = frames.len().saturating_sub(1);
-    let at_end = |rule: &'static str, message: String| Finding { rule, index: end, message };
-    if frames.is_empty() {
-        return Err(at_end("agui.stream-not-empty", "the stream carried no events".to_owned()));
+
+    /// The rules that only the end of the stream can break (findings name the last event).
+    pub fn end(&self) -> Result<(), Finding> {
+        let at_end = |rule: &'static str, message: String| Finding { rule, index: self.fed.saturating_sub(1), message };
+        if self.fed == 0 {
+            return Err(at_end("agui.stream-not-empty", "the stream carried no events".to_owned()));
+        }
+        if self.state == State::Active {
+            return Err(at_end(
+                "agui.stream-ends-run",
+                "the stream ended with a run still active (no `RUN_FINISHED` or `RUN_ERROR`)".to_owned(),
+            ));
+        }
+        Ok(())
     }
-    if state == State::Active {
-        return Err(at_end(
-            "agui.stream-ends-run",
-            "the stream ended with a run still active (no `RUN_FINISHED` or `RUN_ERROR`)".to_owned(),
-        ));
+
+    /// The two smoke rules, after `end` passed.
+    pub fn end_smoke(&self) -> Result<(), Finding> {
+        if let Some((index, message)) = &self.last_error {
+            return Err(Finding {
+                rule: "agui.smoke-no-run-error",
+                index: *index,
+                message: format!("the run failed: {message}"),
+            });
+        }
+        if self.checked.text.trim().is_empty() {
+            return Err(Finding {
+                rule: "agui.smoke-assistant-text",
+                index: self.fed.saturating_sub(1),
+                message: "the run carried no assistant text".to_owned(),
+            });
+        }
+        Ok(())
     }
-    if !smoke {
-        return Ok(());
-    }
-    if let Some((index, message)) = last_error {
-        return Err(Finding { rule: "agui.smoke-no-run-error", index, message: format!("the run failed: {message}") });
-    }
-    if out.text.trim().is_empty() {
-        return Err(at_end("agui.smoke-assistant-text", "the run carried no assistant text".to_owned()));
-    }
-    Ok(())
 }
 
 /// `{type:"success"}` (optional `pendingToolCallIds`), `{type:"interrupt", interrupts:[…≥1]}` or

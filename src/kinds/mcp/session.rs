@@ -115,7 +115,7 @@ impl Session {
 
     /// Calls a tool and returns its text content; a result marked `isError` is an error.
     pub async fn call(&mut self, name: &str, arguments: Value) -> Result<String, String> {
-        let result = self.request("tools/call", json!({"name": name, "arguments": arguments})).await?;
+        let result = self.call_result(name, arguments).await?;
         let text: Vec<&str> = result
             .get("content")
             .and_then(Value::as_array)
@@ -125,6 +125,12 @@ impl Session {
             return Err(format!("tool `{name}` answered an error: {}", text.join(" ")));
         }
         Ok(text.join(" "))
+    }
+
+    /// Calls a tool and returns its whole `CallToolResult` (content, `structuredContent`,
+    /// `isError`) as the server sent it, for a caller that passes it on.
+    pub async fn call_result(&mut self, name: &str, arguments: Value) -> Result<Value, String> {
+        self.request("tools/call", json!({"name": name, "arguments": arguments})).await
     }
 
     /// Ends a 2025-era session (DELETE), so the server frees it; 2026-07-28 has nothing to end.

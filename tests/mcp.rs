@@ -1,0 +1,239 @@
+#![allow(clippy::unwrap_used)]
+//! `agui-dev mcp`, the MCP server on stdio for coding agents: garbage on stdin gets JSON-RPC
+//! errors and the server reads on; the official MCP client (`@modelcontextprotocol/client` v2, the
+//! AG-UI template's) lists the tools and calls them against the running offline stack, in both
+//! protocol eras; the control tools exist only with `--allow-control`.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Captured, Fixture, WAIT, free_port, real_stack, repo_root};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+/// Runs `agui-dev mcp` with these lines on stdin (then end of input); returns its exit code, the
+/// stdout lines and stderr.
+fn exchange(fixture: &Fixture, args: &[&str], lines: &[&str]) -> (i32, Vec<String>, String) {
+    let mut child =
+        fixture.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = Captured::start(child.stdout.take().unwrap());
+    let stderr = Captured::start(child.stderr.take().unwrap());
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+    }
+    drop(stdin);
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`agui-dev mcp` did not end at the end of its input; stderr:\n{}", stderr.text());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = stdout.wait_until_closed();
+    (code, out.lines().map(str::to_owned).collect(), stderr.wait_until_closed())
+}
+
+fn tool_names(list: &Value) -> Vec<String> {
+    list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn garbage_on_stdin_gets_json_rpc_errors_and_the_server_reads_on() {
+    let fixture = Fixture::new("[services.a]\ncommand = \"sleep 100\"\n");
+    let lines = [
+        "this is not json",
+        "[]",
+        "42",
+        r#"{"jsonrpc":"2.0","id":{"no":"objects"},"method":"ping"}"#,
+        r#"{"jsonrpc":"1.0","id":"old","method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":"no-method"}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":",
+        r#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"restart","arguments":{"services":["a"]}}}"#,
+        r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"status"}}"#,
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"logs","arguments":{"grep":"("}}}"#,
+        r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":10,"method":"initialize","params":{"protocolVersion":"1999-01-01"}}"#,
+    ];
+    let (code, out, stderr) = exchange(&fixture, &["mcp"], &lines);
+    assert_eq!(code, 0, "{stderr}");
+    let answers: Vec<Value> = out
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line not JSON ({e}): {l}")))
+        .collect();
+    // No answer to the notification; one to everything else.
+    assert_eq!(answers.len(), lines.len() - 1, "{out:#?}");
+    let code_of = |i: usize| answers[i]["error"]["code"].as_i64();
+    assert_eq!(code_of(0), Some(-32700));
+    assert_eq!(code_of(1), Some(-32600));
+    assert!(answers[1]["error"]["message"].as_str().unwrap().contains("batch"));
+    assert_eq!(code_of(2), Some(-32600));
+    assert_eq!(code_of(3), Some(-32600));
+    assert_eq!((code_of(4), &answers[4]["id"]), (Some(-32600), &json!("old")));
+    assert_eq!((code_of(5), &answers[5]["id"]), (Some(-32600), &json!("no-method")));
+    assert_eq!(answers[6]["id"], 1);
+    assert_eq!(answers[6]["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(answers[6]["result"]["capabilities"], json!({"tools": {"listChanged": false}}));
+    assert_eq!(answers[6]["result"]["serverInfo"]["name"], "agui-dev");
+    assert_eq!(code_of(7), Some(-32700), "a cut line is a parse error");
+    assert_eq!((code_of(8), &answers[8]["id"]), (Some(-32601), &json!(3)));
+    let names = tool_names(&answers[9]);
+    assert_eq!(names, ["status", "logs", "agui_turn", "mcp_tools", "mcp_call", "doctor"]);
+    for tool in answers[9]["result"]["tools"].as_array().unwrap() {
+        assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
+    }
+    assert_eq!(code_of(10), Some(-32602), "restart is not a tool without --allow-control");
+    assert_eq!(answers[11]["result"]["isError"], true);
+    let text = answers[11]["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("no stack is running here; start one with `agui-dev up -d`"), "{text}");
+    assert_eq!(answers[12]["result"]["isError"], true);
+    assert!(answers[12]["result"]["content"][0]["text"].as_str().unwrap().contains("not a valid regular expression"));
+    assert_eq!(code_of(13), Some(-32602));
+    assert_eq!(answers[14], json!({"jsonrpc": "2.0", "id": 9, "result": {}}));
+    assert_eq!(answers[15]["result"]["protocolVersion"], "2025-11-25", "an unknown version gets the newest");
+
+    // With --allow-control the control tools are listed, and 2026-07-28's discovery answers.
+    let discover = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let (code, out, stderr) = exchange(&fixture, &["mcp", "--allow-control"], &[discover, list]);
+    assert_eq!(code, 0, "{stderr}");
+    let answers: Vec<Value> = out.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(answers[0]["result"]["supportedVersions"].as_array().unwrap().contains(&json!("2026-07-28")));
+    assert_eq!(answers[0]["result"]["resultType"], "complete");
+    assert_eq!(answers[1]["result"]["resultType"], "complete");
+    let names = tool_names(&answers[1]);
+    assert_eq!(names[6..], ["restart", "stop", "start"]);
+}
+
+/// Runs the official client (`tests/fixtures/mcp-stdio-client/client.mjs`) against `agui-dev
+/// mcp ARGS` in the fixture's folder; returns its report.
+fn official_client(fixture: &Fixture, args: &[&str], negotiation: &str, steps: &Value) -> Value {
+    let mut program = vec![common::BIN.to_owned()];
+    program.extend(args.iter().map(|a| (*a).to_owned()));
+    let mut command = Command::new("node");
+    command
+        .arg(repo_root().join("tests/fixtures/mcp-stdio-client/client.mjs"))
+        .env("MCP_CLIENT_FROM", repo_root().join("templates/agui-server/package.json"))
+        .env("AGUI_DEV_COMMAND", serde_json::to_string(&program).unwrap())
+        .env("AGUI_DEV_CWD", fixture.path())
+        .env("MCP_NEGOTIATION", negotiation)
+        .env("MCP_STEPS", steps.to_string())
+        .env("AGUI_TEST_MARKER", &fixture.marker)
+        .env("NO_COLOR", "1")
+        .env_remove("AGUI_DEV_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stdout = Captured::start(child.stdout.take().unwrap());
+    let stderr = Captured::start(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_mins(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the MCP client did not finish; stderr:\n{}", stderr.text());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, err) = (stdout.wait_until_closed(), stderr.wait_until_closed());
+    assert!(status.success(), "the MCP client failed:\n{out}\n{err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("report not JSON ({e}): {out}\n{err}"))
+}
+
+fn call<'a>(report: &'a Value, tool: &str, nth: usize) -> &'a Value {
+    &report["calls"].as_array().unwrap().iter().filter(|c| c["tool"] == tool).nth(nth).unwrap()["result"]
+}
+
+fn pid_of(status: &Value, service: &str) -> i64 {
+    let services = status["structuredContent"]["services"].as_array().unwrap();
+    services.iter().find(|s| s["name"] == service).unwrap()["pid"].as_i64().unwrap()
+}
+
+#[test]
+fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack() {
+    let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
+    let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
+    let mut command = fixture.offline_command(&["up"]);
+    // The offline model that calls a tool: the turn shows a tool call and its result.
+    command.env("LITELLM_MODEL", "offline-tools");
+    let mut up = fixture.spawn_command(command);
+    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+
+    // 2025-era handshake (the client's default), no control tools.
+    let steps = json!([
+        {"tool": "status"},
+        {"tool": "agui_turn", "arguments": {"message": "What is 6*7?"}},
+        {"tool": "mcp_tools"},
+        {"tool": "mcp_call", "arguments": {"name": "calculate", "arguments": {"expression": "6*7"}}},
+        {"tool": "logs", "arguments": {"service": "agui", "lines": 5}},
+    ]);
+    let report = official_client(&fixture, &["mcp"], "legacy", &steps);
+    assert_eq!(report["protocolVersion"], "2025-11-25", "{report}");
+    let names: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["status", "logs", "agui_turn", "mcp_tools", "mcp_call", "doctor"]);
+
+    let status = call(&report, "status", 0);
+    assert_eq!(status.get("isError"), None, "{status}");
+    let services = status["structuredContent"]["services"].as_array().unwrap();
+    assert_eq!(services.len(), 3, "{status}");
+    assert!(services.iter().all(|s| s["state"] == "ready"), "{status}");
+    assert!(status["content"][0]["text"].as_str().unwrap().contains("SERVICE"), "{status}");
+
+    let turn = call(&report, "agui_turn", 0);
+    assert_eq!(turn.get("isError"), None, "{turn}");
+    let turn_data = &turn["structuredContent"];
+    assert_eq!(turn_data["ok"], true, "{turn}");
+    assert_eq!(turn_data["violations"], json!([]), "{turn}");
+    let calls = turn_data["toolCalls"].as_array().unwrap();
+    assert!(calls.iter().any(|c| c["name"] == "calculate" && c["result"].to_string().contains("42")), "{turn}");
+    assert!(turn_data["text"].as_str().unwrap().contains("42"), "{turn}");
+
+    let tools = call(&report, "mcp_tools", 0);
+    let listed = tools["structuredContent"]["tools"].as_array().unwrap();
+    let calculate = listed.iter().find(|t| t["name"] == "calculate").expect("calculate is listed");
+    assert_eq!(calculate["inputSchema"]["type"], "object", "{tools}");
+    let called = call(&report, "mcp_call", 0);
+    assert_eq!(called.get("isError"), None, "{called}");
+    assert!(called["content"].to_string().contains("42"), "{called}");
+    let logs = call(&report, "logs", 0);
+    let lines = logs["structuredContent"]["lines"].as_array().unwrap();
+    assert!(!lines.is_empty() && lines.len() <= 5 && lines.iter().all(|l| l["service"] == "agui"), "{logs}");
+
+    // 2026-07-28 (server/discover) with the control tools: restart gives `agui` a new process.
+    let steps = json!([
+        {"tool": "status"},
+        {"tool": "restart", "arguments": {"services": ["agui"]}},
+        {"tool": "status"},
+    ]);
+    let report = official_client(&fixture, &["mcp", "--allow-control"], "auto", &steps);
+    assert_eq!(report["protocolVersion"], "2026-07-28", "{report}");
+    let names: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names[6..], ["restart", "stop", "start"]);
+    let restarted = call(&report, "restart", 0);
+    assert_eq!(restarted.get("isError"), None, "{restarted}");
+    assert_eq!(restarted["structuredContent"]["restarted"], json!(["agui"]), "{restarted}");
+    let (before, after) = (pid_of(call(&report, "status", 0), "agui"), pid_of(call(&report, "status", 1), "agui"));
+    assert_ne!(before, after, "restart must give `agui` a new process");
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
