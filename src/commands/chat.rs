@@ -164,8 +164,12 @@ impl Chat {
             }
             if let Ended::Failed(error) = self.turn(line, true).await {
                 // A failed turn is shown and the conversation goes on.
-                let why = error.causes.iter().map(|c| format!(": {c}")).collect::<String>();
-                self.out.status(Level::Error, format!("{}{why}", error.summary)).await;
+                let mut text = error.summary;
+                for cause in &error.causes {
+                    text.push_str(": ");
+                    text.push_str(cause);
+                }
+                self.out.status(Level::Error, text).await;
             }
         }
         if interactive {
