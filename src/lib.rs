@@ -18,7 +18,7 @@
 //! layer 4  plan                     what will run: order, commands, environments, secrets
 //! layer 5  ready                    readiness probes
 //! layer 6  supervise                the stack's processes: start, restart, stop
-//! layer 7  commands                 up, check, doctor, smoke, setup, logs, export
+//! layer 7  commands                 up, check, doctor, smoke, setup, logs, export, chat
 //! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
