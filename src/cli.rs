@@ -151,6 +151,34 @@ pub enum Command {
         #[arg(long)]
         raw: bool,
     },
+    /// Talk to the stack's AG-UI server (`kind = "agui"`): assistant text as it streams, tool
+    /// calls with their arguments and results, every event checked against the AG-UI 1.0 rules.
+    ///
+    /// With `-m`, one message: exit 0 on a clean run, 1 when the run fails or breaks a rule.
+    /// Without, a conversation that keeps the thread's messages; type `/help` for its commands.
+    ///
+    /// Examples:
+    ///   agui-dev chat                          a conversation on the terminal
+    ///   agui-dev chat -m 'What time is it?'    one message, for scripts and CI
+    ///   agui-dev chat -m hi --json | jq .type  every event as a JSON line
+    #[command(verbatim_doc_comment)]
+    Chat {
+        /// The AG-UI service to talk to, when the stack has several.
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+        /// Send this one message and exit.
+        #[arg(short, long, value_name = "MESSAGE")]
+        message: Option<String>,
+        /// The AG-UI thread id (default: a new random one).
+        #[arg(long, value_name = "ID")]
+        thread: Option<String>,
+        /// Every event as one JSON line on stdout (the answer's text is not printed apart).
+        #[arg(long)]
+        json: bool,
+        /// Write every event to FILE as JSON Lines, secrets redacted.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+    },
     /// Validate the stack file and print the resolved plan, secrets masked.
     Check,
     /// CI stage: bring the stack up, run the smoke checks, stop it, check nothing is left.

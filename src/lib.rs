@@ -19,7 +19,8 @@
 //! layer 4  plan                         what will run: order, commands, environments, secrets
 //! layer 5  ready                        readiness probes
 //! layer 6  supervise                    the stack's processes: start, restart, stop
-//! layer 7  commands                     up, check, doctor, smoke, setup, logs, export, init
+//! layer 7  commands                     up, check, doctor, smoke, setup, logs, export, init,
+//!                                       control, watch, chat, mcp
 //! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]

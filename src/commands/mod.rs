@@ -1,6 +1,7 @@
 //! One module per subcommand. Each turns the parsed command line into work and an `Error` with a
 //! hint when something is wrong; only this layer knows about the process's exit code.
 
+mod chat;
 mod check;
 mod control;
 pub mod doctor;
@@ -45,6 +46,16 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Wait { services, timeout } => control::wait(cli, services, *timeout).await,
             Command::Logs { .. } => logs::run(cli).await,
             Command::Check => check::run(cli).await,
+            Command::Chat { service, message, thread, json, trace } => {
+                let options = chat::Options {
+                    service: service.clone(),
+                    message: message.clone(),
+                    thread: thread.clone(),
+                    json: *json,
+                    trace: trace.clone(),
+                };
+                chat::run(cli, options).await
+            }
             Command::Setup => setup::run(cli).await,
             Command::Guardian { .. } => Ok(()),
             Command::Init(options) => init::run(cli, options).await,

@@ -65,6 +65,8 @@ pub enum Msg {
     Data(String),
     /// A report a command composed for people (`doctor`): to stderr as it is, secrets replaced.
     Report(String),
+    /// Text for stdout as it streams (an agent's answer): no newline added, written at once.
+    Text(String),
     /// Start a spinner for something being waited for (a service, a set-up step, a check).
     Waiting { key: Key, what: String },
     /// End the spinner with that key with a final line.
@@ -224,6 +226,7 @@ impl Core {
             Msg::Data(text) => Some(Item::Data(self.redact(&text))),
             Msg::Status { level, text } => self.shows(level).then(|| Item::Status { level, text: self.redact(&text) }),
             Msg::Report(text) => Some(Item::Report(self.redact(&text))),
+            Msg::Text(text) => Some(Item::Text(self.redact(&text))),
             Msg::Waiting { key, what } => Some(Item::Waiting { key, what: self.redact(&what) }),
             Msg::Done { key, level, text } => {
                 // The spinner ends whatever the level; its final line follows the quiet rules.

@@ -45,6 +45,7 @@ pub enum Item {
     },
     Data(String),
     Report(String),
+    Text(String),
     Waiting {
         key: Key,
         what: String,
@@ -337,6 +338,9 @@ impl Terminal {
                 let _ = writeln!(self.stdout, "{text}");
             }
             Item::Status { level, text } => self.status(level, &text),
+            Item::Text(text) => {
+                let _ = self.stdout.write_all(text.as_bytes());
+            }
             Item::Report(text) => {
                 let _ = self.stdout.flush();
                 let _ = self.stderr.write_all(text.as_bytes());

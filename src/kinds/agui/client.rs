@@ -19,7 +19,7 @@ use super::events::SseDecoder;
 use super::rules::{Finding, Validator};
 
 /// A conversation with one AG-UI server: what is sent with every run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Conversation {
     pub thread_id: String,
     /// AG-UI messages (`{id, role, content, …}`), oldest first.
