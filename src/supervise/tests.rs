@@ -115,8 +115,8 @@ pub(super) fn plan(services: Vec<ServicePlan>) -> Arc<Plan> {
     })
 }
 
-/// Runs the stack with the fake until it ends by itself or, once all are ready, `stop_when_ready`.
-async fn run(plan: Arc<Plan>, fake: Arc<Fake>, stop_when_ready: bool) -> Outcome {
+/// A printer that shows nothing and writes no log files: the tests read the fake's log.
+fn quiet_printer(plan: &Plan) -> Printer {
     let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
     let settings = Settings {
         colors: Colors { stdout: false, stderr: false },
@@ -126,7 +126,12 @@ async fn run(plan: Arc<Plan>, fake: Arc<Fake>, stop_when_ready: bool) -> Outcome
         show_services: false,
         raw: false,
     };
-    let printer = Printer::start(settings, &names, None, Vec::new()).unwrap();
+    Printer::start(settings, &names, None, Vec::new()).unwrap()
+}
+
+/// Runs the stack with the fake until it ends by itself or, once all are ready, `stop_when_ready`.
+async fn run(plan: Arc<Plan>, fake: Arc<Fake>, stop_when_ready: bool) -> Outcome {
+    let printer = quiet_printer(&plan);
     let reaper = Reaper::start().unwrap();
     let (supervisor, mut control) = Supervisor::with_spawner(plan, printer.out(), reaper, fake);
     let task = tokio::spawn(supervisor.run());
@@ -211,16 +216,7 @@ struct Up {
 }
 
 async fn up(plan: Arc<Plan>, fake: Arc<Fake>) -> Up {
-    let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
-    let settings = Settings {
-        colors: Colors { stdout: false, stderr: false },
-        timestamps: false,
-        quiet: true,
-        verbose: false,
-        show_services: false,
-        raw: false,
-    };
-    let printer = Printer::start(settings, &names, None, Vec::new()).unwrap();
+    let printer = quiet_printer(&plan);
     let reaper = Reaper::start().unwrap();
     let (supervisor, mut control) = Supervisor::with_spawner(plan, printer.out(), reaper, fake);
     let task = tokio::spawn(supervisor.run());
