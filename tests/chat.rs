@@ -6,12 +6,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::pty::{CTRL_D, Tty};
 use common::{Captured, Fixture, WAIT, free_port, repo_root};
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 const SECRET: &str = "sk-fixture-secret-0123456789";
 
@@ -94,21 +92,9 @@ fn the_repl_keeps_the_thread_across_turns_until_reset() {
     let port = free_port();
     let fixture = Fixture::new(&stack(port));
     let server = serve(&fixture, port, "good");
-    let pair = native_pty_system().openpty(PtySize { rows: 40, cols: 160, pixel_width: 0, pixel_height: 0 }).unwrap();
-    let mut command = CommandBuilder::new(common::BIN);
-    command.args(["chat"]);
-    command.cwd(fixture.path());
-    command.env("AGUI_TEST_MARKER", &fixture.marker);
-    command.env("NO_COLOR", "1");
-    command.env_remove("AGUI_DEV_FILE");
-    let mut child = pair.slave.spawn_command(command).unwrap();
-    drop(pair.slave);
-    let screen = Captured::start(pair.master.try_clone_reader().unwrap());
-    let mut keys = pair.master.take_writer().unwrap();
-    let mut type_line = |line: &str| {
-        keys.write_all(line.as_bytes()).unwrap();
-        keys.flush().unwrap();
-    };
+    let mut tty = Tty::spawn(&fixture, &["chat"], &[("NO_COLOR", "1")]);
+    let screen = tty.screen.clone();
+    let mut type_line = |line: &str| tty.type_keys(line.as_bytes());
     let count = |text: &str, needle: &str| text.matches(needle).count();
     screen.wait_for_within("you> ", WAIT);
     type_line("first\r");
@@ -123,18 +109,7 @@ fn the_repl_keeps_the_thread_across_turns_until_reset() {
     screen.wait_for_within("conversation reset", WAIT);
     type_line("third\r");
     screen.wait_until("a third answer after the reset", |t| count(t, "fixture answer: messages=1") == 2);
-    type_line("\x04");
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chat did not end at Ctrl-D; screen:\n{}", screen.text());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert_eq!(status.exit_code(), 0, "{}", screen.text());
+    tty.type_keys(CTRL_D);
+    assert_eq!(tty.wait(WAIT), 0, "{}", tty.screen.text());
     stop(server);
 }

@@ -7,83 +7,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::pty::Tty;
 use common::{Captured, Fixture, WAIT, free_port, lines_of, real_stack};
-use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 
-const CTRL_C: &[u8] = b"\x03";
-const CTRL_S: &[u8] = b"\x13";
-const CTRL_Q: &[u8] = b"\x11";
-
-/// agui-dev running under a pseudo-terminal.
-struct Tty {
-    child: Box<dyn Child + Send + Sync>,
-    screen: Captured,
-    keys: Box<dyn Write + Send>,
-    // Dropping the master hangs the terminal up; keep it as long as the child may write.
-    _master: Box<dyn MasterPty + Send>,
-}
-
-impl Tty {
-    fn spawn(fixture: &Fixture, args: &[&str], env: &[(&str, &str)]) -> Tty {
-        Tty::spawn_in(fixture, fixture.path(), args, env)
-    }
-
-    fn spawn_in(fixture: &Fixture, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Tty {
-        let pair =
-            native_pty_system().openpty(PtySize { rows: 40, cols: 160, pixel_width: 0, pixel_height: 0 }).unwrap();
-        let mut command = CommandBuilder::new(common::BIN);
-        command.args(args);
-        command.cwd(cwd);
-        command.env("AGUI_TEST_MARKER", &fixture.marker);
-        command.env("TERM", "xterm-256color");
-        for var in ["NO_COLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "AGUI_DEV_FILE", "CI"] {
-            command.env_remove(var);
-        }
-        for key in common::PROVIDER_KEYS {
-            command.env_remove(key);
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let child = pair.slave.spawn_command(command).unwrap();
-        drop(pair.slave);
-        let screen = Captured::start(pair.master.try_clone_reader().unwrap());
-        let keys = pair.master.take_writer().unwrap();
-        Tty { child, screen, keys, _master: pair.master }
-    }
-
-    fn type_keys(&mut self, keys: &[u8]) {
-        self.keys.write_all(keys).unwrap();
-        self.keys.flush().unwrap();
-    }
-
-    /// Waits for agui-dev to exit and returns its code; kills it if it hangs, and fails.
-    fn wait(&mut self, limit: Duration) -> u32 {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.exit_code();
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("agui-dev did not exit under the terminal; screen:\n{}", self.screen.text());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Tty {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-        }
-    }
-}
+use common::pty::{CTRL_C, CTRL_Q, CTRL_S};
 
 /// A server whose `/health` answers 200 only `delay` seconds after it started listening, and
 /// 503 before, like a service that is slow to get ready.
