@@ -5,7 +5,6 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use common::{Fixture, free_port, real_stack};
 use nix::sys::signal::Signal;
@@ -26,8 +25,7 @@ fn chat(fixture: &Fixture, args: &[&str]) -> (i32, String, String) {
 fn chat_prints_the_offline_models_answer_and_keeps_a_trace() {
     let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
     let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
-    let mut up = fixture.spawn_command(fixture.offline_command(&["up"]));
-    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    let mut up = fixture.up_real_stack(None);
     let trace = fixture.file("trace.jsonl");
     let (code, stdout, stderr) = chat(&fixture, &["-m", "Say hello", "--trace", trace.to_str().unwrap()]);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
@@ -55,10 +53,7 @@ fn chat_prints_the_offline_models_answer_and_keeps_a_trace() {
 fn chat_shows_the_offline_tool_models_call_and_result() {
     let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
     let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
-    let mut command = fixture.offline_command(&["up"]);
-    command.env("LITELLM_MODEL", "offline-tools");
-    let mut up = fixture.spawn_command(command);
-    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    let mut up = fixture.up_real_stack(Some("offline-tools"));
     let (code, stdout, stderr) = chat(&fixture, &["-m", "What is 6 times 7? Use a tool."]);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(

@@ -171,11 +171,8 @@ fn pid_of(status: &Value, service: &str) -> i64 {
 fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack() {
     let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
     let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
-    let mut command = fixture.offline_command(&["up"]);
     // The offline model that calls a tool: the turn shows a tool call and its result.
-    command.env("LITELLM_MODEL", "offline-tools");
-    let mut up = fixture.spawn_command(command);
-    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    let mut up = fixture.up_real_stack(Some("offline-tools"));
 
     // 2025-era handshake (the client's default), no control tools.
     let steps = json!([

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Fixture, free_port, http, marked_processes, real_stack, repo_root};
 use nix::sys::signal::Signal;
 
@@ -13,8 +11,7 @@ use nix::sys::signal::Signal;
 fn the_real_stack_streams_an_offline_answer_and_stops_without_a_trace() {
     let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
     let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
-    let mut up = fixture.spawn_command(fixture.offline_command(&["up"]));
-    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    let mut up = fixture.up_real_stack(None);
     assert!(up.stderr.text().contains("model `offline`: no provider key is set"), "{}", up.stderr.text());
 
     // The master key as the proxy got it, to prove it is never printed.
@@ -117,10 +114,7 @@ fn official_client(fixture: &Fixture, port: u16, expect_text: &str) -> String {
 fn the_offline_tool_model_calls_an_mcp_tool_through_the_real_stack() {
     let (proxy, mcp, agui) = (free_port(), free_port(), free_port());
     let fixture = Fixture::new(&real_stack(proxy, mcp, agui));
-    let mut command = fixture.offline_command(&["up"]);
-    command.env("LITELLM_MODEL", "offline-tools");
-    let mut up = fixture.spawn_command(command);
-    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    let mut up = fixture.up_real_stack(Some("offline-tools"));
     assert!(up.stderr.text().contains("model `offline-tools`: `LITELLM_MODEL` is set"), "{}", up.stderr.text());
     let report = official_client(&fixture, agui, "42");
     assert!(report.contains("TOOL_CALL_START TOOL_CALL_ARGS TOOL_CALL_END TOOL_CALL_RESULT"), "{report}");

@@ -343,6 +343,20 @@ pub const PROVIDER_KEYS: &[&str] = &[
     "LITELLM_MODEL",
 ];
 
+impl Fixture {
+    /// Starts a `real_stack` offline (no provider key), optionally on another offline model, and
+    /// waits until all three services are ready (set-up on a cold machine takes minutes).
+    pub fn up_real_stack(&self, model: Option<&str>) -> Running<'_> {
+        let mut command = self.offline_command(&["up"]);
+        if let Some(model) = model {
+            command.env("LITELLM_MODEL", model);
+        }
+        let up = self.spawn_command(command);
+        up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+        up
+    }
+}
+
 /// A stack file like the repository's, on free ports, so it never collides with a running stack.
 pub fn real_stack(proxy: u16, mcp: u16, agui: u16) -> String {
     let root = repo_root().display().to_string();
