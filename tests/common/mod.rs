@@ -246,9 +246,19 @@ pub fn lines_of(path: &Path) -> Vec<String> {
     BufReader::new(std::fs::File::open(path).unwrap()).lines().map(Result::unwrap).collect()
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, and one this test process has not handed out before:
+/// the kernel may give the same ephemeral port to two binds in a row once the first is closed,
+/// and a stack file with two services on one port is (rightly) refused.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 impl Captured {
@@ -281,10 +291,11 @@ pub fn http(
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    // A test may send its own `Host` (the console refuses foreign ones).
+    if !headers.iter().any(|(key, _)| key.eq_ignore_ascii_case("host")) {
+        let _ = write!(request, "Host: 127.0.0.1:{port}\r\n");
+    }
     for (key, value) in headers {
         let _ = write!(request, "{key}: {value}\r\n");
     }
