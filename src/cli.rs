@@ -69,6 +69,12 @@ pub enum Command {
         /// (exit 1, nothing left running). Output goes to the log files; `agui-dev down` stops it.
         #[arg(short = 'd', long)]
         detach: bool,
+        /// Do not serve the dev console (also off when `CI` is set, unless `[console] enabled = true`).
+        #[arg(long, conflicts_with = "console")]
+        no_console: bool,
+        /// Serve the dev console even when `CI` is set or the stack file turns it off.
+        #[arg(long)]
+        console: bool,
         /// Internal: this is the background agui-dev of `up -d`.
         #[arg(long, hide = true)]
         detached_child: bool,

@@ -184,8 +184,12 @@ pub async fn detach(cli: &Cli, services: &[String]) -> Result<()> {
         command.arg("-v");
     }
     command.args(["up", "--detached-child"]).args(services);
-    if matches!(cli.command, crate::cli::Command::Up { no_watch: true, .. }) {
-        command.arg("--no-watch");
+    if let crate::cli::Command::Up { no_watch, no_console, console, .. } = cli.command {
+        for (set, flag) in [(no_watch, "--no-watch"), (no_console, "--no-console"), (console, "--console")] {
+            if set {
+                command.arg(flag);
+            }
+        }
     }
     command.stdin(Stdio::null()).stdout(log.try_clone().map_err(cannot)?).stderr(log);
     let mut child = command.spawn().map_err(cannot)?;
@@ -214,6 +218,9 @@ pub async fn detach(cli: &Cli, services: &[String]) -> Result<()> {
                     if let Some(url) = s.url {
                         out.status(Level::Info, format!("  `{}`  {url}", s.name)).await;
                     }
+                }
+                if let Some(console) = answer.console {
+                    out.status(Level::Info, format!("console: {console}")).await;
                 }
             }
             let text = format!("the stack runs in the background (agui-dev pid {child_pid}); `agui-dev down` stops it");

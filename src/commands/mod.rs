@@ -3,6 +3,7 @@
 
 mod chat;
 mod check;
+mod console;
 mod control;
 pub mod doctor;
 mod export;

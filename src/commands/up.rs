@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{launch, watch};
+use super::{console, launch, watch};
 use crate::cli::{Cli, Command};
 use crate::config;
 use crate::error::Result;
@@ -34,7 +34,30 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
     } else {
         None
     };
-    let context = Context { control, fresh, plan: launch.plan.clone(), out: launch.out.clone() };
+    let Command::Up { no_console, console: console_flag, .. } = cli.command else { unreachable!("up runs `up`") };
+    // Bound before any service starts, so a taken console port stops the run with nothing to undo.
+    let bound = if console::wanted(no_console, console_flag, launch.stack.console) {
+        Some(console::bind(launch.stack.console.port)?)
+    } else {
+        None
+    };
+    let context = Arc::new(Context {
+        control,
+        fresh,
+        plan: launch.plan.clone(),
+        out: launch.out.clone(),
+        console: bound.as_ref().map(console::Bound::url),
+    });
+    let console = match bound {
+        Some(bound) => {
+            if let Some(note) = &bound.note {
+                launch.out.status(Level::Info, note.clone()).await;
+            }
+            launch.out.status(Level::Info, format!("console: {}", bound.url())).await;
+            Some(console::serve(bound, context.clone())?)
+        }
+        None => None,
+    };
     let server = match socket::serve(&launch.plan.dir, context) {
         Ok(server) => Some(server),
         Err(err) => {
@@ -46,6 +69,9 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
         }
     };
     let outcome = supervisor.run().await;
+    if let Some(console) = console {
+        console.close().await;
+    }
     drop(server);
     if let Some(watching) = watching {
         watching.abort();

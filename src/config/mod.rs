@@ -41,6 +41,16 @@ pub struct Stack {
     pub missing_env_files: Vec<PathBuf>,
     /// Every env file listed (the stack's and the services'), existing or not: `up` watches them.
     pub env_files: Vec<PathBuf>,
+    pub console: Console,
+}
+
+/// The `[console]` table as `up` uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Console {
+    /// `enabled` as written; `None` leaves it to `up` (on, except under CI).
+    pub enabled: Option<bool>,
+    /// `None`: the default port, or a free one when it is taken.
+    pub port: Option<PortValue>,
 }
 
 pub struct Service {
@@ -293,7 +303,8 @@ impl Loader {
                 .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_else(|| "stack".to_owned())
         });
-        Ok(Stack { name, dir: self.dir, source: self.source, services, smoke, missing_env_files, env_files })
+        let console = Console { enabled: file.console.enabled, port: valid(file.console.port.as_ref()).copied() };
+        Ok(Stack { name, dir: self.dir, source: self.source, services, smoke, missing_env_files, env_files, console })
     }
 
     /// An `interpolate` error at `at`, with its own hint when it has one.
@@ -323,6 +334,15 @@ impl Loader {
                     .error(&port.span(), format!("port {number} is used by both `{first}` and `{name}`"))
                     .hint("give each service its own port, or write `port = \"auto\"`"));
             }
+        }
+        if let Some(port) = &file.console.port
+            && let Some(PortValue::Fixed(number)) = port.get_ref().valid()
+            && let Some(service) = seen_ports.get(number)
+        {
+            return Err(self
+                .source
+                .error(&port.span(), format!("the console's port {number} is also the port of `{service}`"))
+                .hint("give `[console]` another port, or write `port = \"auto\"`"));
         }
         Ok(())
     }

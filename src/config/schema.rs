@@ -28,6 +28,20 @@ pub struct StackFile {
     /// Custom smoke checks run by `agui-dev smoke` after the built-in ones.
     #[serde(default)]
     pub smoke: Vec<Spanned<SmokeSection>>,
+    /// The dev console `up` serves in the browser.
+    #[serde(default)]
+    pub console: ConsoleSection,
+}
+
+/// `[console]`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Serve the console: default true, except when `CI` is set (then only when this says true).
+    pub enabled: Option<bool>,
+    /// Its port on 127.0.0.1: a number (taken: `up` stops with the holder named) or `"auto"`.
+    /// Default 4400, or a free port when 4400 is taken.
+    pub port: Option<Spanned<Checked<PortValue>>>,
 }
 
 /// `[stack]`
@@ -192,6 +206,7 @@ impl StackFile {
                 add(&mut found, ready.timeout.as_ref());
             }
         }
+        add(&mut found, self.console.port.as_ref());
         for check in self.smoke.iter().map(Spanned::get_ref) {
             add(&mut found, check.exec.as_ref());
             add(&mut found, check.timeout.as_ref());

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use color::{ColorChoice, Colors};
 use terminal::{Item, Shared, Terminal};
@@ -99,7 +99,21 @@ pub struct Settings {
 pub struct Out {
     tx: mpsc::Sender<Msg>,
     shared: Arc<Shared>,
+    tap: broadcast::Sender<Arc<Tapped>>,
 }
+
+/// Service lines as the log files get them, for live viewers (the console): secrets replaced,
+/// colours kept, one line each. A viewer that falls more than `TAP_CAPACITY` lines behind loses
+/// the oldest and is told how many (`broadcast`'s `Lagged`); the printer never waits for a viewer.
+#[derive(Debug)]
+pub struct Tapped {
+    pub service: String,
+    /// One line, without its newline.
+    pub line: String,
+    pub at: SystemTime,
+}
+
+const TAP_CAPACITY: usize = 4096;
 
 pub struct Printer {
     out: Out,
@@ -128,9 +142,11 @@ impl Printer {
         let terminal = Terminal::new(settings, shared.clone(), services, shown_dir);
         let terminal = std::thread::Builder::new().name("terminal".into()).spawn(move || terminal.run())?;
         let log_dir = log_dir.map(Path::to_path_buf);
-        let core = Core { settings, shared: shared.clone(), services: services.len(), log_dir, logs, secrets };
+        let (tap, _) = broadcast::channel(TAP_CAPACITY);
+        let names = services.to_vec();
+        let core = Core { settings, shared: shared.clone(), names, log_dir, logs, secrets, tap: tap.clone() };
         let core = std::thread::Builder::new().name("printer".into()).spawn(move || core.run(rx))?;
-        Ok(Printer { out: Out { tx, shared }, core, terminal })
+        Ok(Printer { out: Out { tx, shared, tap }, core, terminal })
     }
 
     pub fn out(&self) -> Out {
@@ -167,6 +183,11 @@ impl Out {
         self.send(Msg::Data(text.into())).await;
     }
 
+    /// Service lines from now on, as they are written to the log files.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Tapped>> {
+        self.tap.subscribe()
+    }
+
     /// Whether stdout was closed by its reader (`agui-dev logs -f | head`): nothing more to show.
     pub fn stdout_gone(&self) -> bool {
         self.shared.stdout_gone()
@@ -190,10 +211,12 @@ impl Out {
 struct Core {
     settings: Settings,
     shared: Arc<Shared>,
-    services: usize,
+    /// The services' names, by index.
+    names: Vec<String>,
     log_dir: Option<std::path::PathBuf>,
     logs: Vec<logfile::LogFile>,
     secrets: Vec<Secret>,
+    tap: broadcast::Sender<Arc<Tapped>>,
 }
 
 impl Core {
@@ -213,7 +236,7 @@ impl Core {
                 log.flush();
             }
             for item in items {
-                self.shared.push(item, self.services);
+                self.shared.push(item, self.names.len());
             }
         }
         self.shared.close();
@@ -239,7 +262,7 @@ impl Core {
                 None
             }
             Msg::Service { name } => {
-                self.services += 1;
+                self.names.push(name.clone());
                 if let Some(dir) = &self.log_dir {
                     // Without its file the service still runs and shows on the terminal.
                     match logfile::open(dir, &name) {
@@ -265,6 +288,13 @@ impl Core {
         let plain = strip_ansi(&text);
         if let Some(log) = self.logs.get_mut(service) {
             log.write_lines(&plain, at);
+        }
+        if self.tap.receiver_count() > 0
+            && let Some(name) = self.names.get(service)
+        {
+            for line in text.split('\n') {
+                let _ = self.tap.send(Arc::new(Tapped { service: name.clone(), line: line.to_owned(), at }));
+            }
         }
         if !self.settings.show_services {
             return None;

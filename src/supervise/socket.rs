@@ -87,14 +87,20 @@ pub struct Answer {
     /// The pid of the agui-dev that runs the stack.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The stack's name, in `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+    /// The dev console's URL with its token, in `status`, when the run serves one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
 }
 
 impl Answer {
-    fn ok() -> Answer {
+    pub fn ok() -> Answer {
         Answer { version: VERSION, ok: true, ..Answer::default() }
     }
 
-    fn error(message: impl Into<String>) -> Answer {
+    pub fn error(message: impl Into<String>) -> Answer {
         Answer { version: VERSION, ok: false, error: Some(message.into()), ..Answer::default() }
     }
 }
@@ -108,6 +114,8 @@ pub struct Context {
     pub fresh: Fresh,
     pub plan: Arc<Plan>,
     pub out: Out,
+    /// The dev console's URL with its token, when the run serves one.
+    pub console: Option<String>,
 }
 
 /// The listening socket; dropping it removes the socket file.
@@ -125,7 +133,7 @@ impl Drop for Server {
 
 /// Listens on the stack's socket. The caller holds the stack's run lock, so a socket file left
 /// there belongs to a run that died and is replaced.
-pub fn serve(dir: &Path, context: Context) -> io::Result<Server> {
+pub fn serve(dir: &Path, context: Arc<Context>) -> io::Result<Server> {
     let folder = dir.join(".agui-dev");
     std::fs::create_dir_all(&folder)?;
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700))?;
@@ -133,7 +141,6 @@ pub fn serve(dir: &Path, context: Context) -> io::Result<Server> {
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    let context = Arc::new(context);
     let task = tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
         loop {
@@ -211,7 +218,8 @@ async fn write_answer(stream: &mut (impl AsyncWriteExt + Unpin), answer: &Answer
     stream.write_all(&line).await
 }
 
-async fn answer(op: Op, context: &Context) -> Answer {
+/// What the supervisor answers to `op`: the socket's clients and the console both ask here.
+pub async fn answer(op: Op, context: &Context) -> Answer {
     let control = &context.control;
     let done = |result: Result<Done, String>| match result {
         Ok(done) => Answer { done: Some(done), ..Answer::ok() },
@@ -224,6 +232,8 @@ async fn answer(op: Op, context: &Context) -> Answer {
                 model: context.plan.model.clone(),
                 offline: context.plan.model.as_ref().map(|_| context.plan.model_offline),
                 pid: Some(std::process::id()),
+                stack: Some(context.plan.stack_name.clone()),
+                console: context.console.clone(),
                 ..Answer::ok()
             },
             Err(error) => Answer::error(error),

@@ -234,6 +234,11 @@ pub async fn turn(
 }
 
 impl Run<'_> {
+    /// The `runId` this run was sent with.
+    pub fn run_id(&self) -> &str {
+        &self.outcome.run_id
+    }
+
     /// The next update, `None` once the stream has ended and every update was given. An error
     /// ends the stream (the updates before it stand).
     pub async fn next(&mut self) -> Option<Result<Update, ClientError>> {

@@ -101,10 +101,18 @@ impl Session {
         &self.era
     }
 
+    /// The server's tools as it describes them (name, title, description, input schema, …).
+    pub async fn list_tools(&mut self) -> Result<Vec<Value>, String> {
+        let mut result = self.request("tools/list", json!({})).await?;
+        match result.get_mut("tools").map(Value::take) {
+            Some(Value::Array(tools)) => Ok(tools),
+            _ => Err("`tools/list` returned no `tools`".to_owned()),
+        }
+    }
+
     /// The names of the server's tools, with their input schemas.
     pub async fn tools(&mut self) -> Result<Vec<(String, Value)>, String> {
-        let result = self.request("tools/list", json!({})).await?;
-        let tools = result.get("tools").and_then(Value::as_array).ok_or("`tools/list` returned no `tools`")?;
+        let tools = self.list_tools().await?;
         Ok(tools
             .iter()
             .filter_map(|t| {

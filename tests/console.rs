@@ -1,0 +1,328 @@
+//! The dev console `up` serves: who may use it (Host, token, Origin), that it answers what the
+//! control socket answers, that no secret leaves it, when it is served at all, and the page itself
+//! in Debian's Chromium against the real offline stack.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Fixture, Running, WAIT, http};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+const SECRET: &str = "sk-console-test-0123456789abcdef";
+
+fn stack(console: &str) -> String {
+    format!(
+        r#"
+[services.talker]
+command = ["sh", "-c", "echo started with $OPENAI_API_KEY; while true; do echo tick; sleep 0.1; done"]
+env = {{ OPENAI_API_KEY = "{SECRET}" }}
+
+{console}
+"#
+    )
+}
+
+/// The console's port and token, from the line `up` prints at start.
+fn console_of(up: &Running<'_>) -> (u16, String) {
+    let text = up.stderr.wait_for("?token=");
+    let url = text.lines().find_map(|line| line.split("console: ").nth(1)).unwrap();
+    let rest = url.strip_prefix("http://127.0.0.1:").unwrap();
+    let (port, token) = rest.split_once("/?token=").unwrap();
+    (port.parse().unwrap(), token.trim().to_owned())
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn talker_pid(port: u16, token: &str) -> i64 {
+    let (code, _, body) = http(port, "GET", "/api/status", &[("X-Agui-Dev-Token", token)], "");
+    assert_eq!(code, 200, "{body}");
+    json(&body)["services"][0]["pid"].as_i64().unwrap()
+}
+
+#[test]
+fn only_the_console_page_with_the_token_gets_in_and_no_secret_gets_out() {
+    let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));
+    // `--console`: CI runs this with `CI` set, where the console is off unless asked.
+    let mut up = fixture.spawn(&["up", "--console"]);
+    up.stderr.wait_for("all 1 service is ready");
+    let (port, token) = console_of(&up);
+    let with_token = [("X-Agui-Dev-Token", token.as_str())];
+    let origin = format!("http://127.0.0.1:{port}");
+
+    // The page: refused without the token, served with it (token in its links, headers set).
+    let (code, _, body) = http(port, "GET", "/", &[], "");
+    assert_eq!(code, 401, "{body}");
+    assert!(!body.contains("<html") && body.contains("token"), "{body}");
+    let (code, headers, body) = http(port, "GET", &format!("/?token={token}"), &[], "");
+    assert_eq!(code, 200);
+    assert!(body.contains(&format!("/assets/app.js?token={token}")), "{body}");
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert!(header("content-security-policy").contains("default-src 'self'"), "{headers:?}");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("x-frame-options"), "DENY");
+    for asset in ["/assets/app.js", "/assets/app.css"] {
+        assert_eq!(http(port, "GET", asset, &[], "").0, 401, "{asset}");
+        assert_eq!(http(port, "GET", asset, &with_token, "").0, 200, "{asset}");
+    }
+
+    // DNS rebinding: a foreign Host is refused even with the token; localhost is the console too.
+    for host in ["evil.example", &format!("evil.example:{port}"), &format!("127.0.0.1:{}", port + 1)] {
+        let (code, _, body) = http(port, "GET", "/api/status", &[("Host", host), with_token[0]], "");
+        assert_eq!(code, 421, "Host {host}: {body}");
+    }
+    let localhost = format!("localhost:{port}");
+    assert_eq!(http(port, "GET", "/api/status", &[("Host", &localhost), with_token[0]], "").0, 200);
+
+    // State changes: the token and the console's own Origin, both.
+    let pid = talker_pid(port, &token);
+    let restart = r#"{"version":1,"op":"restart","services":["talker"]}"#;
+    let refused = [
+        (vec![("Origin", origin.as_str())], 401),
+        (vec![with_token[0], ("Origin", "http://evil.example")], 403),
+        (vec![with_token[0], ("Origin", "null")], 403),
+        (vec![with_token[0]], 403),
+    ];
+    for (headers, expected) in refused {
+        let (code, _, body) = http(port, "POST", "/api/control", &headers, restart);
+        assert_eq!(code, expected, "{headers:?}: {body}");
+    }
+    assert_eq!(talker_pid(port, &token), pid, "a refused restart restarted");
+    let (code, _, body) = http(port, "POST", "/api/control", &[with_token[0], ("Origin", &origin)], restart);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["done"]["restarted"][0], "talker", "{body}");
+    assert_ne!(talker_pid(port, &token), pid, "the restart kept the pid");
+
+    // Garbage and `down` get protocol errors; the stack runs on.
+    for garbage in ["", "{", "null", r#"{"version":2,"op":"status"}"#, r#"{"version":1,"op":"fly"}"#] {
+        let (code, _, body) = http(port, "POST", "/api/control", &[with_token[0], ("Origin", &origin)], garbage);
+        assert_eq!((code, json(&body)["ok"].clone()), (200, Value::Bool(false)), "{garbage}: {body}");
+    }
+    let down = r#"{"version":1,"op":"down"}"#;
+    let (_, _, body) = http(port, "POST", "/api/control", &[with_token[0], ("Origin", &origin)], down);
+    assert!(json(&body)["error"].as_str().unwrap().contains("agui-dev down"), "{body}");
+    for body in ["{", r#"{"message": 3}"#] {
+        let (code, _, answer) = http(port, "POST", "/api/agent/run", &[with_token[0], ("Origin", &origin)], body);
+        assert_eq!(code, 200);
+        assert!(answer.contains(r#""kind":"error""#) && answer.contains(r#""kind":"done""#), "{answer}");
+    }
+
+    // `/api/status` is the control socket's answer, and `status --json` names the console.
+    let (_, _, body) = http(port, "GET", "/api/status", &with_token, "");
+    let (code, socket_status, _) = fixture.run(&["status", "--json"]);
+    assert_eq!(code, 0);
+    let (console, socket) = (json(&body), json(&socket_status));
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&console), keys(&socket));
+    assert_eq!(keys(&console["services"][0]), keys(&socket["services"][0]));
+    assert!(socket["console"].as_str().unwrap().ends_with(&format!(":{port}/?token={token}")), "{socket}");
+
+    // Logs, history and live: the key the service printed is redacted.
+    let (_, _, history) = http(port, "GET", "/api/logs?service=talker&n=1000", &with_token, "");
+    assert!(history.contains("started with [redacted:OPENAI_API_KEY]"), "{history}");
+    // The service prints its key once per start: restart it while the stream is open.
+    let restart_now = || {
+        let (code, _, body) = http(port, "POST", "/api/control", &[with_token[0], ("Origin", &origin)], restart);
+        assert_eq!(code, 200, "{body}");
+    };
+    let live = read_stream(port, &token, "/api/logs/stream", restart_now, |line| line.contains("started with"));
+    assert!(live.contains("[redacted:OPENAI_API_KEY]"), "{live}");
+    for text in [&body, &socket_status, &history, &live] {
+        assert!(!text.contains(SECRET), "a secret left the console: {text}");
+    }
+
+    // A page still reading the live logs does not hold the stack up: its stream is ended.
+    let (open_stream, mut reader) = open(port, &token, "/api/logs/stream");
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0);
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+    assert!(open_stream.ends_with("\r\n\r\n"), "{open_stream}");
+    assert!(fixture.wait_for_no_survivors(WAIT).is_empty());
+    // The console's port closes with the stack.
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// Sends a GET with the token and reads the answer's head; returns it and the reader.
+fn open(port: u16, token: &str, path: &str) -> (String, BufReader<TcpStream>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Agui-Dev-Token: {token}\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the stream closed: {head}");
+        head.push_str(&line);
+    }
+    (head, reader)
+}
+
+/// Opens an event stream, runs `then` once its headers came, and reads until a line satisfies
+/// `until` (or a minute passes); returns what came.
+fn read_stream(port: u16, token: &str, path: &str, then: impl FnOnce(), until: impl Fn(&str) -> bool) -> String {
+    let (mut seen, mut reader) = open(port, token, path);
+    then();
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.starts_with("data:") && until(&line) {
+            return seen;
+        }
+    }
+    panic!("the stream never gave the line; it gave:\n{seen}");
+}
+
+#[test]
+fn the_console_is_served_unless_ci_or_the_stack_file_or_a_flag_says_no() {
+    let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));
+    let serves = |args: &[&str], ci: Option<&str>| {
+        let mut command = fixture.command(args);
+        match ci {
+            Some(value) => command.env("CI", value),
+            None => command.env_remove("CI"),
+        };
+        let mut up = fixture.spawn_command(command);
+        let text = up.stderr.wait_for("all 1 service is ready");
+        up.signal(Signal::SIGINT);
+        assert_eq!(up.wait(), 0);
+        text.contains("console: http://127.0.0.1:")
+    };
+    assert!(serves(&["up"], None));
+    assert!(serves(&["up"], Some("")), "an empty CI is no CI");
+    assert!(!serves(&["up"], Some("true")));
+    assert!(serves(&["up", "--console"], Some("true")));
+    assert!(!serves(&["up", "--no-console"], None));
+
+    std::fs::write(fixture.file("stack.toml"), stack("[console]\nenabled = false")).unwrap();
+    assert!(!serves(&["up"], None));
+    std::fs::write(fixture.file("stack.toml"), stack("[console]\nenabled = true\nport = \"auto\"")).unwrap();
+    assert!(serves(&["up"], Some("true")));
+}
+
+#[test]
+fn a_taken_console_port_names_its_holder_and_nothing_starts() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let fixture = Fixture::new(&format!(
+        "[services.talker]\ncommand = [\"sh\", \"-c\", \"touch started; sleep 100\"]\n\n[console]\nport = {port}\n"
+    ));
+    let (code, _, stderr) = fixture.run(&["up", "--console"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("the console's port {port} is in use; nothing was started")), "{stderr}");
+    assert!(stderr.contains(&format!("held by pid {}", std::process::id())), "{stderr}");
+    assert!(!fixture.file("started").exists());
+
+    // Bad values are located in the file, with a fix.
+    for (console, expected) in [
+        ("[console]\nport = 0", "stack.toml:4:8: port 0 is not between 1 and 65535"),
+        ("[console]\nport = \"any\"", "stack.toml:4:8: port `any` is neither a number nor \"auto\""),
+        ("[console]\nprot = 4400", "unknown key `prot`"),
+        ("[console]\nenabled = \"yes\"", "stack.toml:4:11"),
+    ] {
+        std::fs::write(fixture.file("stack.toml"), format!("[services.x]\ncommand = \"true\"\n{console}\n")).unwrap();
+        let (code, _, stderr) = fixture.run(&["check"]);
+        assert_eq!(code, 2, "{console}: {stderr}");
+        assert!(stderr.contains(expected), "{console}: expected `{expected}` in:\n{stderr}");
+        assert!(stderr.contains("hint:"), "{stderr}");
+    }
+    let shared = "[services.x]\ncommand = \"true\"\nport = 4567\n\n[console]\nport = 4567\n";
+    std::fs::write(fixture.file("stack.toml"), shared).unwrap();
+    let (code, _, stderr) = fixture.run(&["check"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("the console's port 4567 is also the port of `x`"), "{stderr}");
+    drop(holder);
+}
+
+/// Debian's Chromium, installed on first use where this runs as root with apt (a fresh CI
+/// machine); elsewhere the message says what to install.
+fn chromium() -> String {
+    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    if std::path::Path::new(&path).exists() {
+        return path;
+    }
+    let root = nix::unistd::getuid().is_root();
+    assert!(root, "the console test needs Debian's Chromium at {path}: `sudo apt-get install chromium`");
+    for args in [&["update"][..], &["install", "-y", "--no-install-recommends", "chromium"]] {
+        let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().unwrap();
+        assert!(status.success(), "apt-get {args:?} failed; install Debian's `chromium` package");
+    }
+    path
+}
+
+/// The pinned browser driver (tests/browser/package-lock.json), installed on first use.
+fn browser_driver() -> std::path::PathBuf {
+    let dir = common::repo_root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "npm ci in tests/browser failed");
+    }
+    dir.join("console.mjs")
+}
+
+#[test]
+fn the_console_page_in_chromium_drives_the_real_offline_stack() {
+    let chromium = chromium();
+    let driver = browser_driver();
+    let (proxy, mcp, agui) = (common::free_port(), common::free_port(), common::free_port());
+    let fixture = Fixture::new(&(common::real_stack(proxy, mcp, agui) + "\n[console]\nport = \"auto\"\n"));
+    let mut up = fixture.spawn_command(fixture.offline_command(&["up", "--console"]));
+    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    let (port, token) = console_of(&up);
+
+    let screenshots = common::repo_root().join("target/console-screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let url = format!("http://127.0.0.1:{port}/?token={token}");
+    let output = Command::new("node")
+        .arg(&driver)
+        .arg(&url)
+        .arg(&screenshots)
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let steps = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{steps}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the browser steps failed:\n{steps}");
+    let steps: Vec<Value> = steps.lines().filter(|l| l.starts_with('{')).map(json).collect();
+    let step = |name: &str| {
+        steps.iter().find(|s| s["step"] == name).unwrap_or_else(|| panic!("no step `{name}` in {steps:?}")).clone()
+    };
+    for name in ["refused", "loads", "restart", "chat", "mcp", "logs", "token-dropped", "page-clean"] {
+        assert_eq!(step(name)["ok"], true, "{name}: {:?}", step(name));
+    }
+    let restart = step("restart");
+    assert!(restart["old_pid"].is_i64() && restart["new_pid"].is_i64(), "{restart}");
+    assert_ne!(restart["old_pid"], restart["new_pid"], "{restart}");
+    assert!(step("mcp")["result"].as_str().unwrap().contains("42"));
+    assert!(!step("chat")["text"].as_str().unwrap().is_empty());
+    let chat = step("chat");
+    let types: Vec<&str> = chat["types"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!((types.first(), types.last()), (Some(&"RUN_STARTED"), Some(&"RUN_FINISHED")), "{chat}");
+    // Screenshots of every panel, kept under target/ for CI's artifacts.
+    for name in ["stack", "stack-restarted", "logs", "agent", "mcp", "models"] {
+        let shot = screenshots.join(format!("{name}.png"));
+        assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000), "no screenshot {}", shot.display());
+    }
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0);
+    assert!(fixture.wait_for_no_survivors(WAIT).is_empty());
+}
