@@ -257,7 +257,8 @@ cwd = "worker"
 command = "node worker.js"
 port = 13300
 ready = { log = "worker started" }
-depends_on = ["jobs"]
+depends_on = ["jobs", "migrate"]
+env = { SCRAPER_URL = "http://127.0.0.1:${services.scraper.port}/feed" }
 
 [services.jobs]
 cwd = "jobs"
@@ -269,6 +270,25 @@ ready = { exec = "/opt/host-only/check-jobs --quick" }
 command = "gadget --serve"
 ready = { exec = "gadget-health" }
 restart = "always"
+
+[services.search]
+kind = "mcp"
+cwd = "search"
+command = "npm run dev"
+port = "auto"
+watch = ["src/**/*.ts"]
+
+[services.scraper]
+cwd = "scraper"
+command = "npm start"
+port = "auto"
+
+[services.migrate]
+cwd = "migrate"
+command = "npm run migrate"
+task = true
+restart = "on-failure"
+max_restarts = 2
 "#;
 
 const SECRETS: &[&str] = &[
@@ -313,6 +333,10 @@ fn every_feature() -> Fixture {
     write("worker/package.json", &package(Some(">=18 <23"), false));
     write("worker/yarn.lock", "");
     write("jobs/Dockerfile", "FROM debian:bookworm-slim\nCMD [\"/run-jobs\"]\n");
+    for dir in ["search", "scraper", "migrate"] {
+        write(&format!("{dir}/package.json"), &package(Some(">=20"), true));
+        write(&format!("{dir}/package-lock.json"), "{}");
+    }
     fixture
 }
 
@@ -327,7 +351,7 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     let compose_err = export(&fixture, &stack, &["compose", "-o", compose_path.to_str().unwrap()], &env);
     let k8s_err = export(&fixture, &stack, &["k8s", "-o", out.path().join("k8s").to_str().unwrap()], &env);
     validate_compose(&venv, &compose_path);
-    assert_eq!(validate_k8s(&venv, &out.path().join("k8s")), 8, "a Secret and one file per service");
+    assert_eq!(validate_k8s(&venv, &out.path().join("k8s")), 11, "a Secret and one file per service");
 
     // What cannot be carried is a warning naming the service and key.
     for warning in [
@@ -346,6 +370,28 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     ] {
         assert!(k8s_err.contains(warning), "{warning}\n{k8s_err}");
     }
+    // `watch` and `port = "auto"`, whole lines: the service, the key, what the export did and the fix.
+    let auto = |service: &str, port: u16, why: &str| {
+        format!(
+            "warning: `services.{service}.port`: `\"auto\"` picks a free port each time the stack starts, which the exported files cannot follow; the export uses {port}, {why}, so every export of this file is the same (set a fixed `port` to choose another)"
+        )
+    };
+    let watch = "warning: `services.search.watch`: restarting on file changes is agui-dev's own; the image holds a copy of the source, so rebuild it after a change";
+    for (stderr, instead) in [
+        (&compose_err, "(compose's own `develop.watch` can rebuild on change; it is not generated)"),
+        (&k8s_err, "(a tool such as Skaffold or Tilt can rebuild and redeploy on change)"),
+    ] {
+        for line in [
+            format!("{watch} {instead}"),
+            auto("search", 3100, "the default port of kind `mcp`"),
+            auto("scraper", SCRAPER_PORT, "a port derived from the service's name"),
+        ] {
+            assert!(stderr.lines().any(|l| l == line), "{line}\n{stderr}");
+        }
+    }
+    let task_order = "warning: `services.worker.depends_on`: `migrate` is a task, a Job here, and nothing in a pod can wait for a Job to complete; `worker` starts at once and relies on its own retries (to keep the order, apply `migrate.yaml` first and `kubectl wait --for=condition=complete job/migrate`)";
+    assert!(k8s_err.lines().any(|l| l == task_order), "{k8s_err}");
+    assert!(!compose_err.contains("is a task"), "compose carries a task's ordering\n{compose_err}");
 
     // No secret value anywhere: not in the files, not in what was printed.
     for (path, text) in all_files(out.path()) {
@@ -381,6 +427,21 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
         Some("service_started"),
         "jobs has no usable probe"
     );
+    // A task: run once (retried on failure as `restart` says), and its dependents start when it
+    // exits 0. It runs its own command, not the `start` script.
+    assert_eq!(s["worker"]["depends_on"]["migrate"]["condition"].as_str(), Some("service_completed_successfully"));
+    assert_eq!(s["migrate"]["restart"].as_str(), Some("on-failure:2"));
+    assert!(s["migrate"]["healthcheck"].is_null() && s["migrate"]["ports"].is_null());
+    // `port = "auto"`: the kind's default port, or one derived from the name, in every place.
+    assert_eq!(s["search"]["ports"][0].as_str(), Some("127.0.0.1:3100:3100"));
+    assert_eq!(s["search"]["environment"]["PORT"].as_str(), Some("3100"));
+    assert_eq!(s["scraper"]["ports"][0].as_str(), Some(format!("127.0.0.1:{SCRAPER_PORT}:{SCRAPER_PORT}").as_str()));
+    assert_eq!(
+        s["worker"]["environment"]["SCRAPER_URL"].as_str(),
+        Some(format!("http://scraper:{SCRAPER_PORT}/feed").as_str()),
+        "`${{services.scraper.port}}` sees the exported port"
+    );
+    assert!(s["search"]["develop"].is_null(), "`watch` is not carried");
     assert!(s["jobs"]["healthcheck"].is_null());
     assert_eq!(
         s["gadget"]["healthcheck"]["test"][1].as_str(),
@@ -407,6 +468,7 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     assert!(inline("tools_api").contains("CMD [\"pnpm\", \"start\"]"));
     assert!(inline("worker").contains("RUN corepack enable && yarn install --frozen-lockfile"));
     assert!(inline("worker").contains("CMD [\"node\", \"worker.js\"]"), "no start script: the stack's command");
+    assert!(inline("migrate").contains("CMD [\"npm\", \"run\", \"migrate\"]"), "a task: its own command");
     assert!(
         Path::new(&compose_path)
             .parent()
@@ -454,6 +516,54 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     let config = doc(&yaml_docs(&k8s.join("litellm.yaml")), "ConfigMap");
     assert!(config["data"]["handler.py"].is_string());
     assert!(k8s.join("tools-api.Dockerfile").is_file() && !k8s.join("jobs.Dockerfile").exists());
+
+    // A task is a Job whose failed pods are retried `max_restarts` times; nothing waits for it.
+    let migrate = yaml_docs(&k8s.join("migrate.yaml"));
+    assert!(migrate.iter().all(|d| d["kind"].as_str() != Some("Deployment")));
+    let job = doc(&migrate, "Job");
+    assert_eq!(job["apiVersion"].as_str(), Some("batch/v1"));
+    assert_eq!(job["spec"]["backoffLimit"].as_u64(), Some(2));
+    assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"].as_str(), Some("Never"));
+    let worker = doc(&yaml_docs(&k8s.join("worker.yaml")), "Deployment");
+    let waits: Vec<&str> = worker["spec"]["template"]["spec"]["initContainers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(waits, ["wait-for-jobs"]);
+    let search = yaml_docs(&k8s.join("search.yaml"));
+    assert_eq!(doc(&search, "Service")["spec"]["ports"][0]["port"].as_u64(), Some(3100));
+}
+
+/// The port `export` derives for `scraper` (`port = "auto"`, no kind): FNV-1a of the name.
+const SCRAPER_PORT: u16 = 24517;
+
+#[test]
+fn two_exports_of_a_stack_with_auto_ports_give_identical_files() {
+    let fixture = every_feature();
+    let stack = fixture.file("stack.toml");
+    let out = tempfile::tempdir().unwrap();
+    let env = [("SERVICE_TOKEN", "tok-process-secret-0004")];
+    // Sibling folders: the relative paths in the files are the same from both.
+    let mut exported = Vec::new();
+    for run in ["first", "second"] {
+        let dir = out.path().join(run);
+        export(&fixture, &stack, &["compose", "-o", dir.join("compose.yaml").to_str().unwrap()], &env);
+        export(&fixture, &stack, &["k8s", "-o", dir.join("k8s").to_str().unwrap()], &env);
+        let mut files: Vec<(PathBuf, String)> =
+            all_files(&dir).into_iter().map(|(p, t)| (p.strip_prefix(&dir).unwrap().to_path_buf(), t)).collect();
+        files.sort();
+        exported.push(files);
+    }
+    let names = |files: &[(PathBuf, String)]| files.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&exported[0]), names(&exported[1]));
+    assert_eq!(exported[0].len(), 20, "compose.yaml, .env.example and 18 files in k8s/");
+    for ((path, first), (_, second)) in exported[0].iter().zip(&exported[1]) {
+        assert!(first == second, "`{}` differs between two exports of the same stack file", path.display());
+    }
+    let compose = &exported[0].iter().find(|(p, _)| p == Path::new("compose.yaml")).unwrap().1;
+    assert!(compose.contains(&format!("127.0.0.1:{SCRAPER_PORT}:{SCRAPER_PORT}")), "{compose}");
 }
 
 #[test]

@@ -124,7 +124,7 @@ pub fn load(path: &Path) -> Result<Stack> {
 }
 
 /// Like `load`, keeping the port already chosen for a service that still says `port = "auto"`
-/// (a reload must not move a running service to another port).
+/// (a reload must not move a running service to another port), or given one by `export`.
 pub fn load_keeping(path: &Path, auto_ports: &std::collections::BTreeMap<String, u16>) -> Result<Stack> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         Error::usage(format!("cannot read `{}`", path.display()))

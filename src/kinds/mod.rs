@@ -55,6 +55,12 @@ pub trait Kind: Sync {
         crate::http::local_url(port, "")
     }
 
+    /// The port the kind's server listens on when nothing sets one: what `export` uses for a
+    /// service with `port = "auto"`, since a container has its ports to itself.
+    fn default_port(&self) -> Option<u16> {
+        None
+    }
+
     /// What the kind adds to one of its services listening on `port`.
     fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults;
 

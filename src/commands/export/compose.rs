@@ -80,19 +80,24 @@ fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
     if !c.depends_on.is_empty() {
         let mut deps = Mapping::new();
         for dep in &c.depends_on {
-            let healthy = export
-                .services
-                .iter()
-                .find(|d| &d.name == dep)
-                .is_some_and(|d| d.probe.as_ref().and_then(|p| p.command(d.runtime)).is_some());
+            let d = export.services.iter().find(|d| &d.name == dep);
+            let healthy = d.is_some_and(|d| d.probe.as_ref().and_then(|p| p.command(d.runtime)).is_some());
             let mut condition = Mapping::new();
-            let condition_name = if healthy { "service_healthy" } else { "service_started" };
+            // A task is done when it exits 0, as agui-dev starts its dependents locally.
+            let condition_name = if d.is_some_and(|d| d.task) {
+                "service_completed_successfully"
+            } else if healthy {
+                "service_healthy"
+            } else {
+                "service_started"
+            };
             condition.insert("condition".into(), condition_name.into());
             deps.insert(dep.clone().into(), Yaml::Mapping(condition));
         }
         s.insert("depends_on".into(), Yaml::Mapping(deps));
     }
     // `"no"` is compose's default and is left out: unquoted, YAML 1.1 readers take it for false.
+    // A task (`restart` is never `always` there) thus runs once, or is retried on failure.
     let restart = match c.restart {
         Restart::No => None,
         Restart::OnFailure => Some(format!("on-failure:{}", c.max_restarts)),

@@ -1,10 +1,13 @@
-//! `agui-dev export k8s`: a Deployment and a Service per service, the LiteLLM config as a
-//! ConfigMap, and one Secret holding the keys (with empty values) that the containers reference.
+//! `agui-dev export k8s`: a Deployment and a Service per service (a Job for a `task`), the
+//! LiteLLM config as a ConfigMap, and one Secret holding the keys (with empty values) that the
+//! containers reference.
 //!
 //! Ordering is done the Kubernetes way: a Service only routes to pods whose readinessProbe
 //! passes, so a service that depends on another gets an init container (in its own image, which
 //! has node or python) that waits until the dependency answers through its Service. The servers'
 //! own retries (the AG-UI template reconnects to MCP) cover a dependency that restarts later.
+//! Nothing in a pod can see whether a Job has completed without API access, so waiting for a
+//! task is left to whoever applies the manifests (a warning and the Job's header say how).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,6 +15,7 @@ use std::path::Path;
 use serde_norway::{Mapping, Value as Yaml};
 
 use super::shared::{Container, Export, Health, Image, Part};
+use crate::config::Restart;
 
 /// The files of the export: (file name in `dir`, contents).
 pub fn render(export: &Export, dir: &Path, warnings: &mut Vec<String>) -> Vec<(String, String)> {
@@ -35,6 +39,15 @@ pub fn render(export: &Export, dir: &Path, warnings: &mut Vec<String>) -> Vec<(S
         let mut docs: Vec<String> = Vec::new();
         let mut header =
             format!("# `services.{}`, written by `agui-dev export k8s`; export again rather than edit.\n", c.name);
+        if c.task {
+            let _ = writeln!(
+                header,
+                "# A task: a Job that runs once. Apply it before what depends on it and wait for it:\n\
+                 #   kubectl wait --for=condition=complete job/{} --timeout=10m\n\
+                 # A Job cannot be changed once created: `kubectl delete job {}` before applying a new export.",
+                c.host, c.host
+            );
+        }
         if let Some(files_) = &c.config {
             let mut data = Mapping::new();
             for (name, text) in &files_.files {
@@ -59,7 +72,7 @@ pub fn render(export: &Export, dir: &Path, warnings: &mut Vec<String>) -> Vec<(S
                 super::compose::relative(dir, context)
             );
         }
-        docs.push(yaml(&deployment(export, c, &secret_name, warnings)));
+        docs.push(yaml(&workload(export, c, &secret_name, warnings)));
         if let Some(port) = c.port {
             let mut service = object("v1", "Service", &c.host, export, Some(c));
             let mut port_map = Mapping::new();
@@ -76,7 +89,8 @@ pub fn render(export: &Export, dir: &Path, warnings: &mut Vec<String>) -> Vec<(S
     files
 }
 
-fn deployment(export: &Export, c: &Container, secret_name: &str, warnings: &mut Vec<String>) -> Mapping {
+/// The service's Deployment, or for a task its Job.
+fn workload(export: &Export, c: &Container, secret_name: &str, warnings: &mut Vec<String>) -> Mapping {
     let at = |key: &str| format!("`services.{}.{key}`", c.name);
     let image = match &c.image {
         Image::Pull(image) | Image::Build { tag: image, .. } => image.clone(),
@@ -137,6 +151,10 @@ fn deployment(export: &Export, c: &Container, secret_name: &str, warnings: &mut 
         pod.insert("initContainers".into(), Yaml::Sequence(init));
     }
     pod.insert("containers".into(), Yaml::Sequence(vec![Yaml::Mapping(container)]));
+    if c.task {
+        // A failed run is retried by the Job with a new pod (`backoffLimit`), not in place.
+        pod.insert("restartPolicy".into(), "Never".into());
+    }
     pod.insert("terminationGracePeriodSeconds".into(), Yaml::Number(c.stop_grace.as_secs().max(1).into()));
     if c.stop_signal != nix::sys::signal::Signal::SIGTERM {
         warnings.push(format!(
@@ -151,6 +169,16 @@ fn deployment(export: &Export, c: &Container, secret_name: &str, warnings: &mut 
     let mut template = Mapping::new();
     template.insert("metadata".into(), Yaml::Mapping(labels));
     template.insert("spec".into(), Yaml::Mapping(pod));
+    if c.task {
+        // `restart = "on-failure"` retries a task up to `max_restarts` times, as agui-dev does.
+        let retries = if c.restart == Restart::OnFailure { c.max_restarts } else { 0 };
+        let mut spec = Mapping::new();
+        spec.insert("backoffLimit".into(), Yaml::Number(retries.into()));
+        spec.insert("template".into(), Yaml::Mapping(template));
+        let mut job = object("batch/v1", "Job", &c.host, export, Some(c));
+        job.insert("spec".into(), Yaml::Mapping(spec));
+        return job;
+    }
     let mut match_labels = Mapping::new();
     match_labels.insert("matchLabels".into(), Yaml::Mapping(selector(export, c)));
     let mut spec = Mapping::new();
@@ -193,6 +221,13 @@ fn init_containers(export: &Export, c: &Container, image: &str, warnings: &mut V
     let mut init = Vec::new();
     for dep in &c.depends_on {
         let Some(d) = export.services.iter().find(|s| &s.name == dep) else { continue };
+        if d.task {
+            warnings.push(format!(
+                "`services.{}.depends_on`: `{dep}` is a task, a Job here, and nothing in a pod can wait for a Job to complete; `{}` starts at once and relies on its own retries (to keep the order, apply `{}.yaml` first and `kubectl wait --for=condition=complete job/{}`)",
+                c.name, c.name, d.host, d.host
+            ));
+            continue;
+        }
         let Some(port) = d.port else {
             warnings.push(format!(
                 "`services.{}.depends_on`: `{dep}` has no port to wait for; Kubernetes starts both at once",

@@ -17,10 +17,14 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Cli, ExportTarget};
 use crate::error::{Error, Result};
 use crate::output::Level;
-use crate::plan;
+use crate::{config, plan};
 
 pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     let stack = super::load_stack(cli)?;
+    // `port = "auto"` got a free port, different on every load; the export reads the file again
+    // with fixed ones, so the ports, and the URLs built from them, are the same on every export.
+    let ports = shared::auto_ports(&stack);
+    let stack = if ports.is_empty() { stack } else { config::load_keeping(&stack.source.path, &ports)? };
     let plan = plan::build(&stack, &[])?;
     let printer = super::printer(cli, false, &[], None, plan.secrets.clone())?;
     let out = printer.out();
@@ -124,10 +128,16 @@ fn export(
                     export.name
                 ));
             }
-            let notes = vec![
+            let mut notes = vec![
                 "Kubernetes restarts every container of a Deployment; `restart` and `max_restarts` are not carried"
                     .to_owned(),
             ];
+            if export.services.iter().any(|c| c.task) {
+                notes.push(
+                    "a task is a Job: `restart = \"on-failure\"` and `max_restarts` become its `backoffLimit`"
+                        .to_owned(),
+                );
+            }
             (export, Notes { warnings, info: notes, summary })
         }
     };

@@ -3,6 +3,7 @@
 //! its arguments, its environment with every secret turned into a reference, the wiring URLs
 //! pointed at service names instead of 127.0.0.1, the readiness probe as it can run inside the
 //! container, and a warning for everything that cannot be carried (naming the service and key).
+//! `auto_ports` gives `port = "auto"` a fixed number before the stack is loaded for an export.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,8 @@ pub struct Container {
     pub probe: Option<Health>,
     pub ready_timeout: Duration,
     pub depends_on: Vec<String>,
+    /// A one-shot job (`task = true`): done when it exits 0, and its dependents start then.
+    pub task: bool,
     pub restart: Restart,
     pub max_restarts: u32,
     pub stop_signal: Signal,
@@ -216,13 +219,14 @@ pub fn build(stack: &Stack, plan: &Plan, target: Target) -> Result<Export> {
             probe,
             ready_timeout: service.ready_timeout,
             depends_on: service.depends_on.clone(),
+            task: service.task,
             restart: service.restart,
             max_restarts: service.max_restarts,
             stop_signal: service.stop_signal,
             stop_grace: service.stop_grace,
             config: config_files,
         });
-        uncarried(service, &mut export.warnings);
+        uncarried(service, target, &mut export.warnings);
     }
     if plan.model.is_some() {
         export.notes.extend(plan.notes.iter().map(|n| format!("{n} (set `LITELLM_MODEL` when exporting to choose)")));
@@ -230,10 +234,72 @@ pub fn build(stack: &Stack, plan: &Plan, target: Target) -> Result<Export> {
     Ok(export)
 }
 
-/// Keys of the stack file that have no counterpart in a container engine. `watch` and
-/// `port = "auto"` belong here once the stack file has them: each adds one check that pushes
+/// Keys of the stack file that have no counterpart in a container engine: each pushes
 /// `services.NAME.KEY: ...`, so nothing is dropped without a word.
-fn uncarried(_service: &ServicePlan, _warnings: &mut Vec<String>) {}
+fn uncarried(service: &ServicePlan, target: Target, warnings: &mut Vec<String>) {
+    let at = |key: &str| format!("`services.{}.{key}`", service.name);
+    if !service.watch.is_empty() {
+        // The image holds a copy of the source, so there is nothing in the container to watch.
+        let instead = match target {
+            Target::Compose => "compose's own `develop.watch` can rebuild on change; it is not generated",
+            Target::K8s => "a tool such as Skaffold or Tilt can rebuild and redeploy on change",
+        };
+        warnings.push(format!(
+            "{}: restarting on file changes is agui-dev's own; the image holds a copy of the source, so rebuild it after a change ({instead})",
+            at("watch")
+        ));
+    }
+    if service.port_auto
+        && let Some(port) = service.port
+    {
+        let kind_default = service.kind.filter(|k| kinds::of(*k).default_port() == Some(port));
+        let why = match kind_default {
+            Some(kind) => format!("the default port of kind `{}`", kinds::of(kind).name()),
+            None => "a port derived from the service's name".to_owned(),
+        };
+        warnings.push(format!(
+            "{}: `\"auto\"` picks a free port each time the stack starts, which the exported files cannot follow; the export uses {port}, {why}, so every export of this file is the same (set a fixed `port` to choose another)",
+            at("port")
+        ));
+    }
+}
+
+/// The ports an export gives the services with `port = "auto"`, by service name. A container has
+/// its ports to itself, so there is no clash to avoid there; what matters is that the files are
+/// the same on every export and that no two services share a port (compose publishes each on the
+/// host, and the wiring finds a service by its port). A kind's server gets its own default port
+/// (LiteLLM 4000, MCP 3100, AG-UI 3000); any other service, or one whose default is taken, a port
+/// in 20000-29999 derived from its name, so adding a service elsewhere in the file moves nothing.
+pub fn auto_ports(stack: &Stack) -> BTreeMap<String, u16> {
+    let mut taken: Vec<u16> = stack.services.iter().filter(|s| !s.port_auto).filter_map(|s| s.port).collect();
+    let mut chosen = BTreeMap::new();
+    for service in stack.services.iter().filter(|s| s.port_auto) {
+        let default = service.kind.and_then(|k| kinds::of(k).default_port()).filter(|p| !taken.contains(p));
+        let port = default.unwrap_or_else(|| {
+            const BASE: u32 = 20_000;
+            const SPAN: u32 = 10_000;
+            let mut offset = fnv1a(service.name.as_bytes()) % SPAN;
+            // At most as many steps as there are services: a free one is always near.
+            while taken.contains(&port_at(BASE, offset)) {
+                offset = (offset + 1) % SPAN;
+            }
+            port_at(BASE, offset)
+        });
+        taken.push(port);
+        chosen.insert(service.name.clone(), port);
+    }
+    chosen
+}
+
+fn port_at(base: u32, offset: u32) -> u16 {
+    u16::try_from(base + offset).unwrap_or(u16::MAX)
+}
+
+/// FNV-1a, 32 bits: written out because the standard library's hasher may change between Rust
+/// releases, and a derived port must not.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193))
+}
 
 impl Export {
     fn secret(&mut self, name: &str, optional: bool, why: &str) {
@@ -298,8 +364,11 @@ fn other_container(
             ));
         }
         // A container runs the package's `start` script; the stack's command is usually a
-        // watching dev server, which has nothing to watch in an image.
-        let command: Vec<String> = if json.pointer("/scripts/start").is_some() {
+        // watching dev server, which has nothing to watch in an image. A task's command is the
+        // job itself (a migration, a build), so it runs as it is.
+        let command: Vec<String> = if service.task {
+            service.command.clone()
+        } else if json.pointer("/scripts/start").is_some() {
             let start = vec![pm.program().to_owned(), "start".to_owned()];
             if service.command != start {
                 notes.push(format!(
@@ -429,6 +498,15 @@ pub fn duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_ports_are_stable_and_in_range() {
+        // Fixed values: a change here moves the port of every exported stack that uses "auto".
+        assert_eq!(fnv1a(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
+        let port = port_at(20_000, fnv1a(b"scraper") % 10_000);
+        assert!((20_000..30_000).contains(&port), "{port}");
+    }
 
     #[test]
     fn names_and_durations() {

@@ -28,6 +28,11 @@ impl Kind for Agui {
         "agui"
     }
 
+    /// The template's own default (`PORT` unset), also what `init` writes.
+    fn default_port(&self) -> Option<u16> {
+        Some(3000)
+    }
+
     fn endpoint(&self, port: u16) -> String {
         local_url(port, RUN)
     }

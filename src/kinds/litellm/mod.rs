@@ -38,6 +38,11 @@ impl Kind for Litellm {
         "litellm"
     }
 
+    /// LiteLLM's own default `--port`.
+    fn default_port(&self) -> Option<u16> {
+        Some(4000)
+    }
+
     fn endpoint(&self, port: u16) -> String {
         local_url(port, API)
     }

@@ -28,6 +28,11 @@ impl Kind for Mcp {
         "mcp"
     }
 
+    /// The template's own default (`PORT` unset), also what `init` writes.
+    fn default_port(&self) -> Option<u16> {
+        Some(3100)
+    }
+
     fn endpoint(&self, port: u16) -> String {
         local_url(port, PATH)
     }
