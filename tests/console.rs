@@ -185,6 +185,80 @@ fn read_stream(port: u16, token: &str, path: &str, then: impl FnOnce(), until: i
     panic!("the stream never gave the line; it gave:\n{seen}");
 }
 
+/// The frames of one relayed run: `{"kind": ...}` objects, in order.
+fn agent_run(port: u16, token: &str, body: &str) -> Vec<Value> {
+    let origin = format!("http://127.0.0.1:{port}");
+    let (code, _, answer) =
+        http(port, "POST", "/api/agent/run", &[("X-Agui-Dev-Token", token), ("Origin", &origin)], body);
+    assert_eq!(code, 200, "{answer}");
+    answer.lines().filter_map(|l| l.strip_prefix("data: ")).map(json).collect()
+}
+
+#[test]
+fn the_agent_relay_streams_what_each_event_meant_keeps_the_thread_and_names_a_broken_rule() {
+    let script = common::repo_root().join("tests/fixtures/agui-server/serve.py");
+    let (good, bad) = (common::free_port(), common::free_port());
+    let service = |name: &str, port: u16, mode: &str| {
+        format!(
+            "[services.{name}]\nkind = \"agui\"\ncommand = [\"python3\", {script:?}, \"{port}\", \"{mode}\", \"{SECRET}\"]\n\
+             port = {port}\nready = {{ log = \"listening\" }}\nenv = {{ OPENAI_API_KEY = \"{SECRET}\" }}\n\n"
+        )
+    };
+    // The relay talks to the stack's first `kind = "agui"` service: the good one here.
+    let fixture =
+        Fixture::new(&(service("good", good, "good") + &service("bad", bad, "bad") + "[console]\nport = \"auto\""));
+    let mut up = fixture.spawn(&["up", "--console"]);
+    up.stderr.wait_for("all 2 services are ready");
+    let (port, token) = console_of(&up);
+
+    let frames = agent_run(port, &token, r#"{"message":"hello"}"#);
+    let kinds: Vec<&str> = frames.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"run"), "{frames:?}");
+    assert_eq!(frames.last().unwrap(), &serde_json::json!({"kind": "done", "clean": true}), "{frames:?}");
+    for kind in ["event", "text", "tool_call", "tool_result", "state"] {
+        assert!(kinds.contains(&kind), "no `{kind}` frame in {kinds:?}");
+    }
+    let events: Vec<&Value> = frames.iter().filter(|f| f["kind"] == "event").collect();
+    assert!(events.iter().enumerate().all(|(i, f)| f["index"] == i), "{events:?}");
+    assert_eq!(events[0]["event"]["type"], "RUN_STARTED");
+    let call = frames.iter().find(|f| f["kind"] == "tool_result").unwrap();
+    assert_eq!((call["name"].as_str(), call["result"].as_str()), (Some("lookup"), Some(r#"{"sunny":true}"#)));
+    let text = |frames: &[Value]| {
+        frames.iter().filter(|f| f["kind"] == "text").map(|f| f["text"].as_str().unwrap()).collect::<String>()
+    };
+    assert_eq!(text(&frames), "fixture answer: messages=1");
+
+    // The same thread: the server gets the whole conversation again; a reset forgets it.
+    let thread = frames[0]["thread"].as_str().unwrap().to_owned();
+    let again = agent_run(port, &token, &format!(r#"{{"message":"more","thread":"{thread}"}}"#));
+    assert_eq!(text(&again), "fixture answer: messages=5", "{again:?}");
+    let origin = format!("http://127.0.0.1:{port}");
+    let reset = format!(r#"{{"thread":"{thread}"}}"#);
+    let (_, _, body) =
+        http(port, "POST", "/api/agent/reset", &[("X-Agui-Dev-Token", &token), ("Origin", &origin)], &reset);
+    assert_eq!(json(&body)["ok"], true);
+    let fresh = agent_run(port, &token, &format!(r#"{{"message":"anew","thread":"{thread}"}}"#));
+    assert_eq!(text(&fresh), "fixture answer: messages=1", "{fresh:?}");
+
+    // The broken run, through a stack whose only AG-UI server is the bad one: the rule named at
+    // its event, the run not clean, the secret it quotes redacted.
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0);
+    std::fs::write(fixture.file("stack.toml"), service("bad", bad, "bad") + "[console]\nport = \"auto\"").unwrap();
+    let mut up = fixture.spawn(&["up", "--console"]);
+    up.stderr.wait_for("all 1 service is ready");
+    let (port, token) = console_of(&up);
+    let frames = agent_run(port, &token, r#"{"message":"hello"}"#);
+    let violation = frames.iter().find(|f| f["kind"] == "violation").unwrap_or_else(|| panic!("{frames:?}"));
+    assert_eq!((violation["rule"].as_str(), violation["index"].as_u64()), (Some("agui.text-content-open"), Some(2)));
+    assert_eq!(frames.last().unwrap()["clean"], false);
+    let raw = serde_json::to_string(&frames).unwrap();
+    assert!(!raw.contains(SECRET) && raw.contains("[redacted:OPENAI_API_KEY]"), "{raw}");
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0);
+    assert!(fixture.wait_for_no_survivors(WAIT).is_empty());
+}
+
 #[test]
 fn the_console_is_served_unless_ci_or_the_stack_file_or_a_flag_says_no() {
     let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));
