@@ -94,6 +94,9 @@ pub(super) fn table(answer: &Answer) -> String {
         let offline = if answer.offline == Some(true) { " (the offline model: canned answers)" } else { "" };
         let _ = writeln!(text, "model: `{model}`{offline}");
     }
+    if let Some(console) = &answer.console {
+        let _ = writeln!(text, "console: {console}");
+    }
     text
 }
 
