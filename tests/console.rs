@@ -123,7 +123,8 @@ fn only_the_console_page_with_the_token_gets_in_and_no_secret_gets_out() {
     assert_eq!(keys(&console), keys(&socket));
     assert_eq!(keys(&console["services"][0]), keys(&socket["services"][0]));
     assert!(socket["console"].as_str().unwrap().ends_with(&format!(":{port}/?token={token}")), "{socket}");
-    let (_, table, _) = fixture.run(&["status"]);
+    let (_, stdout, stderr) = fixture.run(&["status"]);
+    let table = stdout + &stderr;
     assert!(table.contains(&format!("console: http://127.0.0.1:{port}/?token={token}")), "{table}");
 
     // Logs, history and live: the key the service printed is redacted.
