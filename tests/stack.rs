@@ -151,3 +151,39 @@ fn no_setup_makes_a_missing_venv_an_error_with_a_hint() {
         "error: set-up is missing: LiteLLM into `nowhere`\nhint: run `agui-dev setup`, or drop `--no-setup` to let agui-dev do it"
     );
 }
+
+#[test]
+fn setup_refuses_a_compromised_pin_before_installing_anything() {
+    let fixture = Fixture::new("[services.proxy]\nkind = \"litellm\"\nconfig = \"litellm/config.yaml\"\nport = 4999\n");
+    std::fs::create_dir(fixture.file("litellm")).unwrap();
+    std::fs::write(
+        fixture.file("litellm/config.yaml"),
+        "model_list:\n  - model_name: offline\n    litellm_params:\n      model: openai/offline\n      mock_response: canned\n",
+    )
+    .unwrap();
+    // A project still on a pin from before March 2026, in uv's hashed format.
+    let hash = "0".repeat(64);
+    std::fs::write(
+        fixture.file("litellm/requirements.txt"),
+        format!(
+            "# pinned long ago\nlitellm[proxy]==1.82.7 \\\n    --hash=sha256:{hash}\n    # via -r requirements.in\n"
+        ),
+    )
+    .unwrap();
+    let mut command = fixture.command(&["setup"]);
+    // Belt and braces: were the refusal ever to come after the installers start, they could
+    // still not reach a package index, and the assertions below would fail rather than download.
+    command.env("PIP_NO_INDEX", "1").env("UV_OFFLINE", "1").stdin(std::process::Stdio::null());
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: litellm/requirements.txt:2:1: `litellm==1.82.7` is a compromised release (MAL-2026-2144: "
+        ),
+        "the error names the file, the line and the advisory: {stderr}"
+    );
+    assert!(stderr.contains("; nothing was installed\nhint: pin a safe release with hashes"), "{stderr}");
+    assert!(!fixture.file(".venv").exists(), "no venv was created");
+    assert!(!fixture.file(".agui-dev/tools").exists(), "no installer was fetched");
+}

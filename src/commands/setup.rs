@@ -3,7 +3,8 @@
 //! For each litellm service: a venv with the pinned `litellm[proxy]` (the `requirements.txt` next
 //! to its config, else the pins embedded in agui-dev; hashes required), installed by `uv` with bytecode compiled (without it every
 //! start re-imports LiteLLM from source: about 10 s instead of 6 s where PYTHONDONTWRITEBYTECODE
-//! is set), then checked against the known-compromised releases. uv is taken from PATH, else
+//! is set), then checked against the known-compromised releases (a requirements file pinning one
+//! is refused before anything is installed). uv is taken from PATH, else
 //! installed from PyPI into `.agui-dev/tools/uv`; pip is the fallback when uv cannot be had.
 //! For each service folder with a `package.json` and no `node_modules`: an install with the
 //! project's own package manager (`node_install`: `npm ci`, pnpm, yarn; workspaces at their root).
@@ -147,6 +148,11 @@ fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
 }
 
 async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements: Option<&Path>) -> Result<String> {
+    // Before anything runs (no venv, no uv fetched, no pip): a compromised release does its
+    // harm when installed, so the refusal cannot wait for the check after the install.
+    if let Some(file) = requirements {
+        refuse_compromised_pin(file, dir)?;
+    }
     let python = which("python3").ok_or_else(|| {
         Error::failed("`python3` was not found on PATH").hint("install Python 3.10-3.14 (3.11 is tested) and try again")
     })?;
@@ -190,6 +196,31 @@ async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements:
     }
     let installed = verify_litellm(venv)?;
     Ok(if embedded.is_some() { format!("{installed} (agui-dev's embedded pins)") } else { installed })
+}
+
+/// A requirements file that pins a compromised litellm is refused, naming the file and line.
+fn refuse_compromised_pin(file: &Path, dir: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(file).map_err(|err| {
+        Error::failed(format!("cannot read `{}`", relative(file, dir)))
+            .cause(err)
+            .hint("check that the file exists and is readable")
+    })?;
+    let Some((line, version)) = advisories::litellm_pin(&text) else {
+        return Ok(());
+    };
+    let Some(advisory) = advisories::compromised(&version) else {
+        return Ok(());
+    };
+    Err(Error::usage(format!(
+        "`litellm=={version}` is a compromised release ({}: {}); nothing was installed",
+        advisory.name(),
+        advisory.summary
+    ))
+    .at(crate::error::Location { file: relative(file, dir), line, column: 1 })
+    .hint(
+        "pin a safe release with hashes, such as agui-dev's own `templates/litellm/requirements.txt`, \
+         or delete this file to use the pins built into agui-dev",
+    ))
 }
 
 /// The installed litellm must be there, and must not be a compromised release or have left its hook.

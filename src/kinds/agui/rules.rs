@@ -37,6 +37,17 @@ pub const RULES: &[(&str, &str)] = &[
     ("agui.no-thinking-events", "no `THINKING_*` event (removed in 1.0)"),
     ("agui.finished-outcome", "`RUN_FINISHED.outcome` is success, interrupt (with interrupts) or cancelled"),
     ("agui.finished-usage", "`RUN_FINISHED.usage` is an array of token-usage entries"),
+    ("agui.subagent-start-fields", "`SUBAGENT_STARTED` has a string `subagentRunId` and `name`"),
+    ("agui.subagent-start-unique", "no `SUBAGENT_STARTED` for a subagent that is already active"),
+    ("agui.subagent-id-not-reused", "no `SUBAGENT_STARTED` for a subagent that already ended in the same run"),
+    ("agui.subagent-parent-started", "`parentSubagentRunId` names a subagent started earlier in the same run"),
+    (
+        "agui.subagent-end-fields",
+        "`SUBAGENT_FINISHED`/`SUBAGENT_ERROR` have a `subagentRunId`; `SUBAGENT_ERROR` a `message`",
+    ),
+    ("agui.subagent-end-open", "`SUBAGENT_FINISHED`/`SUBAGENT_ERROR` only for an active subagent"),
+    ("agui.subagent-finished-outcome", "`SUBAGENT_FINISHED.outcome` is success or suspended (`interruptIds` strings)"),
+    ("agui.finish-closes-subagents", "every subagent is finished or errored before `RUN_FINISHED`"),
     ("agui.smoke-no-run-error", "the smoke run does not end in `RUN_ERROR`"),
     ("agui.smoke-assistant-text", "the smoke run produced assistant text"),
 ];
@@ -115,6 +126,11 @@ pub struct Validator {
     run_ids: Vec<String>,
     open_messages: Vec<String>,
     open_calls: Vec<String>,
+    /// Subagent invocations started and not yet ended in this run, and those that ended in it.
+    /// Both are per run: the 1.0.0 verifier forgets them at `RUN_STARTED`, and a suspended
+    /// subagent may be continued (started again under its id) by a later run.
+    active_subagents: Vec<String>,
+    ended_subagents: Vec<String>,
     last_error: Option<(usize, String)>,
     /// Frames fed so far (the index of the next one).
     fed: usize,
@@ -182,6 +198,8 @@ impl Validator {
                     ));
                 }
                 self.run_ids.push(self.run.1.clone());
+                self.active_subagents.clear();
+                self.ended_subagents.clear();
                 self.checked.runs += 1;
                 self.state = State::Active;
             }
@@ -252,6 +270,63 @@ impl Validator {
                 })?;
                 self.open_calls.remove(at);
             }
+            "SUBAGENT_STARTED" => {
+                let string = |name: &str| event.get(name).and_then(Value::as_str);
+                let (Some(id), Some(_)) = (string("subagentRunId"), string("name")) else {
+                    return Err(broken(
+                        "agui.subagent-start-fields",
+                        "`SUBAGENT_STARTED` needs a string `subagentRunId` and a string `name`".to_owned(),
+                    ));
+                };
+                if self.active_subagents.iter().any(|s| s == id) {
+                    return Err(broken("agui.subagent-start-unique", format!("subagent `{id}` is already active")));
+                }
+                if self.ended_subagents.iter().any(|s| s == id) {
+                    return Err(broken(
+                        "agui.subagent-id-not-reused",
+                        format!("subagent `{id}` already ended in this run; a `subagentRunId` names one invocation"),
+                    ));
+                }
+                if let Some(parent) = event.get("parentSubagentRunId") {
+                    let known = parent
+                        .as_str()
+                        .is_some_and(|p| self.active_subagents.iter().chain(&self.ended_subagents).any(|s| s == p));
+                    if !known {
+                        return Err(broken(
+                            "agui.subagent-parent-started",
+                            format!("`parentSubagentRunId` {parent} names no subagent started in this run"),
+                        ));
+                    }
+                }
+                self.active_subagents.push(id.to_owned());
+            }
+            "SUBAGENT_FINISHED" | "SUBAGENT_ERROR" => {
+                let Some(id) = event.get("subagentRunId").and_then(Value::as_str) else {
+                    return Err(broken(
+                        "agui.subagent-end-fields",
+                        format!("`{kind}` without a string `subagentRunId`"),
+                    ));
+                };
+                if kind == "SUBAGENT_ERROR" && !event.get("message").is_some_and(Value::is_string) {
+                    return Err(broken(
+                        "agui.subagent-end-fields",
+                        format!("`SUBAGENT_ERROR` for subagent `{id}` without a string `message`"),
+                    ));
+                }
+                let Some(at) = self.active_subagents.iter().position(|s| s == id) else {
+                    let why = if self.ended_subagents.iter().any(|s| s == id) {
+                        "which already ended"
+                    } else {
+                        "which was not started in this run"
+                    };
+                    return Err(broken("agui.subagent-end-open", format!("`{kind}` for subagent `{id}`, {why}")));
+                };
+                if let Some(outcome) = event.get("outcome") {
+                    check_subagent_outcome(outcome).map_err(|why| broken("agui.subagent-finished-outcome", why))?;
+                }
+                let id = self.active_subagents.remove(at);
+                self.ended_subagents.push(id);
+            }
             "RUN_ERROR" => {
                 self.last_error = Some((index, text("message")));
                 self.state = State::Errored;
@@ -267,6 +342,14 @@ impl Validator {
                     return Err(broken(
                         "agui.finish-closes-tools",
                         format!("the run finished with tool call `{id}` still open"),
+                    ));
+                }
+                if let Some(id) = self.active_subagents.first() {
+                    return Err(broken(
+                        "agui.finish-closes-subagents",
+                        format!(
+                            "the run finished with subagent `{id}` still active (no `SUBAGENT_FINISHED` or `SUBAGENT_ERROR`)"
+                        ),
                     ));
                 }
                 let ids = (text("threadId"), text("runId"));
@@ -344,6 +427,24 @@ fn check_outcome(outcome: &Value) -> Result<(), String> {
         Some("cancelled") => Ok(()),
         other => Err(format!(
             "`outcome.type` is {}, not `success`, `interrupt` or `cancelled`",
+            other.map_or_else(|| "missing".to_owned(), |t| format!("`{t}`"))
+        )),
+    }
+}
+
+/// `{type:"success"}` or `{type:"suspended"}` with optional `interruptIds` (strings). Not the run's
+/// outcomes: a subagent is never `interrupt` or `cancelled` (the 1.0.0 verifier names the two).
+fn check_subagent_outcome(outcome: &Value) -> Result<(), String> {
+    let object = outcome.as_object().ok_or_else(|| format!("`outcome` is not an object: {outcome}"))?;
+    match object.get("type").and_then(Value::as_str) {
+        Some("success") => Ok(()),
+        Some("suspended") => match object.get("interruptIds") {
+            None => Ok(()),
+            Some(Value::Array(ids)) if ids.iter().all(Value::is_string) => Ok(()),
+            Some(other) => Err(format!("`outcome.interruptIds` is not a list of interrupt ids: {other}")),
+        },
+        other => Err(format!(
+            "a subagent's `outcome.type` is {}, not `success` or `suspended`",
             other.map_or_else(|| "missing".to_owned(), |t| format!("`{t}`"))
         )),
     }

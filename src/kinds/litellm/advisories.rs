@@ -88,9 +88,77 @@ pub fn vulnerable(version: &str) -> Vec<&'static Advisory> {
     all().iter().filter(|a| a.kind == Kind::Vulnerable && a.affects(version)).collect()
 }
 
+/// The release of `litellm` a requirements file pins exactly (`litellm==V`, extras and
+/// environment markers allowed), with the 1-based line it starts on. Setup reads it before
+/// installing: for a compromised release, installing it is the incident. Only `==`/`===` pins are
+/// read; `--require-hashes` (which setup always passes) makes pip refuse anything else, and
+/// whatever is installed is checked again afterwards.
+pub fn litellm_pin(requirements: &str) -> Option<(usize, String)> {
+    let mut logical = String::new();
+    let mut start = 0;
+    for (index, raw) in requirements.lines().enumerate() {
+        if logical.is_empty() {
+            start = index + 1;
+        }
+        // pip: a comment starts at a `#` at the start of a line or after whitespace.
+        let line = match raw.find(" #").or_else(|| raw.find("\t#")) {
+            Some(at) => &raw[..at],
+            None if raw.trim_start().starts_with('#') => "",
+            None => raw,
+        };
+        if let Some(continued) = line.trim_end().strip_suffix('\\') {
+            logical.push_str(continued);
+            logical.push(' ');
+            continue;
+        }
+        logical.push_str(line);
+        let found = pinned_version(&logical, "litellm");
+        logical.clear();
+        if let Some(version) = found {
+            return Some((start, version));
+        }
+    }
+    None
+}
+
+/// The version `==`-pinned for `project` on one logical requirements line.
+fn pinned_version(line: &str, project: &str) -> Option<String> {
+    let line = line.trim();
+    let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c))).unwrap_or(line.len());
+    // PEP 503 names: case does not matter, and `_` or `.` is `-`.
+    let name: String = line[..end].to_ascii_lowercase().replace(['_', '.'], "-");
+    if name.is_empty() || name != project {
+        return None;
+    }
+    let mut rest = line[end..].trim_start();
+    if rest.starts_with('[') {
+        rest = &rest[rest.find(']')? + 1..];
+    }
+    // Markers after `;`, per-requirement options (`--hash=…`) after `--`; spaces do not matter.
+    let rest = rest.split(';').next().unwrap_or("");
+    let specifiers: String = rest.split("--").next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+    specifiers.split(',').find_map(|clause| {
+        let version = clause.strip_prefix("===").or_else(|| clause.strip_prefix("=="))?;
+        (!version.is_empty() && !version.contains('*')).then(|| version.to_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_litellm_pin_of_a_requirements_file() {
+        let hashed = "# pins\nanyio==4.0 \\\n    --hash=sha256:aa\nlitellm[proxy] == 1.82.7 \\\n    --hash=sha256:bb \\\n    --hash=sha256:cc\n    # via -r requirements.in\n";
+        assert_eq!(litellm_pin(hashed), Some((4, "1.82.7".to_owned())));
+        assert_eq!(litellm_pin("litellm==1.108.7 ; python_version >= \"3.9\"\n"), Some((1, "1.108.7".to_owned())));
+        assert_eq!(litellm_pin("LiteLLM===1.82.8"), Some((1, "1.82.8".to_owned())));
+        assert_eq!(litellm_pin("litellm-proxy-extras==0.4.110\nlitellm-enterprise==0.1.79\n"), None);
+        assert_eq!(litellm_pin("# litellm==1.82.7\nlitellm>=1.83,<2\n"), None);
+        let template = include_str!("../../../templates/litellm/requirements.txt");
+        let (_, pinned) = litellm_pin(template).expect("the template pins litellm");
+        assert!(compromised(&pinned).is_none() && vulnerable(&pinned).is_empty(), "{pinned}");
+    }
 
     #[test]
     fn the_file_parses_and_every_range_is_understood() {
