@@ -108,6 +108,16 @@ fn only_the_console_page_with_the_token_gets_in_and_no_secret_gets_out() {
     let down = r#"{"version":1,"op":"down"}"#;
     let (_, _, body) = http(port, "POST", "/api/control", &[with_token[0], ("Origin", &origin)], down);
     assert!(json(&body)["error"].as_str().unwrap().contains("agui-dev down"), "{body}");
+    for (path, garbage) in [("/api/mcp/call", "{"), ("/api/mcp/call", r#"{"name":"x"}"#), ("/api/agent/reset", "[]")] {
+        let (code, _, body) = http(port, "POST", path, &[with_token[0], ("Origin", &origin)], garbage);
+        assert_eq!((code, json(&body)["ok"].clone()), (200, Value::Bool(false)), "{path} {garbage}: {body}");
+    }
+    for path in ["/api/mcp/tools", "/api/models"] {
+        let (code, _, body) = http(port, "GET", path, &with_token, "");
+        assert!(code == 200 && json(&body)["error"].as_str().unwrap().contains("no `kind"), "{path}: {body}");
+    }
+    let (code, _, _) = http(port, "GET", "/api/logs?n=many", &with_token, "");
+    assert_eq!(code, 400);
     for body in ["{", r#"{"message": 3}"#] {
         let (code, _, answer) = http(port, "POST", "/api/agent/run", &[with_token[0], ("Origin", &origin)], body);
         assert_eq!(code, 200);
