@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use common::Fixture;
 
 /// Runs agui-dev offline (no provider keys, no colour) and returns (code, stdout, stderr).
@@ -230,7 +232,7 @@ fn help_examples_stand_one_per_line() {
                 }
             }
             if *flag == "--help" {
-                sections.push_str(&format!("$ {shown}\n{}\n\n", lines.join("\n")));
+                let _ = write!(sections, "$ {shown}\n{}\n\n", lines.join("\n"));
             }
         }
     }
