@@ -220,6 +220,7 @@ pub enum Command {
     ///   agui-dev init my-agent                  a new project in `my-agent/`
     ///   agui-dev init --provider openai         a new project here, for OpenAI
     ///   agui-dev init --dry-run                 show what adopting this folder would write
+    #[command(verbatim_doc_comment)]
     Init(InitOptions),
     /// Create the venv with the pinned, verified litellm[proxy] and install the services' node modules.
     Setup,

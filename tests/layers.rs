@@ -158,3 +158,26 @@ fn the_scanner_sees_every_form_of_path() {
     assert_eq!(table["system"], 0);
     assert_eq!(table["kinds"], 3);
 }
+
+/// `/proc` is read in one place, `src/system/proc.rs` (issue 11): everything else asks it.
+#[test]
+fn only_system_reads_proc() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut bad = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(&src).unwrap();
+        if relative.starts_with("system") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if !code.starts_with("//") && code.contains("\"/proc") {
+                bad.push(format!("{}:{}: {}", relative.display(), n + 1, code));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "/proc read outside src/system (use `system::proc`):\n{}", bad.join("\n"));
+}

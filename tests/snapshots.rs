@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use common::Fixture;
 
 /// Runs agui-dev offline (no provider keys, no colour) and returns (code, stdout, stderr).
@@ -158,4 +160,82 @@ fn error_when_there_is_no_stack_file() {
     let (code, _, stderr) = run(&fixture, &["check"]);
     assert_eq!(code, 2);
     snapshot!("error_no_stack_file", normalised(&fixture, &stderr));
+}
+
+/// Every command line the help can show, from the real command tree: `[]` (the top level), then
+/// each visible subcommand and its own subcommands (`["export", "k8s"]`).
+fn help_paths() -> Vec<Vec<String>> {
+    fn walk(command: &clap::Command, path: &[String], out: &mut Vec<Vec<String>>) {
+        out.push(path.to_vec());
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+            let mut next = path.to_vec();
+            next.push(sub.get_name().to_owned());
+            walk(sub, &next, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&<agui_dev::cli::Cli as clap::CommandFactory>::command(), &[], &mut out);
+    out
+}
+
+/// The lines under `Examples:` up to the next blank line, or `None` when the text has no examples.
+/// The heading must stand alone on its line: clap joins the lines of a doc comment that lacks
+/// `verbatim_doc_comment`, which put every example on the heading's line (`init` did).
+fn examples(help: &str) -> Option<Result<Vec<&str>, String>> {
+    if !help.contains("Examples:") {
+        return None;
+    }
+    let mut lines = help.lines().skip_while(|l| !l.trim_start().starts_with("Examples:"));
+    let heading = lines.next().unwrap_or_default();
+    if heading.trim() != "Examples:" {
+        return Some(Err(format!("the examples run on the heading's line: {heading:?}")));
+    }
+    Some(Ok(lines.take_while(|l| !l.trim().is_empty()).collect()))
+}
+
+/// Issue 10, item 4: the help's examples one per line, each an indented `agui-dev …` command
+/// line, for the top level (`-h` and `--help`) and every subcommand that has examples.
+#[test]
+fn help_examples_stand_one_per_line() {
+    let fixture = Fixture::new("");
+    let mut sections = String::new();
+    let mut problems = Vec::new();
+    for path in help_paths() {
+        let flags: &[&str] = if path.is_empty() { &["-h", "--help"] } else { &["--help"] };
+        for flag in flags {
+            let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+            args.push(flag);
+            let shown = format!("agui-dev {}", args.join(" "));
+            let (code, stdout, stderr) = run(&fixture, &args);
+            assert_eq!(code, 0, "{shown}: {stderr}");
+            let lines = match examples(&stdout) {
+                None if path.is_empty() => {
+                    problems.push(format!("{shown}: no Examples section"));
+                    continue;
+                }
+                None => continue,
+                Some(Err(problem)) => {
+                    problems.push(format!("{shown}: {problem}"));
+                    continue;
+                }
+                Some(Ok(lines)) => lines,
+            };
+            if lines.is_empty() {
+                problems.push(format!("{shown}: an empty Examples section"));
+            }
+            for line in &lines {
+                let indented = line.starts_with(' ') && line.trim_start().starts_with("agui-dev ");
+                // Two examples joined by clap leave a second ` agui-dev ` inside the line (a
+                // description that names a command quotes it in backticks, so it does not match).
+                if !indented || line.trim_start()["agui-dev ".len()..].contains(" agui-dev ") {
+                    problems.push(format!("{shown}: not one indented example: {line:?}"));
+                }
+            }
+            if *flag == "--help" {
+                let _ = write!(sections, "$ {shown}\n{}\n\n", lines.join("\n"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    snapshot!("help_examples", sections);
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::pty::Tty;
 use common::{Captured, Fixture, WAIT, free_port, lines_of, real_stack};
@@ -141,29 +141,66 @@ fn a_second_ctrl_c_skips_the_grace_period_under_a_terminal() {
 
 const FLOOD_LINES: usize = 200_000;
 
+/// The flood's grace: short, so that a stop that waited on stdout would show, and long enough for
+/// a Python process to write a file when it is told to stop.
+const FLOOD_GRACE: Duration = Duration::from_secs(1);
+
 /// A service that prints `FLOOD_LINES` lines (once a file `go` exists, when `gated`), then writes
-/// the time its last write returned to `flood.done` and sleeps.
+/// the time its last write returned to `flood.done` and sleeps. On SIGTERM it writes the time to
+/// `flood.stopped` and exits 0: a stamp there proves it was stopped by the signal, not killed
+/// (SIGKILL, once the grace is over, leaves no stamp).
 fn flood_fixture(gated: bool) -> Fixture {
     let gate = if gated { "while not os.path.exists('go'): time.sleep(0.01)\n" } else { "" };
     let flood = format!(
-        "import os, sys, time\n{gate}for i in range({FLOOD_LINES}): print(f'line {{i}}')\nsys.stdout.flush()\n\
+        "import os, signal, sys, time\n\
+         def stopped(*_):\n    open('flood.stopped', 'w').write(repr(time.time()))\n    os._exit(0)\n\
+         signal.signal(signal.SIGTERM, stopped)\n\
+         {gate}for i in range({FLOOD_LINES}): print(f'line {{i}}')\nsys.stdout.flush()\n\
          open('flood.done', 'w').write(repr(time.time()))\ntime.sleep(600)\n"
     );
-    let fixture = Fixture::new("[services.flood]\ncommand = [\"python3\", \"flood.py\"]\nstop_grace = \"5s\"\n");
+    let fixture = Fixture::new(&format!(
+        "[services.flood]\ncommand = [\"python3\", \"flood.py\"]\nstop_grace = \"{}s\"\n",
+        FLOOD_GRACE.as_secs()
+    ));
     std::fs::write(fixture.file("flood.py"), flood).unwrap();
     fixture
 }
 
+/// Seconds since the Unix epoch, as Python's `time.time()` gives them.
+fn unix_seconds(at: SystemTime) -> f64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// Reads a stamp a service wrote with `time.time()`.
+fn stamp(fixture: &Fixture, name: &str) -> Option<f64> {
+    std::fs::read_to_string(fixture.file(name)).ok()?.parse().ok()
+}
+
 /// Waits until the flood finished its writes and every line of it is in its log, in order.
-fn wait_for_the_whole_flood(fixture: &Fixture, output: &Captured) {
+/// `unread_since` is when its output stopped being read (Ctrl-S typed, or agui-dev started with
+/// a stdout nobody reads): the service's own stamp must fall after it, so its last write returned
+/// while nothing read the terminal, not before the terminal stopped. Returns that stamp.
+fn wait_for_the_whole_flood(fixture: &Fixture, output: &Captured, unread_since: SystemTime) -> f64 {
     let done = fixture.file("flood.done");
     let deadline = Instant::now() + WAIT;
     while !done.exists() {
         assert!(Instant::now() < deadline, "the service never finished its writes:\n{}", output.text());
         std::thread::sleep(Duration::from_millis(20));
     }
-    let finished_at: f64 = std::fs::read_to_string(&done).unwrap().parse().unwrap();
-    assert!(finished_at > 0.0);
+    // The file may exist a moment before its content is written.
+    let deadline = Instant::now() + WAIT;
+    let finished_at = loop {
+        if let Some(at) = stamp(fixture, "flood.done") {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "flood.done holds no time");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (since, seen) = (unix_seconds(unread_since), unix_seconds(SystemTime::now()));
+    assert!(
+        since <= finished_at && finished_at <= seen,
+        "the flood finished at {finished_at}, not between its output stopping being read ({since}) and now ({seen})"
+    );
     let log = fixture.file(".agui-dev/logs/flood.log");
     let deadline = Instant::now() + WAIT;
     while lines_of(&log).len() < FLOOD_LINES {
@@ -173,6 +210,7 @@ fn wait_for_the_whole_flood(fixture: &Fixture, output: &Captured) {
     let lines = lines_of(&log);
     assert_eq!(lines.len(), FLOOD_LINES);
     assert!(lines.iter().enumerate().all(|(i, line)| *line == format!("line {i}")), "the log is whole and in order");
+    finished_at
 }
 
 /// Ctrl-S stops the terminal's output, as a user scrolling back would. The service floods the
@@ -185,8 +223,12 @@ fn a_stopped_terminal_never_stops_a_service_or_its_log() {
     let mut tty = Tty::spawn(&fixture, &["up"], &[]);
     tty.screen.wait_for("is ready");
     tty.type_keys(CTRL_S);
+    let stopped_at = SystemTime::now();
     std::fs::write(fixture.file("go"), "").unwrap();
-    wait_for_the_whole_flood(&fixture, &tty.screen);
+    wait_for_the_whole_flood(&fixture, &tty.screen, stopped_at);
+    // The terminal really was stopped: the flood ended while its last line had not reached it.
+    let last = format!("line {}", FLOOD_LINES - 1);
+    assert!(!tty.screen.text().contains(&last), "the terminal showed `{last}` before Ctrl-Q");
 
     tty.type_keys(CTRL_Q);
     let screen = tty.screen.wait_for("were not shown while the terminal was not reading");
@@ -302,10 +344,12 @@ fn the_real_stack_under_a_terminal_gets_ready_logs_and_stops_on_ctrl_c() {
 
 /// stdout is a pipe nobody reads (a pager that went away, a hung consumer): the service still
 /// finishes its 200,000 lines (its own timestamp proves it), every line is in its log file, and
-/// SIGTERM to agui-dev stops the stack within its grace period and ends agui-dev.
+/// SIGTERM to agui-dev stops the stack within its grace period and ends agui-dev. The service's
+/// own stamp proves it was stopped by the signal within the grace, not killed after it.
 #[test]
 fn a_stdout_nobody_reads_never_stops_a_service_and_sigterm_still_ends_everything() {
     let fixture = flood_fixture(false);
+    let started = SystemTime::now();
     let mut child = fixture
         .command(&["up"])
         .stdin(std::process::Stdio::null())
@@ -317,9 +361,9 @@ fn a_stdout_nobody_reads_never_stops_a_service_and_sigterm_still_ends_everything
     let _unread_stdout = child.stdout.take().unwrap();
     let stderr = Captured::start(child.stderr.take().unwrap());
 
-    wait_for_the_whole_flood(&fixture, &stderr);
+    wait_for_the_whole_flood(&fixture, &stderr, started);
 
-    let signalled = Instant::now();
+    let (signalled, signalled_at) = (Instant::now(), SystemTime::now());
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + WAIT;
     let status = loop {
@@ -332,8 +376,23 @@ fn a_stdout_nobody_reads_never_stops_a_service_and_sigterm_still_ends_everything
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    // The service exits on SIGTERM at once; the stop is bounded by its grace, never by stdout.
-    assert!(signalled.elapsed() < Duration::from_secs(5) + WAIT / 4, "{:?}", signalled.elapsed());
-    assert_eq!(status.code(), Some(0), "{}", stderr.wait_until_closed());
+    let took = signalled.elapsed();
+    let text = stderr.wait_until_closed();
+    assert_eq!(status.code(), Some(0), "{text}");
     assert_eq!(fixture.wait_for_no_survivors(WAIT), Vec::<i32>::new());
+    // Stopped by its SIGTERM, not killed when the grace ran out: the handler's stamp exists
+    // (SIGKILL leaves none), falls between the signal to agui-dev and agui-dev's exit, and
+    // agui-dev did not report a kill.
+    let Some(stopped_at) = stamp(&fixture, "flood.stopped") else {
+        panic!("the service left no stamp: it was killed, not stopped by SIGTERM:\n{text}")
+    };
+    let after = stopped_at - unix_seconds(signalled_at);
+    assert!(
+        (0.0..=took.as_secs_f64()).contains(&after),
+        "the service stopped {after:.3} s after the SIGTERM to agui-dev, which exited after {took:?}"
+    );
+    assert!(!text.contains("did not stop within"), "{text}");
+    // agui-dev itself ends with its stack: a stop that waited on the unread stdout would hang here
+    // (a margin this wide absorbs a loaded machine; a hang does not fit in it).
+    assert!(took < FLOOD_GRACE + Duration::from_secs(10), "agui-dev took {took:?} to exit after SIGTERM");
 }

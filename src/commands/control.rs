@@ -159,7 +159,7 @@ pub async fn down(cli: &Cli) -> Result<()> {
     let answer = ask(&dir, Op::Down).await?;
     let pid = answer.pid.unwrap_or_default() as i32;
     // The run ends when its agui-dev has stopped every service and exited (its lock goes with it).
-    while pid > 0 && !gone(pid) {
+    while pid > 0 && !crate::system::proc::exited(pid) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
@@ -245,12 +245,4 @@ pub async fn detach(cli: &Cli, services: &[String]) -> Result<()> {
     drop(out);
     printer.finish();
     outcome
-}
-
-/// Whether a process has exited (a zombie waiting for its parent counts as gone).
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
 }

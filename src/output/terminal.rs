@@ -2,13 +2,16 @@
 //! through a queue that a stopped reader can never turn into a stalled stack.
 //!
 //! Theory of operation: the printer's core thread hands every item for people here after it has
-//! written the log files. Items for agui-dev's own lines, data and spinners always go in; service
-//! lines go in while the queue holds less than `BUDGET` bytes. When the queue is full the core
-//! waits for room, as long as the terminal is still taking bytes: a slow reader slows the stack
-//! and loses nothing. When the terminal has made no progress for `STALL` (Ctrl-S, a pager that
-//! stopped reading, a pipe nobody drains), service lines are dropped and counted instead,
-//! so the core goes on filling the log files; once the terminal reads again it is told how many
-//! lines it missed and where they are.
+//! written the log files. Every item that carries text counts its bytes; an item goes in while
+//! the queue holds less than `BUDGET` bytes. When the queue is full the core waits for room, as
+//! long as the terminal is still taking bytes: a slow reader slows the stack and loses nothing.
+//! When the terminal has made no progress for `STALL` (Ctrl-S, a pager that stopped reading, a
+//! pipe nobody drains), lines are dropped and counted instead, so the core goes on filling the
+//! log files; once the terminal reads again it is told how many lines it missed and where they
+//! are. That holds for agui-dev's own lines too (a crash loop or a script restarting services
+//! makes them without end), but never for an error, a spinner's end, or a report or streamed
+//! text a command composed (those are few and the user asked for them). A spinner whose start was
+//! dropped is never drawn, so its end is dropped with it and its final line counts as a line.
 //!
 //! Spinners: indicatif draws them under a lock of its own. Adding or finishing a spinner takes
 //! that lock, and so does `suspend`; so spinner changes are made between writes, never inside a
@@ -55,8 +58,8 @@ pub enum Item {
         level: Level,
         text: String,
     },
-    /// Lines dropped while the terminal was not reading, per service, in the order they fell.
-    Skipped(Vec<u64>),
+    /// Lines dropped while the terminal was not reading, in the order they fell.
+    Skipped(Missed),
     /// A service added while the stack runs: the next index.
     Service {
         name: String,
@@ -65,12 +68,46 @@ pub enum Item {
 }
 
 impl Item {
-    /// What the item counts against the budget: only service lines, which a flood can make big.
+    /// What the item counts against the budget: the bytes of text it holds, plus one for its
+    /// newline so that empty lines are not free.
     fn weight(&self) -> usize {
         match self {
-            Item::Lines { text, .. } => text.len(),
-            _ => 0,
+            Item::Lines { text, stamp, .. } => text.len() + stamp.len() + 1,
+            Item::Status { text, .. }
+            | Item::Data(text)
+            | Item::Report(text)
+            | Item::Text(text)
+            | Item::Done { text, .. } => text.len() + 1,
+            Item::Waiting { what, .. } => what.len() + 1,
+            Item::Service { name } => name.len() + 1,
+            Item::Skipped(_) | Item::Flush(_) => 0,
         }
+    }
+
+    /// Whether the item may be dropped (and counted) while the terminal is not reading.
+    fn droppable(&self) -> bool {
+        match self {
+            Item::Lines { .. } | Item::Data(_) | Item::Waiting { .. } => true,
+            Item::Status { level, .. } | Item::Done { level, .. } => *level != Level::Error,
+            Item::Report(_) | Item::Text(_) | Item::Service { .. } | Item::Skipped(_) | Item::Flush(_) => false,
+        }
+    }
+}
+
+/// What the terminal missed while it was not reading.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Missed {
+    /// Service lines, by service index.
+    pub services: Vec<u64>,
+    /// agui-dev's own lines (status lines, a spinner's final line).
+    pub own: u64,
+    /// Lines of the command's data for stdout (`--json` objects).
+    pub data: u64,
+}
+
+impl Missed {
+    fn total(&self) -> u64 {
+        self.services.iter().sum::<u64>() + self.own + self.data
     }
 }
 
@@ -79,6 +116,35 @@ struct Queue {
     items: VecDeque<Item>,
     bytes: usize,
     closed: bool,
+    /// Spinners whose `Waiting` was dropped: their `Done` has nothing to end.
+    unstarted: std::collections::HashSet<Key>,
+}
+
+impl Queue {
+    /// Counts a dropped item in the `Skipped` at the back of the queue (one is added when the
+    /// last item is something else, so the missed line lands where the lines fell).
+    fn skip(&mut self, item: &Item, services: usize) {
+        if let Item::Waiting { key, .. } = item {
+            // A spinner is not a line: nothing to count, only its end to drop later.
+            self.unstarted.insert(*key);
+            return;
+        }
+        if !matches!(self.items.back(), Some(Item::Skipped(_))) {
+            self.items.push_back(Item::Skipped(Missed { services: vec![0; services], ..Missed::default() }));
+        }
+        let Some(Item::Skipped(missed)) = self.items.back_mut() else { return };
+        match item {
+            Item::Lines { service, text, .. } => {
+                if missed.services.len() <= *service {
+                    missed.services.resize(*service + 1, 0);
+                }
+                missed.services[*service] += text.split('\n').count() as u64;
+            }
+            Item::Data(_) => missed.data += 1,
+            Item::Done { text, .. } if text.is_empty() => {}
+            _ => missed.own += 1,
+        }
+    }
 }
 
 /// What the core thread and the terminal thread share.
@@ -131,31 +197,47 @@ impl Shared {
             && self.now() > self.progress_at.load(Ordering::Acquire) + STALL.as_millis() as u64
     }
 
-    /// Queues an item for the terminal. Service lines wait for room while the terminal reads and
-    /// are dropped (and counted) while it does not; every other item always goes in.
+    /// Queues an item for the terminal. When the queue is full, items wait for room while the
+    /// terminal reads; while it does not, droppable items are dropped and counted, and the rest
+    /// (errors, spinner ends, reports) go in.
     pub fn push(&self, item: Item, services: usize) {
         let mut queue = self.lock();
-        let weight = item.weight();
-        if let Item::Lines { service, text, .. } = &item {
-            while queue.bytes > 0 && queue.bytes + weight > BUDGET {
-                if self.stalled() {
-                    let lines = text.split('\n').count() as u64;
-                    if !matches!(queue.items.back(), Some(Item::Skipped(_))) {
-                        queue.items.push_back(Item::Skipped(vec![0; services]));
-                    }
-                    if let Some(Item::Skipped(counts)) = queue.items.back_mut() {
-                        if counts.len() <= *service {
-                            counts.resize(*service + 1, 0);
-                        }
-                        counts[*service] += lines;
-                    }
+        let mut item = match item {
+            Item::Waiting { key, what } => {
+                queue.unstarted.remove(&key);
+                Item::Waiting { key, what }
+            }
+            // Its spinner was never started: only the final line is left, as a status line.
+            Item::Done { key, level, text } if queue.unstarted.remove(&key) => {
+                if text.is_empty() {
                     return;
                 }
-                queue =
-                    self.changed.wait_timeout(queue, STALL / 5).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+                Item::Status { level, text }
             }
+            item => item,
+        };
+        let weight = item.weight();
+        while queue.bytes > 0 && queue.bytes + weight > BUDGET {
+            if self.stalled() {
+                if let Item::Done { level, text, .. } = &mut item {
+                    // The spinner's end always goes in; a final line that is not an error is
+                    // counted instead.
+                    if *level != Level::Error && !text.is_empty() {
+                        let line = Item::Status { level: *level, text: std::mem::take(text) };
+                        queue.skip(&line, services);
+                    }
+                    break;
+                }
+                if item.droppable() {
+                    queue.skip(&item, services);
+                    return;
+                }
+                break;
+            }
+            queue = self.changed.wait_timeout(queue, STALL / 5).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
-        queue.bytes += weight;
+        // A spinner end whose line was counted weighs less now.
+        queue.bytes += item.weight();
         queue.items.push_back(item);
         drop(queue);
         self.changed.notify_all();
@@ -345,8 +427,8 @@ impl Terminal {
                 let _ = self.stdout.flush();
                 let _ = self.stderr.write_all(text.as_bytes());
             }
-            Item::Skipped(counts) => {
-                let text = self.skipped(&counts);
+            Item::Skipped(missed) => {
+                let text = missed_line(&missed, &self.names, self.log_dir.as_deref());
                 self.status(Level::Warn, &text);
             }
             Item::Service { name } => {
@@ -355,23 +437,6 @@ impl Terminal {
             }
             Item::Waiting { .. } | Item::Done { .. } | Item::Flush(_) => {}
         }
-    }
-
-    /// `1200 lines of `api` were not shown while the terminal was not reading; …`
-    fn skipped(&self, counts: &[u64]) -> String {
-        let parts: Vec<String> = counts
-            .iter()
-            .zip(&self.names)
-            .filter(|(count, _)| **count > 0)
-            .map(|(count, name)| format!("{count} of `{name}`"))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        let lines = if total == 1 { "line" } else { "lines" };
-        let where_ = match &self.log_dir {
-            Some(dir) => format!("; every line is in `{dir}/NAME.log`"),
-            None => String::new(),
-        };
-        format!("{} {lines} ({}) were not shown while the terminal was not reading{where_}", total, parts.join(", "))
     }
 
     fn status(&mut self, level: Level, text: &str) {
@@ -391,6 +456,31 @@ impl Terminal {
     }
 }
 
+/// `1203 lines (1200 of `api`, 3 of agui-dev's own) were not shown while the terminal was not
+/// reading; every service line is in `DIR/NAME.log``.
+fn missed_line(missed: &Missed, names: &[String], log_dir: Option<&str>) -> String {
+    let mut parts: Vec<String> = missed
+        .services
+        .iter()
+        .zip(names)
+        .filter(|(count, _)| **count > 0)
+        .map(|(count, name)| format!("{count} of `{name}`"))
+        .collect();
+    if missed.own > 0 {
+        parts.push(format!("{} of agui-dev's own", missed.own));
+    }
+    if missed.data > 0 {
+        parts.push(format!("{} of output", missed.data));
+    }
+    let total = missed.total();
+    let (lines, were) = if total == 1 { ("line", "was") } else { ("lines", "were") };
+    let where_ = match log_dir {
+        Some(dir) if missed.services.iter().any(|c| *c > 0) => format!("; every service line is in `{dir}/NAME.log`"),
+        _ => String::new(),
+    };
+    format!("{total} {lines} ({}) {were} not shown while the terminal was not reading{where_}", parts.join(", "))
+}
+
 /// `name | ` padded to `width`, in the service's colour when stdout has colour.
 fn prefix(colors: bool, index: usize, name: &str, width: usize) -> String {
     let padded = format!("{name:<width$} | ");
@@ -405,5 +495,114 @@ pub fn wait_unless_stalled(shared: &Shared, mut done: impl FnMut() -> bool) {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue whose terminal has been busy on one batch, with no progress, for a second.
+    fn stalled() -> Arc<Shared> {
+        let shared = Shared::new();
+        let shared = Arc::new(Shared {
+            epoch: Instant::now().checked_sub(Duration::from_secs(1)).unwrap(),
+            ..Arc::try_unwrap(shared).ok().unwrap()
+        });
+        shared.busy.store(true, Ordering::Release);
+        assert!(shared.stalled());
+        shared
+    }
+
+    fn status(text: &str) -> Item {
+        Item::Status { level: Level::Warn, text: text.to_owned() }
+    }
+
+    /// A crash loop while Ctrl-S is held: agui-dev's own lines stop at the budget and are
+    /// counted, as service and data lines are; the error and every spinner end still go in.
+    #[test]
+    fn a_stopped_terminal_bounds_own_lines_but_keeps_errors_and_spinner_ends() {
+        let shared = stalled();
+        let flood = "x".repeat(BUDGET - 100);
+        shared.push(Item::Lines { service: 0, text: flood, stamp: String::new() }, 1);
+        // A spinner drawn before the terminal stopped: its end must reach it.
+        shared.push(Item::Waiting { key: Key::Service(0), what: "waiting for `api`".into() }, 1);
+        for restart in 0..100_000 {
+            shared.push(status(&format!("`api` exited with code 1; restarting in 8s (restart {restart})")), 1);
+            shared.push(Item::Waiting { key: Key::Service(1), what: "waiting for `web`".into() }, 1);
+            shared.push(Item::Done { key: Key::Service(1), level: Level::Success, text: "`web` ready".into() }, 1);
+        }
+        // Larger than the 100 bytes left after the flood, whatever the own lines took.
+        let line = "z".repeat(100);
+        shared.push(Item::Lines { service: 0, text: [line.as_str(); 3].join("\n"), stamp: String::new() }, 1);
+        shared.push(Item::Data(format!("{{\"line\":\"{line}\"}}")), 1);
+        shared.push(Item::Done { key: Key::Service(0), level: Level::Success, text: "`api` ready".into() }, 1);
+        shared.push(Item::Status { level: Level::Error, text: "`api` kept failing".into() }, 1);
+
+        let queue = shared.lock();
+        // Only the error, which is never dropped, may pass the budget.
+        assert!(queue.bytes <= BUDGET + "`api` kept failing".len() + 1, "{} bytes queued", queue.bytes);
+        assert!(queue.items.len() < 20, "{} items queued", queue.items.len());
+        let missed: Vec<&Missed> =
+            queue.items.iter().filter_map(|i| if let Item::Skipped(m) = i { Some(m) } else { None }).collect();
+        let own: u64 = missed.iter().map(|m| m.own).sum();
+        let service: u64 = missed.iter().map(|m| m.services[0]).sum();
+        let data: u64 = missed.iter().map(|m| m.data).sum();
+        // Each restart: its status line and `web`'s "ready" (its spinner never started); then
+        // `api`'s final line, whose spinner end went in without it. Nothing else is lost.
+        let kept_own = queue
+            .items
+            .iter()
+            .filter(|i| match i {
+                Item::Status { level, .. } => *level != Level::Error,
+                Item::Done { text, .. } => !text.is_empty(),
+                _ => false,
+            })
+            .count();
+        assert_eq!(own + kept_own as u64, 2 * 100_000 + 1, "{missed:?}");
+        assert_eq!((service, data), (3, 1));
+        assert!(
+            queue.items.iter().any(|i| matches!(i, Item::Done { key: Key::Service(0), text, .. } if text.is_empty())),
+            "the drawn spinner's end is kept"
+        );
+        // Every `web` spinner that went in before the queue filled is ended; none dropped at its
+        // start left an end behind.
+        let count = |f: fn(&Item) -> bool| queue.items.iter().filter(|i| f(i)).count();
+        let starts = count(|i| matches!(i, Item::Waiting { key: Key::Service(1), .. }));
+        let ends = count(|i| matches!(i, Item::Done { key: Key::Service(1), .. }));
+        assert_eq!(starts, ends, "every kept start has its end, and no end is left without its start");
+        assert!(starts < 3, "{starts} spinners queued for a terminal that does not read");
+        assert!(matches!(queue.items.back(), Some(Item::Status { level: Level::Error, .. })), "the error is last");
+    }
+
+    /// The ends of spinners started while the terminal read are kept even when it stops.
+    #[test]
+    fn a_spinner_started_before_the_stall_ends() {
+        let shared = stalled();
+        shared.busy.store(false, Ordering::Release);
+        shared.push(Item::Waiting { key: Key::Setup(0), what: "installing".into() }, 0);
+        shared.busy.store(true, Ordering::Release);
+        shared.push(Item::Lines { service: 0, text: "y".repeat(BUDGET), stamp: String::new() }, 1);
+        shared.push(Item::Done { key: Key::Setup(0), level: Level::Error, text: "install failed".into() }, 0);
+        let queue = shared.lock();
+        assert!(
+            matches!(queue.items.back(), Some(Item::Done { level: Level::Error, text, .. }) if text == "install failed")
+        );
+    }
+
+    #[test]
+    fn the_missed_line_names_every_kind() {
+        let names = ["api".to_owned(), "web".to_owned()];
+        let missed = Missed { services: vec![1200, 0], own: 3, data: 0 };
+        assert_eq!(
+            missed_line(&missed, &names, Some(".agui-dev/logs")),
+            "1203 lines (1200 of `api`, 3 of agui-dev's own) were not shown while the terminal was not \
+             reading; every service line is in `.agui-dev/logs/NAME.log`"
+        );
+        let missed = Missed { services: vec![0, 0], own: 0, data: 1 };
+        assert_eq!(
+            missed_line(&missed, &names, Some(".agui-dev/logs")),
+            "1 line (1 of output) was not shown while the terminal was not reading"
+        );
     }
 }

@@ -35,6 +35,12 @@ pub fn stat(pid: i32) -> Option<Stat> {
     Stat::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// Whether a process has exited: no stat line any more, or a zombie waiting for its parent to
+/// collect it (it runs nothing and holds nothing but its pid).
+pub fn exited(pid: i32) -> bool {
+    stat(pid).is_none_or(|s| s.state == 'Z')
+}
+
 /// A process's start time in clock ticks since boot (field 22 of /proc/PID/stat).
 pub fn start_time(pid: i32) -> Option<u64> {
     stat(pid).map(|s| s.start_time)
@@ -115,5 +121,23 @@ mod tests {
         assert!(start_time(me).is_some());
         assert!(!command_line(me).is_empty());
         assert_eq!(cwd(me), std::env::current_dir().ok());
+    }
+
+    #[test]
+    fn exited_sees_running_zombie_and_collected_children() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        assert!(!exited(pid), "a sleeping child is running");
+        assert!(!exited(std::process::id() as i32));
+        // Killed but not yet collected: a zombie, which counts as exited.
+        child.kill().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stat(pid).is_some_and(|s| s.state != 'Z') {
+            assert!(std::time::Instant::now() < deadline, "the killed child never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(exited(pid), "a zombie counts as exited");
+        child.wait().unwrap();
+        assert!(exited(pid), "a collected child has no /proc entry");
     }
 }
