@@ -141,3 +141,35 @@ fn unknown_services_bad_patterns_and_a_stack_never_run_are_explained() {
     assert_eq!(code, 2);
     assert!(err.contains("error: `--grep (` is not a valid regular expression"), "{err}");
 }
+
+/// `agui-dev logs` prints data, not a running stack: a reader that pauses (a pager waiting at a
+/// full screen) gets every line when it reads on, where `up` would drop lines to keep its
+/// services running.
+#[test]
+fn a_reader_that_pauses_still_gets_every_line() {
+    use std::io::Read;
+    let fixture = Fixture::new("[services.big]\ncommand = \"true\"\n");
+    let dir = fixture.file(".agui-dev/logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 4 MiB: more than the pipe holds and the terminal's 1 MiB budget together.
+    let text: String = (0..100_000).map(|i| format!("line {i:06} of the big log, padded to forty\n")).collect();
+    std::fs::write(dir.join("big.log"), &text).unwrap();
+    let mut child = fixture
+        .command(&["logs", "big", "-n", "100000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The pause is the stimulus (longer than the 250 ms after which `up` calls a reader stalled),
+    // not a wait for an event.
+    std::thread::sleep(Duration::from_secs(1));
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(child.wait().unwrap().success(), "{err}");
+    assert!(!err.contains("not shown"), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 100_000, "{err}");
+    assert!(lines[99_999].ends_with("line 099999 of the big log, padded to forty"), "{}", lines[99_999]);
+}

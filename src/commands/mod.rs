@@ -94,6 +94,7 @@ fn printer(
         verbose: cli.verbose,
         show_services: !matches!(cli.command, Command::Smoke { .. }) || cli.verbose,
         raw: matches!(cli.command, Command::Up { raw: true, .. } | Command::Logs { raw: true, .. }),
+        lossless: !matches!(cli.command, Command::Up { .. } | Command::Smoke { .. }),
     };
     Printer::start(settings, services, log_dir.as_deref(), secrets).map_err(|err| {
         let dir = log_dir.map(|d| d.display().to_string()).unwrap_or_default();

@@ -92,6 +92,9 @@ pub struct Settings {
     pub show_services: bool,
     /// Show JSON log lines as they are instead of `LEVEL message key=value`.
     pub raw: bool,
+    /// Wait for a reader that stops instead of dropping lines: for commands whose output is
+    /// their result and that run no services (everything but `up` and `smoke`).
+    pub lossless: bool,
 }
 
 /// A handle for sending to the printer; cheap to clone.
@@ -137,7 +140,7 @@ impl Printer {
         // A message carries up to one read of a pipe (64 KiB), so this bounds what waits here to
         // about 4 MiB; past that, the services' readers wait for the disk.
         let (tx, rx) = mpsc::channel(64);
-        let shared = Shared::new();
+        let shared = Shared::new(settings.lossless);
         let shown_dir = log_dir.map(|dir| dir.display().to_string());
         let terminal = Terminal::new(settings, shared.clone(), services, shown_dir);
         let terminal = std::thread::Builder::new().name("terminal".into()).spawn(move || terminal.run())?;
@@ -200,7 +203,7 @@ impl Out {
         loop {
             match tokio::time::timeout(Duration::from_millis(50), &mut rx).await {
                 Ok(_) => return,
-                Err(_) if self.shared.stalled() => return,
+                Err(_) if self.shared.gives_up() => return,
                 Err(_) => {}
             }
         }

@@ -160,11 +160,15 @@ pub struct Shared {
     epoch: Instant,
     /// stdout's reader went away (a closed pipe): writing more is pointless.
     stdout_gone: AtomicBool,
+    /// Never drop or give up: the command's output is its result (`logs`, `chat`, `mcp`,
+    /// `--json`), and it runs no services that a stopped reader could stall.
+    lossless: bool,
 }
 
 impl Shared {
-    pub fn new() -> Arc<Shared> {
+    pub fn new(lossless: bool) -> Arc<Shared> {
         Arc::new(Shared {
+            lossless,
             queue: Mutex::default(),
             changed: Condvar::new(),
             busy: AtomicBool::new(false),
@@ -189,6 +193,11 @@ impl Shared {
 
     pub fn stdout_gone(&self) -> bool {
         self.stdout_gone.load(Ordering::Acquire)
+    }
+
+    /// Whether to stop waiting for the terminal: it is stalled, and the output may be lossy.
+    pub fn gives_up(&self) -> bool {
+        !self.lossless && self.stalled()
     }
 
     /// Whether the terminal has made no progress on its batch for longer than `STALL`.
@@ -218,7 +227,7 @@ impl Shared {
         };
         let weight = item.weight();
         while queue.bytes > 0 && queue.bytes + weight > BUDGET {
-            if self.stalled() {
+            if self.gives_up() {
                 if let Item::Done { level, text, .. } = &mut item {
                     // The spinner's end always goes in; a final line that is not an error is
                     // counted instead.
@@ -487,11 +496,11 @@ fn prefix(colors: bool, index: usize, name: &str, width: usize) -> String {
     if colors { color::service_style(index).apply_to(padded).to_string() } else { padded }
 }
 
-/// Waits for `done` while the terminal keeps taking bytes; gives up once it is stalled, so a
-/// terminal nobody reads never keeps agui-dev from exiting.
+/// Waits for `done` while the terminal keeps taking bytes; gives up once it is stalled (unless
+/// the output is lossless), so a terminal nobody reads never keeps `up` from exiting.
 pub fn wait_unless_stalled(shared: &Shared, mut done: impl FnMut() -> bool) {
     while !done() {
-        if shared.stalled() {
+        if shared.gives_up() {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -504,7 +513,7 @@ mod tests {
 
     /// A queue whose terminal has been busy on one batch, with no progress, for a second.
     fn stalled() -> Arc<Shared> {
-        let shared = Shared::new();
+        let shared = Shared::new(false);
         let shared = Arc::new(Shared {
             epoch: Instant::now().checked_sub(Duration::from_secs(1)).unwrap(),
             ..Arc::try_unwrap(shared).ok().unwrap()

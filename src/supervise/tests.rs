@@ -125,6 +125,7 @@ fn quiet_printer(plan: &Plan) -> Printer {
         verbose: false,
         show_services: false,
         raw: false,
+        lossless: false,
     };
     Printer::start(settings, &names, None, Vec::new()).unwrap()
 }
