@@ -137,7 +137,14 @@ async fn emit(out: &Out, names: &[String], service: usize, line: Logged, json: b
     }
 }
 
-async fn follow_files(out: &Out, names: &[String], dir: &Path, filter: &Filter, mut tails: Vec<Option<Tail>>, json: bool) {
+async fn follow_files(
+    out: &Out,
+    names: &[String],
+    dir: &Path,
+    filter: &Filter,
+    mut tails: Vec<Option<Tail>>,
+    json: bool,
+) {
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
