@@ -235,3 +235,158 @@ fn detached_stack_follow_wait_stop_start_and_down() {
     follow.signal(nix::sys::signal::Signal::SIGINT);
     assert_eq!(follow.wait(), 0);
 }
+
+/// Serves 200 to every GET on 127.0.0.1 (or the address given), says `serving`, and exits with
+/// code 3 when the file `crash-PORT` appears (removing it, so the restart stays up).
+const SERVER: &str = "import http.server, os, sys, threading, time\n\
+port = int(sys.argv[1]); bind = sys.argv[2] if len(sys.argv) > 2 else '127.0.0.1'\n\
+class Ok(http.server.BaseHTTPRequestHandler):\n\
+\x20   def do_GET(self):\n\
+\x20       self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')\n\
+\x20   def log_message(self, *args): pass\n\
+server = http.server.ThreadingHTTPServer((bind, port), Ok)\n\
+threading.Thread(target=server.serve_forever, daemon=True).start()\n\
+print('serving', flush=True)\n\
+while True:\n\
+\x20   if os.path.exists(f'crash-{port}'):\n\
+\x20       os.remove(f'crash-{port}'); os._exit(3)\n\
+\x20   time.sleep(0.01)\n";
+
+fn status_json(fixture: &Fixture) -> serde_json::Value {
+    let (code, stdout, stderr) = fixture.run(&["status", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+fn service<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["services"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()
+}
+
+/// Polls `status --json` until `done` holds (bounded by `WAIT`); the answer that met it.
+fn status_until(fixture: &Fixture, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let status = status_json(fixture);
+        if done(&status) {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A real process listening on every interface shows in `status --json` as `exposed` and in the
+/// table as a warning with the fix; one on loopback shows neither.
+#[test]
+fn status_names_a_service_listening_beyond_loopback() {
+    let (wide, narrow) = (common::free_port(), common::free_port());
+    let fixture = Fixture::new(&format!(
+        "[services.wide]\ncommand = [\"python3\", \"server.py\", \"{wide}\", \"0.0.0.0\"]\nready = {{ log = \"serving\" }}\n\
+         [services.narrow]\ncommand = [\"python3\", \"server.py\", \"{narrow}\"]\nready = {{ log = \"serving\" }}\n"
+    ));
+    std::fs::write(fixture.file("server.py"), SERVER).unwrap();
+    let (code, _, stderr) = fixture.run(&["up", "-d", "--no-watch"]);
+    assert_eq!(code, 0, "{stderr}");
+    let _down = Down(&fixture);
+
+    let status = status_json(&fixture);
+    assert_eq!(service(&status, "wide")["exposed"], serde_json::json!([format!("0.0.0.0:{wide}")]), "{status}");
+    // Left out when empty, so a version-1 client from before the field reads the same answer.
+    assert!(service(&status, "narrow").get("exposed").is_none(), "{status}");
+
+    // The table is a report for people: on stderr, as `check`'s is.
+    let (code, _, table) = fixture.run(&["status"]);
+    assert_eq!(code, 0, "{table}");
+    assert!(
+        table.contains(&format!("warning: `wide` listens on 0.0.0.0:{wide}: other machines can reach it")),
+        "{table}"
+    );
+    assert!(table.contains("fix: make it listen on 127.0.0.1 (set `HOST = \"127.0.0.1\"`"), "{table}");
+    assert!(!table.contains("`narrow` listens"), "{table}");
+
+    let (code, _, stderr) = fixture.run(&["down"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(fixture.survivors().is_empty(), "{:?}", fixture.survivors());
+}
+
+/// `status`'s fields with real processes: the URL, uptime and time to ready, a crash counted in
+/// `restarts` with `last_exit`, and the model of a litellm-kind service given a bare `model` with
+/// its provider key missing (the offline one). The proxy is a stand-in answering its health route:
+/// the model and whether it is offline come from the stack file, not from LiteLLM.
+#[test]
+fn status_reports_url_times_restarts_last_exit_and_the_offline_model() {
+    let (proxy, api) = (common::free_port(), common::free_port());
+    let fixture = Fixture::new(&format!(
+        "[services.proxy]\nkind = \"litellm\"\nmodel = \"deepseek/deepseek-chat\"\nport = {proxy}\n\
+         command = [\"python3\", \"server.py\", \"{proxy}\"]\n\
+         [services.api]\ncommand = [\"python3\", \"server.py\", \"{api}\"]\nport = {api}\nrestart = \"on-failure\"\n\
+         ready = {{ log = \"serving\" }}\ndepends_on = [\"proxy\"]\n"
+    ));
+    std::fs::write(fixture.file("server.py"), SERVER).unwrap();
+    let output = fixture.offline_command(&["up", "-d", "--no-watch"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let _down = Down(&fixture);
+
+    let status = status_json(&fixture);
+    assert_eq!(status["model"], "offline", "{status}");
+    assert_eq!(status["offline"], true, "{status}");
+    let first = service(&status, "api").clone();
+    assert_eq!(first["state"], "ready");
+    assert_eq!(first["url"], format!("http://127.0.0.1:{api}"));
+    assert_eq!(first["port"], api);
+    assert_eq!(first["restarts"], 0);
+    assert!(first["last_exit"].is_null(), "{first}");
+    assert!(first["uptime_ms"].as_u64().is_some() && first["ready_ms"].as_u64().is_some(), "{first}");
+    assert!(service(&status, "proxy")["url"].as_str().unwrap().starts_with(&format!("http://127.0.0.1:{proxy}")));
+    // Uptime goes on while ready_ms stays what the start took.
+    let later = status_until(&fixture, "uptime to grow", |s| {
+        service(s, "api")["uptime_ms"].as_u64() > first["uptime_ms"].as_u64()
+    });
+    assert_eq!(service(&later, "api")["ready_ms"], first["ready_ms"]);
+
+    // A crash: restarted (on-failure), counted, and how it ended kept.
+    std::fs::write(fixture.file(&format!("crash-{api}")), "").unwrap();
+    let after = status_until(&fixture, "api restarted and ready", |s| {
+        service(s, "api")["restarts"] == 1 && service(s, "api")["state"] == "ready"
+    });
+    let api_after = service(&after, "api");
+    assert_eq!(api_after["last_exit"], "exited with code 3", "{after}");
+    assert_ne!(api_after["pid"], first["pid"]);
+    assert_eq!(service(&after, "proxy")["restarts"], 0);
+
+    // The table is a report for people: on stderr, as `check`'s is.
+    let (code, _, table) = fixture.run(&["status"]);
+    assert_eq!(code, 0, "{table}");
+    assert!(table.contains("exited with code 3"), "{table}");
+    assert!(table.contains("model: `offline` (the offline model: canned answers)"), "{table}");
+
+    let (code, _, stderr) = fixture.run(&["down"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(fixture.survivors().is_empty(), "{:?}", fixture.survivors());
+}
+
+/// `up -d` with a service that fails to start: exit 1, the service's last lines in the error, and
+/// nothing left running (not the service that was ready, not the background agui-dev).
+#[test]
+fn detached_up_with_a_failing_service_exits_1_with_its_last_lines_and_leaves_nothing() {
+    let fixture = Fixture::new(
+        "[services.a]\ncommand = [\"sh\", \"-c\", \"echo a up; exec sleep 1000\"]\n\
+         [services.b]\ncommand = [\"sh\", \"-c\", \"echo loading config; echo 'fatal: no config at ./b.yaml'; exit 4\"]\n\
+         depends_on = [\"a\"]\nready = { log = \"never printed\" }\n",
+    );
+    let (code, _, stderr) = fixture.run(&["up", "-d", "--no-watch"]);
+    let _down = Down(&fixture);
+    assert_eq!(code, 1, "{stderr}");
+    // Which of `b`'s ends is seen first (its exit, or its output ending before the ready line)
+    // is a race; either way the error names it.
+    assert!(stderr.contains("the stack did not start; nothing is left running"), "{stderr}");
+    assert!(stderr.contains("service `b`"), "{stderr}");
+    assert!(stderr.contains("fatal: no config at ./b.yaml"), "its last lines: {stderr}");
+    assert!(stderr.contains("loading config"), "its last lines: {stderr}");
+    assert_eq!(fixture.wait_for_no_survivors(WAIT), Vec::<i32>::new());
+    let (code, _, stderr) = fixture.run(&["status"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no stack is running here"), "{stderr}");
+    let lock = std::fs::read_to_string(fixture.file(".agui-dev/run.lock")).unwrap_or_default();
+    assert_eq!(lock, "", "the lock is released");
+}

@@ -126,6 +126,31 @@ fn follow_shows_new_lines_across_a_restart_and_stops_on_ctrl_c() {
 }
 
 #[test]
+fn follow_tells_a_new_run_that_outgrows_the_old_log_within_one_poll() {
+    let fixture = finished_run();
+    let dir = fixture.file(".agui-dev/logs");
+    let old_size = std::fs::metadata(dir.join("api.log")).unwrap().len();
+    let mut follow = fixture.spawn(&["logs", "-f", "api"]);
+    follow.stdout.wait_for("api | api done");
+
+    // A new run, written as `up` writes it, far faster than the follower's 20 ms poll: its first
+    // line alone is longer than the whole old log, so a follower that looks at sizes sees growth.
+    let first = format!("second run begins {}", "x".repeat(old_size as usize));
+    let mut log = agui_dev::output::logfile::open(&dir, "api").unwrap();
+    log.write_lines(&first, SystemTime::now());
+    log.write_lines("second run goes on", SystemTime::now());
+    log.flush();
+
+    follow.stderr.wait_for("`api` started again (a new run)");
+    let out = follow.stdout.wait_for("api | second run goes on");
+    assert!(out.contains(&format!("api | {first}\n")), "the new run's first line, whole: {out}");
+    assert_eq!(out.matches("api | plain start").count(), 1, "the old run shown once: {out}");
+
+    follow.signal(Signal::SIGINT);
+    assert_eq!(follow.wait(), 0);
+}
+
+#[test]
 fn unknown_services_bad_patterns_and_a_stack_never_run_are_explained() {
     let fixture = Fixture::new(STACK);
     let (code, _, err) = stdout_of(&fixture, &["logs"]);

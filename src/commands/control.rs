@@ -90,6 +90,16 @@ pub(super) fn table(answer: &Answer) -> String {
     for s in services.iter().filter(|s| s.error.is_some()) {
         let _ = writeln!(text, "`{}` failed: {}", s.name, s.error.as_deref().unwrap_or_default());
     }
+    for s in services {
+        for address in &s.exposed {
+            let _ = writeln!(
+                text,
+                "warning: `{}` listens on {address}: other machines can reach it\n  fix: make it listen on 127.0.0.1 \
+                 (set `HOST = \"127.0.0.1\"` in the `env` of service `{}`, or change the address it binds)",
+                s.name, s.name
+            );
+        }
+    }
     if let Some(model) = &answer.model {
         let offline = if answer.offline == Some(true) { " (the offline model: canned answers)" } else { "" };
         let _ = writeln!(text, "model: `{model}`{offline}");

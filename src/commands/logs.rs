@@ -2,8 +2,10 @@
 //!
 //! Reads the files the printer writes (never the running agui-dev), so it works after a crash or
 //! while another terminal runs `up`. Lines of all services are merged by the time they arrived,
-//! kept beside each log in `NAME.times`. `-f` polls the files every 20 ms: a file that grew has new
-//! lines, one that shrank was truncated by a new `up`, and is read again from its start.
+//! kept beside each log in `NAME.times`. `-f` holds each log open and polls every 20 ms: new
+//! bytes are new lines; another file at the log's path (a new `up` renames fresh files into
+//! place) is a new run, read from its start once the old one's last lines are shown. Size alone
+//! cannot tell: a new run may write more than the old file held within one poll.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -13,7 +15,7 @@ use regex::Regex;
 use crate::cli::{Cli, Command};
 use crate::config;
 use crate::error::{Error, Result};
-use crate::output::logfile::{self, Logged};
+use crate::output::logfile::{Logged, Tail};
 use crate::output::structured::{self, LogLevel};
 use crate::output::{Level, Msg, Out};
 use crate::plan;
@@ -61,11 +63,12 @@ pub async fn run(cli: &Cli) -> Result<()> {
 
     let printer = super::printer(cli, *timestamps, &selected, None, secrets)?;
     let out = printer.out();
-    let mut offsets = Vec::new();
+    let mut tails = Vec::new();
     let mut shown: Vec<(usize, Logged)> = Vec::new();
     for (index, name) in selected.iter().enumerate() {
-        let (read, end) = logfile::read_from(&dir, name, 0).unwrap_or_default();
-        offsets.push(end);
+        let mut tail = Tail::open(&dir, name);
+        let read = tail.as_mut().and_then(|tail| tail.read().ok()).unwrap_or_default();
+        tails.push(tail);
         let mut kept: Vec<Logged> = read.into_iter().filter(|line| filter.keeps(line)).collect();
         if let Some(n) = lines {
             kept.drain(..kept.len().saturating_sub(*n));
@@ -78,7 +81,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
         emit(&out, &selected, index, line, *json).await;
     }
     if *follow {
-        follow_files(&out, &selected, &dir, &filter, offsets, *json).await;
+        follow_files(&out, &selected, &dir, &filter, tails, *json).await;
     }
     drop(out);
     printer.finish();
@@ -134,7 +137,14 @@ async fn emit(out: &Out, names: &[String], service: usize, line: Logged, json: b
     }
 }
 
-async fn follow_files(out: &Out, names: &[String], dir: &Path, filter: &Filter, mut offsets: Vec<u64>, json: bool) {
+async fn follow_files(
+    out: &Out,
+    names: &[String],
+    dir: &Path,
+    filter: &Filter,
+    mut tails: Vec<Option<Tail>>,
+    json: bool,
+) {
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -147,19 +157,37 @@ async fn follow_files(out: &Out, names: &[String], dir: &Path, filter: &Filter, 
             return;
         }
         for (index, name) in names.iter().enumerate() {
-            let Some(size) = logfile::size(dir, name) else { continue };
-            if size < offsets[index] {
-                out.status(Level::Info, format!("`{name}` started again (a new run); its log starts over")).await;
-                offsets[index] = 0;
+            let mut lines = Vec::new();
+            match &mut tails[index] {
+                // No log yet (or a new run half in place): the first one to appear is read whole.
+                None => tails[index] = Tail::open(dir, name),
+                Some(tail) => {
+                    if tail.truncated() {
+                        started_again(out, name).await;
+                    }
+                    // The old run's last lines first, then the new run's.
+                    lines = tail.read().unwrap_or_default();
+                    if tail.replaced(dir, name)
+                        && let Some(next) = Tail::open(dir, name)
+                    {
+                        for line in lines.drain(..).filter(|line| filter.keeps(line)) {
+                            emit(out, names, index, line, json).await;
+                        }
+                        started_again(out, name).await;
+                        *tail = next;
+                    }
+                }
             }
-            if size == offsets[index] {
-                continue;
+            if let Some(tail) = &mut tails[index] {
+                lines.extend(tail.read().unwrap_or_default());
             }
-            let Ok((lines, end)) = logfile::read_from(dir, name, offsets[index]) else { continue };
-            offsets[index] = end;
             for line in lines.into_iter().filter(|line| filter.keeps(line)) {
                 emit(out, names, index, line, json).await;
             }
         }
     }
+}
+
+async fn started_again(out: &Out, name: &str) {
+    out.status(Level::Info, format!("`{name}` started again (a new run); its log starts over")).await;
 }

@@ -37,6 +37,10 @@ pub struct ServiceStatus {
     pub last_exit: Option<String>,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// Addresses its processes listen on beyond loopback (`0.0.0.0:3000`): other machines can
+    /// reach them. Left out when there are none (and by supervisors older than this field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<String>,
 }
 
 /// The variables of one service whose values changed, by name only.

@@ -44,6 +44,33 @@ pub fn descendants(root: i32) -> Vec<i32> {
     found
 }
 
+/// For each group leader in `leaders`, the processes of its group and everything below them (a
+/// child that made a group of its own is still the service's). One pass over `/proc` for all.
+pub fn of_groups(leaders: &[i32]) -> HashMap<i32, Vec<i32>> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    let mut members: HashMap<i32, Vec<i32>> = HashMap::new();
+    for pid in super::proc::pids() {
+        if let Some(stat) = super::proc::stat(pid) {
+            children.entry(stat.parent).or_default().push(pid);
+            if leaders.contains(&stat.group) {
+                members.entry(stat.group).or_default().push(pid);
+            }
+        }
+    }
+    for found in members.values_mut() {
+        let mut queue = found.clone();
+        while let Some(pid) = queue.pop() {
+            for child in children.get(&pid).into_iter().flatten() {
+                if !found.contains(child) {
+                    found.push(*child);
+                    queue.push(*child);
+                }
+            }
+        }
+    }
+    members
+}
+
 /// The listening TCP sockets held by `pids`.
 pub fn listeners(pids: &[i32]) -> Vec<Listener> {
     let mut sockets: HashMap<u64, SocketAddr> = HashMap::new();

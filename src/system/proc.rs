@@ -11,6 +11,8 @@ pub struct Stat {
     /// `R`, `S`, `Z` (zombie), ...
     pub state: char,
     pub parent: i32,
+    /// The process group (`pgrp`).
+    pub group: i32,
     /// Clock ticks since boot: with the pid, it names one process for good (pids are reused).
     pub start_time: u64,
 }
@@ -26,6 +28,7 @@ impl Stat {
             comm,
             state: fields.first()?.chars().next()?,
             parent: fields.get(1)?.parse().ok()?,
+            group: fields.get(2)?.parse().ok()?,
             start_time: fields.get(19)?.parse().ok()?,
         })
     }
@@ -111,7 +114,7 @@ mod tests {
     fn stat_lines_with_awkward_names() {
         let line = "42 (my (odd) name) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 1000 10";
         let stat = Stat::parse(line).unwrap();
-        assert_eq!(stat, Stat { comm: "my (odd) name".into(), state: 'S', parent: 7, start_time: 12345 });
+        assert_eq!(stat, Stat { comm: "my (odd) name".into(), state: 'S', parent: 7, group: 42, start_time: 12345 });
         assert!(Stat::parse("garbage").is_none());
     }
 

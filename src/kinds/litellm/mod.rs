@@ -72,6 +72,8 @@ impl Kind for Litellm {
                     proxy.name
                 ));
                 wiring.model = Some(bare_model::OFFLINE.to_owned());
+                // `status`, `check` and the console say so, as they do for the config form.
+                wiring.model_offline = true;
                 wiring.offline_config = Some((proxy.name.clone(), path));
             } else {
                 wiring.notes.push(format!("model `{model}`: the `model` of service `{}`", proxy.name));
