@@ -172,12 +172,16 @@ fn unknown_services_bad_patterns_and_a_stack_never_run_are_explained() {
 /// services running.
 #[test]
 fn a_reader_that_pauses_still_gets_every_line() {
+    use std::fmt::Write as _;
     use std::io::Read;
     let fixture = Fixture::new("[services.big]\ncommand = \"true\"\n");
     let dir = fixture.file(".agui-dev/logs");
     std::fs::create_dir_all(&dir).unwrap();
     // 4 MiB: more than the pipe holds and the terminal's 1 MiB budget together.
-    let text: String = (0..100_000).map(|i| format!("line {i:06} of the big log, padded to forty\n")).collect();
+    let mut text = String::new();
+    for i in 0..100_000 {
+        writeln!(text, "line {i:06} of the big log, padded to forty").unwrap();
+    }
     std::fs::write(dir.join("big.log"), &text).unwrap();
     let mut child = fixture
         .command(&["logs", "big", "-n", "100000"])
