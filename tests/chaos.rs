@@ -15,7 +15,13 @@
 //! - every line a service recorded as written is in its log file, in order (services print a line,
 //!   then record it). Not checked when agui-dev is SIGKILLed: lines still in the pipe or in
 //!   agui-dev's buffers die with it;
-//! - the secret is in no output and no log file.
+//! - the secret is in no output and no log file;
+//! - a service reloaded by an edit of stack.toml (its `R` value changed) ran again with the new
+//!   value: its ready line, which names `R`, is among the lines it recorded.
+//!
+//! Control actions between ready and the ending: `restart` through the control socket, an edit of
+//! stack.toml that `up`'s watcher reloads, a client killed mid-request. `up` runs with `CI`
+//! removed so that it watches whatever machine runs the suite.
 //!
 //! `CHAOS_SEED=N` replays a run; `CHAOS_SCENARIOS=N` changes the count (default 56).
 
@@ -64,6 +70,8 @@ enum Ending {
 enum Action {
     /// `agui-dev restart sN`, often while the services still flood.
     Restart(usize),
+    /// An edit of stack.toml that changes `sN`'s `R` value: `up`'s watcher restarts it.
+    Reload(usize),
     /// A client that sends half a request and is killed (its connection drops mid-request).
     KilledClient,
 }
@@ -108,19 +116,91 @@ fn scenario(rng: &mut Rng) -> Scenario {
         })
         .collect();
     let actions = (0..rng.below(3))
-        .map(|_| if rng.chance(70) { Action::Restart(rng.below(count) as usize) } else { Action::KilledClient })
+        .map(|_| match rng.below(100) {
+            0..40 => Action::Restart(rng.below(count) as usize),
+            40..75 => Action::Reload(rng.below(count) as usize),
+            _ => Action::KilledClient,
+        })
         .collect();
     Scenario { services, actions, ending }
 }
 
-/// Runs the scenario's control actions against the running stack. Their outcome is not judged
-/// (a restarted service may crash by design); the invariants after the ending are.
-fn act(fixture: &Fixture, scenario: &Scenario) {
+/// The stack file as the scenario's run has it now: fixed ports, and each service's `R` value.
+struct StackFile<'a> {
+    scenario: &'a Scenario,
+    marker: &'a str,
+    ports: Vec<u16>,
+    generations: Vec<u32>,
+}
+
+impl StackFile<'_> {
+    fn write(&self, fixture: &Fixture) {
+        std::fs::write(
+            fixture.file("stack.toml"),
+            stack_toml(self.scenario, self.marker, &self.ports, &self.generations),
+        )
+        .unwrap();
+    }
+}
+
+/// What `up` prints when it has dealt with an edit of stack.toml, one way or another.
+const RELOAD_OUTCOMES: [&str; 4] = [
+    "reloaded `stack.toml`",
+    "reload of `stack.toml` failed",
+    "`stack.toml` changed; no service's definition did",
+    "`stack.toml` changed but the stack does not read",
+];
+
+fn reload_outcomes(stderr: &str) -> usize {
+    RELOAD_OUTCOMES.iter().map(|o| stderr.matches(o).count()).sum()
+}
+
+/// Runs the scenario's control actions against the running stack. Restarts are not judged (a
+/// restarted service may crash by design); an edit must be answered, and when `up` says it
+/// reloaded, the `(service, ready line)` the new run must have recorded is returned for the
+/// checks after the ending.
+fn act(
+    fixture: &Fixture,
+    scenario: &Scenario,
+    up: &mut common::Running<'_>,
+    file: &mut StackFile<'_>,
+) -> Result<Vec<(usize, String)>, String> {
+    let mut reloaded = Vec::new();
     for action in &scenario.actions {
         match action {
             Action::Restart(index) => {
                 let name = &scenario.services[*index].name;
                 let _ = fixture.command(&["restart", name]).output();
+            }
+            Action::Reload(index) => {
+                let before = reload_outcomes(&up.stderr.text());
+                file.generations[*index] += 1;
+                file.write(fixture);
+                // Debounce (300 ms, up to 2 s while files keep changing), then the restart and its
+                // ready; a crash may end the stack meanwhile.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let stderr = up.stderr.text();
+                    if reload_outcomes(&stderr) > before {
+                        let last = stderr.lines().rev().find(|l| RELOAD_OUTCOMES.iter().any(|o| l.contains(o)));
+                        let last = last.unwrap_or_default();
+                        if last.contains("no service's definition did") || last.contains("does not read") {
+                            return Err(format!("the edit of `R` was not applied: {last}\n{stderr}"));
+                        }
+                        if last.contains("reloaded") {
+                            let name = &scenario.services[*index].name;
+                            reloaded.push((*index, format!("{name} ready r={}", file.generations[*index])));
+                        }
+                        break;
+                    }
+                    if up.child.try_wait().unwrap().is_some() {
+                        return Ok(reloaded);
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!("an edit of stack.toml was not answered within 30 s:\n{stderr}"));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
             Action::KilledClient => {
                 use std::io::Write;
@@ -132,6 +212,7 @@ fn act(fixture: &Fixture, scenario: &Scenario) {
             }
         }
     }
+    Ok(reloaded)
 }
 
 /// The service's shell script: print, then record what was printed.
@@ -159,7 +240,7 @@ fn script(service: &Service, port: u16) -> String {
         s.push_str("echo \"$N key $CHAOS_API_KEY\"; ");
     }
     if !service.never_ready {
-        s.push_str("echo \"$N ready\"; echo \"$N ready\" >> truth-$N; ");
+        s.push_str("echo \"$N ready r=$R\"; echo \"$N ready r=$R\" >> truth-$N; ");
     }
     if service.partial {
         // The TERM trap starts with a newline, so what it prints is a line of its own.
@@ -174,15 +255,14 @@ fn script(service: &Service, port: u16) -> String {
     s
 }
 
-fn stack_toml(scenario: &Scenario, marker: &str) -> String {
+fn stack_toml(scenario: &Scenario, marker: &str, ports: &[u16], generations: &[u32]) -> String {
     let mut toml = String::new();
-    for service in &scenario.services {
-        let port = free_port();
+    for ((service, &port), generation) in scenario.services.iter().zip(ports).zip(generations) {
         // TOML string escapes, and `$$` for agui-dev's interpolation to give the shell its `$$`.
         let script = script(service, port).replace('\\', "\\\\").replace('"', "\\\"").replace("$$", "$$$$");
         toml.push_str(&format!("[services.{}]\n", service.name));
         toml.push_str(&format!("command = [\"sh\", \"-c\", \"{script}\", \"chaos-{marker}\"]\n"));
-        toml.push_str(&format!("env = {{ N = \"{}\" }}\n", service.name));
+        toml.push_str(&format!("env = {{ N = \"{}\", R = \"{generation}\" }}\n", service.name));
         let timeout = if service.never_ready { "800ms" } else { "30s" };
         toml.push_str(&format!("ready = {{ log = \"^{} ready\", timeout = \"{timeout}\" }}\n", service.name));
         toml.push_str("stop_grace = \"300ms\"\n");
@@ -218,12 +298,20 @@ fn survivors_by_group_and_command_line(pgids: &[i32], marker: &str) -> Vec<Strin
     found
 }
 
-/// Runs one scenario: the number of recorded lines found in the logs, or what went wrong.
-fn run(scenario: &Scenario) -> Result<usize, String> {
+/// Runs one scenario: the number of recorded lines found in the logs and of reloads applied, or
+/// what went wrong.
+fn run(scenario: &Scenario) -> Result<(usize, usize), String> {
     let fixture = Fixture::new("");
-    std::fs::write(fixture.file("stack.toml"), stack_toml(scenario, &fixture.marker)).unwrap();
+    let mut file = StackFile {
+        scenario,
+        marker: &fixture.marker,
+        ports: scenario.services.iter().map(|_| free_port()).collect(),
+        generations: vec![0; scenario.services.len()],
+    };
+    file.write(&fixture);
     let mut command = fixture.command(&["up"]);
-    command.env("CHAOS_API_KEY", SECRET);
+    // Watching is off when `CI` is set; the `Reload` action needs it on.
+    command.env("CHAOS_API_KEY", SECRET).env_remove("CI");
     let mut up = fixture.spawn_command(command);
     let all_ready = format!("all {} service", scenario.services.len());
     let deadline = Instant::now() + Duration::from_mins(1);
@@ -244,10 +332,15 @@ fn run(scenario: &Scenario) -> Result<usize, String> {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    if !exited_early && scenario.ending != Ending::Down {
-        act(&fixture, scenario);
-    }
-    if !exited_early {
+    let reloaded = if !exited_early && scenario.ending != Ending::Down {
+        act(&fixture, scenario, &mut up, &mut file)?
+    } else {
+        vec![]
+    };
+    // A crash may end the stack during the actions; the reload's wait then reaped `up`, and its
+    // pid must not be signalled (a signal to a zombie, as before, did nothing either).
+    let ended_during_actions = up.child.try_wait().unwrap().is_some();
+    if !exited_early && !ended_during_actions {
         match scenario.ending {
             Ending::Down => {
                 let _ = fixture.command(&["down"]).output();
@@ -305,10 +398,17 @@ fn run(scenario: &Scenario) -> Result<usize, String> {
             checked += 1;
         }
     }
+    for (index, ready) in &reloaded {
+        let name = &scenario.services[*index].name;
+        let truth = std::fs::read_to_string(fixture.file(&format!("truth-{name}"))).unwrap_or_default();
+        if !truth.lines().any(|l| l == ready) {
+            return Err(format!("`up` reloaded `{name}`, but its new run never wrote `{ready}`"));
+        }
+    }
     if everything.contains(SECRET) {
         return Err("the secret was printed".to_owned());
     }
-    Ok(checked)
+    Ok((checked, reloaded.len()))
 }
 
 #[test]
@@ -320,6 +420,7 @@ fn chaos() {
     let next = Mutex::new(0u64);
     let failures = Mutex::new(Vec::new());
     let lines_checked = Mutex::new(0usize);
+    let reloads_applied = Mutex::new(0usize);
     let endings = Mutex::new(std::collections::BTreeMap::<String, usize>::new());
     let actions = Mutex::new(std::collections::BTreeMap::<&str, usize>::new());
     let started = Instant::now();
@@ -339,11 +440,18 @@ fn chaos() {
                     let scenario = scenario(&mut rng);
                     *endings.lock().unwrap().entry(format!("{:?}", scenario.ending)).or_default() += 1;
                     for action in &scenario.actions {
-                        let name = if matches!(action, Action::Restart(_)) { "restart" } else { "killed client" };
+                        let name = match action {
+                            Action::Restart(_) => "restart",
+                            Action::Reload(_) => "reload",
+                            Action::KilledClient => "killed client",
+                        };
                         *actions.lock().unwrap().entry(name).or_default() += 1;
                     }
                     match run(&scenario) {
-                        Ok(lines) => *lines_checked.lock().unwrap() += lines,
+                        Ok((lines, reloads)) => {
+                            *lines_checked.lock().unwrap() += lines;
+                            *reloads_applied.lock().unwrap() += reloads;
+                        }
                         Err(error) => failures.lock().unwrap().push(format!("scenario {index}: {scenario:?}\n{error}")),
                     }
                 }
@@ -352,9 +460,10 @@ fn chaos() {
     });
     let failures = failures.into_inner().unwrap();
     eprintln!(
-        "chaos: {count} scenarios {:?}, control actions {:?}, {} failed, {} recorded lines found in order in the logs, seed {seed}, {:.1}s",
+        "chaos: {count} scenarios {:?}, control actions {:?} ({} reloads applied), {} failed, {} recorded lines found in order in the logs, seed {seed}, {:.1}s",
         endings.into_inner().unwrap(),
         actions.into_inner().unwrap(),
+        reloads_applied.into_inner().unwrap(),
         failures.len(),
         lines_checked.into_inner().unwrap(),
         started.elapsed().as_secs_f64()
