@@ -32,15 +32,7 @@ pub fn descendants(root: i32) -> Vec<i32> {
         }
     }
     let mut found = Vec::new();
-    let mut queue = vec![root];
-    while let Some(pid) = queue.pop() {
-        for child in children.get(&pid).into_iter().flatten() {
-            if !found.contains(child) {
-                found.push(*child);
-                queue.push(*child);
-            }
-        }
-    }
+    add_below(&children, &[root], &mut found);
     found
 }
 
@@ -58,17 +50,23 @@ pub fn of_groups(leaders: &[i32]) -> HashMap<i32, Vec<i32>> {
         }
     }
     for found in members.values_mut() {
-        let mut queue = found.clone();
-        while let Some(pid) = queue.pop() {
-            for child in children.get(&pid).into_iter().flatten() {
-                if !found.contains(child) {
-                    found.push(*child);
-                    queue.push(*child);
-                }
+        let start = found.clone();
+        add_below(&children, &start, found);
+    }
+    members
+}
+
+/// Adds to `found` every process below `start` that it does not hold yet.
+fn add_below(children: &HashMap<i32, Vec<i32>>, start: &[i32], found: &mut Vec<i32>) {
+    let mut queue = start.to_vec();
+    while let Some(pid) = queue.pop() {
+        for child in children.get(&pid).into_iter().flatten() {
+            if !found.contains(child) {
+                found.push(*child);
+                queue.push(*child);
             }
         }
     }
-    members
 }
 
 /// The listening TCP sockets held by `pids`.
