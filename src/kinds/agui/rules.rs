@@ -52,9 +52,11 @@ pub const RULES: &[(&str, &str)] = &[
     ("agui.smoke-assistant-text", "the smoke run produced assistant text"),
 ];
 
-/// Fields whose value is free JSON (state, custom values, raw events, a run's result), where a
-/// `null` inside or as the value is data, not an omitted optional field.
-const FREE_FIELDS: &[&str] = &["snapshot", "value", "event", "rawEvent", "result", "input"];
+/// Fields whose value is free JSON and may be `null` itself (a state, a custom value, a raw
+/// event): the 1.0.0 schema accepts `null` there. Other fields of free JSON (`result`, `rawEvent`,
+/// `input`) may hold `null` inside but are omitted rather than `null` (`z.any().refine(v => v !==
+/// null)` in `@ag-ui/core` 1.0.0). Only top-level fields are checked.
+const FREE_FIELDS: &[&str] = &["snapshot", "value", "event"];
 
 /// One broken rule (or, for a warning, one rule noted) at one event (0-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -475,5 +477,29 @@ mod tests {
             doc.lines().filter_map(|l| l.strip_prefix("| `agui.")).filter_map(|l| l.split('`').next()).collect();
         let ours: Vec<String> = RULES.iter().map(|(id, _)| id.trim_start_matches("agui.").to_owned()).collect();
         assert_eq!(documented, ours);
+    }
+
+    /// What `@ag-ui/core` 1.0.0's `EventSchema` accepts and rejects (checked with its `safeParse`).
+    #[test]
+    fn null_is_data_in_a_state_or_custom_value_and_an_omission_elsewhere() {
+        let first_rule = |event: &str| {
+            let mut validator = Validator::default();
+            validator.feed(event).err().map(|finding| finding.rule)
+        };
+        for rejected in [
+            r#"{"type":"RUN_FINISHED","threadId":"t","runId":"r","result":null}"#,
+            r#"{"type":"SUBAGENT_FINISHED","subagentRunId":"s","result":null}"#,
+            r#"{"type":"RUN_STARTED","threadId":"t","runId":"r","rawEvent":null}"#,
+            r#"{"type":"RUN_STARTED","threadId":"t","runId":"r","input":null}"#,
+        ] {
+            assert_eq!(first_rule(rejected), Some("agui.no-null-optional"), "{rejected}");
+        }
+        for accepted in [
+            r#"{"type":"STATE_SNAPSHOT","snapshot":null}"#,
+            r#"{"type":"CUSTOM","name":"x","value":null}"#,
+            r#"{"type":"RAW","event":null}"#,
+        ] {
+            assert_ne!(first_rule(accepted), Some("agui.no-null-optional"), "{accepted}");
+        }
     }
 }
