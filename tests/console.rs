@@ -240,6 +240,12 @@ fn the_agent_relay_streams_what_each_event_meant_keeps_the_thread_and_names_a_br
         frames.iter().filter(|f| f["kind"] == "text").map(|f| f["text"].as_str().unwrap()).collect::<String>()
     };
     assert_eq!(text(&frames), "fixture answer: messages=1");
+    // Each piece of text names its message (the id of the content event before it).
+    for (i, frame) in frames.iter().enumerate().filter(|(_, f)| f["kind"] == "text") {
+        let event = frames[..i].iter().rev().find(|f| f["kind"] == "event").unwrap();
+        assert_eq!(frame["message_id"], event["event"]["messageId"], "{frame} after {event}");
+        assert!(frame["message_id"].is_string(), "{frame}");
+    }
 
     // The same thread: the server gets the whole conversation again; a reset forgets it.
     let thread = frames[0]["thread"].as_str().unwrap().to_owned();

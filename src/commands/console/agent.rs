@@ -107,8 +107,18 @@ async fn read_run(
     if !send(app, tx, opened).await {
         return (false, false);
     }
+    // The message a piece of text belongs to, from the event just before it, so the page can
+    // tell two assistant messages of one run apart.
+    let mut message_id = Value::Null;
     while let Some(update) = run.next().await {
         let value = match update {
+            Ok(Update::Event { index, event }) => {
+                if let Some(id) = event.get("messageId").filter(|_| is_text(&event)) {
+                    message_id = id.clone();
+                }
+                describe(Update::Event { index, event }, started)
+            }
+            Ok(Update::Text(text)) => json!({"kind": "text", "text": text, "message_id": message_id}),
             Ok(update) => describe(update, started),
             Err(error) => json!({"kind": "error", "message": error.to_string()}),
         };
@@ -118,6 +128,10 @@ async fn read_run(
     }
     let outcome = run.finish();
     (true, outcome.clean())
+}
+
+fn is_text(event: &Value) -> bool {
+    matches!(event.get("type").and_then(Value::as_str), Some("TEXT_MESSAGE_CONTENT" | "TEXT_MESSAGE_CHUNK"))
 }
 
 /// One update as the page reads it (docs/console.md lists the kinds).

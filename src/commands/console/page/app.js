@@ -501,6 +501,7 @@ const agent = {
   rowCount: 0,         // rows in the timeline now (at most MAX_TIMELINE_ROWS)
   runEvents: 0,        // events drawn in this run (rows trimmed off the top included)
   assistant: null,     // the assistant bubble receiving text
+  assistantId: null,   // the messageId of the text in that bubble
   toolCards: new Map(),// tool call id -> card element
   marks: new Map(),    // index -> "violation" | "warning" | "run-error" (rows drawn later get it too)
   sentAt: 0,
@@ -547,6 +548,7 @@ const agent = {
     this.rowCount = this.runEvents = 0;
     this.queue = [];
     this.assistant = null;
+    this.assistantId = null;
   },
 
   async send() {
@@ -625,6 +627,12 @@ const agent = {
           rows.push(this.timelineRow(m));
           break;
         case "text":
+          if (m.message_id && m.message_id !== this.assistantId) {
+            // A new assistant message of the same run: a bubble of its own.
+            flushText();
+            if (this.assistantId) this.assistant = null;
+            this.assistantId = m.message_id;
+          }
           text += m.text || "";
           break;
         case "tool_call":
