@@ -279,6 +279,38 @@ fn the_agent_relay_streams_what_each_event_meant_keeps_the_thread_and_names_a_br
 }
 
 #[test]
+fn a_key_a_restart_reads_from_env_is_redacted_in_what_the_console_sends() {
+    const LATE: &str = "sk-late-key-0123456789abcdef";
+    let fixture = Fixture::new(&format!(
+        "[stack]\nenv_files = [\".env\"]\n\n[services.talker]\ncommand = [\"sh\", \"-c\", \"echo printed {LATE}; exec sleep 600\"]\n\n[console]\nport = \"auto\"\n"
+    ));
+    std::fs::write(fixture.file(".env"), "UNRELATED=1\n").unwrap();
+    let mut up = fixture.spawn(&["up", "--console", "--no-watch"]);
+    up.stderr.wait_for("all 1 service is ready");
+    up.stdout.wait_for("printed");
+    let (port, token) = console_of(&up);
+    let with_token = [("X-Agui-Dev-Token", token.as_str())];
+    // Not a secret yet: the log file holds it as printed.
+    let (_, _, history) = http(port, "GET", "/api/logs?service=talker", &with_token, "");
+    assert!(history.contains(LATE), "{history}");
+
+    // The key arrives in .env; a restart reads it; from then on nothing the console sends has it,
+    // the old log line included.
+    std::fs::write(fixture.file(".env"), format!("UNRELATED=1\nLATE_API_KEY={LATE}\n")).unwrap();
+    let origin = format!("http://127.0.0.1:{port}");
+    let restart = r#"{"version":1,"op":"restart","services":["talker"]}"#;
+    let (code, _, body) = http(port, "POST", "/api/control", &[with_token[0], ("Origin", &origin)], restart);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("LATE_API_KEY") && !body.contains(LATE), "{body}");
+    let (_, _, history) = http(port, "GET", "/api/logs?service=talker", &with_token, "");
+    assert!(!history.contains(LATE) && history.contains("printed [redacted:LATE_API_KEY]"), "{history}");
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0);
+    assert!(fixture.wait_for_no_survivors(WAIT).is_empty());
+}
+
+#[test]
 fn the_console_is_served_unless_ci_or_the_stack_file_or_a_flag_says_no() {
     let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));
     let serves = |args: &[&str], ci: Option<&str>| {

@@ -106,6 +106,8 @@ pub struct Control {
     pub all_ready: watch::Receiver<bool>,
     /// Every service's phase, updated after every change.
     pub phases: watch::Receiver<Snapshot>,
+    /// The secrets every output must redact: the plan's, and those a restart or reload read.
+    pub secrets: watch::Receiver<Vec<crate::secret::Secret>>,
     pub(super) events: mpsc::Sender<Event>,
 }
 

@@ -116,6 +116,8 @@ pub struct Supervisor {
     slots: Vec<Slot>,
     all_ready: watch::Sender<bool>,
     phases: watch::Sender<Snapshot>,
+    /// The secrets to redact, updated when a restart or reload reads new values.
+    secrets: watch::Sender<Vec<crate::secret::Secret>>,
     /// Events that arrived while a request was stopping services, handled right after.
     deferred: VecDeque<Event>,
     hurry: watch::Sender<bool>,
@@ -142,7 +144,9 @@ impl Supervisor {
         let slots = plan.services.iter().map(|_| Slot::new()).collect();
         let depends_on = edges(&plan);
         let (phases, phases_rx) = watch::channel(Snapshot::default());
-        let control = Control { all_ready: all_ready_rx, phases: phases_rx, events: events_tx.clone() };
+        let (secrets, secrets_rx) = watch::channel(plan.secrets.clone());
+        let control =
+            Control { all_ready: all_ready_rx, phases: phases_rx, secrets: secrets_rx, events: events_tx.clone() };
         let supervisor = Supervisor {
             plan,
             out,
@@ -154,6 +158,7 @@ impl Supervisor {
             slots,
             all_ready,
             phases,
+            secrets,
             deferred: VecDeque::new(),
             hurry: watch::channel(false).0,
             started: Instant::now(),

@@ -297,6 +297,7 @@ impl Supervisor {
         crate::secret::sort(&mut secrets);
         // Before any new process starts, so its first line is already redacted.
         self.out.send(Msg::Secrets(secrets.clone())).await;
+        self.secrets.send_replace(secrets.clone());
         self.plan = Arc::new(Plan {
             stack_name: self.plan.stack_name.clone(),
             stack_file: self.plan.stack_file.clone(),

@@ -70,9 +70,9 @@ impl App {
         }))
     }
 
-    /// Replaces every secret the stack knows in `text`.
+    /// Replaces every secret the stack knows in `text`, those a restart read included.
     pub fn redact(&self, text: &str) -> String {
-        redact(text, &self.context.plan.secrets).into_owned()
+        redact(text, &self.context.control.secrets.borrow()).into_owned()
     }
 
     /// JSON as it leaves: serialized, then redacted (a key inside any string is caught).
