@@ -47,6 +47,7 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
         plan: launch.plan.clone(),
         out: launch.out.clone(),
         console: bound.as_ref().map(console::Bound::url),
+        exposure: socket::Exposure::default(),
     });
     let console = match bound {
         Some(bound) => {

@@ -2,7 +2,6 @@
 //! changes the same states as probes and exit watchers, one event at a time. Requests that start
 //! services answer once the starts are queued; `Control` then waits on the published phases.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::change::{self, changed_variables};
@@ -11,7 +10,6 @@ use super::state::{self, State};
 use super::{Outcome, Slot, Supervisor, edges};
 use crate::output::{Level, Msg};
 use crate::plan::{Plan, ServicePlan};
-use crate::system::listening;
 
 impl Supervisor {
     /// Handles one request; `Some` when starting what it asked for failed the stack.
@@ -35,8 +33,9 @@ impl Supervisor {
         outcome
     }
 
+    /// Each service's status; `exposed` is left to the caller (it reads `/proc`, which the
+    /// event loop must not wait on).
     fn status(&self) -> Vec<ServiceStatus> {
-        let exposed = self.exposed();
         self.plan
             .services
             .iter()
@@ -59,30 +58,10 @@ impl Supervisor {
                         State::Failed { error } => Some(error.clone()),
                         _ => None,
                     },
-                    exposed: slot.state.pgid().and_then(|pgid| exposed.get(&pgid).cloned()).unwrap_or_default(),
+                    exposed: Vec::new(),
                 }
             })
             .collect()
-    }
-
-    /// By process group: the addresses beyond loopback that the group's processes listen on.
-    /// Read from `/proc` on each `status` (about a millisecond for a few hundred processes).
-    fn exposed(&self) -> HashMap<i32, Vec<String>> {
-        let leaders: Vec<i32> = self.slots.iter().filter_map(|slot| slot.state.pgid()).collect();
-        let groups = listening::of_groups(&leaders);
-        let pids: Vec<i32> = groups.values().flatten().copied().collect();
-        let mut exposed: HashMap<i32, Vec<String>> = HashMap::new();
-        for listener in listening::listeners(&pids).into_iter().filter(listening::Listener::beyond_loopback) {
-            let Some((leader, _)) = groups.iter().find(|(_, members)| members.contains(&listener.pid)) else {
-                continue;
-            };
-            let addresses = exposed.entry(*leader).or_default();
-            let address = listener.address.to_string();
-            if !addresses.contains(&address) {
-                addresses.push(address);
-            }
-        }
-        exposed
     }
 
     /// The indices of `names`, or an error naming the first unknown one.

@@ -4,6 +4,7 @@
 //! socket 0600, and each peer's uid is checked with SO_PEERCRED. A malformed or oversized request
 //! gets an error answer; nothing a client sends can stop the supervisor.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use tokio::sync::Semaphore;
 use super::control::{Control, Done, ServiceStatus};
 use crate::output::{Level, Out};
 use crate::plan::Plan;
+use crate::system::listening;
 
 pub const VERSION: u32 = 1;
 /// A request longer than this is refused (and the connection closed: it cannot be resynced).
@@ -116,7 +118,24 @@ pub struct Context {
     pub out: Out,
     /// The dev console's URL with its token, when the run serves one.
     pub console: Option<String>,
+    /// What the services listen on beyond loopback, as last read (see `add_exposed`).
+    pub exposure: Exposure,
 }
+
+/// The last reading of what each process group listens on beyond loopback.
+#[derive(Default)]
+pub struct Exposure(std::sync::Mutex<Option<Reading>>);
+
+struct Reading {
+    at: std::time::Instant,
+    /// The group leaders it was read for.
+    leaders: Vec<i32>,
+    exposed: HashMap<i32, Vec<String>>,
+}
+
+/// How long a reading of `/proc` stands for the same services: a `status` every few milliseconds
+/// (a script, the console's poll) would otherwise scan `/proc` each time, a few milliseconds.
+const EXPOSURE_FRESH: Duration = Duration::from_secs(1);
 
 /// The listening socket; dropping it removes the socket file.
 pub struct Server {
@@ -227,15 +246,18 @@ pub async fn answer(op: Op, context: &Context) -> Answer {
     };
     match op {
         Op::Status => match control.status().await {
-            Ok(services) => Answer {
-                services: Some(services),
-                model: context.plan.model.clone(),
-                offline: context.plan.model.as_ref().map(|_| context.plan.model_offline),
-                pid: Some(std::process::id()),
-                stack: Some(context.plan.stack_name.clone()),
-                console: context.console.clone(),
-                ..Answer::ok()
-            },
+            Ok(mut services) => {
+                add_exposed(&mut services, &context.exposure).await;
+                Answer {
+                    services: Some(services),
+                    model: context.plan.model.clone(),
+                    offline: context.plan.model.as_ref().map(|_| context.plan.model_offline),
+                    pid: Some(std::process::id()),
+                    stack: Some(context.plan.stack_name.clone()),
+                    console: context.console.clone(),
+                    ..Answer::ok()
+                }
+            }
             Err(error) => Answer::error(error),
         },
         Op::Restart { services, deps } => match (context.fresh)() {
@@ -254,6 +276,33 @@ pub async fn answer(op: Op, context: &Context) -> Answer {
         Op::Down => {
             control.down().await;
             Answer { pid: Some(std::process::id()), ..Answer::ok() }
+        }
+    }
+}
+
+/// Fills in what each service listens on beyond loopback, read from `/proc` on a blocking
+/// thread so that neither the supervisor's loop nor this runtime's workers wait on it; a reading
+/// less than `EXPOSURE_FRESH` old for the same processes is used again.
+async fn add_exposed(services: &mut [ServiceStatus], exposure: &Exposure) {
+    let leaders: Vec<i32> = services.iter().filter_map(|s| s.pid).collect();
+    let cached = {
+        let last = exposure.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.as_ref().filter(|r| r.at.elapsed() < EXPOSURE_FRESH && r.leaders == leaders).map(|r| r.exposed.clone())
+    };
+    let exposed = if let Some(exposed) = cached {
+        exposed
+    } else {
+        let of = leaders.clone();
+        let Ok(exposed) = tokio::task::spawn_blocking(move || listening::exposed_by_group(&of)).await else {
+            return;
+        };
+        let reading = Reading { at: std::time::Instant::now(), leaders, exposed: exposed.clone() };
+        *exposure.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reading);
+        exposed
+    };
+    for service in services {
+        if let Some(addresses) = service.pid.and_then(|pid| exposed.get(&pid)) {
+            service.exposed.clone_from(addresses);
         }
     }
 }

@@ -90,8 +90,9 @@ impl App {
             .iter()
             .find(|s| s.kind == Some(kind))
             .ok_or_else(|| format!("this stack has no `kind = \"{label}\"` service"))?;
-        let status = socket::answer(Op::Status, &self.context).await;
-        let running = status.services.unwrap_or_default().into_iter().find(|s| s.name == service.name);
+        // The supervisor's own status: no `/proc` scan for what listens beyond loopback.
+        let status = self.context.control.status().await.unwrap_or_default();
+        let running = status.into_iter().find(|s| s.name == service.name);
         let url = running.and_then(|s| s.url).or_else(|| service.url.clone());
         let url = url.ok_or_else(|| format!("`{}` has no port, so no URL", service.name))?;
         Ok((service.name.clone(), url))
