@@ -82,7 +82,7 @@ fn check_ports(plan: &Plan) -> Result<()> {
             continue;
         }
         let holder = match ports::holder(port) {
-            Some(holder) => format!("held by pid {} ({})", holder.pid, holder.command),
+            Some(holder) => format!("held by {holder}"),
             None => "held by another process".to_owned(),
         };
         taken.push(format!("port {port} of `{}` is {holder}", service.name));

@@ -217,13 +217,9 @@ async fn serve_client(mut stream: UnixStream, context: &Context) {
             let _ = write_answer(&mut write, &too_big).await;
             return;
         }
-        let answer = match serde_json::from_slice::<Request>(&line) {
-            Err(err) => Answer::error(format!("malformed request: {err}")),
-            Ok(request) if request.version != VERSION => Answer::error(format!(
-                "unsupported protocol version {}; this agui-dev speaks {VERSION}",
-                request.version
-            )),
-            Ok(request) => answer(request.op, context).await,
+        let answer = match parse(&line) {
+            Ok(op) => answer(op, context).await,
+            Err(error) => Answer::error(error),
         };
         if write_answer(&mut write, &answer).await.is_err() {
             return;
@@ -235,6 +231,18 @@ async fn write_answer(stream: &mut (impl AsyncWriteExt + Unpin), answer: &Answer
     let mut line = serde_json::to_vec(answer).map_err(io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line).await
+}
+
+/// One request line as a client sends it; for a malformed one or one of another protocol
+/// version, the error its answer carries.
+pub fn parse(line: &[u8]) -> Result<Op, String> {
+    match serde_json::from_slice::<Request>(line) {
+        Err(err) => Err(format!("malformed request: {err}")),
+        Ok(request) if request.version != VERSION => {
+            Err(format!("unsupported protocol version {}; this agui-dev speaks {VERSION}", request.version))
+        }
+        Ok(request) => Ok(request.op),
+    }
 }
 
 /// What the supervisor answers to `op`: the socket's clients and the console both ask here.

@@ -10,6 +10,13 @@ pub struct Holder {
     pub command: String,
 }
 
+/// How errors name it: `pid 4242 (python3 -m http.server)`.
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} ({})", self.pid, self.command)
+    }
+}
+
 /// True when nothing listens on the port, on loopback or on all interfaces.
 pub fn is_free(port: u16) -> bool {
     [Ipv4Addr::LOCALHOST, Ipv4Addr::UNSPECIFIED]

@@ -26,7 +26,7 @@ use crate::kinds::agui::client::Conversation;
 use crate::kinds::mcp::session::Session;
 use crate::output::logfile;
 use crate::secret::redact;
-use crate::supervise::socket::{self, Answer, Context, Op, Request as ControlRequest};
+use crate::supervise::socket::{self, Answer, Context, Op};
 
 const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
@@ -180,19 +180,12 @@ async fn status(State(app): State<Arc<App>>) -> Response {
 /// A control request as the socket takes it (`{"version":1,"op":"restart",...}`); stopping
 /// the whole stack is left to the terminal that owns it.
 async fn control(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    let request = match serde_json::from_slice::<ControlRequest>(&body) {
-        Ok(request) => request,
-        Err(err) => return answer(&app, &Answer::error(format!("malformed request: {err}"))),
+    let answered = match socket::parse(&body) {
+        Ok(Op::Down) => Answer::error("`down` is not offered by the console; use `agui-dev down` or Ctrl-C"),
+        Ok(op) => socket::answer(op, &app.context).await,
+        Err(error) => Answer::error(error),
     };
-    if request.version != socket::VERSION {
-        let text =
-            format!("unsupported protocol version {}; this agui-dev speaks {}", request.version, socket::VERSION);
-        return answer(&app, &Answer::error(text));
-    }
-    if matches!(request.op, Op::Down) {
-        return answer(&app, &Answer::error("`down` is not offered by the console; use `agui-dev down` or Ctrl-C"));
-    }
-    answer(&app, &socket::answer(request.op, &app.context).await)
+    answer(&app, &answered)
 }
 
 #[derive(Deserialize)]

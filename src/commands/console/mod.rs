@@ -66,8 +66,7 @@ pub fn bind(port: Option<PortValue>) -> Result<Bound> {
         Some(PortValue::Fixed(port)) => match bind(port) {
             Ok(listener) => (listener, None),
             Err(err) => {
-                let holder = ports::holder(port)
-                    .map_or_else(|| err.to_string(), |h| format!("held by pid {} ({})", h.pid, h.command));
+                let holder = ports::holder(port).map_or_else(|| err.to_string(), |h| format!("held by {h}"));
                 return Err(Error::usage(format!("the console's port {port} is in use; nothing was started"))
                     .cause(holder)
                     .hint("stop the process holding it, change `[console] port`, or run `up --no-console`"));
