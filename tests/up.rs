@@ -85,6 +85,9 @@ depends_on = ["a"]
     );
     let mut up = fixture.spawn(&["up"]);
     let stdout = up.stdout.wait_for("b | b-");
+    // `b` prints as it starts, a moment before agui-dev handles its start as ready: a Ctrl-C in
+    // between would stop it before its ready line.
+    up.stderr.wait_for("all 2 services are ready");
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0);
     assert!(stdout.contains("b | b-saw-a-ready"), "{stdout}");
