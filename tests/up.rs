@@ -144,8 +144,10 @@ fn port_is_exported_and_the_default_probe_waits_for_it() {
         "[services.web]\ncommand = \"python3 -c 'import os,socket,time; time.sleep(0.5); s=socket.socket(); s.bind((\\\"127.0.0.1\\\", int(os.environ[\\\"PORT\\\"]))); s.listen(); print(\\\"listening\\\", flush=True); time.sleep(600)'\"\nport = {port}\n"
     ));
     let mut up = fixture.spawn(&["up"]);
-    let stderr = up.stderr.wait_for("`web` is ready");
-    assert!(up.stdout.text().contains("web | listening"), "{stderr}");
+    up.stderr.wait_for("`web` is ready");
+    // The probe may pass before the line the service printed after `listen` has come through its
+    // pipe: wait for the line rather than read what has arrived so far.
+    up.stdout.wait_for("web | listening");
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0);
 }
