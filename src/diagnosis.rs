@@ -87,6 +87,8 @@ pub struct Finding {
     pub message: String,
     /// The fix; `None` for `ok`.
     pub fix: Option<String>,
+    /// More fields for `--json`, when the check has data beyond its message (an object).
+    pub data: Option<serde_json::Value>,
 }
 
 /// Every finding of one doctor run, in the order the checks made them.
@@ -104,11 +106,25 @@ impl Diagnosis {
         message: String,
         fix: Option<String>,
     ) {
-        self.findings.push(Finding { check, subject: subject.map(str::to_owned), status, message, fix });
+        self.findings.push(Finding { check, subject: subject.map(str::to_owned), status, message, fix, data: None });
     }
 
     pub fn ok(&mut self, check: CheckId, subject: Option<&str>, message: impl Into<String>) {
         self.push(check, subject, Status::Ok, message.into(), None);
+    }
+
+    /// An `ok` finding whose `--json` object also carries the fields of `data`.
+    pub fn ok_with(
+        &mut self,
+        check: CheckId,
+        subject: Option<&str>,
+        message: impl Into<String>,
+        data: serde_json::Value,
+    ) {
+        self.ok(check, subject, message);
+        if let Some(finding) = self.findings.last_mut() {
+            finding.data = Some(data);
+        }
     }
 
     pub fn warn(&mut self, check: CheckId, subject: Option<&str>, message: impl Into<String>, fix: impl Into<String>) {

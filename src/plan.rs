@@ -45,6 +45,9 @@ pub struct ServicePlan {
     pub env: BTreeMap<String, String>,
     /// The variables the stack sets (files, `env`, wiring), as opposed to inherited ones.
     pub own_env: Vec<String>,
+    /// Names of the stack's secrets (its stack-level env files, agui-dev's environment, the master
+    /// key) that this service does not get (`kinds::inherits`), for `check` and `doctor`.
+    pub withheld: Vec<String>,
     pub port: Option<u16>,
     /// The port was chosen at start (`port = "auto"`).
     pub port_auto: bool,
@@ -82,6 +85,16 @@ pub fn build_again(stack: &Stack, previous: &Plan) -> Result<Plan> {
 }
 
 fn build_with(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Result<Plan> {
+    build_in(stack, selected, previous, &std::env::vars().collect())
+}
+
+/// `build_with` for agui-dev's environment `process_env` (the services inherit from it).
+fn build_in(
+    stack: &Stack,
+    selected: &[String],
+    previous: Option<&Plan>,
+    process_env: &BTreeMap<String, String>,
+) -> Result<Plan> {
     let by_name: HashMap<&str, &config::Service> = stack.services.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut wanted: Vec<&str> = Vec::new();
     let mut queue: Vec<&str> = if selected.is_empty() {
@@ -117,22 +130,30 @@ fn build_with(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Re
     let run_id = previous.map_or_else(|| secret::random_hex(8), |p| p.run_id.clone());
     let kept_key = previous
         .filter(|_| wiring.generated_key)
-        .and_then(|previous| previous.secrets.iter().find(|s| s.name == "LITELLM_MASTER_KEY"));
+        .and_then(|previous| previous.secrets.iter().find(|s| s.name == MASTER_KEY));
     if let Some(key) = kept_key {
         wiring.master_key = Some(key.value.clone());
     }
+    let stack_secrets = stack_secret_names(stack, process_env, &wiring);
     let mut services = Vec::new();
     for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
-        services.push(plan_service(stack, service, waves[service.name.as_str()], &wiring, &run_id)?);
+        let wave = waves[service.name.as_str()];
+        services.push(plan_service(stack, service, wave, &wiring, &run_id, process_env, &stack_secrets)?);
     }
     services.sort_by_key(|s| s.wave);
 
+    // Every secret of the stack, also those no service gets: redaction never depends on the
+    // scoping. The master key first, so it keeps its own name (`build_again` finds it by it).
     let mut secrets: Vec<Secret> = Vec::new();
+    if let Some(key) = &wiring.master_key {
+        secrets.push(Secret { name: MASTER_KEY.to_owned(), value: key.clone() });
+    }
+    secret::collect(&mut secrets, process_env);
+    for service in &stack.services {
+        secret::collect(&mut secrets, &service.file_env);
+    }
     for service in &services {
         secret::collect(&mut secrets, &service.env);
-    }
-    if let Some(key) = wiring.master_key.as_ref().filter(|key| !secrets.iter().any(|s| &s.value == *key)) {
-        secrets.push(Secret { name: "LITELLM_MASTER_KEY".to_owned(), value: key.clone() });
     }
     secret::sort(&mut secrets);
 
@@ -150,15 +171,32 @@ fn build_with(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Re
     })
 }
 
+/// The names of the stack's secrets: secret-named variables of the stack-level env files and of
+/// agui-dev's environment, and the master key when the stack has a proxy.
+fn stack_secret_names(stack: &Stack, process_env: &BTreeMap<String, String>, wiring: &kinds::Wiring) -> Vec<String> {
+    let mut names: Vec<String> =
+        stack.file_keys.iter().chain(process_env.keys()).filter(|key| secret::is_secret_name(key)).cloned().collect();
+    if wiring.master_key.is_some() {
+        names.push(MASTER_KEY.to_owned());
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 fn plan_service(
     stack: &Stack,
     service: &config::Service,
     wave: usize,
     wiring: &kinds::Wiring,
     run_id: &str,
+    process_env: &BTreeMap<String, String>,
+    stack_secrets: &[String],
 ) -> Result<ServicePlan> {
-    let mut env = EnvBuilder { env: std::env::vars().collect(), own: Vec::new() };
-    for (key, value) in &service.file_env {
+    // Secrets are scoped (`kinds::inherits`); everything else is inherited as it is.
+    let inherited = process_env.iter().filter(|(key, _)| kinds::inherits(service, key));
+    let mut env = EnvBuilder { env: inherited.map(|(k, v)| (k.clone(), v.clone())).collect(), own: Vec::new() };
+    for (key, value) in service.file_env.iter().filter(|(key, _)| kinds::inherits(service, key)) {
         env.set(key, value.clone());
     }
     if let Some(port) = service.port {
@@ -204,6 +242,7 @@ fn plan_service(
         service.ready.clone().or(defaults.ready).or_else(|| service.port.map(|p| Probe::Tcp(format!("127.0.0.1:{p}"))))
     };
 
+    let withheld = stack_secrets.iter().filter(|name| !env.env.contains_key(*name)).cloned().collect();
     Ok(ServicePlan {
         name: service.name.clone(),
         kind: service.kind,
@@ -211,6 +250,7 @@ fn plan_service(
         cwd: service.cwd.clone(),
         env: env.env,
         own_env: env.own,
+        withheld,
         port: service.port,
         port_auto: service.port_auto,
         task: service.task,
@@ -234,6 +274,15 @@ fn plan_service(
 /// The variable that marks every process of one run.
 pub const RUN_VAR: &str = "AGUI_DEV_RUN";
 
+const MASTER_KEY: &str = kinds::litellm::MASTER_KEY;
+
+impl ServicePlan {
+    /// The names of the secret-named variables the service gets, sorted.
+    pub fn secret_names(&self) -> Vec<&str> {
+        self.env.keys().map(String::as_str).filter(|key| secret::is_secret_name(key)).collect()
+    }
+}
+
 /// A service's environment and the keys the stack itself set in it.
 struct EnvBuilder {
     env: BTreeMap<String, String>,
@@ -246,5 +295,109 @@ impl EnvBuilder {
         if !self.own.iter().any(|k| k == key) {
             self.own.push(key.to_owned());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STACK: &str = r#"
+[stack]
+env_files = [".env"]
+
+[services.proxy]
+kind = "litellm"
+command = "true"
+port = 14001
+
+[services.tools]
+kind = "mcp"
+command = "true"
+port = 13101
+
+[services.agent]
+kind = "agui"
+command = "true"
+port = 13001
+
+[services.plain]
+command = "true"
+
+[services.opted]
+command = "true"
+env = { UNIT_PROVIDER_API_KEY = "${UNIT_PROVIDER_API_KEY}", FROM_FILE = "${UNIT_PROVIDER_API_KEY}" }
+env_files = ["opted.env"]
+"#;
+
+    /// The stack above, with a stack-level `.env` holding a provider key and the master key, and
+    /// `opted`'s own env file holding a token.
+    fn plan_of(process_env: &[(&str, &str)]) -> Plan {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stack.toml"), STACK).unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "UNIT_PROVIDER_API_KEY=sk-unit-provider-0001\nLITELLM_MASTER_KEY=sk-unit-master-0002\nUNIT_SETTING=plain-value\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("opted.env"), "UNIT_OWN_TOKEN=tok-unit-own-0003\n").unwrap();
+        let stack = config::load(&dir.path().join("stack.toml")).unwrap();
+        let env = process_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        build_in(&stack, &[], None, &env).unwrap()
+    }
+
+    fn service<'a>(plan: &'a Plan, name: &str) -> &'a ServicePlan {
+        plan.services.iter().find(|s| s.name == name).unwrap()
+    }
+
+    const SHELL: &[(&str, &str)] =
+        &[("PATH", "/usr/bin:/bin"), ("UNIT_MARKER", "m-1"), ("UNIT_SHELL_TOKEN", "tok-unit-shell-0004")];
+
+    #[test]
+    fn secrets_reach_only_the_proxy_the_wiring_and_who_names_them() {
+        let plan = plan_of(SHELL);
+        let master = service(&plan, "proxy").env["LITELLM_MASTER_KEY"].clone();
+        let proxy = service(&plan, "proxy");
+        for name in ["UNIT_PROVIDER_API_KEY", "LITELLM_MASTER_KEY", "UNIT_SHELL_TOKEN"] {
+            assert!(proxy.env.contains_key(name), "the proxy gets {name}");
+        }
+        assert!(proxy.withheld.is_empty(), "{:?}", proxy.withheld);
+
+        // The MCP server and a plain service: no secret at all; everything else as before.
+        for name in ["tools", "plain"] {
+            let s = service(&plan, name);
+            assert!(s.secret_names().is_empty(), "{name}: {:?}", s.secret_names());
+            assert_eq!(s.env["UNIT_SETTING"], "plain-value", "{name}: the stack's files still reach it");
+            assert_eq!(s.env["UNIT_MARKER"], "m-1", "{name}: agui-dev's environment still reaches it");
+            assert_eq!(s.env["PATH"], "/usr/bin:/bin");
+            assert!(s.withheld.contains(&"UNIT_PROVIDER_API_KEY".to_owned()), "{:?}", s.withheld);
+            assert!(s.withheld.contains(&"LITELLM_MASTER_KEY".to_owned()));
+            assert!(s.withheld.contains(&"UNIT_SHELL_TOKEN".to_owned()));
+        }
+
+        // The AG-UI server: its client key, the master key's value, and nothing else secret.
+        let agent = service(&plan, "agent");
+        assert_eq!(agent.secret_names(), ["LITELLM_API_KEY"]);
+        assert_eq!(agent.env["LITELLM_API_KEY"], master);
+
+        // Opted in: what its `env` names and what its own env file holds; not the rest.
+        let opted = service(&plan, "opted");
+        assert_eq!(opted.secret_names(), ["UNIT_OWN_TOKEN", "UNIT_PROVIDER_API_KEY"]);
+        assert_eq!(opted.env["UNIT_PROVIDER_API_KEY"], "sk-unit-provider-0001");
+        assert_eq!(opted.env["FROM_FILE"], "sk-unit-provider-0001", "the stack's files still interpolate");
+        assert!(opted.withheld.contains(&"LITELLM_MASTER_KEY".to_owned()));
+        assert!(!opted.withheld.contains(&"UNIT_PROVIDER_API_KEY".to_owned()));
+    }
+
+    #[test]
+    fn redaction_keeps_every_secret_of_the_stack_even_those_no_service_gets() {
+        let plan = plan_of(SHELL);
+        let master = service(&plan, "proxy").env["LITELLM_MASTER_KEY"].clone();
+        let values: Vec<&str> = plan.secrets.iter().map(|s| s.value.as_str()).collect();
+        for value in ["sk-unit-provider-0001", "tok-unit-own-0003", "tok-unit-shell-0004", master.as_str()] {
+            assert!(values.contains(&value), "{value} is redacted");
+        }
+        // The master key keeps its own name, whichever service holds it under another.
+        assert!(plan.secrets.iter().any(|s| s.name == "LITELLM_MASTER_KEY" && s.value == master));
     }
 }

@@ -262,7 +262,11 @@ fn stack_toml(scenario: &Scenario, marker: &str, ports: &[u16], generations: &[u
         let script = script(service, port).replace('\\', "\\\\").replace('"', "\\\"").replace("$$", "$$$$");
         toml.push_str(&format!("[services.{}]\n", service.name));
         toml.push_str(&format!("command = [\"sh\", \"-c\", \"{script}\", \"chaos-{marker}\"]\n"));
-        toml.push_str(&format!("env = {{ N = \"{}\", R = \"{generation}\" }}\n", service.name));
+        // The key comes from agui-dev's environment; a plain service gets it only by naming it.
+        toml.push_str(&format!(
+            "env = {{ N = \"{}\", R = \"{generation}\", CHAOS_API_KEY = \"${{CHAOS_API_KEY}}\" }}\n",
+            service.name
+        ));
         let timeout = if service.never_ready { "800ms" } else { "30s" };
         toml.push_str(&format!("ready = {{ log = \"^{} ready\", timeout = \"{timeout}\" }}\n", service.name));
         toml.push_str("stop_grace = \"300ms\"\n");

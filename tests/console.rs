@@ -282,7 +282,7 @@ fn the_agent_relay_streams_what_each_event_meant_keeps_the_thread_and_names_a_br
 fn a_key_a_restart_reads_from_env_is_redacted_in_what_the_console_sends() {
     const LATE: &str = "sk-late-key-0123456789abcdef";
     let fixture = Fixture::new(&format!(
-        "[stack]\nenv_files = [\".env\"]\n\n[services.talker]\ncommand = [\"sh\", \"-c\", \"echo printed {LATE}; exec sleep 600\"]\n\n[console]\nport = \"auto\"\n"
+        "[services.talker]\ncommand = [\"sh\", \"-c\", \"echo printed {LATE}; exec sleep 600\"]\nenv_files = [\".env\"]\n\n[console]\nport = \"auto\"\n"
     ));
     std::fs::write(fixture.file(".env"), "UNRELATED=1\n").unwrap();
     let mut up = fixture.spawn(&["up", "--console", "--no-watch"]);
@@ -294,8 +294,8 @@ fn a_key_a_restart_reads_from_env_is_redacted_in_what_the_console_sends() {
     let (_, _, history) = http(port, "GET", "/api/logs?service=talker", &with_token, "");
     assert!(history.contains(LATE), "{history}");
 
-    // The key arrives in .env; a restart reads it; from then on nothing the console sends has it,
-    // the old log line included.
+    // The key arrives in the service's own env file (so it is the service's to receive); a restart
+    // reads it; from then on nothing the console sends has it, the old log line included.
     std::fs::write(fixture.file(".env"), format!("UNRELATED=1\nLATE_API_KEY={LATE}\n")).unwrap();
     let origin = format!("http://127.0.0.1:{port}");
     let restart = r#"{"version":1,"op":"restart","services":["talker"]}"#;

@@ -218,6 +218,118 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     }
 }
 
+/// The secret-named variables of a compose service's environment, and of a Kubernetes
+/// container's (by name, whether a value or a `secretKeyRef`).
+fn secret_vars(env: &Value) -> Vec<String> {
+    let names: Vec<String> = match env {
+        Value::Mapping(map) => map.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect(),
+        Value::Sequence(list) => list.iter().filter_map(|e| e["name"].as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    };
+    let secret =
+        |n: &str| n.ends_with("_KEY") || n.ends_with("_TOKEN") || n.contains("SECRET") || n.contains("PASSWORD");
+    let mut names: Vec<String> = names.into_iter().filter(|n| secret(n)).collect();
+    names.sort();
+    names
+}
+
+/// Every `secretKeyRef` key a Kubernetes container reads.
+fn secret_refs(container: &Value) -> Vec<String> {
+    container["env"]
+        .as_sequence()
+        .map(|env| {
+            env.iter().filter_map(|e| e["valueFrom"]["secretKeyRef"]["key"].as_str().map(str::to_owned)).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue 19: with a provider key and the master key in the stack-level `.env`, the exports give
+/// the MCP server no secret and the AG-UI server only its client key (from the master key's
+/// secret); the proxy gets both.
+#[test]
+fn exports_give_each_container_only_the_secrets_it_uses() {
+    let root = repo_root().display().to_string();
+    let fixture = Fixture::new(&format!(
+        r#"
+[stack]
+name = "scoped"
+env_files = [".env"]
+
+[services.litellm]
+kind = "litellm"
+config = "{root}/templates/litellm/config.yaml"
+port = 4000
+
+[services.mcp]
+kind = "mcp"
+cwd = "{root}/templates/mcp-server"
+command = "npm run dev"
+port = 3100
+
+[services.agui]
+kind = "agui"
+cwd = "{root}/templates/agui-server"
+command = "npm run dev"
+port = 3000
+depends_on = ["mcp"]
+"#
+    ));
+    let (provider, master) = ("sk-test-deepseek-export-0006", "sk-test-master-export-0007");
+    std::fs::write(fixture.file(".env"), format!("DEEPSEEK_API_KEY={provider}\nLITELLM_MASTER_KEY={master}\n"))
+        .unwrap();
+    let stack = fixture.file("stack.toml");
+    let out = fixture.file("out");
+    let mut command = fixture.offline_command(&[
+        "-f",
+        stack.to_str().unwrap(),
+        "export",
+        "compose",
+        "-o",
+        out.join("compose.yaml").to_str().unwrap(),
+    ]);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut command = fixture.offline_command(&[
+        "-f",
+        stack.to_str().unwrap(),
+        "export",
+        "k8s",
+        "-o",
+        out.join("k8s").to_str().unwrap(),
+    ]);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let compose = &yaml_docs(&out.join("compose.yaml"))[0]["services"];
+    assert_eq!(secret_vars(&compose["mcp"]["environment"]), Vec::<String>::new(), "{:?}", compose["mcp"]);
+    assert_eq!(secret_vars(&compose["agui"]["environment"]), ["LITELLM_API_KEY"]);
+    assert!(compose["agui"]["environment"]["LITELLM_API_KEY"].as_str().unwrap().starts_with("${LITELLM_MASTER_KEY:?"));
+    let proxy = secret_vars(&compose["litellm"]["environment"]);
+    assert!(
+        proxy.contains(&"DEEPSEEK_API_KEY".to_owned()) && proxy.contains(&"LITELLM_MASTER_KEY".to_owned()),
+        "{proxy:?}"
+    );
+
+    let container = |name: &str| {
+        doc(&yaml_docs(&out.join(format!("k8s/{name}.yaml"))), "Deployment")["spec"]["template"]["spec"]["containers"]
+            [0]
+        .clone()
+    };
+    let (mcp, agui, litellm) = (container("mcp"), container("agui"), container("litellm"));
+    assert_eq!(secret_vars(&mcp["env"]), Vec::<String>::new(), "{mcp:?}");
+    assert_eq!(secret_refs(&mcp), Vec::<String>::new(), "{mcp:?}");
+    assert_eq!(secret_vars(&agui["env"]), ["LITELLM_API_KEY"]);
+    assert_eq!(secret_refs(&agui), ["LITELLM_MASTER_KEY"], "the client key comes from the master key's secret");
+    let refs = secret_refs(&litellm);
+    assert!(
+        refs.contains(&"DEEPSEEK_API_KEY".to_owned()) && refs.contains(&"LITELLM_MASTER_KEY".to_owned()),
+        "{refs:?}"
+    );
+    for (path, text) in all_files(&out) {
+        assert!(!text.contains(provider) && !text.contains(master), "a key's value is in {}", path.display());
+    }
+}
+
 const FIXTURE: &str = r#"
 [stack]
 name = "Every_Feature"
@@ -412,6 +524,12 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     assert_eq!(agui_env["TOOLS_URL"].as_str(), Some("http://tools_api:13200/v1"));
     assert_eq!(agui_env["LITELLM_ENDPOINT"].as_str(), Some("http://litellm:14000/v1"));
     assert_eq!(agui_env["PRICE"].as_str(), Some("$$5"), "a literal `$` is escaped for compose");
+    // The stack's `.env` secrets stay with the proxy; `agui` named `GITHUB_TOKEN` and
+    // `SERVICE_TOKEN` in its `env`, besides its client key.
+    assert_eq!(secret_vars(agui_env), ["GITHUB_TOKEN", "LITELLM_API_KEY"]);
+    for name in ["mcp", "search", "tools_api", "worker", "jobs", "gadget", "scraper", "migrate"] {
+        assert_eq!(secret_vars(&s[name]["environment"]), Vec::<String>::new(), "{name}: {:?}", s[name]["environment"]);
+    }
     let proxy_env = &s["litellm"]["environment"];
     assert_eq!(proxy_env["DEEPSEEK_API_KEY"].as_str(), Some("${DEEPSEEK_API_KEY:-}"), "provider keys are optional");
     assert_eq!(proxy_env["AZURE_API_BASE"].as_str(), Some("${AZURE_API_BASE:-}"));

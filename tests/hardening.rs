@@ -116,7 +116,9 @@ fn a_crash_loop_backs_off_and_stops_the_stack_past_max_restarts() {
 #[test]
 fn a_key_inherited_from_the_environment_is_redacted_when_a_service_prints_it() {
     let fixture = Fixture::new(
-        "[services.talker]\ncommand = \"sh -c 'echo key=$CHAOS_API_KEY; exec sleep 600'\"\nready = { log = \"key=\" }\n",
+        // A plain service gets a secret of agui-dev's environment only when its `env` names it.
+        "[services.talker]\ncommand = \"sh -c 'echo key=$CHAOS_API_KEY; exec sleep 600'\"\nready = { log = \"key=\" }\n\
+         env = { CHAOS_API_KEY = \"${CHAOS_API_KEY}\" }\n",
     );
     let mut command = fixture.command(&["up"]);
     command.env("CHAOS_API_KEY", "sk-inherited-0123456789");

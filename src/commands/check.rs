@@ -64,6 +64,12 @@ pub async fn run(cli: &Cli) -> Result<()> {
             "stop",
             format!("{}, SIGKILL after {}", service.stop_signal.as_str(), short(service.stop_grace)),
         ));
+        // Names only: which secrets reach the service, and which of the stack's it is kept from.
+        let secrets = service.secret_names();
+        text.push(row("secrets", if secrets.is_empty() { "-".to_owned() } else { secrets.join(", ") }));
+        if !service.withheld.is_empty() {
+            text.push(row("withheld", service.withheld.join(", ")));
+        }
         let mut keys = service.own_env.clone();
         keys.sort();
         for (i, key) in keys.iter().enumerate() {

@@ -41,6 +41,9 @@ pub struct Stack {
     pub missing_env_files: Vec<PathBuf>,
     /// Every env file listed (the stack's and the services'), existing or not: `up` watches them.
     pub env_files: Vec<PathBuf>,
+    /// The names the stack-level `env_files` set. Their secrets reach only the services allowed
+    /// them (`kinds::inherits`); the rest of the stack still interpolates with them.
+    pub file_keys: Vec<String>,
     pub console: Console,
 }
 
@@ -58,8 +61,12 @@ pub struct Service {
     pub kind: Option<KindName>,
     pub command: Option<Vec<String>>,
     pub cwd: PathBuf,
-    /// Variables from env files, minus those the process environment already sets.
+    /// Variables from env files (the stack's, then the service's own, which win), minus those
+    /// the process environment already sets.
     pub file_env: IndexMap<String, String>,
+    /// The names the service's own `env_files` set (before the process environment is taken
+    /// out): a secret among them is the service's to receive (`kinds::inherits`).
+    pub own_file_keys: Vec<String>,
     /// The service's `env` table, expanded.
     pub env: IndexMap<String, String>,
     /// The port, chosen at load time when the file says `"auto"`.
@@ -224,7 +231,9 @@ impl Loader {
             let span = section.span();
             let section = section.get_ref();
             let mut file_env = stack_files.clone();
-            file_env.extend(self.read_env_files(&section.env_files, &mut missing_env_files)?);
+            let own_files = self.read_env_files(&section.env_files, &mut missing_env_files)?;
+            let own_file_keys: Vec<String> = own_files.keys().cloned().collect();
+            file_env.extend(own_files);
             file_env.retain(|key, _| !self.process_env.contains_key(key));
             let lookup = |key: &str| self.process_env.get(key).or_else(|| file_env.get(key)).cloned();
             let port_of = |service: &str| match (ports.get(service), names.contains(&service)) {
@@ -278,6 +287,7 @@ impl Loader {
                 command,
                 cwd,
                 file_env,
+                own_file_keys,
                 env,
                 port: ports.get(name.as_str()).copied(),
                 port_auto: matches!(valid(section.port.as_ref()), Some(PortValue::Auto)),
@@ -304,7 +314,18 @@ impl Loader {
                 .unwrap_or_else(|| "stack".to_owned())
         });
         let console = Console { enabled: file.console.enabled, port: valid(file.console.port.as_ref()).copied() };
-        Ok(Stack { name, dir: self.dir, source: self.source, services, smoke, missing_env_files, env_files, console })
+        let file_keys = stack_files.keys().cloned().collect();
+        Ok(Stack {
+            name,
+            dir: self.dir,
+            source: self.source,
+            services,
+            smoke,
+            missing_env_files,
+            env_files,
+            file_keys,
+            console,
+        })
     }
 
     /// An `interpolate` error at `at`, with its own hint when it has one.

@@ -24,6 +24,7 @@ use self::container::Container;
 use crate::config::{KindName, Probe, Service, Stack};
 use crate::diagnosis::{CheckId, Diagnosis};
 use crate::error::{Error, Result};
+use crate::secret::is_secret_name;
 use crate::system::reaper::Reaper;
 
 /// The registration: the one place a kind's name meets its knowledge.
@@ -63,6 +64,12 @@ pub trait Kind: Sync {
 
     /// What the kind adds to one of its services listening on `port`.
     fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults;
+
+    /// Whether its services get every secret of the stack (see `inherits`): only the proxy, whose
+    /// config names provider keys as `os.environ/NAME` and which holds the master key.
+    fn takes_stack_secrets(&self) -> bool {
+        false
+    }
 
     /// The ids of every doctor check this kind makes (kept in line with `docs/doctor.md`).
     fn doctor_ids(&self) -> Vec<CheckId> {
@@ -224,9 +231,29 @@ pub trait Inspect {
     }
 }
 
-/// A variable as a service will see it: its `env` table, then the process, then its env files.
+/// Whether `service` gets the variable `name` from agui-dev's own environment or from its env
+/// files. Every variable not named like a secret (`secret::is_secret_name`) does. A secret reaches
+/// only a kind that `takes_stack_secrets` (the proxy), or a service whose own `env` table or own
+/// `env_files` name it: an MCP server is often third-party code and must not hold the provider
+/// keys or the proxy's admin key. A kind's wiring adds its own on top (the AG-UI server's client
+/// key, `LITELLM_API_KEY`). The README's "Decisions" under "What `up` does" say it for users.
+pub fn inherits(service: &Service, name: &str) -> bool {
+    !is_secret_name(name)
+        || service.env.contains_key(name)
+        || service.own_file_keys.iter().any(|key| key == name)
+        || service.kind.is_some_and(|kind| of(kind).takes_stack_secrets())
+}
+
+/// A variable as a service will see it: its `env` table, then the process, then its env files
+/// (the last two only when it `inherits` the name).
 pub fn lookup(service: &Service, name: &str) -> Option<String> {
-    service.env.get(name).cloned().or_else(|| std::env::var(name).ok()).or_else(|| service.file_env.get(name).cloned())
+    if let Some(value) = service.env.get(name) {
+        return Some(value.clone());
+    }
+    if !inherits(service, name) {
+        return None;
+    }
+    std::env::var(name).ok().or_else(|| service.file_env.get(name).cloned())
 }
 
 /// `HOST=127.0.0.1` for the Node servers (kinds mcp and agui), which, like the seed scaffold's,

@@ -83,6 +83,7 @@ pub(super) fn service(name: &str, depends_on: &[&str], restart: Restart, max_res
         cwd: PathBuf::from("/"),
         env: std::collections::BTreeMap::new(),
         own_env: Vec::new(),
+        withheld: Vec::new(),
         port: None,
         port_auto: false,
         task: false,

@@ -5,8 +5,8 @@
 //! then `render` prints it grouped by area (human, on stderr) or as one JSON object per line
 //! (`--json`, stdout). The ids and their meaning are listed in `docs/doctor.md`.
 //!
-//! Where the checks live, one file per area: `stack`, `ports`, `running`, `tools` and `online`
-//! here; what only one kind knows under its folder: `kinds/litellm/doctor/` (`venv`, `litellm`,
+//! Where the checks live, one file per area: `stack`, `scope` (`keys.scope`), `ports`, `running`,
+//! `tools` and `online` here; what only one kind knows under its folder: `kinds/litellm/doctor/` (`venv`, `litellm`,
 //! `keys`, `online`), `kinds/agui/consistency.rs` (`consistency`), `kinds/mcp` (`running.mcp*`).
 //!
 //! Doctor is fast and safe: it reads files, `/proc` and sockets. The only programs it runs are
@@ -26,6 +26,7 @@ mod online;
 mod ports;
 mod render;
 mod running;
+mod scope;
 mod stack;
 mod tools;
 
@@ -43,7 +44,7 @@ use crate::system::reaper::Reaper;
 
 /// The ids of the checks that live here (the kinds list theirs).
 fn own_ids() -> Vec<CheckId> {
-    [stack::IDS, ports::IDS, running::IDS, tools::IDS].concat()
+    [stack::IDS, scope::IDS, ports::IDS, running::IDS, tools::IDS].concat()
 }
 
 /// Every check id doctor can report.
@@ -94,6 +95,9 @@ pub async fn diagnose(cli: &Cli, online: bool) -> Result<Diagnosed> {
     let plan = plan::build(&stack, &[]);
     let secrets = secrets_of(&stack, plan.as_ref().ok());
     stack::plan(&mut found, &plan);
+    if let Ok(plan) = &plan {
+        scope::check(&mut found, plan);
+    }
     let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
     let doctor = Doctor { stack: &stack, plan: plan.as_ref().ok(), reaper };
 
@@ -158,22 +162,26 @@ async fn print(cli: &Cli, lines: &[String], secrets: Vec<Secret>) -> Result<()> 
     Ok(())
 }
 
-/// The plan's secrets, plus the secret-named values of every service's environment (so that
-/// redaction works even when the plan could not be built).
+/// The plan's secrets, plus the secret-named values of the process environment and of every
+/// service's env files and `env` table (so that redaction works even when the plan could not be
+/// built).
 fn secrets_of(stack: &Stack, plan: Option<&Plan>) -> Vec<Secret> {
     let mut secrets: Vec<Secret> = plan.map(|p| p.secrets.clone()).unwrap_or_default();
+    secret::collect(&mut secrets, &std::env::vars().collect::<BTreeMap<_, _>>());
     for service in &stack.services {
-        secret::collect(&mut secrets, &fallback_env(service));
+        secret::collect(&mut secrets, &service.file_env);
+        secret::collect(&mut secrets, &service.env);
     }
     secret::sort(&mut secrets);
     secrets
 }
 
-/// A service's environment when the plan could not be built: the process, its env files, its
-/// `env` table.
+/// A service's environment when the plan could not be built: the process and its env files (the
+/// variables it `inherits`), its `env` table.
 fn fallback_env(service: &Service) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     env.extend(service.file_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.retain(|key, _| kinds::inherits(service, key));
     env.extend(service.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
 }

@@ -7,20 +7,26 @@ use console::Style;
 
 use crate::diagnosis::{Area, Diagnosis, Finding, Status};
 
-/// One JSON object per finding: `id`, `status`, `subject`, `message`, `fix`.
+/// One JSON object per finding: `id`, `status`, `subject`, `message`, `fix`, and the fields of its
+/// `data` (which never replace those five).
 pub fn json_lines(diagnosis: &Diagnosis) -> Vec<String> {
     diagnosis
         .findings
         .iter()
         .map(|finding| {
-            serde_json::json!({
+            let mut line = serde_json::json!({
                 "id": finding.check.id,
                 "status": finding.status.as_str(),
                 "subject": finding.subject,
                 "message": finding.message,
                 "fix": finding.fix,
-            })
-            .to_string()
+            });
+            if let (Some(serde_json::Value::Object(data)), Some(object)) = (&finding.data, line.as_object_mut()) {
+                for (key, value) in data {
+                    object.entry(key.clone()).or_insert_with(|| value.clone());
+                }
+            }
+            line.to_string()
         })
         .collect()
 }

@@ -152,6 +152,7 @@ mod tests {
             cwd: PathBuf::from("/p/api"),
             env: std::collections::BTreeMap::new(),
             own_env: Vec::new(),
+            withheld: Vec::new(),
             port: None,
             port_auto: false,
             task: false,

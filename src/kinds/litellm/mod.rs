@@ -130,6 +130,11 @@ impl Kind for Litellm {
         }
     }
 
+    /// Provider keys (every `os.environ/NAME` of its config) and the master key are the proxy's.
+    fn takes_stack_secrets(&self) -> bool {
+        true
+    }
+
     fn doctor_ids(&self) -> Vec<CheckId> {
         doctor::ids()
     }
