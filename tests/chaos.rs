@@ -500,9 +500,9 @@ fn proc_stats() -> Vec<(i32, char, i32)> {
 /// dead to be collected, which only their parent does.
 ///
 /// This test process makes itself the subreaper of what `up` leaves, and collects nothing until
-/// the end: the worst pid 1 (in many containers it never collects; here it collects about once a
-/// second). A guardian that counted uncollected zombies as alive waited its full give-up time,
-/// the grace plus 10 s.
+/// the end: the worst pid 1 (in many containers it never collects; in this VM it collects every
+/// second or two). A guardian that counted uncollected zombies as alive waited its full give-up
+/// time, the grace plus 10 s (13.0 s here for the 3 s grace).
 #[test]
 fn after_sigkill_of_up_the_guardian_stops_everything_within_the_grace_and_exits() {
     const GRACE: Duration = Duration::from_secs(3);

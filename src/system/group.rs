@@ -16,7 +16,7 @@ pub fn alive(pgid: i32) -> bool {
 
 /// The groups among `pgids` that still run a process. A zombie runs nothing and holds nothing
 /// but its pid, and only its parent can collect it: once agui-dev is killed that is pid 1, which
-/// collects late (about once a second in some VMs) or never (in many containers). So a group of
+/// collects late (every second or two in some VMs) or never (in many containers). So a group of
 /// zombies counts as gone here, where `alive` counts it.
 pub fn running(pgids: &[i32]) -> Vec<i32> {
     let existing: Vec<i32> = pgids.iter().copied().filter(|pgid| alive(*pgid)).collect();
