@@ -474,3 +474,117 @@ fn chaos() {
     );
     assert!(failures.is_empty(), "replay with CHAOS_SEED={seed}\n{}", failures.join("\n\n"));
 }
+
+/// Whether every process of group `pgid` has exited (zombies count: they run nothing, and only
+/// their parent can collect them).
+fn group_exited(pgid: i32) -> bool {
+    !proc_stats().iter().any(|(_, state, group)| *group == pgid && *state != 'Z')
+}
+
+/// `(pid, state, group)` of every process.
+fn proc_stats() -> Vec<(i32, char, i32)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let state = fields.first().and_then(|f| f.chars().next()).unwrap_or('?');
+        let group = fields.get(2).and_then(|f| f.parse().ok()).unwrap_or(0);
+        found.push((pid, state, group));
+    }
+    found
+}
+
+/// After SIGKILL of `up`, the guardian's timeline (targets: the stop signal within 50 ms of the
+/// supervisor's death, everything gone by the grace plus 100 ms, then the guardian exits at once;
+/// bench/RESULTS.md has the measured figures). The bounds here are 1 s, far above the targets so
+/// that a loaded 2-core machine running the chaos scenarios beside this test does not fail it,
+/// yet below what a late guardian gives: one that polls once a second, or one that waits for the
+/// dead to be collected, which only their parent does.
+///
+/// This test process makes itself the subreaper of what `up` leaves, and collects nothing until
+/// the end: the worst pid 1 (in many containers it never collects; in this VM it collects every
+/// second or two). A guardian that counted uncollected zombies as alive waited its full give-up
+/// time, the grace plus 10 s (13.0 s here for the 3 s grace).
+#[test]
+fn after_sigkill_of_up_the_guardian_stops_everything_within_the_grace_and_exits() {
+    const GRACE: Duration = Duration::from_secs(3);
+    const BOUND: Duration = Duration::from_secs(1);
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let fixture = Fixture::new(&format!(
+        r#"
+[services.obeys]
+command = ["sh", "-c", "echo $$$$ > pid-obeys; trap 'exit 0' TERM; echo ready; sleep 600 & wait"]
+ready = {{ log = "ready" }}
+stop_grace = "{grace}s"
+
+[services.ignores]
+command = ["sh", "-c", "echo $$$$ > pid-ignores; trap '' TERM; echo ready; while true; do sleep 0.2; done"]
+ready = {{ log = "ready" }}
+stop_grace = "{grace}s"
+"#,
+        grace = GRACE.as_secs()
+    ));
+    let mut command = fixture.command(&["up"]);
+    command.env("CI", "1");
+    let mut up = fixture.spawn_command(command);
+    up.stderr.wait_for("all 2 services are ready");
+    let pid_of = |name: &str| -> i32 { std::fs::read_to_string(fixture.file(name)).unwrap().trim().parse().unwrap() };
+    let (obeys, ignores) = (pid_of("pid-obeys"), pid_of("pid-ignores"));
+    let guardian = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+            parent == Some(up.pid()) && cmdline.windows(10).any(|w| w == b"__guardian")
+        })
+        .expect("`up` started its guardian");
+
+    up.signal(Signal::SIGKILL);
+    let killed = Instant::now();
+    // Each time is taken after the look that saw the change: never earlier than it happened.
+    let (mut obeys_gone, mut ignores_gone, mut guardian_gone) = (None, None, None);
+    while (obeys_gone.is_none() || ignores_gone.is_none() || guardian_gone.is_none())
+        && killed.elapsed() < GRACE + Duration::from_secs(20)
+    {
+        if obeys_gone.is_none() && group_exited(obeys) {
+            obeys_gone = Some(killed.elapsed());
+        }
+        if ignores_gone.is_none() && group_exited(ignores) {
+            ignores_gone = Some(killed.elapsed());
+        }
+        if guardian_gone.is_none() && proc_stats().iter().all(|(pid, state, _)| *pid != guardian || *state == 'Z') {
+            guardian_gone = Some(killed.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = up.wait();
+    eprintln!(
+        "after SIGKILL of up: the SIGTERM-obeying group gone at {obeys_gone:?}, the SIGTERM-ignoring one at \
+         {ignores_gone:?}, the guardian exited at {guardian_gone:?} (grace {GRACE:?})"
+    );
+    // Collect what this test adopted (only those: other tests of this binary may run beside it).
+    for (pid, state, group) in proc_stats() {
+        let ours = pid == guardian || group == obeys || group == ignores;
+        if ours && state == 'Z' {
+            let _ =
+                nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        }
+    }
+    let left = fixture.wait_for_no_survivors(Duration::from_secs(5));
+    assert!(left.is_empty(), "survivors: {left:?}");
+    let obeys_gone = obeys_gone.expect("the SIGTERM-obeying service never stopped");
+    let ignores_gone = ignores_gone.expect("the SIGTERM-ignoring service never stopped");
+    let guardian_gone = guardian_gone.expect("the guardian never exited");
+    assert!(obeys_gone < BOUND, "the SIGTERM-obeying service was gone {obeys_gone:?} after `up` was killed");
+    assert!(
+        ignores_gone + Duration::from_millis(100) >= GRACE,
+        "the service that ignores SIGTERM was killed before its grace ran out: {ignores_gone:?}"
+    );
+    assert!(ignores_gone < GRACE + BOUND, "the SIGTERM-ignoring service was gone only {ignores_gone:?} after");
+    assert!(guardian_gone < GRACE + BOUND, "the guardian exited only {guardian_gone:?} after `up` was killed");
+}

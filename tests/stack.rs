@@ -187,3 +187,49 @@ fn setup_refuses_a_compromised_pin_before_installing_anything() {
     assert!(!fixture.file(".venv").exists(), "no venv was created");
     assert!(!fixture.file(".agui-dev/tools").exists(), "no installer was fetched");
 }
+
+/// The pip fallback, forced with `AGUI_DEV_NO_UV=1` while a `uv` on PATH would fail the run: a
+/// real install of agui-dev's pins from PyPI (about a minute), which pip 23 (Debian's and pyenv's
+/// Python 3.11) used to refuse ("all requirements must have their versions pinned with ==" for
+/// litellm's `httpx[http2]`). One test, as it is slow; CI runs it with the rest.
+#[test]
+fn setup_without_uv_installs_the_pins_with_pip_into_a_working_venv() {
+    let fixture = Fixture::new(&format!(
+        "[services.proxy]\nkind = \"litellm\"\nvenv = \".venv\"\nmodel = \"deepseek/deepseek-chat\"\nport = {}\n",
+        free_port()
+    ));
+    // A `uv` that would fail the set-up, and leave a trace, were it run.
+    let bin = fixture.file("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("uv"), "#!/bin/sh\ntouch \"$(dirname \"$0\")/uv-ran\"\nexit 1\n").unwrap();
+    std::fs::set_permissions(bin.join("uv"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let output = fixture
+        .command(&["setup"])
+        .env("AGUI_DEV_NO_UV", "1")
+        .env("PATH", &path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("litellm 1.108.7 installed with pip (agui-dev's embedded pins)"), "{stderr}");
+    assert!(!bin.join("uv-ran").exists(), "uv was run");
+    assert!(!fixture.file(".agui-dev/tools").exists(), "uv was fetched");
+    let venv = fixture.file(".venv");
+    let site = std::fs::read_dir(venv.join("lib")).unwrap().flatten().next().unwrap().path().join("site-packages");
+    let installer = std::fs::read_to_string(site.join("litellm-1.108.7.dist-info/INSTALLER")).unwrap();
+    assert_eq!(installer.trim(), "pip");
+    // Working: the proxy's server module imports, with everything it needs (prisma included).
+    let python = venv.join("bin/python");
+    let check = std::process::Command::new(&python)
+        .args(["-c", "import litellm.proxy.proxy_server, prisma; print('imported')"])
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .env("AGUI_TEST_MARKER", &fixture.marker)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout).into_owned() + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success() && said.contains("imported"), "{said}");
+    let pip_check = std::process::Command::new(&python).args(["-m", "pip", "check"]).output().unwrap();
+    assert!(pip_check.status.success(), "{}", String::from_utf8_lossy(&pip_check.stdout));
+}

@@ -2,10 +2,12 @@
 //!
 //! Reads the files the printer writes (never the running agui-dev), so it works after a crash or
 //! while another terminal runs `up`. Lines of all services are merged by the time they arrived,
-//! kept beside each log in `NAME.times`. `-f` holds each log open and polls every 20 ms: new
-//! bytes are new lines; another file at the log's path (a new `up` renames fresh files into
-//! place) is a new run, read from its start once the old one's last lines are shown. Size alone
-//! cannot tell: a new run may write more than the old file held within one poll.
+//! kept beside each log in `NAME.times`. `-f` holds each log open and polls every 20 ms, on a
+//! thread of its own (file reads block; the runtime's workers keep the printer going), reading
+//! only what was appended, times included: new bytes are new lines; another file at the log's
+//! path (a new `up` renames fresh files into place) is a new run, read from its start once the
+//! old one's last lines are shown. Size alone cannot tell: a new run may write more than the old
+//! file held within one poll.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -63,11 +65,23 @@ pub async fn run(cli: &Cli) -> Result<()> {
 
     let printer = super::printer(cli, *timestamps, &selected, None, secrets)?;
     let out = printer.out();
+    // Files are read off the runtime: its two workers keep the printer going.
+    let (history_dir, history_names) = (dir.clone(), selected.clone());
+    let history = tokio::task::spawn_blocking(move || {
+        history_names
+            .iter()
+            .map(|name| {
+                let mut tail = Tail::open(&history_dir, name);
+                let read = tail.as_mut().and_then(|tail| tail.read().ok()).unwrap_or_default();
+                (tail, read)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|err| Error::failed("reading the logs failed").cause(err))?;
     let mut tails = Vec::new();
     let mut shown: Vec<(usize, Logged)> = Vec::new();
-    for (index, name) in selected.iter().enumerate() {
-        let mut tail = Tail::open(&dir, name);
-        let read = tail.as_mut().and_then(|tail| tail.read().ok()).unwrap_or_default();
+    for (index, (tail, read)) in history.into_iter().enumerate() {
         tails.push(tail);
         let mut kept: Vec<Logged> = read.into_iter().filter(|line| filter.keeps(line)).collect();
         if let Some(n) = lines {
@@ -137,43 +151,65 @@ async fn emit(out: &Out, names: &[String], service: usize, line: Logged, json: b
     }
 }
 
-async fn follow_files(
-    out: &Out,
-    names: &[String],
-    dir: &Path,
-    filter: &Filter,
-    mut tails: Vec<Option<Tail>>,
-    json: bool,
-) {
+/// What the follower's thread found in one service's log.
+enum Found {
+    Lines(usize, Vec<Logged>),
+    /// A new run's log is in place; its lines come next.
+    StartedAgain(usize),
+}
+
+async fn follow_files(out: &Out, names: &[String], dir: &Path, filter: &Filter, tails: Vec<Option<Tail>>, json: bool) {
+    // Bounded: when the terminal is slow, the thread waits instead of reading ahead.
+    let (tx, mut found) = tokio::sync::mpsc::channel(64);
+    let (dir, thread_names) = (dir.to_path_buf(), names.to_vec());
+    std::thread::spawn(move || poll_files(&dir, &thread_names, tails, &tx));
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
         tokio::select! {
             _ = &mut stop => return,
+            next = found.recv() => match next {
+                Some(Found::Lines(index, lines)) => {
+                    for line in lines.into_iter().filter(|line| filter.keeps(line)) {
+                        emit(out, names, index, line, json).await;
+                    }
+                }
+                Some(Found::StartedAgain(index)) => started_again(out, &names[index]).await,
+                None => return,
+            },
             _ = tick.tick() => {}
         }
         if out.stdout_gone() {
+            // Dropping the receiver ends the thread at its next poll.
             return;
         }
+    }
+}
+
+/// The follower's thread: every 20 ms, each log's new lines. It ends when nobody listens.
+fn poll_files(dir: &Path, names: &[String], mut tails: Vec<Option<Tail>>, found: &tokio::sync::mpsc::Sender<Found>) {
+    let send = |what: Found| found.blocking_send(what).is_ok();
+    while !found.is_closed() {
+        std::thread::sleep(Duration::from_millis(20));
         for (index, name) in names.iter().enumerate() {
             let mut lines = Vec::new();
             match &mut tails[index] {
                 // No log yet (or a new run half in place): the first one to appear is read whole.
                 None => tails[index] = Tail::open(dir, name),
                 Some(tail) => {
-                    if tail.truncated() {
-                        started_again(out, name).await;
+                    if tail.truncated() && !send(Found::StartedAgain(index)) {
+                        return;
                     }
                     // The old run's last lines first, then the new run's.
                     lines = tail.read().unwrap_or_default();
                     if tail.replaced(dir, name)
                         && let Some(next) = Tail::open(dir, name)
                     {
-                        for line in lines.drain(..).filter(|line| filter.keeps(line)) {
-                            emit(out, names, index, line, json).await;
+                        let old = std::mem::take(&mut lines);
+                        if !send(Found::Lines(index, old)) || !send(Found::StartedAgain(index)) {
+                            return;
                         }
-                        started_again(out, name).await;
                         *tail = next;
                     }
                 }
@@ -181,8 +217,8 @@ async fn follow_files(
             if let Some(tail) = &mut tails[index] {
                 lines.extend(tail.read().unwrap_or_default());
             }
-            for line in lines.into_iter().filter(|line| filter.keeps(line)) {
-                emit(out, names, index, line, json).await;
+            if !lines.is_empty() && !send(Found::Lines(index, lines)) {
+                return;
             }
         }
     }

@@ -5,7 +5,14 @@
 //! start re-imports LiteLLM from source: about 10 s instead of 6 s where PYTHONDONTWRITEBYTECODE
 //! is set), then checked against the known-compromised releases (a requirements file pinning one
 //! is refused before anything is installed). uv is taken from PATH, else
-//! installed from PyPI into `.agui-dev/tools/uv`; pip is the fallback when uv cannot be had.
+//! installed from PyPI into `.agui-dev/tools/uv`; pip is the fallback when uv cannot be had, or
+//! when `AGUI_DEV_NO_UV` is set.
+//!
+//! pip installs the pins with `--no-deps`: a hashed requirements file already lists every
+//! dependency (pip refuses an unhashed one), and pip's resolver (23.x, as in Debian's and pyenv's
+//! Python 3.11) refuses a complete, uv-compiled file with "all requirements must have their
+//! versions pinned with ==" for a dependency's extra (`httpx[http2]` from litellm), though the
+//! packages that extra brings are pinned. `pip check` then confirms that the pins fit together.
 //! For each service folder with a `package.json` and no `node_modules`: an install with the
 //! project's own package manager (`node_install`: `npm ci`, pnpm, yarn; workspaces at their root).
 //! All steps run at once; a lock file keeps two agui-dev runs from installing into one venv.
@@ -27,6 +34,9 @@ use crate::system::run::capture;
 
 /// The uv release fetched from PyPI when none is on PATH.
 const UV_VERSION: &str = "0.13.9";
+
+/// Set (not empty, not `0`): no uv, neither from PATH nor fetched; pip installs.
+const NO_UV: &str = "AGUI_DEV_NO_UV";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -167,13 +177,14 @@ async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements:
     };
     let file = requirements.or(embedded.as_deref()).unwrap_or(Path::new("requirements.txt"));
     let install_args: Vec<String> = vec!["--require-hashes".into(), "-r".into(), file.to_string_lossy().into_owned()];
-    if let Some(uv) = find_or_fetch_uv(reaper, dir, &python).await {
+    let uv = find_or_fetch_uv(reaper, dir, &python).await;
+    if let Some(uv) = &uv {
         if !venv.join("bin/python").exists() {
-            let mut create = Command::new(&uv);
+            let mut create = Command::new(uv);
             create.args(["venv", "--allow-existing", "--python"]).arg(&python).arg(venv);
             run_step(reaper, &mut create, "uv venv").await?;
         }
-        let mut install = Command::new(&uv);
+        let mut install = Command::new(uv);
         install
             .args(["pip", "install", "--compile-bytecode", "--python"])
             .arg(venv.join("bin/python"))
@@ -186,16 +197,43 @@ async fn install_litellm(reaper: &Reaper, dir: &Path, venv: &Path, requirements:
             run_step(reaper, &mut create, "python3 -m venv").await?;
         }
         let mut install = Command::new(venv.join("bin/python"));
-        install.args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"]).args(&install_args);
+        install
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--no-deps"])
+            .args(&install_args);
         run_step(reaper, &mut install, "pip install").await?;
+        pip_check(reaper, venv, file, dir).await?;
         for site in venv::site_packages(venv) {
             let mut compile = Command::new(venv.join("bin/python"));
             compile.args(["-m", "compileall", "-q"]).arg(site);
             run_step(reaper, &mut compile, "compileall").await?;
         }
     }
-    let installed = verify_litellm(venv)?;
+    let mut installed = verify_litellm(venv)?;
+    if uv.is_none() {
+        installed.push_str(" with pip");
+    }
     Ok(if embedded.is_some() { format!("{installed} (agui-dev's embedded pins)") } else { installed })
+}
+
+/// After `pip install --no-deps`: every installed package's requirements are met, or an error
+/// names what the pins left out.
+async fn pip_check(reaper: &Reaper, venv: &Path, requirements: &Path, dir: &Path) -> Result<()> {
+    let mut check = Command::new(venv.join("bin/python"));
+    check.args(["-m", "pip", "check", "--disable-pip-version-check"]);
+    let output = capture(reaper, &mut check, None).await.map_err(|e| Error::failed("`pip check` failed").cause(e))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let combined = output.combined();
+    let lines: Vec<&str> = combined.lines().take(15).collect();
+    Err(Error::failed(format!(
+        "the packages pinned in `{}` do not fit together (`pip check`)",
+        relative(requirements, dir)
+    ))
+    .cause(format!("its findings:\n    {}", lines.join("\n    ")))
+    .hint(
+        "pin every dependency with hashes, the extras' too: compile the file with          `uv pip compile requirements.in --generate-hashes -o requirements.txt`;          or remove the venv if it holds packages from an older install",
+    ))
 }
 
 /// A requirements file that pins a compromised litellm is refused, naming the file and line.
@@ -243,8 +281,12 @@ pub fn verify_litellm(venv: &Path) -> Result<String> {
     Ok(format!("litellm {} installed", dist.version))
 }
 
-/// uv from PATH, or from `.agui-dev/tools/uv`, fetched from PyPI with pip if needed.
+/// uv from PATH, or from `.agui-dev/tools/uv`, fetched from PyPI with pip if needed; none when
+/// `AGUI_DEV_NO_UV` says so.
 async fn find_or_fetch_uv(reaper: &Reaper, dir: &Path, python: &Path) -> Option<PathBuf> {
+    if std::env::var_os(NO_UV).is_some_and(|v| !v.is_empty() && v != "0") {
+        return None;
+    }
     if let Some(uv) = which("uv") {
         return Some(uv);
     }

@@ -8,7 +8,8 @@
 //! normal stop every group is already empty and the guardian has nothing to do; otherwise it
 //! sends each group its stop signal, waits up to the longest grace, SIGKILLs what is left, and
 //! finally kills every process still carrying the run's `AGUI_DEV_RUN` marker (ones that left
-//! their group). A group whose leader is alive with another start time is a reused pid number
+//! their group), then exits. A group counts as stopped when it runs no process: the dead are
+//! collected by pid 1 (their parent once agui-dev is gone), whenever it gets to it. A group whose leader is alive with another start time is a reused pid number
 //! and is never signalled.
 
 use std::fs::File;
@@ -80,14 +81,33 @@ pub fn run(run_id: &str) {
     for group in &watched {
         group::signal(group.pgid, group.signal);
     }
-    // Each group gets its own grace, then SIGKILL; the wait ends when every group is empty.
+    let pgids: Vec<i32> = watched.iter().map(|w| w.pgid).collect();
+    // Each group gets its own grace, then SIGKILL. The wait ends when no group runs a process:
+    // the dead stay zombies until pid 1 collects them, which may be late or never, and a
+    // guardian that waited for that stayed on for its whole give-up time.
     let signalled = Instant::now();
     let give_up = signalled + watched.iter().map(|w| w.grace).max().unwrap_or_default() + Duration::from_secs(10);
-    while watched.iter().any(|w| group::alive(w.pgid)) && Instant::now() < give_up {
-        for group in watched.iter().filter(|w| signalled.elapsed() >= w.grace && group::alive(w.pgid)) {
-            group::signal(group.pgid, Signal::SIGKILL);
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let running = group::running(&pgids);
+        if running.is_empty() || Instant::now() >= give_up {
+            break;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        for group in watched.iter().filter(|w| signalled.elapsed() >= w.grace && running.contains(&w.pgid)) {
+            group::signal(group.pgid, Signal::SIGKILL);
+            // SIGKILL takes milliseconds: look again soon.
+            pause = Duration::from_millis(2);
+        }
+        // Looks come quickly after a signal (most groups obey within milliseconds), then every
+        // 20 ms, and one comes when a grace ends, so that its SIGKILL is not late.
+        let next_grace = watched
+            .iter()
+            .filter(|w| running.contains(&w.pgid))
+            .map(|w| w.grace.saturating_sub(signalled.elapsed()))
+            .filter(|left| !left.is_zero())
+            .min();
+        std::thread::sleep(next_grace.map_or(pause, |left| left.min(pause)));
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
     group::kill_pids(&strays(run_id));
 }

@@ -14,6 +14,28 @@ pub fn alive(pgid: i32) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
 }
 
+/// The groups among `pgids` that still run a process. A zombie runs nothing and holds nothing
+/// but its pid, and only its parent can collect it: once agui-dev is killed that is pid 1, which
+/// collects late (every second or two in some VMs) or never (in many containers). So a group of
+/// zombies counts as gone here, where `alive` counts it.
+pub fn running(pgids: &[i32]) -> Vec<i32> {
+    let existing: Vec<i32> = pgids.iter().copied().filter(|pgid| alive(*pgid)).collect();
+    if existing.is_empty() {
+        return existing;
+    }
+    let mut running = Vec::new();
+    for pid in super::proc::pids() {
+        if let Some(stat) = super::proc::stat(pid)
+            && stat.state != 'Z'
+            && existing.contains(&stat.group)
+            && !running.contains(&stat.group)
+        {
+            running.push(stat.group);
+        }
+    }
+    running
+}
+
 pub fn signal(pgid: i32, signal: Signal) {
     let _ = killpg(Pid::from_raw(pgid), signal);
 }
@@ -69,5 +91,31 @@ pub async fn kill(pgid: i32) {
 pub fn kill_pids(pids: &[(i32, String)]) {
     for (pid, _) in pids {
         let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt;
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn a_group_of_zombies_is_alive_but_not_running() {
+        let mut child = std::process::Command::new("sleep").arg("30").process_group(0).spawn().unwrap();
+        let pgid = child.id() as i32;
+        assert_eq!(running(&[pgid, 999_999_999]), [pgid]);
+        child.kill().unwrap();
+        // Killed, not collected: a zombie, which still answers `killpg(0)`.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while crate::system::proc::stat(pgid).is_some_and(|s| s.state != 'Z') {
+            assert!(Instant::now() < deadline, "the killed child never became a zombie");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(alive(pgid));
+        assert!(running(&[pgid]).is_empty());
+        child.wait().unwrap();
+        assert!(!alive(pgid) && running(&[pgid]).is_empty());
     }
 }

@@ -199,6 +199,8 @@ fn millis(at: SystemTime) -> u64 {
 }
 
 /// The last lines of the log files (one service's or all, merged by arrival), oldest first.
+/// Each log is read back from its end, and on a blocking thread: the supervisor's two workers
+/// never wait on the disk, and a long log costs no more than a short one.
 async fn logs(State(app): State<Arc<App>>, Query(query): Query<LogQuery>) -> Response {
     let dir = app.context.plan.dir.join(".agui-dev").join("logs");
     let names: Vec<String> = match &query.service {
@@ -206,13 +208,17 @@ async fn logs(State(app): State<Arc<App>>, Query(query): Query<LogQuery>) -> Res
         None => service_names(&app).await,
     };
     let limit = query.n.unwrap_or(DEFAULT_LINES).clamp(1, MAX_LINES);
-    let mut lines = Vec::new();
-    for name in &names {
-        let (read, _) = logfile::read_from(&dir, name, 0).unwrap_or_default();
-        lines.extend(read.into_iter().rev().take(limit).rev().map(|line| (name.as_str(), line)));
-    }
-    lines.sort_by_key(|(_, line)| line.at);
-    lines.drain(..lines.len().saturating_sub(limit));
+    let read = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for name in names {
+            let (read, _) = logfile::recent(&dir, &name, limit).unwrap_or_default();
+            lines.extend(read.into_iter().map(|line| (name.clone(), line)));
+        }
+        lines.sort_by_key(|(_, line)| line.at);
+        lines.drain(..lines.len().saturating_sub(limit));
+        lines
+    });
+    let lines = read.await.unwrap_or_default();
     let lines: Vec<Value> = lines
         .iter()
         .map(|(service, line)| json!({"service": service, "at_ms": line.at.map(millis), "text": line.text}))
