@@ -27,3 +27,116 @@ pub fn local_stream_client(connect: Duration, idle: Duration) -> Result<reqwest:
         .build()
         .map_err(|err| format!("cannot make an HTTP client: {err}"))
 }
+
+/// Reads a whole response body, of at most `cap` bytes: a longer one (by its `Content-Length`, or
+/// as it arrives) is an error naming the cap and `what` was too long, and is read no further, so a
+/// server that sends without end costs agui-dev at most `cap` bytes. Decoded as UTF-8, lossily.
+pub async fn read_body(mut response: reqwest::Response, cap: usize, what: &str) -> Result<String, String> {
+    let too_long = || format!("{what} is longer than {} (the most agui-dev reads of it); stopped reading", size(cap));
+    if response.content_length().is_some_and(|length| length > cap as u64) {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|err| format!("reading {what}: {err}"))? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A size cap for people: `16 MiB`, `64 KiB`, else bytes.
+pub fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// A one-connection HTTP server on 127.0.0.1 for tests of what agui-dev does with an answer too
+/// long to hold.
+#[cfg(test)]
+pub mod endless {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::thread::JoinHandle;
+
+    /// Takes one connection, reads the request, answers `answer` (status line and headers,
+    /// without the blank line), then `start` and `x`s up to `total` body bytes, and closes. The
+    /// handle gives how many body bytes were written before the client went away. A later
+    /// connection is refused: the listener is closed once the first is taken.
+    pub fn serve(answer: &'static str, start: &'static [u8], total: usize) -> (u16, JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            drop(listener);
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            // The request's body too: closing with it unread would reset the connection.
+            let head = String::from_utf8_lossy(&request).to_lowercase();
+            let length = head.lines().find_map(|l| l.strip_prefix("content-length:")?.trim().parse().ok());
+            let _ = (&mut stream).take(length.unwrap_or(0)).read_to_end(&mut Vec::new());
+            let _ = stream.write_all(format!("{answer}\r\nConnection: close\r\n\r\n").as_bytes());
+            let mut written = 0;
+            let filler = vec![b'x'; 64 * 1024];
+            let mut next = start;
+            while written < total {
+                let piece = if next.is_empty() { &filler[..filler.len().min(total - written)] } else { next };
+                if stream.write_all(piece).is_err() {
+                    break;
+                }
+                written += piece.len();
+                next = &[];
+            }
+            written
+        });
+        (port, handle)
+    }
+
+    /// What the server wrote, once it is done; waited for off the runtime, which must go on to
+    /// close the client's side.
+    pub async fn written(server: JoinHandle<usize>) -> usize {
+        tokio::task::spawn_blocking(move || server.join().unwrap()).await.unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size(16 << 20), "16 MiB");
+        assert_eq!(size(64 << 10), "64 KiB");
+        assert_eq!(size(1000), "1000 bytes");
+    }
+
+    #[tokio::test]
+    async fn a_body_past_its_cap_is_refused_by_its_length_or_as_it_arrives() {
+        let client = local_client(std::time::Duration::from_secs(30)).unwrap();
+        // By `Content-Length`: refused before a byte of the body is read.
+        let (port, server) = endless::serve("HTTP/1.1 200 OK\r\nContent-Length: 2000000", b"", 0);
+        let response = client.get(local_url(port, "/")).send().await.unwrap();
+        let error = read_body(response, 1 << 20, "the answer").await.unwrap_err();
+        assert_eq!(error, "the answer is longer than 1 MiB (the most agui-dev reads of it); stopped reading");
+        endless::written(server).await;
+        // Without a length: read up to the cap, then the connection is dropped.
+        let total = 8 << 20;
+        let (port, server) = endless::serve("HTTP/1.1 200 OK", b"", total);
+        let response = client.get(local_url(port, "/")).send().await.unwrap();
+        let error = read_body(response, 1 << 20, "the answer").await.unwrap_err();
+        assert!(error.contains("longer than 1 MiB"), "{error}");
+        assert!(endless::written(server).await < total, "the whole body was read");
+        // Within the cap: the body.
+        let (port, server) = endless::serve("HTTP/1.1 200 OK", b"hello", 5);
+        let response = client.get(local_url(port, "/")).send().await.unwrap();
+        assert_eq!(read_body(response, 1 << 20, "the answer").await.unwrap(), "hello");
+        endless::written(server).await;
+    }
+}

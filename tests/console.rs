@@ -310,6 +310,35 @@ fn a_key_a_restart_reads_from_env_is_redacted_in_what_the_console_sends() {
     assert!(fixture.wait_for_no_survivors(WAIT).is_empty());
 }
 
+/// `/api/logs?service=` reads only a service of the stack: a path (`../../x`, percent-encoded or
+/// not, or absolute) or an unknown name gets 404 and none of the file it points at.
+#[test]
+fn the_console_reads_the_logs_of_the_stacks_services_and_no_other_file() {
+    let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));
+    // `.agui-dev/logs/../../outside.log` is this file.
+    std::fs::write(fixture.file("outside.log"), "not-a-service-log\n").unwrap();
+    let mut up = fixture.spawn(&["up", "--console", "--no-watch"]);
+    up.stderr.wait_for("all 1 service is ready");
+    up.stdout.wait_for("tick");
+    let (port, token) = console_of(&up);
+    let with_token = [("X-Agui-Dev-Token", token.as_str())];
+
+    let (code, _, body) = http(port, "GET", "/api/logs?service=talker", &with_token, "");
+    assert_eq!(code, 200, "{body}");
+    assert!(json(&body)["lines"].as_array().unwrap().iter().any(|l| l["text"] == "tick"), "{body}");
+    let outside = fixture.file("outside").display().to_string();
+    for name in ["../../outside", "..%2F..%2Foutside", "no-such-service", &outside, "talker/../../../outside"] {
+        let (code, _, body) = http(port, "GET", &format!("/api/logs?service={name}"), &with_token, "");
+        assert_eq!(code, 404, "{name}: {body}");
+        assert!(!body.contains("not-a-service-log"), "{name}: {body}");
+        assert!(json(&body)["error"].as_str().unwrap().contains("(talker)"), "{name}: {body}");
+    }
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0);
+    assert!(fixture.wait_for_no_survivors(WAIT).is_empty());
+}
+
 #[test]
 fn the_console_is_served_unless_ci_or_the_stack_file_or_a_flag_says_no() {
     let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));

@@ -390,3 +390,122 @@ fn detached_up_with_a_failing_service_exits_1_with_its_last_lines_and_leaves_not
     let lock = std::fs::read_to_string(fixture.file(".agui-dev/run.lock")).unwrap_or_default();
     assert_eq!(lock, "", "the lock is released");
 }
+
+/// A supervisor that takes connections and never answers (stuck, or stopped with SIGSTOP): `status`,
+/// a `restart` (which waits on the stack, so it checks with a `status` first) and the MCP `status`
+/// tool each end within the answer limit with an error naming the pid in `run.lock`, instead of
+/// waiting for ever.
+#[test]
+fn a_silent_supervisor_is_named_by_its_pid_within_the_answer_limit() {
+    let fixture = Fixture::new(STACK);
+    std::fs::create_dir_all(fixture.file(".agui-dev")).unwrap();
+    // The kernel completes each connection into the listener's backlog; nobody ever reads it.
+    let _silent = std::os::unix::net::UnixListener::bind(fixture.file(".agui-dev/control.sock")).unwrap();
+    let pid = std::process::id();
+    std::fs::write(fixture.file(".agui-dev/run.lock"), pid.to_string()).unwrap();
+
+    let began = std::time::Instant::now();
+    let mut status = fixture.spawn(&["status"]);
+    let mut restart = fixture.spawn(&["restart", "a"]);
+    let mut mcp = fixture
+        .command(&["mcp"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"status"}}"#;
+    writeln!(mcp.stdin.take().unwrap(), "{call}").unwrap();
+    let mcp_out = common::Captured::start(mcp.stdout.take().unwrap());
+
+    let named = format!("the stack's agui-dev (pid {pid}) did not answer within 10s");
+    for (what, running) in [("status", &mut status), ("restart", &mut restart)] {
+        // `wait` kills it and fails the test if it is still waiting after `WAIT`.
+        assert_eq!(running.wait(), 1, "{what}");
+        let stderr = running.stderr.text();
+        assert!(stderr.contains(&named), "{what}: {stderr}");
+        assert!(stderr.contains("hint:") && stderr.contains(&format!("`kill {pid}`")), "{what}: {stderr}");
+    }
+    let answer = mcp_out.wait_until("the MCP tool's answer", |text| text.contains('\n'));
+    let _ = mcp.kill();
+    let _ = mcp.wait();
+    let answer: serde_json::Value = serde_json::from_str(answer.lines().next().unwrap()).unwrap();
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert!(answer["result"]["content"][0]["text"].as_str().unwrap().contains(&named), "{answer}");
+    // All three waited out their limit side by side, not one after another.
+    assert!(began.elapsed() < WAIT, "{:?}", began.elapsed());
+}
+
+/// The CPU time (user + system) a process has used so far: /proc/PID/stat's utime and stime, in
+/// clock ticks of 10 ms (USER_HZ is 100 on Linux, whatever the kernel's own HZ).
+fn cpu_time(pid: i32) -> std::time::Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based, as proc(5) counts).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    std::time::Duration::from_millis(ticks * 10)
+}
+
+/// Sets a process's soft limit on open files, keeping its hard limit.
+fn set_open_files(pid: i32, soft: u64) {
+    let output = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+        .output()
+        .expect("prlimit (util-linux) is needed");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Out of file descriptors with a client waiting, every `accept` fails at once (EMFILE). The control
+/// socket's loop must wait between tries instead of spinning a core, say so once, and take clients
+/// again once descriptors free up.
+#[test]
+fn the_control_socket_backs_off_when_out_of_file_descriptors() {
+    let fixture = Fixture::new("[services.a]\ncommand = \"sleep 1000\"\n");
+    let mut up = fixture.spawn(&["up", "--no-console", "--no-watch"]);
+    up.stderr.wait_for("all 1 service is ready");
+    let pid = up.pid();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // The lowest limit that leaves at most two descriptors free below it: fds are handed out
+    // lowest first, so two clients are taken and the third finds none.
+    let mut open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    open.sort_unstable();
+    let free_below = |limit: u64| limit - open.iter().filter(|fd| **fd < limit).count() as u64;
+    let limit = (1..=open.last().unwrap() + 1).filter(|l| free_below(*l) <= 2).max().unwrap();
+    set_open_files(pid, limit);
+    let socket = fixture.file(".agui-dev/control.sock");
+    let clients: Vec<UnixStream> = (0..8).map(|_| UnixStream::connect(&socket).unwrap()).collect();
+
+    // A window of wall time over which to measure CPU time: a spinning loop burns most of it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = cpu_time(pid);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = cpu_time(pid).saturating_sub(before);
+    assert!(
+        used < std::time::Duration::from_millis(300),
+        "agui-dev used {used:?} of CPU in 2 s while out of descriptors"
+    );
+    let said = up.stderr.wait_for("the control socket cannot take a connection");
+    assert!(said.contains("Too many open files"), "{said}");
+
+    // Descriptors back: the waiting clients are taken, and a new one gets its answer.
+    set_open_files(pid, soft);
+    drop(clients);
+    let (code, _, stderr) = fixture.run(&["status"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(up.stderr.text().matches("cannot take a connection").count(), 1, "said once");
+    up.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+}

@@ -119,6 +119,25 @@ fn garbage_on_stdin_gets_json_rpc_errors_and_the_server_reads_on() {
     assert_eq!(names[6..], ["restart", "stop", "start"]);
 }
 
+/// A line longer than the 4 MiB cap gets an error naming it and is skipped without being held; the
+/// server reads on: the line after it (`\r\n`-ended, as some clients send) is answered.
+#[test]
+fn a_line_past_the_cap_gets_an_error_and_the_next_line_is_served() {
+    let fixture = Fixture::new("[services.a]\ncommand = \"sleep 100\"\n");
+    // A valid request, but 5 MiB long: it must not be answered as one.
+    let padding = "x".repeat(5 * 1024 * 1024);
+    let long = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"padding":"{padding}"}}}}"#);
+    let next = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\r";
+    let (code, out, stderr) = exchange(&fixture, &["mcp"], &[&long, next]);
+    assert_eq!(code, 0, "{stderr}");
+    let answers: Vec<Value> = out.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!((answers[0]["id"].clone(), answers[0]["error"]["code"].as_i64()), (Value::Null, Some(-32600)));
+    let message = answers[0]["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("a line longer than 4 MiB (the most `agui-dev mcp` reads of one line)"), "{message}");
+    assert_eq!(answers[1], json!({"jsonrpc": "2.0", "id": 2, "result": {}}));
+}
+
 /// Runs the official client (`tests/fixtures/mcp-stdio-client/client.mjs`) against `agui-dev
 /// mcp ARGS` in the fixture's folder; returns its report.
 fn official_client(fixture: &Fixture, args: &[&str], negotiation: &str, steps: &Value) -> Value {

@@ -30,6 +30,10 @@ fn not_running() -> Error {
 async fn ask(dir: &Path, op: Op) -> Result<Answer> {
     let answer = socket::ask(dir, op).await.map_err(|err| match err {
         ClientError::NotRunning => not_running(),
+        ClientError::Silent { after, pid } => {
+            let (message, hint) = ClientError::silent(after, pid);
+            Error::failed(message).hint(hint)
+        }
         ClientError::Io(err) => Error::failed("cannot talk to the running stack").cause(err),
     })?;
     if answer.ok {

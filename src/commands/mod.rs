@@ -120,7 +120,7 @@ impl Drop for StackLock {
 fn lock_stack(dir: &std::path::Path) -> Result<StackLock> {
     use nix::fcntl::{Flock, FlockArg};
     use std::io::{Read, Seek, Write};
-    let path = dir.join(".agui-dev").join("run.lock");
+    let path = crate::supervise::socket::lock_path(dir);
     let cannot = |err: &dyn std::fmt::Display| {
         Error::failed(format!("cannot lock `{}`", path.display())).cause(err).hint("check that the folder is writable")
     };

@@ -118,7 +118,8 @@ pub struct Supervisor {
     phases: watch::Sender<Snapshot>,
     /// The secrets to redact, updated when a restart or reload reads new values.
     secrets: watch::Sender<Vec<crate::secret::Secret>>,
-    /// Events that arrived while a request was stopping services, handled right after.
+    /// Events handled before the channel is read again: those that came while a request was
+    /// stopping services, and the readiness of a service started without a probe.
     deferred: VecDeque<Event>,
     hurry: watch::Sender<bool>,
     started: Instant,
@@ -262,13 +263,10 @@ impl Supervisor {
                 ))
             }
             Event::Exited { index, generation, status } => self.exited(index, generation, status).await,
-            Event::Respawn { index, generation } => {
-                if self.current(index, generation, |s| matches!(s, State::BackingOff)) {
-                    self.start(index).await.err()
-                } else {
-                    None
-                }
+            Event::Respawn { index, generation } if self.current(index, generation, State::is_backing_off) => {
+                self.start(index).await.err()
             }
+            Event::Respawn { .. } => None,
             Event::Signal(sig) => {
                 let text = format!("{} received, stopping (again to skip the grace period)", sig.as_str());
                 self.out.status(Level::Info, text).await;
@@ -472,11 +470,11 @@ impl Supervisor {
         slot.state = State::Starting { running, probe: None, since: Instant::now() };
         slot.started_at = Some(Instant::now());
         slot.ready_after = None;
-        // A service without a probe is ready once started. That event is queued before the exit
-        // watcher exists, so a service that exits at once is seen ready first, then exited. A
-        // task is never "ready": it is done when it exits 0.
+        // A service without a probe is ready once started. `deferred` is read before the channel,
+        // so the event cannot be lost to a full channel and a service that exits at once is seen
+        // ready first, then exited. A task is never "ready": it is done when it exits 0.
         if service.ready.is_none() && !service.task {
-            let _ = self.events_tx.try_send(Event::Ready { index, generation });
+            self.deferred.push_back(Event::Ready { index, generation });
         }
         let events = self.events_tx.clone();
         tokio::spawn(async move {

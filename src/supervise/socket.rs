@@ -17,6 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use super::control::{Control, Done, ServiceStatus};
+use super::state::Phase;
 use crate::output::{Level, Out};
 use crate::plan::Plan;
 use crate::system::listening;
@@ -26,10 +27,20 @@ pub const VERSION: u32 = 1;
 pub const MAX_REQUEST: usize = 64 * 1024;
 /// Clients served at once; one more gets an error answer.
 pub const MAX_CLIENTS: usize = 16;
+/// How long a client waits for the answer to a request that does no long work (`status`, `down`,
+/// and the check that comes before the others) before it calls the supervisor stuck. A healthy
+/// supervisor answers in milliseconds; it is slower only while it is itself stopping services
+/// (each for up to its `stop_grace`), so seconds, not milliseconds.
+pub const ANSWER_LIMIT: Duration = Duration::from_secs(10);
 
 /// The socket of the stack whose file is in `dir`.
 pub fn path(dir: &Path) -> PathBuf {
     dir.join(".agui-dev").join("control.sock")
+}
+
+/// The run lock of the stack whose file is in `dir`: it holds the pid of the agui-dev running it.
+pub fn lock_path(dir: &Path) -> PathBuf {
+    dir.join(".agui-dev").join("run.lock")
 }
 
 /// What a client asks.
@@ -58,6 +69,16 @@ pub enum Op {
     },
     /// Stops the stack as Ctrl-C would; the answer carries agui-dev's pid to wait on.
     Down,
+}
+
+impl Op {
+    /// Whether the answer waits on work in the stack (stopping services, starting them, their
+    /// becoming ready), which lasts as long as the services' own timeouts allow. Such a request
+    /// gets no overall limit; a `status` first shows, within `ANSWER_LIMIT`, that the supervisor
+    /// answers at all.
+    fn waits_on_the_stack(&self) -> bool {
+        matches!(self, Op::Restart { .. } | Op::Stop { .. } | Op::Start { .. } | Op::Wait { .. })
+    }
 }
 
 fn yes() -> bool {
@@ -128,13 +149,16 @@ pub struct Exposure(std::sync::Mutex<Option<Reading>>);
 
 struct Reading {
     at: std::time::Instant,
-    /// The group leaders it was read for.
+    /// The group leaders it was read for, and each service's phase then: a reading taken while a
+    /// service was starting says nothing of what it listens on once ready.
     leaders: Vec<i32>,
+    phases: Vec<Phase>,
     exposed: HashMap<i32, Vec<String>>,
 }
 
-/// How long a reading of `/proc` stands for the same services: a `status` every few milliseconds
-/// (a script, the console's poll) would otherwise scan `/proc` each time, a few milliseconds.
+/// How long a reading of `/proc` stands for the same services in the same phases: a `status` every
+/// few milliseconds (a script, the console's poll) would otherwise scan `/proc` each time, a few
+/// milliseconds.
 const EXPOSURE_FRESH: Duration = Duration::from_secs(1);
 
 /// The listening socket; dropping it removes the socket file.
@@ -162,8 +186,29 @@ pub fn serve(dir: &Path, context: Arc<Context>) -> io::Result<Server> {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let task = tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+        let mut backoff = Backoff::default();
+        let mut said = false;
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => {
+                    backoff.succeeded();
+                    stream
+                }
+                Err(err) => {
+                    if !said {
+                        said = true;
+                        // Once: a lasting error would otherwise fill the output with one line per try.
+                        let text = format!(
+                            "the control socket cannot take a connection ({err}); trying again with pauses of up \
+                             to {}",
+                            super::short(Backoff::MOST)
+                        );
+                        context.out.status(Level::Warn, text).await;
+                    }
+                    tokio::time::sleep(backoff.failed()).await;
+                    continue;
+                }
+            };
             let context = context.clone();
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 tokio::spawn(async move {
@@ -179,6 +224,41 @@ pub fn serve(dir: &Path, context: Arc<Context>) -> io::Result<Server> {
         }
     });
     Ok(Server { path, task })
+}
+
+/// How long an accept loop waits after a failed `accept`. An error that lasts (EMFILE: out of file
+/// descriptors, with a connection still waiting) makes every `accept` fail at once, and a loop
+/// that tries again at once spins a core until a descriptor frees up. The wait doubles from
+/// `FIRST` up to `MOST`, and starts again from `FIRST` once a connection is taken.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff { next: Backoff::FIRST }
+    }
+}
+
+impl Backoff {
+    /// Short enough that a one-off error (a client that gave up mid-handshake) costs nothing felt.
+    pub const FIRST: Duration = Duration::from_millis(10);
+    /// Long enough that a lasting error costs no CPU to speak of; short enough that clients are
+    /// taken again soon after descriptors free up.
+    pub const MOST: Duration = Duration::from_secs(1);
+
+    /// An `accept` failed: how long to wait before the next.
+    pub fn failed(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Backoff::MOST);
+        wait
+    }
+
+    /// An `accept` succeeded.
+    pub fn succeeded(&mut self) {
+        self.next = Backoff::FIRST;
+    }
 }
 
 /// The uid of the process at the other end, from SO_PEERCRED.
@@ -290,12 +370,15 @@ pub async fn answer(op: Op, context: &Context) -> Answer {
 
 /// Fills in what each service listens on beyond loopback, read from `/proc` on a blocking
 /// thread so that neither the supervisor's loop nor this runtime's workers wait on it; a reading
-/// less than `EXPOSURE_FRESH` old for the same processes is used again.
+/// less than `EXPOSURE_FRESH` old for the same processes in the same phases is used again.
 async fn add_exposed(services: &mut [ServiceStatus], exposure: &Exposure) {
     let leaders: Vec<i32> = services.iter().filter_map(|s| s.pid).collect();
+    let phases: Vec<Phase> = services.iter().map(|s| s.state).collect();
     let cached = {
         let last = exposure.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        last.as_ref().filter(|r| r.at.elapsed() < EXPOSURE_FRESH && r.leaders == leaders).map(|r| r.exposed.clone())
+        last.as_ref()
+            .filter(|r| r.at.elapsed() < EXPOSURE_FRESH && r.leaders == leaders && r.phases == phases)
+            .map(|r| r.exposed.clone())
     };
     let exposed = if let Some(exposed) = cached {
         exposed
@@ -304,7 +387,7 @@ async fn add_exposed(services: &mut [ServiceStatus], exposure: &Exposure) {
         let Ok(exposed) = tokio::task::spawn_blocking(move || listening::exposed_by_group(&of)).await else {
             return;
         };
-        let reading = Reading { at: std::time::Instant::now(), leaders, exposed: exposed.clone() };
+        let reading = Reading { at: std::time::Instant::now(), leaders, phases, exposed: exposed.clone() };
         *exposure.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reading);
         exposed
     };
@@ -320,11 +403,67 @@ async fn add_exposed(services: &mut [ServiceStatus], exposure: &Exposure) {
 pub enum ClientError {
     /// Nothing listens: no stack runs here.
     NotRunning,
+    /// The supervisor took the connection but did not answer within `after`; `pid` is the one in
+    /// its run lock, when it can be read.
+    Silent {
+        after: Duration,
+        pid: Option<u32>,
+    },
     Io(io::Error),
 }
 
-/// Sends one request and reads its answer.
+impl ClientError {
+    /// For `Silent`: what happened, and what to do about it.
+    pub fn silent(after: Duration, pid: Option<u32>) -> (String, String) {
+        let who = pid.map_or_else(String::new, |pid| format!(" (pid {pid})"));
+        let message = format!("the stack's agui-dev{who} did not answer within {}", super::short(after));
+        let hint = match pid {
+            Some(pid) => format!(
+                "it may be busy stopping services, or stuck: try again in a moment; if it stays silent, `kill {pid}` \
+                 stops it and its services (`kill -9 {pid}` if it does not go: its guardian then stops the services)"
+            ),
+            None => "it may be busy stopping services, or stuck: try again in a moment; if it stays silent, stop the \
+                     agui-dev that runs this stack"
+                .to_owned(),
+        };
+        (message, hint)
+    }
+}
+
+/// The pid in the stack's run lock: the agui-dev that runs it (or ran it, when the file is stale).
+fn supervisor_pid(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(lock_path(dir)).ok()?.trim().parse().ok()
+}
+
+/// Sends one request and reads its answer. A request that does no long work must be answered
+/// within `ANSWER_LIMIT`; one that waits on the stack (see `Op::waits_on_the_stack`) is preceded by
+/// a `status` held to that limit, so a stuck supervisor is named in seconds either way.
 pub async fn ask(dir: &Path, op: Op) -> Result<Answer, ClientError> {
+    if !op.waits_on_the_stack() {
+        return within(dir, ANSWER_LIMIT, exchange(dir, op)).await;
+    }
+    within(dir, ANSWER_LIMIT, exchange(dir, Op::Status)).await?;
+    match op {
+        // The supervisor gives up at `timeout_ms` and answers; a moment more is the answer's way.
+        Op::Wait { timeout_ms: Some(ms), .. } => {
+            within(dir, Duration::from_millis(ms).saturating_add(ANSWER_LIMIT), exchange(dir, op)).await
+        }
+        op => exchange(dir, op).await,
+    }
+}
+
+async fn within(
+    dir: &Path,
+    limit: Duration,
+    exchange: impl Future<Output = Result<Answer, ClientError>>,
+) -> Result<Answer, ClientError> {
+    tokio::time::timeout(limit, exchange)
+        .await
+        .unwrap_or_else(|_| Err(ClientError::Silent { after: limit, pid: supervisor_pid(dir) }))
+}
+
+/// One request on a new connection, and its answer.
+async fn exchange(dir: &Path, op: Op) -> Result<Answer, ClientError> {
     let mut stream = match UnixStream::connect(path(dir)).await {
         Ok(stream) => stream,
         Err(err) if matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
@@ -346,4 +485,18 @@ pub async fn ask(dir: &Path, op: Op) -> Result<Answer, ClientError> {
         return Err(ClientError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the stack closed the connection")));
     }
     serde_json::from_str(&answer).map_err(|e| ClientError::Io(io::Error::other(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_back_off_doubles_to_a_second_and_starts_over_after_a_success() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<u64> = (0..10).map(|_| backoff.failed().as_millis() as u64).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        backoff.succeeded();
+        assert_eq!(backoff.failed(), Backoff::FIRST);
+    }
 }

@@ -102,6 +102,10 @@ impl State {
         matches!(self, State::Pending)
     }
 
+    pub fn is_backing_off(&self) -> bool {
+        matches!(self, State::BackingOff)
+    }
+
     /// Whether it is meant to be running: not stopped on request, not failed on request.
     pub fn is_wanted(&self) -> bool {
         !matches!(self, State::Stopped | State::Failed { .. })

@@ -457,3 +457,28 @@ async fn a_task_that_fails_fails_the_start_and_its_dependents_never_start() {
     assert_eq!(error.summary, "service `migrate` exited with code 2 before it was ready");
     assert_eq!(fake.log(), ["start migrate"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_without_a_probe_becomes_ready_even_when_the_event_channel_is_full() {
+    let plan = plan(vec![service("a", &[], Restart::No, 0), service("b", &["a"], Restart::No, 0)]);
+    let fake = Arc::new(Fake::default());
+    let printer = quiet_printer(&plan);
+    let reaper = Reaper::start().unwrap();
+    let (supervisor, mut control) = Supervisor::with_spawner(plan, printer.out(), reaper, fake.clone());
+    // Requests queued before the loop runs fill the channel: `a`'s readiness, decided while
+    // starting it, finds no room there.
+    let mut queued = 0;
+    while control.events.try_send(super::Event::Request(super::control::Request::Status(oneshot::channel().0))).is_ok()
+    {
+        queued += 1;
+    }
+    assert_eq!((queued, control.events.capacity()), (256, 0));
+    let task = tokio::spawn(supervisor.run());
+    // Virtual time: a lost event would leave `a` starting and `b` pending until this gives up.
+    let ready = tokio::time::timeout(Duration::from_mins(10), control.all_ready.wait_for(|ready| *ready)).await.is_ok();
+    assert!(ready, "never all ready: {:?}", control.phases.borrow());
+    assert_eq!(fake.log(), ["start a", "start b"]);
+    control.down().await;
+    assert!(matches!(task.await.unwrap(), Outcome::Stopped));
+    printer.finish();
+}

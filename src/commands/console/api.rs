@@ -198,14 +198,21 @@ fn millis(at: SystemTime) -> u64 {
     at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The last lines of the log files (one service's or all, merged by arrival), oldest first.
-/// Each log is read back from its end, and on a blocking thread: the supervisor's two workers
-/// never wait on the disk, and a long log costs no more than a short one.
+/// The last lines of the log files (one service's or all, merged by arrival), oldest first. Only
+/// a service of the running stack is a log to read: the name becomes a file name, and any other
+/// (`../../somewhere`) would reach files outside the logs. Each log is read back from its end, and
+/// on a blocking thread: the supervisor's two workers never wait on the disk, and a long log costs
+/// no more than a short one.
 async fn logs(State(app): State<Arc<App>>, Query(query): Query<LogQuery>) -> Response {
     let dir = app.context.plan.dir.join(".agui-dev").join("logs");
-    let names: Vec<String> = match &query.service {
-        Some(name) => vec![name.clone()],
-        None => service_names(&app).await,
+    let known = service_names(&app).await;
+    let names: Vec<String> = match query.service {
+        Some(name) if known.contains(&name) => vec![name],
+        Some(name) => {
+            let error = format!("there is no service `{name}` in the running stack ({})", known.join(", "));
+            return (StatusCode::NOT_FOUND, app.json(&json!({"ok": false, "error": error}))).into_response();
+        }
+        None => known,
     };
     let limit = query.n.unwrap_or(DEFAULT_LINES).clamp(1, MAX_LINES);
     let read = tokio::task::spawn_blocking(move || {

@@ -4,7 +4,9 @@
 //! handled in order. The server speaks both MCP eras: the 2025-era handshake (`initialize`, which
 //! echoes a version it knows, and `notifications/initialized`) and 2026-07-28's `server/discover`;
 //! then `ping`, `tools/list` and `tools/call`. A line that is not JSON, not an object or not a
-//! request gets a JSON-RPC error and the server reads on; only the end of stdin ends it.
+//! request gets a JSON-RPC error and the server reads on; only the end of stdin ends it. So does a
+//! line longer than `MAX_LINE`: it is skipped to its end without being held, and answered with an
+//! error naming the limit.
 //!
 //! The tools (`tools`) are one more face of what the other commands do: the stack's state and the
 //! control actions go through the control socket (like `agui-dev status`), logs are read from
@@ -15,7 +17,7 @@
 mod tools;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::cli::Cli;
 use crate::config;
@@ -29,6 +31,11 @@ use crate::secret::Secret;
 const LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 /// The stateless revision `server/discover` offers.
 const MODERN: &str = crate::kinds::mcp::session::MODERN;
+
+/// The longest line read from the client. A request is a tool call with its arguments: a few
+/// kilobytes. 4 MiB leaves room for a large argument (a file's content) and still bounds what a
+/// broken client can make agui-dev hold: without it, a line that never ends grows without end.
+const MAX_LINE: usize = 4 * 1024 * 1024;
 
 /// JSON-RPC error codes.
 const PARSE_ERROR: i64 = -32700;
@@ -45,16 +52,29 @@ pub async fn run(cli: &Cli, allow_control: bool) -> Result<()> {
     let server = tools::Server { cli, allow_control };
     let control = if allow_control { " (with restart, stop and start)" } else { "" };
     out.status(Level::Debug, format!("agui-dev mcp: serving MCP on stdio{control}")).await;
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin = BufReader::new(tokio::io::stdin());
     loop {
-        let line = match lines.next_line().await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(err) => {
-                // Not UTF-8 (or a read error): say so and read on, as for any bad line.
-                out.status(Level::Warn, format!("agui-dev mcp: unreadable input line: {err}")).await;
-                reply(&out, error(Value::Null, PARSE_ERROR, format!("unreadable line: {err}"))).await;
+        let line = match read_line(&mut stdin).await {
+            Ok(Line::Text(line)) => line,
+            Ok(Line::End) => break,
+            Ok(Line::TooLong) => {
+                let text = format!(
+                    "a line longer than {} (the most `agui-dev mcp` reads of one line); skipped it",
+                    crate::http::size(MAX_LINE)
+                );
+                out.status(Level::Warn, format!("agui-dev mcp: {text}")).await;
+                reply(&out, error(Value::Null, INVALID_REQUEST, text)).await;
                 continue;
+            }
+            Ok(Line::NotUtf8) => {
+                // Say so and read on, as for any bad line.
+                out.status(Level::Warn, "agui-dev mcp: an input line is not UTF-8").await;
+                reply(&out, error(Value::Null, PARSE_ERROR, "unreadable line: not UTF-8")).await;
+                continue;
+            }
+            Err(err) => {
+                out.status(Level::Warn, format!("agui-dev mcp: cannot read stdin ({err}); stopping")).await;
+                break;
             }
         };
         if line.trim().is_empty() {
@@ -71,6 +91,54 @@ pub async fn run(cli: &Cli, allow_control: bool) -> Result<()> {
     drop(out);
     printer.finish();
     Ok(())
+}
+
+/// One line of input.
+enum Line {
+    Text(String),
+    /// Longer than `MAX_LINE`; skipped to its end.
+    TooLong,
+    NotUtf8,
+    /// The end of stdin.
+    End,
+}
+
+/// Reads the next line, holding at most `MAX_LINE` bytes of it.
+async fn read_line(input: &mut (impl AsyncBufRead + Unpin)) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    // One byte more than allowed tells a line too long from one of the maximum length.
+    if (&mut *input).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line).await? == 0 {
+        return Ok(Line::End);
+    }
+    if line.last() != Some(&b'\n') && line.len() > MAX_LINE {
+        drop(line);
+        skip_line(input).await?;
+        return Ok(Line::TooLong);
+    }
+    // The line ending, `\n` or `\r\n`, is not part of the message.
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    Ok(String::from_utf8(line).map_or(Line::NotUtf8, Line::Text))
+}
+
+/// Reads past the next newline (or to the end of input), a buffer at a time, keeping nothing.
+async fn skip_line(input: &mut (impl AsyncBufRead + Unpin)) -> std::io::Result<()> {
+    loop {
+        let buffer = input.fill_buf().await?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        if let Some(at) = buffer.iter().position(|b| *b == b'\n') {
+            input.consume(at + 1);
+            return Ok(());
+        }
+        let read = buffer.len();
+        input.consume(read);
+    }
 }
 
 /// The secrets every answer is cleaned of: the plan's (provider keys, the user's master key),

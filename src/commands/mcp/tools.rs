@@ -408,6 +408,10 @@ async fn ask(dir: &Path, op: Op) -> Result<Answer, Value> {
         Err(ClientError::NotRunning) => Err(failed(
             "no stack is running here; start one with `agui-dev up -d` (in the background) or `agui-dev up`",
         )),
+        Err(ClientError::Silent { after, pid }) => {
+            let (message, hint) = ClientError::silent(after, pid);
+            Err(failed(format!("{message}; {hint}")))
+        }
         Err(ClientError::Io(e)) => Err(failed(format!("cannot talk to the running stack: {e}"))),
     }
 }

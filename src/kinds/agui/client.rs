@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::events::SseDecoder;
+use super::events::{MAX_SSE_EVENT, SseDecoder};
 use super::rules::{Finding, Validator};
 
 /// A conversation with one AG-UI server: what is sent with every run.
@@ -199,7 +199,7 @@ pub async fn start<'c>(
     let status = response.status();
     if !status.is_success() {
         conversation.messages.pop();
-        let body = response.text().await.unwrap_or_default();
+        let body = crate::http::read_body(response, MAX_SSE_EVENT, "an error answer").await.unwrap_or_else(|e| e);
         return Err(ClientError::Status { url: url.to_owned(), status: status.as_u16(), body: super::clip(&body) });
     }
     let state = conversation.state.clone();
@@ -258,7 +258,14 @@ impl Run<'_> {
                 }
             };
             let frames = if let Some(bytes) = chunk {
-                self.decoder.push(&bytes)
+                match self.decoder.push(&bytes) {
+                    Ok(frames) => frames,
+                    Err(message) => {
+                        self.ended = true;
+                        self.response = None;
+                        return Some(Err(ClientError::Read { url: self.url.clone(), message }));
+                    }
+                }
             } else {
                 self.ended = true;
                 self.response = None;
@@ -495,5 +502,19 @@ mod tests {
         conversation.reset();
         assert!(conversation.messages.is_empty());
         assert_eq!(conversation.thread_id, "t1");
+    }
+
+    #[tokio::test]
+    async fn an_event_that_never_ends_stops_the_run_at_the_cap() {
+        let total = 2 * MAX_SSE_EVENT;
+        let (port, server) =
+            crate::http::endless::serve("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream", b"data: ", total);
+        let http = http_client().unwrap();
+        let url = crate::http::local_url(port, "/agent");
+        let mut conversation = Conversation::new(None);
+        let error = turn(&http, &url, &mut conversation, "hi").await.err();
+        let Some(ClientError::Read { message, .. }) = error else { panic!("not a read error: {error:?}") };
+        assert!(message.contains("an event of the stream passed 16 MiB without ending"), "{message}");
+        assert!(crate::http::endless::written(server).await < total, "the whole stream was read");
     }
 }

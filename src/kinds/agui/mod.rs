@@ -90,11 +90,14 @@ impl Kind for Agui {
                 .await
                 .map_err(|e| format!("POST {url}: {e}"))?;
             let status = response.status();
-            let body = response.text().await.map_err(|e| format!("POST {url}: {e}"))?;
+            // The run asks for one short sentence: its whole answer is held to one event's cap.
+            let body = crate::http::read_body(response, events::MAX_SSE_EVENT, "a smoke run's answer")
+                .await
+                .map_err(|e| format!("POST {url}: {e}"))?;
             if !status.is_success() {
                 return Err(format!("POST {url} answered {status}: {}", clip(&body)));
             }
-            let frames = events::sse_frames(&body);
+            let frames = events::sse_frames(&body).map_err(|e| format!("POST {url}: {e}"))?;
             let kept = keep_run(target.dir, &frames, target.secrets);
             let checked = rules::check_smoke(&frames);
             if let Some(broken) = &checked.broken {

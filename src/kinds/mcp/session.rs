@@ -24,6 +24,11 @@ pub const MODERN: &str = "2026-07-28";
 /// The newest 2025-era revision, offered in `initialize`.
 pub const LEGACY_LATEST: &str = "2025-11-25";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// The most agui-dev reads of one answer, which it holds whole to parse. A `tools/list` of
+/// hundreds of tools with their schemas is well under a megabyte; a tool result carrying a file or
+/// a query's rows can run to several. 16 MiB is past those and still bounds what a broken or
+/// hostile server can make agui-dev hold.
+pub const MAX_MCP_BODY: usize = 16 * 1024 * 1024;
 
 /// Which protocol generation a server answered in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,7 +210,8 @@ impl Session {
         if let Some(id) = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
             self.id = Some(id.to_owned());
         }
-        let body = response.text().await.map_err(|e| e.to_string())?;
+        let what = format!("the answer of POST {} (`{method}`)", self.url);
+        let body = crate::http::read_body(response, MAX_MCP_BODY, &what).await?;
         if !status.is_success() {
             return Err(format!("POST {} answered {status}: {}", self.url, body.chars().take(200).collect::<String>()));
         }
@@ -231,4 +237,24 @@ pub fn pick_call(tools: &[(String, Value)]) -> Option<(String, Value)> {
         .iter()
         .find(|(_, schema)| schema.get("required").and_then(Value::as_array).is_none_or(Vec::is_empty))
         .map(|(name, _)| (name.clone(), json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::endless;
+
+    #[tokio::test]
+    async fn an_answer_longer_than_the_cap_is_an_error_and_is_not_read_to_its_end() {
+        let total = 2 * MAX_MCP_BODY;
+        let start: &[u8] = br#"{"jsonrpc":"2.0","id":1,"result":{"supportedVersions":[""#;
+        let (port, server) = endless::serve("HTTP/1.1 200 OK\r\nContent-Type: application/json", start, total);
+        let error = Session::open(&crate::http::local_url(port, "/mcp")).await.err().unwrap();
+        let url = format!("http://127.0.0.1:{port}/mcp");
+        let expected = format!(
+            "the answer of POST {url} (`server/discover`) is longer than 16 MiB (the most agui-dev reads of it)"
+        );
+        assert!(error.contains(&expected), "{error}");
+        assert!(endless::written(server).await < total, "the whole answer was read");
+    }
 }
