@@ -52,6 +52,8 @@ const EVERY_INTERFACE = new Set(["0.0.0.0", "::", "[::]"]);
 /** Browsers serialize an origin as scheme://host[:port], lowercase, no path. */
 const LOOPBACK_ORIGIN = /^https?:\/\/(?:localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?$/;
 const PORT_SUFFIX = /^:\d{1,5}$/;
+/** What a listed name may be: a DNS name or address, or a bracketed IPv6 address. */
+const LISTED_NAME = /^(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])$/;
 
 /** The name in a `Host` value (`name`, `name:port`, `[v6]:port`), lowercase; undefined if malformed. */
 export function hostName(value: string): string | undefined {
@@ -83,7 +85,7 @@ function readHosts(raw: string | undefined, bindHost: string): Set<string> | nul
   for (const item of list(raw)) {
     if (item === "*") return null;
     const name = hostName(item);
-    if (!name) {
+    if (!name || !LISTED_NAME.test(name)) {
       throw new GuardConfigError(
         `${HOSTS_VARIABLE}: ${JSON.stringify(item)} is not a host name (write names like \`mcp\` or \`app.example\`, comma-separated)`,
       );
