@@ -172,6 +172,10 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     assert_eq!(agui_env["MCP_SERVER_URL"].as_str(), Some("http://mcp:3100/mcp"));
     assert_eq!(agui_env["HOST"].as_str(), Some("0.0.0.0"));
     assert!(agui_env["LITELLM_API_KEY"].as_str().unwrap().starts_with("${LITELLM_MASTER_KEY:?"));
+    // Inside the network the templates are called by their service's name, which their Host
+    // check must accept (MCP_ALLOWED_HOSTS: the older name, for older copies of the template).
+    assert_eq!(agui_env["AGUI_ALLOWED_HOSTS"].as_str(), Some("agui"));
+    assert_eq!(services["mcp"]["environment"]["AGUI_ALLOWED_HOSTS"].as_str(), Some("mcp"));
     assert_eq!(services["mcp"]["environment"]["MCP_ALLOWED_HOSTS"].as_str(), Some("mcp"));
     let dockerfile = services["mcp"]["build"]["dockerfile_inline"].as_str().unwrap();
     assert!(dockerfile.contains("FROM node:24-bookworm-slim\n"), "engines >=20: newest LTS\n{dockerfile}");
@@ -206,6 +210,17 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
         Some("LITELLM_MASTER_KEY")
     );
     assert_eq!(env_of(container, "MCP_SERVER_URL")["value"].as_str(), Some("http://mcp:3100/mcp"));
+    assert_eq!(env_of(container, "AGUI_ALLOWED_HOSTS")["value"].as_str(), Some("agui"));
+    // The kubelet would send the pod's IP as Host, which the templates refuse: the probe sends
+    // the Host of the stack's own ready URL.
+    let probe = &container["readinessProbe"]["httpGet"];
+    assert_eq!(probe["path"].as_str(), Some("/health"), "{probe:?}");
+    assert_eq!(probe["httpHeaders"][0]["name"].as_str(), Some("Host"), "{probe:?}");
+    assert_eq!(probe["httpHeaders"][0]["value"].as_str(), Some("127.0.0.1:3000"), "{probe:?}");
+    let mcp_pod =
+        &doc(&yaml_docs(&out.join("k8s/mcp.yaml")), "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(env_of(mcp_pod, "AGUI_ALLOWED_HOSTS")["value"].as_str(), Some("mcp"));
+    assert_eq!(mcp_pod["startupProbe"]["httpGet"]["httpHeaders"][0]["value"].as_str(), Some("127.0.0.1:3100"));
     assert_eq!(doc(&agui, "Service")["spec"]["ports"][0]["port"].as_u64(), Some(3000));
     let secret = doc(&yaml_docs(&out.join("k8s/secret.yaml")), "Secret");
     for (_, value) in secret["stringData"].as_mapping().unwrap() {

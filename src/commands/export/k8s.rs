@@ -195,11 +195,19 @@ fn workload(export: &Export, c: &Container, secret_name: &str, warnings: &mut Ve
 fn probe_handler(probe: &Health, c: &Container) -> Option<Mapping> {
     let mut handler = Mapping::new();
     match probe {
-        Health::Http { port, path, https, own: true, .. } => {
+        Health::Http { url, port, path, https, own: true } => {
             let mut get = Mapping::new();
             get.insert("path".into(), path.clone().into());
             get.insert("port".into(), Yaml::Number((*port).into()));
             get.insert("scheme".into(), if *https { "HTTPS" } else { "HTTP" }.into());
+            // The kubelet's Host would be the pod's IP, which a server guarding against DNS
+            // rebinding (the templates) refuses; send the Host the probe sends on the laptop.
+            if let Some(host) = reqwest::Url::parse(url).ok().as_ref().and_then(reqwest::Url::host_str) {
+                let mut header = Mapping::new();
+                header.insert("name".into(), "Host".into());
+                header.insert("value".into(), format!("{host}:{port}").into());
+                get.insert("httpHeaders".into(), Yaml::Sequence(vec![Yaml::Mapping(header)]));
+            }
             handler.insert("httpGet".into(), Yaml::Mapping(get));
         }
         Health::Tcp { port, own: true, .. } => {

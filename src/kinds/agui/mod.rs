@@ -72,9 +72,10 @@ impl Kind for Agui {
         &["run"]
     }
 
-    /// The template listens on `HOST` (default 127.0.0.1, which other containers cannot reach).
-    fn container_env(&self, _host: &str) -> Vec<(&'static str, String)> {
-        vec![("HOST", "0.0.0.0".to_owned())]
+    /// The template listens on `HOST` (default 127.0.0.1, which other containers cannot reach)
+    /// and accepts only the Host names it knows, so it is told the name the others use.
+    fn container_env(&self, host: &str) -> Vec<(&'static str, String)> {
+        vec![("HOST", "0.0.0.0".to_owned()), ("AGUI_ALLOWED_HOSTS", host.to_owned())]
     }
 
     fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {

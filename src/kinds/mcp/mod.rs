@@ -69,8 +69,13 @@ impl Kind for Mcp {
 
     /// The template listens on `HOST` (default 127.0.0.1, which other containers cannot reach)
     /// and accepts only the Host names it knows, so it is told the name the others use.
+    /// `MCP_ALLOWED_HOSTS` is the older name, kept for copies of the template made before.
     fn container_env(&self, host: &str) -> Vec<(&'static str, String)> {
-        vec![("HOST", "0.0.0.0".to_owned()), ("MCP_ALLOWED_HOSTS", host.to_owned())]
+        vec![
+            ("HOST", "0.0.0.0".to_owned()),
+            ("AGUI_ALLOWED_HOSTS", host.to_owned()),
+            ("MCP_ALLOWED_HOSTS", host.to_owned()),
+        ]
     }
 
     fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {

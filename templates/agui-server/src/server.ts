@@ -6,7 +6,8 @@
  *
  * Environment: PORT (default 3000), HOST (default 127.0.0.1), LLM_PROVIDER
  * (litellm | deepseek), LITELLM_ENDPOINT, LITELLM_API_KEY, LITELLM_MODEL,
- * DEEPSEEK_API_KEY, DEEPSEEK_MODEL, DEEPSEEK_ENDPOINT, MCP_SERVER_URL.
+ * DEEPSEEK_API_KEY, DEEPSEEK_MODEL, DEEPSEEK_ENDPOINT, MCP_SERVER_URL,
+ * AGUI_ALLOWED_HOSTS and AGUI_ALLOWED_ORIGINS (see guard.ts: who may use this server).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,6 +16,7 @@ import type { Event, RunAgentInput } from "@ag-ui/core";
 import { EventEncoder } from "@ag-ui/encoder";
 import { RunEmitter, runAgent } from "./agent.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
+import { createGuard, firstSight, GuardConfigError, type Guard } from "./guard.js";
 import { McpConnection } from "./mcp.js";
 
 const LOG_PREFIX = "agui-server";
@@ -27,10 +29,16 @@ function log(message: string): void {
 }
 
 let config: Config;
+let guard: Guard;
 try {
   config = loadConfig();
+  guard = createGuard({
+    bindHost: config.host,
+    allowedHosts: process.env.AGUI_ALLOWED_HOSTS,
+    allowedOrigins: process.env.AGUI_ALLOWED_ORIGINS,
+  });
 } catch (err) {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof GuardConfigError) {
     console.error(`${LOG_PREFIX}: ${err.message}`);
     process.exit(1);
   }
@@ -44,12 +52,31 @@ const activeRuns = new Map<AbortController, Promise<unknown>>();
 // ---------------------------------------------------------------------------
 // HTTP helpers
 // ---------------------------------------------------------------------------
-function setCors(req: IncomingMessage, res: ServerResponse): void {
-  res.setHeader("Access-Control-Allow-Origin", "*");
+/** CORS for an origin the guard allowed: that origin echoed, never `*`; nothing without one. */
+function setCors(req: IncomingMessage, res: ServerResponse, origin: string | undefined): void {
+  // The answer depends on Origin, so a cache must not hand one origin's answer to another.
+  res.setHeader("Vary", "Origin");
+  if (origin === undefined) return;
+  res.setHeader("Access-Control-Allow-Origin", origin);
   res.setHeader("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
   const requested = req.headers["access-control-request-headers"];
   res.setHeader("Access-Control-Allow-Headers", requested || "Content-Type, Accept, Authorization");
   res.setHeader("Access-Control-Max-Age", "86400");
+}
+
+const firstRefusal = firstSight();
+
+/** 403 before anything runs: no body read, no model or tool call, no CORS headers. */
+function refuse(req: IncomingMessage, res: ServerResponse, error: string, hint: string): void {
+  if (firstRefusal(error)) log(`refused ${req.method} ${(req.url ?? "/").split("?")[0]}: ${error}; ${hint}`);
+  res.shouldKeepAlive = false;
+  sendJson(res, 403, { error, hint });
+}
+
+/** `POST /agent` takes JSON only: a cross-origin `text/plain` POST needs no preflight. */
+function isJson(req: IncomingMessage): boolean {
+  const type = req.headers["content-type"];
+  return type !== undefined && type.split(";")[0]!.trim().toLowerCase() === "application/json";
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -158,7 +185,12 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse): Promise<v
 // Server
 // ---------------------------------------------------------------------------
 const server = createServer((req, res) => {
-  setCors(req, res);
+  const verdict = guard.check(req.headers.host, req.headers.origin);
+  if (!verdict.allowed) {
+    refuse(req, res, verdict.error, verdict.hint);
+    return;
+  }
+  setCors(req, res, verdict.origin);
   const path = (req.url ?? "/").split("?")[0];
   if (req.method === "OPTIONS") {
     res.writeHead(204).end();
@@ -173,6 +205,11 @@ const server = createServer((req, res) => {
     if (req.method !== "POST") {
       res.setHeader("Allow", "POST, OPTIONS");
       sendJson(res, 405, { error: "use POST /agent with a RunAgentInput body" });
+      return;
+    }
+    if (!isJson(req)) {
+      res.shouldKeepAlive = false;
+      sendJson(res, 415, { error: "POST /agent takes Content-Type: application/json", hint: "send the RunAgentInput as JSON" });
       return;
     }
     handleAgent(req, res).catch((err: unknown) => {
@@ -195,7 +232,7 @@ server.listen(config.port, config.host, () => {
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   log(
     `listening on http://${host}:${port}/agent (llm ${config.llm.provider}/${config.llm.model} at ${config.llm.endpoint}; ` +
-      `mcp ${mcp ? mcp.url : "not configured"})`,
+      `mcp ${mcp ? mcp.url : "not configured"}; ${guard.summary})`,
   );
 });
 

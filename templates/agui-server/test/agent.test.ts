@@ -348,7 +348,8 @@ describe("with MCP and a fake LLM", () => {
     assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
     assert.equal(res.headers.get("cache-control"), "no-cache, no-transform");
     assert.equal(res.headers.get("x-accel-buffering"), "no");
-    assert.equal(res.headers.get("access-control-allow-origin"), "*");
+    // No Origin (not a browser): no CORS headers at all.
+    assert.equal(res.headers.get("access-control-allow-origin"), null);
     assert.equal(res.headers.get("content-encoding"), null);
     for (const e of events) {
       const parsed = EventSchema.safeParse(e);
@@ -453,7 +454,7 @@ describe("with MCP and a fake LLM", () => {
       headers: { Origin: "http://localhost:5173", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" },
     });
     assert.equal(pre.status, 204);
-    assert.equal(pre.headers.get("access-control-allow-origin"), "*");
+    assert.equal(pre.headers.get("access-control-allow-origin"), "http://localhost:5173");
     assert.match(pre.headers.get("access-control-allow-methods") ?? "", /POST/);
     assert.match(pre.headers.get("access-control-allow-headers") ?? "", /content-type/i);
   });

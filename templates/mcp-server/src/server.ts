@@ -9,7 +9,9 @@
  *   GET /health            {"status":"ok","server":"agui-dev-mcp","tools":[...]}
  *
  * Environment: PORT (default 3100, 0 = any free port), HOST (default 127.0.0.1),
- * MCP_ALLOWED_HOSTS (optional, comma-separated extra Host names; "*" disables the check).
+ * AGUI_ALLOWED_HOSTS (optional, comma-separated extra Host names; "*" disables the check;
+ * MCP_ALLOWED_HOSTS is its older name and still read), AGUI_ALLOWED_ORIGINS (optional,
+ * comma-separated extra browser origins besides loopback; "*" allows any). See guard.ts.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -22,6 +24,7 @@ import {
   WebStandardStreamableHTTPServerTransport,
   type McpServer,
 } from "@modelcontextprotocol/server";
+import { createGuard, firstSight, GuardConfigError } from "./guard.js";
 import { createMcpServer, SERVER_NAME, TOOL_NAMES } from "./tools.js";
 
 const LOG_PREFIX = "mcp-server";
@@ -45,38 +48,32 @@ const PORT = parsePort(process.env.PORT, 3100);
 const HOST = process.env.HOST?.trim() || "127.0.0.1";
 
 // ---------------------------------------------------------------------------
-// DNS-rebinding protection: only accept Host headers naming this machine.
+// Who may use this server (guard.ts): Host names this machine, Origin is loopback or listed.
+// MCP_ALLOWED_HOSTS is the older name of AGUI_ALLOWED_HOSTS; both are read.
 // ---------------------------------------------------------------------------
-const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]"]);
-const allowedHostnames: Set<string> | null = (() => {
-  const extra = (process.env.MCP_ALLOWED_HOSTS ?? "")
-    .split(",")
-    .map((h) => h.trim().toLowerCase())
-    .filter(Boolean);
-  if (extra.includes("*")) return null;
-  // Bound to every interface and no explicit list: do not guess the names.
-  if (WILDCARD_HOSTS.has(HOST) && extra.length === 0) return null;
-  const names = new Set(["localhost", "127.0.0.1", "[::1]", ...extra]);
-  if (!WILDCARD_HOSTS.has(HOST)) names.add(HOST.includes(":") && !HOST.startsWith("[") ? `[${HOST}]` : HOST.toLowerCase());
-  return names;
-})();
-
-function hostAllowed(req: IncomingMessage): boolean {
-  if (!allowedHostnames) return true;
-  const host = req.headers.host;
-  if (!host) return false;
+const guard = (() => {
   try {
-    return allowedHostnames.has(new URL(`http://${host}`).hostname.toLowerCase());
-  } catch {
-    return false;
+    return createGuard({
+      bindHost: HOST,
+      allowedHosts: [process.env.AGUI_ALLOWED_HOSTS, process.env.MCP_ALLOWED_HOSTS].filter(Boolean).join(","),
+      allowedOrigins: process.env.AGUI_ALLOWED_ORIGINS,
+    });
+  } catch (err) {
+    if (!(err instanceof GuardConfigError)) throw err;
+    console.error(`${LOG_PREFIX}: ${err.message}`);
+    process.exit(1);
   }
-}
+})();
 
 // ---------------------------------------------------------------------------
 // HTTP helpers
 // ---------------------------------------------------------------------------
-function setCors(res: ServerResponse): void {
-  res.setHeader("Access-Control-Allow-Origin", "*");
+/** CORS for an origin the guard allowed: that origin echoed, never `*`; nothing without one. */
+function setCors(res: ServerResponse, origin: string | undefined): void {
+  // The answer depends on Origin, so a cache must not hand one origin's answer to another.
+  res.setHeader("Vary", "Origin");
+  if (origin === undefined) return;
+  res.setHeader("Access-Control-Allow-Origin", origin);
   res.setHeader("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
   res.setHeader(
     "Access-Control-Allow-Headers",
@@ -102,6 +99,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 function jsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
   sendJson(res, status, { jsonrpc: "2.0", error: { code, message }, id: null });
+}
+
+const firstRefusal = firstSight();
+
+/** 403 before anything runs: no body read, no session, no tool call, no CORS headers. */
+function refuse(req: IncomingMessage, res: ServerResponse, error: string, hint: string): void {
+  if (firstRefusal(error)) log(`refused ${req.method} ${(req.url ?? "/").split("?")[0]}: ${error}; ${hint}`);
+  res.shouldKeepAlive = false;
+  jsonRpcError(res, 403, -32000, `${error}; ${hint}`);
 }
 
 class BodyError extends Error {
@@ -222,9 +228,6 @@ function jsonRpcResponse(status: number, code: number, message: string): Respons
 }
 
 async function answerMcp(req: IncomingMessage, signal: AbortSignal): Promise<Response> {
-  if (!hostAllowed(req)) {
-    return jsonRpcResponse(403, -32000, `Forbidden: invalid Host header ${JSON.stringify(req.headers.host ?? "")}`);
-  }
   const raw = req.method === "POST" ? await readBody(req) : undefined;
   const request = toWebRequest(req, raw, signal);
 
@@ -262,7 +265,12 @@ async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<voi
 }
 
 const httpServer = createServer((req, res) => {
-  setCors(res);
+  const verdict = guard.check(req.headers.host, req.headers.origin);
+  if (!verdict.allowed) {
+    refuse(req, res, verdict.error, verdict.hint);
+    return;
+  }
+  setCors(res, verdict.origin);
   const path = (req.url ?? "/").split("?")[0];
 
   if (req.method === "OPTIONS") {
@@ -300,7 +308,7 @@ httpServer.on("error", (err: NodeJS.ErrnoException) => {
 httpServer.listen(PORT, HOST, () => {
   const { port } = httpServer.address() as AddressInfo;
   const shownHost = HOST.includes(":") ? `[${HOST}]` : HOST;
-  log(`listening on http://${shownHost}:${port}/mcp`);
+  log(`listening on http://${shownHost}:${port}/mcp (${guard.summary})`);
 });
 
 let shuttingDown = false;

@@ -295,10 +295,10 @@ test("raw HTTP: bad Accept is 406, unknown session is 404, foreign Host is 403, 
 
   const preflight = await fetch(url, {
     method: "OPTIONS",
-    headers: { Origin: "http://example.test", "Access-Control-Request-Method": "POST" },
+    headers: { Origin: "http://localhost:5173", "Access-Control-Request-Method": "POST" },
   });
   assert.equal(preflight.status, 204);
-  assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
+  assert.equal(preflight.headers.get("access-control-allow-origin"), "http://localhost:5173");
   assert.match(preflight.headers.get("access-control-expose-headers") ?? "", /Mcp-Session-Id/);
 
   // fetch() will not let us forge Host, so use node:http for that.
