@@ -94,6 +94,12 @@ fn no_foreign_page_can_drive_the_stack_and_a_loopback_frontend_can() {
     assert!(frontend["text"].as_str().unwrap().contains("[offline model]"), "{frontend}");
     assert_eq!(step("frontend-mcp-tool-call")["ok"], true);
 
+    // The servers saw the attacker's name, and refused it (not only the browser).
+    for log in [&agui_log, &mcp_log] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.contains("rebind.agui-dev.test"), "{} names no refused origin or Host:\n{text}", log.display());
+    }
+
     // The AG-UI server: the frontend's run and no other (it logs each run when it ends, and the
     // frontend's came last).
     let frontend_run = format!("run frontend-{nonce} ");

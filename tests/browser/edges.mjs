@@ -20,9 +20,9 @@ import os from "node:os";
 import path from "node:path";
 
 const STEP_TIMEOUT = 60_000;
-/// The attacker's name. `--host-resolver-rules` maps it to 127.0.0.1, as a rebinding DNS server would.
+// The attacker's name. `--host-resolver-rules` maps it to 127.0.0.1, as a rebinding DNS server would.
 const REBIND_HOST = "rebind.agui-dev.test";
-/// A key from LiteLLM's own examples: what a page might guess.
+// A key from LiteLLM's own examples: what a page might guess.
 const GUESSED_KEY = "sk-1234";
 const MCP_MODERN = "2026-07-28";
 
@@ -69,7 +69,7 @@ const MCP_PATH = opts.mcp.pathname === "/" ? "/mcp" : opts.mcp.pathname;
 const MCP = origin(opts.mcp) + MCP_PATH;
 const CONSOLE = origin(opts.console);
 const LITELLM = origin(opts.litellm);
-/// The same server under the attacker's name: the DNS-rebinding shape.
+// The same server under the attacker's name: the DNS-rebinding shape.
 const rebound = (url) => `http://${REBIND_HOST}:${url.port}`;
 
 const print = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
@@ -91,7 +91,7 @@ async function step(name, fn, timeoutMs = STEP_TIMEOUT) {
     return data;
   } catch (e) {
     failures++;
-    print({ step: name, ok: false, error: String(e && e.message ? e.message : e).split("\n")[0], ...(e.details || {}) });
+    print({ step: name, ok: false, error: String(e && e.message ? e.message : e).split("\n")[0], ...((e && e.details) || {}) });
     if (opts.shots && currentPage && !currentPage.isClosed()) {
       await currentPage.screenshot({ path: path.join(opts.shots, `failed-${name}.png`), fullPage: true, timeout: 10_000 }).catch(() => {});
     }
@@ -239,8 +239,8 @@ const controlRestart = (url) => ({
   body: JSON.stringify({ version: 1, op: "restart", services: ["agui"] }),
 });
 
-/// The AG-UI events of a streamed answer: how many, their types (a run of one type shown once) and
-/// the text of the message.
+// The AG-UI events of a streamed answer: how many, their types (a run of one type shown once) and
+// the text of the message.
 function sseEvents(body) {
   const events = [];
   for (const line of body.split("\n")) {
@@ -257,7 +257,7 @@ function sseEvents(body) {
   return { count: events.length, types, text };
 }
 
-/// What a result shows, for the step's line: the status and the start of what was read.
+// What a result shows, for the step's line: the status and the start of what was read.
 function shown(result) {
   if (result.outcome !== "readable") return { outcome: result.outcome, error: result.error };
   const out = { outcome: "readable", status: result.status, body: result.body.slice(0, 160) };
@@ -267,8 +267,8 @@ function shown(result) {
   return out;
 }
 
-/// Refused: the browser would not let the page read the answer, or the server said no with one of
-/// `statuses`. Anything else is what the attacker got.
+// Refused: the browser would not let the page read the answer, or the server said no with one of
+// `statuses`. Anything else is what the attacker got.
 function expectRefused(result, statuses) {
   if (result.outcome === "blocked") return shown(result);
   if (statuses.includes(result.status)) return shown(result);

@@ -123,7 +123,7 @@ impl Kind for Litellm {
         // Unset, LiteLLM answers every web page's CORS with `*`. Its own pages are same-origin, and
         // browsers reach the agent through the AG-UI server: no other origin may read the proxy.
         if lookup(service, CORS_ORIGINS).is_none() {
-            env.push((CORS_ORIGINS.to_owned(), format!("http://127.0.0.1:{port},http://localhost:{port}")));
+            env.push((CORS_ORIGINS.to_owned(), local_url(port, "")));
         }
         Defaults {
             command: Some(command),
