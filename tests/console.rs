@@ -400,41 +400,10 @@ fn a_taken_console_port_names_its_holder_and_nothing_starts() {
     drop(holder);
 }
 
-/// Debian's Chromium, installed on first use where this runs as root with apt (a fresh CI
-/// machine); elsewhere the message says what to install.
-fn chromium() -> String {
-    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    if std::path::Path::new(&path).exists() {
-        return path;
-    }
-    let root = nix::unistd::getuid().is_root();
-    assert!(root, "the console test needs Debian's Chromium at {path}: `sudo apt-get install chromium`");
-    for args in [&["update"][..], &["install", "-y", "--no-install-recommends", "chromium"]] {
-        let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().unwrap();
-        assert!(status.success(), "apt-get {args:?} failed; install Debian's `chromium` package");
-    }
-    path
-}
-
-/// The pinned browser driver (tests/browser/package-lock.json), installed on first use.
-fn browser_driver() -> std::path::PathBuf {
-    let dir = common::repo_root().join("tests/browser");
-    if !dir.join("node_modules/playwright-core").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "npm ci in tests/browser failed");
-    }
-    dir.join("console.mjs")
-}
-
 #[test]
 fn the_console_page_in_chromium_drives_the_real_offline_stack() {
-    let chromium = chromium();
-    let driver = browser_driver();
+    let chromium = common::browser::chromium();
+    let driver = common::browser::driver("console.mjs");
     let (proxy, mcp, agui) = (common::free_port(), common::free_port(), common::free_port());
     let fixture = Fixture::new(&(common::real_stack(proxy, mcp, agui) + "\n[console]\nport = \"auto\"\n"));
     let mut up = fixture.spawn_command(fixture.offline_command(&["up", "--console"]));

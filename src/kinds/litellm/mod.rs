@@ -30,6 +30,8 @@ pub const API: &str = "/v1";
 pub const COMPLETIONS: &str = "/v1/chat/completions";
 /// The proxy's master key; AG-UI servers get the same value as `LITELLM_API_KEY`.
 pub const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
+/// The origins LiteLLM's CORS lets read its answers (litellm/proxy/proxy_server.py, `_get_cors_config`).
+pub const CORS_ORIGINS: &str = "LITELLM_CORS_ORIGINS";
 
 pub struct Litellm;
 
@@ -117,6 +119,11 @@ impl Kind for Litellm {
         ];
         if let Some(key) = &wiring.master_key {
             env.push((MASTER_KEY.to_owned(), key.clone()));
+        }
+        // Unset, LiteLLM answers every web page's CORS with `*`. Its own pages are same-origin, and
+        // browsers reach the agent through the AG-UI server: no other origin may read the proxy.
+        if lookup(service, CORS_ORIGINS).is_none() {
+            env.push((CORS_ORIGINS.to_owned(), local_url(port, "")));
         }
         Defaults {
             command: Some(command),

@@ -1,0 +1,36 @@
+//! Debian's Chromium and the pinned driver (tests/browser), for the tests that run a real browser.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Debian's Chromium, installed on first use where this runs as root with apt (a fresh CI
+/// machine); elsewhere the message says what to install.
+pub fn chromium() -> String {
+    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    if std::path::Path::new(&path).exists() {
+        return path;
+    }
+    let root = nix::unistd::getuid().is_root();
+    assert!(root, "the browser tests need Debian's Chromium at {path}: `sudo apt-get install chromium`");
+    for args in [&["update"][..], &["install", "-y", "--no-install-recommends", "chromium"]] {
+        let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().unwrap();
+        assert!(status.success(), "apt-get {args:?} failed; install Debian's `chromium` package");
+    }
+    path
+}
+
+/// A script of tests/browser, with the pinned browser driver (package-lock.json) installed on
+/// first use.
+pub fn driver(script: &str) -> PathBuf {
+    let dir = super::repo_root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "npm ci in tests/browser failed");
+    }
+    dir.join(script)
+}
