@@ -27,3 +27,14 @@ pub fn local_stream_client(connect: Duration, idle: Duration) -> Result<reqwest:
         .build()
         .map_err(|err| format!("cannot make an HTTP client: {err}"))
 }
+
+/// A client that never follows a redirect: a probe judges the server's own answer, and a
+/// redirect could lead the request off loopback.
+pub fn local_probe_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .map_err(|err| format!("cannot make an HTTP client: {err}"))
+}
