@@ -28,6 +28,17 @@ pub fn local_stream_client(connect: Duration, idle: Duration) -> Result<reqwest:
         .map_err(|err| format!("cannot make an HTTP client: {err}"))
 }
 
+/// A client that never follows a redirect: a probe judges the server's own answer, and a
+/// redirect could lead the request off loopback.
+pub fn local_probe_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .map_err(|err| format!("cannot make an HTTP client: {err}"))
+}
+
 /// Reads a whole response body, of at most `cap` bytes: a longer one (by its `Content-Length`, or
 /// as it arrives) is an error naming the cap and `what` was too long, and is read no further, so a
 /// server that sends without end costs agui-dev at most `cap` bytes. Decoded as UTF-8, lossily.

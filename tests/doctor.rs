@@ -540,5 +540,13 @@ fn the_live_mcp_check_names_the_2025_era_of_a_legacy_server() {
     run.expect("running.mcp", "ok", "MCP 2025-11-25 (2025 era: initialize + session) works: 1 tools", None);
     run.expect("running.mcp", "ok", "it does not answer `server/discover`", None);
     run.expect("running.mcp_cors", "warn", "does not expose `Mcp-Session-Id`", None);
+    // No CORS at all, and a Host check on `/mcp`: both foreign-page probes pass.
+    run.expect(
+        "running.cross-origin",
+        "ok",
+        "`OPTIONS /mcp` with `Origin: http://agui-dev-probe.invalid` answered 405 without allowing it",
+        None,
+    );
+    run.expect("running.dns-rebinding", "ok", "was refused (403)", None);
     server.signal(nix::sys::signal::Signal::SIGTERM);
 }

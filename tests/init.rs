@@ -9,29 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Fixture, WAIT, free_port, http, repo_root};
+use common::{Fixture, WAIT, empty_fixture, free_port, http, move_ports, shared_venv};
 use nix::sys::signal::Signal;
-
-/// A fixture folder without a stack file (init writes it).
-fn empty_fixture() -> Fixture {
-    let fixture = Fixture::new("");
-    std::fs::remove_file(fixture.file("stack.toml")).unwrap();
-    fixture
-}
 
 fn write(root: &Path, path: &str, text: &str) {
     let path = root.join(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-/// Moves the ports of a written stack file to free ones, so tests never collide.
-fn move_ports(stack: &Path, ports: &[(u16, u16)]) {
-    let mut text = std::fs::read_to_string(stack).unwrap();
-    for (from, to) in ports {
-        text = text.replace(&format!("port = {from}\n"), &format!("port = {to}\n"));
-    }
-    std::fs::write(stack, text).unwrap();
 }
 
 /// The events of an AG-UI run against `port`.
@@ -267,25 +251,6 @@ fn adopts_the_scaffold_layout_with_ports_and_order_from_the_scripts() {
     // The bare model runs offline from a generated config while its key is missing, and says so.
     assert!(stdout.contains("--config") && stdout.contains("litellm-offline-litellm.yaml"), "{stdout}");
     assert!(stdout.contains("`DEEPSEEK_API_KEY` is not set"), "{stdout}");
-}
-
-/// The shared venv of the repository's tests (created by the first test that needs it).
-fn shared_venv() -> PathBuf {
-    let venv = repo_root().join(".venv");
-    if !venv.join("bin/litellm").is_file() {
-        let stack = tempfile::tempdir().unwrap();
-        let config = repo_root().join("templates/litellm/config.yaml");
-        let text = format!(
-            "[services.litellm]\nkind = \"litellm\"\nvenv = \"{}\"\nconfig = \"{}\"\nport = {}\n",
-            venv.display(),
-            config.display(),
-            free_port()
-        );
-        std::fs::write(stack.path().join("stack.toml"), text).unwrap();
-        let status = Command::new(common::BIN).arg("setup").current_dir(stack.path()).status().unwrap();
-        assert!(status.success());
-    }
-    venv
 }
 
 #[test]

@@ -33,12 +33,23 @@ fn smoke_passes_on_the_real_stack_offline() {
     let ids: Vec<&str> = checks.iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
-        ["stack.ready", "litellm.readiness", "litellm.completion", "mcp.tools", "agui.run", "stack.stopped"]
+        [
+            "stack.ready",
+            "litellm.readiness",
+            "litellm.completion",
+            "mcp.tools",
+            "mcp.cross-origin",
+            "mcp.dns-rebinding",
+            "agui.run",
+            "agui.cross-origin",
+            "agui.dns-rebinding",
+            "stack.stopped"
+        ]
     );
     assert!(checks.iter().all(|c| c["status"] == "pass"), "{stdout}");
-    assert!(stderr.contains("smoke: 6 passed, 0 failed"), "{stderr}");
+    assert!(stderr.contains("smoke: 10 passed, 0 failed"), "{stderr}");
     let xml = junit(&report);
-    assert!(xml.contains("tests=\"6\" failures=\"0\""), "{xml}");
+    assert!(xml.contains("tests=\"10\" failures=\"0\""), "{xml}");
     assert_eq!(fixture.survivors(), Vec::<i32>::new());
 }
 
@@ -185,6 +196,9 @@ fn smoke_speaks_the_2025_handshake_to_a_server_that_knows_only_it() {
     assert!(message.starts_with("MCP 2025-11-25 (2025 era: initialize + session): 1 tools (calculate)"), "{message}");
     assert!(message.contains("`calculate` answered 42"), "{message}");
     assert!(stderr.contains("MCP 2025-11-25 (2025 era"), "{stderr}");
+    // No CORS at all and a Host check on `/mcp`: no page from another site gets in.
+    assert!(passed_message(&stdout, "mcp.cross-origin").contains("without allowing it"), "{stdout}");
+    assert!(passed_message(&stdout, "mcp.dns-rebinding").contains("was refused (403)"), "{stdout}");
     assert_eq!(fixture.survivors(), Vec::<i32>::new());
 }
 

@@ -67,13 +67,20 @@ fn the_real_stack_streams_an_offline_answer_and_stops_without_a_trace() {
     // The official @ag-ui/client HttpAgent, from the template's own test.
     official_client(&fixture, agui, "[offline model]");
 
-    // Doctor sees the running stack: every probe answers, the MCP handshake and CORS are right.
+    // Doctor sees the running stack: every probe answers, the MCP handshake and CORS are right, and
+    // neither template lets a page from another site in.
     let doctor = fixture.offline_command(&["doctor", "--json"]).output().unwrap();
     let checks = String::from_utf8_lossy(&doctor.stdout).into_owned();
     assert!(doctor.status.success(), "{checks}\n{}", String::from_utf8_lossy(&doctor.stderr));
     let checks: Vec<serde_json::Value> = checks.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     for id in ["running.ready", "running.mcp", "running.mcp_cors"] {
         assert!(checks.iter().any(|c| c["id"] == id && c["status"] == "ok"), "{id}: {checks:?}");
+    }
+    for id in ["running.cross-origin", "running.dns-rebinding"] {
+        for service in ["mcp", "agui"] {
+            let ok = checks.iter().any(|c| c["id"] == id && c["subject"] == service && c["status"] == "ok");
+            assert!(ok, "{id} {service}: {checks:?}");
+        }
     }
     let era = checks.iter().find(|c| c["id"] == "running.mcp").unwrap()["message"].as_str().unwrap();
     assert!(era.starts_with("MCP 2026-07-28 (server/discover, no session) works: 3 tools"), "{era}");

@@ -1,5 +1,6 @@
 //! `agui-dev smoke`: the CI stage. Bring the stack up (running missing set-up), wait until every
-//! service is ready, run the built-in checks of each kind and the stack file's `[[smoke]]` checks,
+//! service is ready, run the built-in checks of each kind (with, for the servers a web page calls,
+//! the foreign-page probes of `kinds::browser`) and the stack file's `[[smoke]]` checks,
 //! stop everything, check that nothing is left, and exit 0 only if every check passed.
 //!
 //! Services' output goes to the log files (and to stdout with `-v`); a failing check quotes the
@@ -13,8 +14,9 @@ use serde_json::json;
 
 use super::launch;
 use crate::cli::Cli;
-use crate::config::{SmokeAction, SmokeCheck, Stack};
+use crate::config::{Service, SmokeAction, SmokeCheck, Stack};
 use crate::error::{Error, Result};
+use crate::kinds::browser::{self, Probe};
 use crate::kinds::{self, Kind, SmokeTarget, clip};
 use crate::output::{Key, Level, Msg};
 use crate::plan::{Plan, RUN_VAR, ServicePlan};
@@ -176,9 +178,11 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
     }
 }
 
-/// A smoke test to run once the stack is ready: one of a kind's, or a `[[smoke]]` of the file.
+/// A smoke test to run once the stack is ready: one of a kind's, a foreign-page probe of a
+/// server a web page calls at `path`, or a `[[smoke]]` of the file.
 enum SmokeTest<'a> {
     Builtin { service: &'a ServicePlan, kind: &'static dyn Kind, test: &'static str },
+    Browser { service: &'a ServicePlan, declared: &'a Service, path: &'static str, probe: Probe },
     Custom(&'a SmokeCheck),
 }
 
@@ -187,6 +191,11 @@ fn tests<'a>(stack: &'a Stack, plan: &'a Plan) -> Vec<SmokeTest<'a>> {
     for service in &plan.services {
         let Some(kind) = service.kind.map(kinds::of) else { continue };
         tests.extend(kind.smoke_tests().iter().map(|test| SmokeTest::Builtin { service, kind, test }));
+        // `public` is the stack file's word, which the plan does not carry.
+        let declared = stack.services.iter().find(|s| s.name == service.name);
+        if let (Some(path), Some(declared)) = (kind.browser_path(), declared) {
+            tests.extend(Probe::ALL.map(|probe| SmokeTest::Browser { service, declared, path, probe }));
+        }
     }
     tests.extend(stack.smoke.iter().map(SmokeTest::Custom));
     tests
@@ -196,13 +205,14 @@ impl SmokeTest<'_> {
     fn id(&self) -> String {
         match self {
             SmokeTest::Builtin { service, test, .. } => format!("{}.{test}", service.name),
+            SmokeTest::Browser { service, probe, .. } => format!("{}.{}", service.name, probe.suffix()),
             SmokeTest::Custom(c) => format!("custom.{}", c.name),
         }
     }
 
     fn service(&self) -> Option<&str> {
         match self {
-            SmokeTest::Builtin { service, .. } => Some(&service.name),
+            SmokeTest::Builtin { service, .. } | SmokeTest::Browser { service, .. } => Some(&service.name),
             SmokeTest::Custom(_) => None,
         }
     }
@@ -211,6 +221,7 @@ impl SmokeTest<'_> {
         match self {
             SmokeTest::Custom(check) => check.timeout,
             SmokeTest::Builtin { .. } => Duration::from_mins(1),
+            SmokeTest::Browser { .. } => Duration::from_secs(10),
         }
     }
 
@@ -227,6 +238,9 @@ impl SmokeTest<'_> {
                     secrets: &plan.secrets,
                 };
                 kind.smoke(test, target).await
+            }
+            SmokeTest::Browser { service, declared, path, probe } => {
+                browser::smoke(*probe, declared, service.port.unwrap_or(0), path).await
             }
             SmokeTest::Custom(check) => custom(check, &client, plan, reaper).await,
         }

@@ -87,6 +87,9 @@ pub struct Service {
     pub stop_signal: Signal,
     pub stop_grace: Duration,
     pub litellm: LitellmKeys,
+    /// `public = true`: meant to be reached from any web page (kinds agui and mcp only); doctor
+    /// and smoke do not probe it for foreign pages.
+    pub public: bool,
     /// Where the service's table starts, for errors found later (in `plan` or `kinds`).
     pub span: Range<usize>,
 }
@@ -279,6 +282,7 @@ impl Loader {
             if task {
                 self.check_task(name, section)?;
             }
+            let public = self.public(name, section)?;
             let watch = self.globs(&section.watch)?;
             let watch_ignore = self.globs(&section.watch_ignore)?;
             services.push(Service {
@@ -302,6 +306,7 @@ impl Loader {
                 stop_signal: valid(section.stop_signal.as_ref()).map_or(Signal::SIGTERM, |s| s.0),
                 stop_grace: valid(section.stop_grace.as_ref()).map_or(DEFAULT_STOP_GRACE, |d| d.0),
                 litellm,
+                public,
                 span,
             });
         }
@@ -384,6 +389,20 @@ impl Loader {
                 .hint("a task runs once; use `restart = \"on-failure\"` to retry it, or remove `task = true`"));
         }
         Ok(())
+    }
+
+    /// `public`, which only means something for the servers doctor and smoke probe for foreign
+    /// pages (kinds agui and mcp).
+    fn public(&self, name: &str, section: &schema::ServiceSection) -> Result<bool> {
+        let Some(public) = &section.public else { return Ok(false) };
+        let probed = matches!(section.kind.as_ref().map(|k| *k.get_ref()), Some(KindName::Agui | KindName::Mcp));
+        if !probed {
+            return Err(self
+                .source
+                .error(&public.span(), format!("`services.{name}.public` is for services of kind `agui` or `mcp`"))
+                .hint("only AG-UI and MCP servers are probed for foreign web pages; remove `public`"));
+        }
+        Ok(*public.get_ref())
     }
 
     /// Globs as written, each checked to parse.

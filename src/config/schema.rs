@@ -110,6 +110,10 @@ pub struct ServiceSection {
     pub model: Option<Spanned<String>>,
     /// `kind = "litellm"`: the address the proxy binds. Default `"127.0.0.1"`.
     pub host: Option<Spanned<String>>,
+    /// `kind = "agui"` or `"mcp"`: this server is meant to be reached from any web page (it serves
+    /// the public web), so doctor and smoke skip their foreign-`Origin` and foreign-`Host` probes
+    /// for it and say so. Default false.
+    pub public: Option<Spanned<bool>>,
 }
 
 /// `[[smoke]]`: a custom smoke check.

@@ -9,6 +9,7 @@
 //! line in `of` below.
 
 pub mod agui;
+pub mod browser;
 pub mod container;
 pub mod litellm;
 pub mod mcp;
@@ -54,6 +55,12 @@ pub trait Kind: Sync {
     /// MCP endpoint, the proxy's API): shown when the stack is ready and by `status`.
     fn endpoint(&self, port: u16) -> String {
         crate::http::local_url(port, "")
+    }
+
+    /// The path a web page would call on a server of this kind (the AG-UI endpoint, the MCP
+    /// endpoint): doctor and smoke probe it for foreign pages (`browser`). `None`: not probed.
+    fn browser_path(&self) -> Option<&'static str> {
+        None
     }
 
     /// The port the kind's server listens on when nothing sets one: what `export` uses for a

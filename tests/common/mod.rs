@@ -409,3 +409,38 @@ impl Fixture {
         }
     }
 }
+
+/// A fixture folder without a stack file (init writes it).
+pub fn empty_fixture() -> Fixture {
+    let fixture = Fixture::new("");
+    std::fs::remove_file(fixture.file("stack.toml")).unwrap();
+    fixture
+}
+
+/// Moves the ports of a written stack file to free ones, so tests never collide.
+pub fn move_ports(stack: &Path, ports: &[(u16, u16)]) {
+    let mut text = std::fs::read_to_string(stack).unwrap();
+    for (from, to) in ports {
+        text = text.replace(&format!("port = {from}\n"), &format!("port = {to}\n"));
+    }
+    std::fs::write(stack, text).unwrap();
+}
+
+/// The shared venv of the repository's tests (created by the first test that needs it).
+pub fn shared_venv() -> PathBuf {
+    let venv = repo_root().join(".venv");
+    if !venv.join("bin/litellm").is_file() {
+        let stack = tempfile::tempdir().unwrap();
+        let config = repo_root().join("templates/litellm/config.yaml");
+        let text = format!(
+            "[services.litellm]\nkind = \"litellm\"\nvenv = \"{}\"\nconfig = \"{}\"\nport = {}\n",
+            venv.display(),
+            config.display(),
+            free_port()
+        );
+        std::fs::write(stack.path().join("stack.toml"), text).unwrap();
+        let status = Command::new(BIN).arg("setup").current_dir(stack.path()).status().unwrap();
+        assert!(status.success());
+    }
+    venv
+}

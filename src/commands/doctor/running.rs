@@ -1,19 +1,21 @@
 //! Doctor's `running` area: for each service found running (see `ports`), its ready probe answers
-//! now; then what its kind checks on a running server (e.g. the MCP handshake); and, while the
-//! stack runs, that none of its processes listens beyond loopback.
+//! now; then what its kind checks on a running server (e.g. the MCP handshake); whether a web page
+//! from another site can reach it (`kinds::browser`, for kinds with a `browser_path`); and, while
+//! the stack runs, that none of its processes listens beyond loopback.
 
 use super::Doctor;
 use super::ports::Held;
 use crate::config::Stack;
 use crate::diagnosis::{Area, CheckId, Diagnosis};
 use crate::kinds;
+use crate::kinds::browser::{RUNNING_CROSS_ORIGIN, RUNNING_DNS_REBINDING};
 use crate::system::{listening, proc};
 
 pub const RUNNING_READY: CheckId = CheckId::new(Area::Running, "running.ready");
 pub const RUNNING_LOOPBACK: CheckId = CheckId::new(Area::Running, "running.loopback");
 
 /// Every id this file makes (the kinds add their own `running.*`).
-pub const IDS: &[CheckId] = &[RUNNING_READY, RUNNING_LOOPBACK];
+pub const IDS: &[CheckId] = &[RUNNING_READY, RUNNING_LOOPBACK, RUNNING_CROSS_ORIGIN, RUNNING_DNS_REBINDING];
 
 pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>, running: Vec<Held<'_>>) {
     for Held { service, port, probe, answer } in running {
@@ -23,6 +25,9 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>, running: Vec<Held
                 found.ok(RUNNING_READY, subject, format!("running: the ready probe ({probe}) answered"));
                 if let Some(kind) = service.kind.map(kinds::of) {
                     kind.doctor_running(service, port, found).await;
+                    if let Some(path) = kind.browser_path() {
+                        kinds::browser::doctor(found, service, port, path).await;
+                    }
                 }
             }
             (Some(probe), Err(error)) => found.fail(

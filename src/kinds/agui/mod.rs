@@ -37,6 +37,10 @@ impl Kind for Agui {
         local_url(port, RUN)
     }
 
+    fn browser_path(&self) -> Option<&'static str> {
+        Some(RUN)
+    }
+
     fn defaults(&self, wiring: &Wiring, service: &Service, port: u16) -> Defaults {
         let mut env = loopback_host(service);
         env.push(("LLM_PROVIDER".to_owned(), "litellm".to_owned()));

@@ -37,6 +37,10 @@ impl Kind for Mcp {
         local_url(port, PATH)
     }
 
+    fn browser_path(&self) -> Option<&'static str> {
+        Some(PATH)
+    }
+
     fn wire(&self, _stack: &Stack, first: &Service, wiring: &mut Wiring) -> Result<()> {
         wiring.mcp_url = first.port.map(|port| local_url(port, PATH));
         Ok(())
