@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{Fixture, free_port, repo_root};
+use common::{Fixture, free_port, real_stack};
 use nix::sys::signal::Signal;
 
 const PROVIDER_KEY: &str = "sk-test-deepseek-scope-0123456789";
@@ -112,32 +112,8 @@ fn holds_none_of(env: &BTreeMap<String, String>, values: &[&str]) -> bool {
 /// The repository's templates in watch mode (`npm run dev`: npm → sh → tsx watch → node), with the
 /// keys in a stack-level `.env`.
 fn real_stack_with_dotenv(proxy: u16, mcp: u16, agui: u16) -> String {
-    let root = repo_root().display().to_string();
-    format!(
-        r#"
-[stack]
-env_files = [".env"]
-
-[services.litellm]
-kind = "litellm"
-venv = "{root}/.venv"
-config = "{root}/templates/litellm/config.yaml"
-port = {proxy}
-
-[services.mcp]
-kind = "mcp"
-cwd = "{root}/templates/mcp-server"
-command = "npm run dev"
-port = {mcp}
-
-[services.agui]
-kind = "agui"
-cwd = "{root}/templates/agui-server"
-command = "npm run dev"
-port = {agui}
-depends_on = ["mcp"]
-"#
-    )
+    let stack = real_stack(proxy, mcp, agui).replace("command = \"npm start\"", "command = \"npm run dev\"");
+    format!("[stack]\nenv_files = [\".env\"]\n{stack}")
 }
 
 #[test]
