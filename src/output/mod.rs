@@ -15,6 +15,7 @@
 
 mod color;
 pub mod logfile;
+mod missed;
 pub mod structured;
 mod terminal;
 
