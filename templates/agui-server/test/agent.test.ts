@@ -5,20 +5,19 @@
  * official AG-UI HttpAgent.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { EventType, HttpAgent, type BaseEvent } from "@ag-ui/client";
 import { EventSchema } from "@ag-ui/core/schemas";
 import { Server as McpServer } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { freePort, ROOT, startServer, type Child } from "./child.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SECRET = "sk-test-secret-0123456789";
 
 // ---------------------------------------------------------------------------
@@ -30,55 +29,10 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  const port = await listen(s);
-  s.close();
-  await once(s, "close");
-  return port;
-}
-
 async function readJson(req: IncomingMessage): Promise<any> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-}
-
-interface Child {
-  proc: ChildProcess;
-  output: () => string;
-  port: number;
-}
-
-async function startAgui(env: Record<string, string>): Promise<Child> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "",
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  proc.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  // Wait until it answers /health at all (200 or 503).
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`agui server exited early (${proc.exitCode}):\n${output}`);
-    try {
-      await fetch(`http://127.0.0.1:${port}/health`);
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`agui server did not start:\n${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return { proc, output: () => output, port };
 }
 
 async function waitForHealth(port: number, status: number, timeoutMs = 15_000): Promise<any> {
@@ -292,7 +246,7 @@ describe("with MCP and a fake LLM", () => {
   let child: Child;
 
   before(async () => {
-    child = await startAgui({
+    child = await startServer({
       LITELLM_ENDPOINT: `http://127.0.0.1:${llmPort}/v1/`, // trailing slash on purpose
       LITELLM_API_KEY: SECRET,
       LITELLM_MODEL: "fake-model",
@@ -475,7 +429,7 @@ describe("MCP configured but unreachable", () => {
 
   test("GET /health is 503 starting, and SIGTERM still exits 0", async () => {
     const deadPort = await freePort();
-    child = await startAgui({
+    child = await startServer({
       LITELLM_ENDPOINT: `http://127.0.0.1:${llmPort}/v1`,
       MCP_SERVER_URL: `http://127.0.0.1:${deadPort}/mcp`,
     });
@@ -492,7 +446,7 @@ describe("without MCP", () => {
   after(() => kill(child));
 
   test("GET /health is 200 with mcp.configured false; runs work without tools", async () => {
-    child = await startAgui({ LITELLM_ENDPOINT: `http://127.0.0.1:${llmPort}/v1`, LITELLM_MODEL: "m" });
+    child = await startServer({ LITELLM_ENDPOINT: `http://127.0.0.1:${llmPort}/v1`, LITELLM_MODEL: "m" });
     const res = await fetch(`http://127.0.0.1:${child.port}/health`);
     assert.equal(res.status, 200);
     const body = (await res.json()) as Record<string, any>;
@@ -507,7 +461,7 @@ describe("without MCP", () => {
   });
 
   test("LLM_PROVIDER=deepseek without a key: RUN_ERROR says so", async () => {
-    child = await startAgui({ LLM_PROVIDER: "deepseek", DEEPSEEK_ENDPOINT: `http://127.0.0.1:${llmPort}/v1` });
+    child = await startServer({ LLM_PROVIDER: "deepseek", DEEPSEEK_ENDPOINT: `http://127.0.0.1:${llmPort}/v1` });
     const { events } = await rawRun(child.port, runInput("hi"));
     assert.equal(events.at(-1).type, EventType.RUN_ERROR);
     assert.match(events.at(-1).message, /DEEPSEEK_API_KEY/);

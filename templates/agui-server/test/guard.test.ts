@@ -11,11 +11,10 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
 import { connect, type AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { createGuard, GuardConfigError, hostName } from "../src/guard.js";
+import { ROOT, startServer, type Child } from "./child.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FOREIGN = "https://evil.example";
 const FRONTEND = "http://localhost:5173";
 
@@ -86,51 +85,17 @@ const llm: Server = createServer((req, res) => {
   });
 });
 
-interface Child {
-  proc: ChildProcess;
-  port: number;
-  output: () => string;
-}
-
 const children: ChildProcess[] = [];
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address() as AddressInfo;
-  s.close();
-  await once(s, "close");
-  return port;
-}
-
 async function start(env: Record<string, string>): Promise<Child> {
-  const port = await freePort();
   const llmPort = (llm.address() as AddressInfo).port;
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "",
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LITELLM_ENDPOINT: `http://127.0.0.1:${llmPort}/v1`,
-      LITELLM_MODEL: "fake-model",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  const child = await startServer({
+    LITELLM_ENDPOINT: `http://127.0.0.1:${llmPort}/v1`,
+    LITELLM_MODEL: "fake-model",
+    ...env,
   });
-  children.push(proc);
-  let output = "";
-  proc.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 20_000;
-  while (!output.includes("listening on")) {
-    if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}):\n${output}`);
-    if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { proc, port, output: () => output };
+  children.push(child.proc);
+  return child;
 }
 
 /** Starts the server expecting it to refuse to start; returns its output. */
