@@ -15,16 +15,13 @@
  * Prints a summary on stderr; with --json, one JSON object on stdout (bench/run reads it).
  * Starts two server processes and stops them by pid whatever happens.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { Agent, createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import { Agent, request } from "node:http";
 import { createGuard } from "../templates/agui-server/src/guard.ts";
+import { startServer } from "../templates/agui-server/test/child.ts";
 
 const quick = process.argv.includes("--quick");
 const asJson = process.argv.includes("--json");
-const TEMPLATE = fileURLToPath(new URL("../templates/agui-server/", import.meta.url));
 const CALLS = quick ? 100_000 : 1_000_000;
 const CALL_ROUNDS = quick ? 3 : 9;
 const REQUESTS = quick ? 200 : 2_000;
@@ -84,40 +81,12 @@ function stopAll(): void {
 process.on("exit", stopAll);
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address() as AddressInfo;
-  s.close();
-  await once(s, "close");
-  return port;
-}
-
-async function startServer(env: Record<string, string>): Promise<number> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
-    cwd: TEMPLATE,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "",
-      // bench/run finds every process it caused by this tag, should one outlive this script.
-      AGUI_BENCH_RUN: process.env.AGUI_BENCH_RUN ?? "",
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(child);
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes("listening on")) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the AG-UI template did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return port;
+/** The template on a free port; its pid is kept so that `stopAll` ends it. */
+async function startTemplate(env: Record<string, string>): Promise<number> {
+  // bench/run finds every process it caused by this tag, should one outlive this script.
+  const child = await startServer({ AGUI_BENCH_RUN: process.env.AGUI_BENCH_RUN ?? "", ...env });
+  children.push(child.proc);
+  return child.port;
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -143,8 +112,8 @@ async function perRequestUs(port: number, headers: Record<string, string>): Prom
   return Number(process.hrtime.bigint() - start) / 1000 / REQUESTS;
 }
 
-const on = await startServer({});
-const off = await startServer({ AGUI_ALLOWED_HOSTS: "*", AGUI_ALLOWED_ORIGINS: "*" });
+const on = await startTemplate({});
+const off = await startTemplate({ AGUI_ALLOWED_HOSTS: "*", AGUI_ALLOWED_ORIGINS: "*" });
 const VARIANTS: Array<[string, number, Record<string, string>]> = [
   ["checks on, no Origin", on, {}],
   ["checks off, no Origin", off, {}],

@@ -45,7 +45,8 @@ export async function startServer(env: Record<string, string>): Promise<Child> {
   let output = "";
   proc.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   proc.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 20_000;
+  // Generous: tsx compiles the server first, on a machine that may be busy.
+  const deadline = Date.now() + 30_000;
   while (!output.includes("listening on")) {
     if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}):\n${output}`);
     if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
