@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 /// Debian's Chromium, installed on first use where this runs as root with apt (a fresh CI
 /// machine); elsewhere the message says what to install.
 pub fn chromium() -> String {
+    let _installing = install_lock();
     let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     if std::path::Path::new(&path).exists() {
         return path;
@@ -23,6 +24,7 @@ pub fn chromium() -> String {
 /// first use.
 pub fn driver(script: &str) -> PathBuf {
     let dir = super::repo_root().join("tests/browser");
+    let _installing = install_lock();
     if !dir.join("node_modules/playwright-core").exists() {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
@@ -33,4 +35,13 @@ pub fn driver(script: &str) -> PathBuf {
         assert!(status.success(), "npm ci in tests/browser failed");
     }
     dir.join(script)
+}
+
+/// Held while a browser test installs what it needs: the tests run in parallel processes, and two
+/// `apt-get` (or two `npm ci` in one folder) at once fail or break each other on a fresh machine.
+fn install_lock() -> std::fs::File {
+    let path = std::env::temp_dir().join("agui-dev-browser-install.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
+    file.lock().unwrap();
+    file
 }
