@@ -51,7 +51,7 @@ impl Rewriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::export::shared::sanitize;
+    use crate::export::shared::sanitize;
 
     #[test]
     fn loopback_urls_point_at_the_service_that_owns_the_port() {

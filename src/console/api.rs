@@ -21,12 +21,13 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::guard::{self, Seen};
 use crate::config::KindName;
+use crate::control::{Answer, Op};
 use crate::error::{Error, Result};
 use crate::kinds::agui::client::Conversation;
 use crate::kinds::mcp::session::Session;
 use crate::output::logfile;
 use crate::secret::redact;
-use crate::supervise::socket::{self, Answer, Context, Op};
+use crate::supervise::socket::{self, Context};
 
 const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
