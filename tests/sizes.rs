@@ -75,7 +75,11 @@ fn no_file_over_600_lines() {
         .filter(|(_, text)| text.lines().count() > MOST_LINES_IN_A_FILE)
         .map(|(file, text)| format!("src/{file}: {} lines", text.lines().count()))
         .collect();
-    assert!(long.is_empty(), "files over {MOST_LINES_IN_A_FILE} lines (cut by what they are about):\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "files over {MOST_LINES_IN_A_FILE} lines (cut by what they are about):\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
