@@ -14,31 +14,49 @@
 //!                                       the loopback client; the templates carried in the binary
 //! layer 1  error output diagnosis       the user-facing error; the printer; doctor's findings
 //! layer 2  config cli                   stack.toml read and validated; the command line
-//! layer 3  kinds                        litellm, mcp, agui: defaults, wiring, probes, doctor, smoke,
-//!                                       their containers for export
+//! layer 3  kinds session                litellm, mcp, agui: defaults, wiring, probes, doctor, smoke,
+//!                                       their containers for export; the stack file and printer a
+//!                                       command starts from
 //! layer 4  plan                         what will run: order, commands, environments, secrets
-//! layer 5  ready                        readiness probes
+//! layer 5  ready control setup          readiness probes; a running stack seen by its clients (the
+//!                                       control protocol, its client, the run lock); installs
 //! layer 6  supervise                    the stack's processes: start, restart, stop
-//! layer 7  commands                     up, check, doctor, smoke, setup, logs, export, init,
-//!                                       control, watch, chat, mcp
+//! layer 7  launch doctor export init watch console
+//!                                       subsystems: a run's start, diagnosis, export, new
+//!                                       projects, reload on change, the dev console
+//! layer 8  smoke chat mcp_server        what drives a whole stack: the CI stage, the terminal
+//!                                       chat, the stdio MCP server for coding agents
+//! layer 9  commands                     thin handlers: the parsed command line in, an exit code out
 //! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod chat;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
+pub mod control;
 pub mod diagnosis;
+pub mod doctor;
 pub mod embedded;
 pub mod error;
+pub mod export;
 pub mod http;
+pub mod init;
 pub mod kinds;
+pub mod launch;
+pub mod mcp_server;
 pub mod output;
 pub mod plan;
 pub mod ready;
 pub mod secret;
+pub mod session;
+pub mod setup;
+pub mod smoke;
 pub mod supervise;
 pub mod system;
+pub mod watch;
 
 use std::process::ExitCode;
 

@@ -2,14 +2,14 @@
 
 use crate::cli::Cli;
 use crate::error::Result;
+use crate::output::short;
 use crate::plan;
 use crate::secret::{is_secret_name, mask};
-use crate::supervise::short;
 
 pub async fn run(cli: &Cli) -> Result<()> {
-    let stack = super::load_stack(cli)?;
+    let stack = crate::session::load_stack(cli)?;
     let plan = plan::build(&stack, &[])?;
-    let printer = super::printer(cli, false, &[], None, plan.secrets.clone())?;
+    let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
     let out = printer.out();
     let mut text = vec![format!("stack `{}` ({})", plan.stack_name, plan.stack_file.display())];
     let order: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();

@@ -2,24 +2,15 @@
 //! `stop`, `start`, `wait`, `down`, and `up -d`, which starts a background agui-dev and waits
 //! for its stack to be ready.
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use crate::cli::Cli;
+use crate::control::Done;
+use crate::control::{self, Answer, ClientError, Op};
 use crate::error::{Error, Result};
 use crate::output::{Level, Out, Printer};
-use crate::supervise::control::{Done, ServiceStatus};
-use crate::supervise::short;
-use crate::supervise::socket::{self, Answer, ClientError, Op};
-
-/// The running stack's folder (the stack file's), found as every command finds the stack file.
-pub(super) fn stack_dir(cli: &Cli) -> Result<PathBuf> {
-    let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
-    let path = crate::config::discover(cli.file.as_deref(), &cwd)?;
-    Ok(path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf))
-}
 
 fn not_running() -> Error {
     Error::failed("no stack is running here")
@@ -28,7 +19,7 @@ fn not_running() -> Error {
 
 /// One request; an answer with `ok: false` becomes an error.
 async fn ask(dir: &Path, op: Op) -> Result<Answer> {
-    let answer = socket::ask(dir, op).await.map_err(|err| match err {
+    let answer = control::ask(dir, op).await.map_err(|err| match err {
         ClientError::NotRunning => not_running(),
         ClientError::Silent { after, pid } => {
             let (message, hint) = ClientError::silent(after, pid);
@@ -44,74 +35,23 @@ async fn ask(dir: &Path, op: Op) -> Result<Answer> {
 }
 
 fn start_printer(cli: &Cli) -> Result<Printer> {
-    super::printer(cli, false, &[], None, Vec::new())
+    crate::session::printer(cli, false, &[], None, Vec::new())
 }
 
 pub async fn status(cli: &Cli, json: bool) -> Result<()> {
-    let dir = stack_dir(cli)?;
+    let dir = control::stack::stack_dir(cli)?;
     let answer = ask(&dir, Op::Status).await?;
     let printer = start_printer(cli)?;
     let out = printer.out();
     if json {
         out.data(serde_json::to_string(&answer).unwrap_or_default()).await;
     } else {
-        out.send(crate::output::Msg::Report(table(&answer))).await;
+        out.send(crate::output::Msg::Report(control::status::table(&answer))).await;
     }
     out.flush().await;
     drop(out);
     printer.finish();
     Ok(())
-}
-
-/// `status` for people: one line per service.
-pub(super) fn table(answer: &Answer) -> String {
-    let services: &[ServiceStatus] = answer.services.as_deref().unwrap_or_default();
-    let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |ms| short(Duration::from_millis(ms)));
-    let mut rows =
-        vec![["SERVICE", "STATE", "PID", "URL", "UPTIME", "READY IN", "RESTARTS", "LAST EXIT"].map(String::from)];
-    for s in services {
-        rows.push([
-            s.name.clone(),
-            s.state.label().to_owned(),
-            s.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            s.url
-                .clone()
-                .or_else(|| s.port.map(|p| p.to_string()))
-                .map_or_else(|| "-".to_owned(), |url| if s.port_auto { format!("{url} (auto port)") } else { url }),
-            ms(s.uptime_ms),
-            ms(s.ready_ms),
-            s.restarts.to_string(),
-            s.last_exit.clone().unwrap_or_else(|| "-".to_owned()),
-        ]);
-    }
-    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut text = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        text.push_str(cells.join("  ").trim_end());
-        text.push('\n');
-    }
-    for s in services.iter().filter(|s| s.error.is_some()) {
-        let _ = writeln!(text, "`{}` failed: {}", s.name, s.error.as_deref().unwrap_or_default());
-    }
-    for s in services {
-        for address in &s.exposed {
-            let _ = writeln!(
-                text,
-                "warning: `{}` listens on {address}: other machines can reach it\n  fix: make it listen on 127.0.0.1 \
-                 (set `HOST = \"127.0.0.1\"` in the `env` of service `{}`, or change the address it binds)",
-                s.name, s.name
-            );
-        }
-    }
-    if let Some(model) = &answer.model {
-        let offline = if answer.offline == Some(true) { " (the offline model: canned answers)" } else { "" };
-        let _ = writeln!(text, "model: `{model}`{offline}");
-    }
-    if let Some(console) = &answer.console {
-        let _ = writeln!(text, "console: {console}");
-    }
-    text
 }
 
 async fn report_done(out: &Out, verb: &str, done: &Done, json: bool) {
@@ -139,7 +79,7 @@ async fn report_done(out: &Out, verb: &str, done: &Done, json: bool) {
 }
 
 async fn act(cli: &Cli, op: Op, verb: &str, json: bool) -> Result<()> {
-    let dir = stack_dir(cli)?;
+    let dir = control::stack::stack_dir(cli)?;
     let answer = ask(&dir, op).await?;
     let printer = start_printer(cli)?;
     let out = printer.out();
@@ -163,13 +103,13 @@ pub async fn start(cli: &Cli, services: &[String], json: bool) -> Result<()> {
 }
 
 pub async fn wait(cli: &Cli, services: &[String], timeout: Duration) -> Result<()> {
-    let dir = stack_dir(cli)?;
+    let dir = control::stack::stack_dir(cli)?;
     let op = Op::Wait { services: services.to_vec(), timeout_ms: Some(timeout.as_millis() as u64) };
     ask(&dir, op).await.map(|_| ())
 }
 
 pub async fn down(cli: &Cli) -> Result<()> {
-    let dir = stack_dir(cli)?;
+    let dir = control::stack::stack_dir(cli)?;
     let answer = ask(&dir, Op::Down).await?;
     let pid = answer.pid.unwrap_or_default() as i32;
     // The run ends when its agui-dev has stopped every service and exited (its lock goes with it).
@@ -185,7 +125,7 @@ pub async fn detach(cli: &Cli, services: &[String]) -> Result<()> {
     let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
     let file = crate::config::discover(cli.file.as_deref(), &cwd)?;
     let dir = file.parent().map_or_else(|| cwd.clone(), Path::to_path_buf);
-    if socket::ask(&dir, Op::Status).await.is_ok() {
+    if control::ask(&dir, Op::Status).await.is_ok() {
         return Err(Error::usage("this stack is already running")
             .hint("`agui-dev status` shows it, `agui-dev logs -f` follows its output, `agui-dev down` stops it"));
     }
@@ -218,7 +158,7 @@ pub async fn detach(cli: &Cli, services: &[String]) -> Result<()> {
         if let Ok(Some(_)) = child.try_wait() {
             break Err(());
         }
-        match socket::ask(&dir, Op::Wait { services: Vec::new(), timeout_ms: None }).await {
+        match control::ask(&dir, Op::Wait { services: Vec::new(), timeout_ms: None }).await {
             Ok(answer) if answer.ok => break Ok(()),
             Ok(_) => {
                 // A service failed: the background agui-dev stops everything and exits.

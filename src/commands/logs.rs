@@ -20,8 +20,6 @@ use crate::error::{Error, Result};
 use crate::output::logfile::{Logged, Tail};
 use crate::output::structured::{self, LogLevel};
 use crate::output::{Level, Msg, Out};
-use crate::plan;
-use crate::secret::Secret;
 
 struct Filter {
     since: Option<SystemTime>,
@@ -51,8 +49,8 @@ pub async fn run(cli: &Cli) -> Result<()> {
     let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
     let stack_file = config::discover(cli.file.as_deref(), &cwd)?;
     let dir = stack_file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf).join(".agui-dev").join("logs");
-    let (names, secrets) = services_and_secrets(&stack_file, &dir);
-    let selected = select(&names, services, &dir)?;
+    let (names, secrets) = crate::control::stack::services_and_secrets(&stack_file, &dir);
+    let selected = crate::control::stack::select(&names, services, &dir)?;
     let grep = match grep {
         Some(pattern) => Some(Regex::new(pattern).map_err(|err| {
             Error::usage(format!("`--grep {pattern}` is not a valid regular expression"))
@@ -63,7 +61,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
     };
     let filter = Filter { since: since.map(|d| SystemTime::now() - d), grep, level: *level };
 
-    let printer = super::printer(cli, *timestamps, &selected, None, secrets)?;
+    let printer = crate::session::printer(cli, *timestamps, &selected, None, secrets)?;
     let out = printer.out();
     // Files are read off the runtime: its two workers keep the printer going.
     let (history_dir, history_names) = (dir.clone(), selected.clone());
@@ -100,39 +98,6 @@ pub async fn run(cli: &Cli) -> Result<()> {
     drop(out);
     printer.finish();
     Ok(())
-}
-
-/// The services in the order `up` shows them (so each keeps its colour) and the secrets to hide.
-/// A stack file that no longer loads still has logs worth reading: then every `*.log` there.
-pub(super) fn services_and_secrets(stack_file: &Path, dir: &Path) -> (Vec<String>, Vec<Secret>) {
-    if let Ok(plan) = config::load(stack_file).and_then(|stack| plan::build(&stack, &[])) {
-        return (plan.services.iter().map(|s| s.name.clone()).collect(), plan.secrets);
-    }
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.strip_suffix(".log").map(str::to_owned))
-        .collect();
-    names.sort();
-    (names, Vec::new())
-}
-
-pub(super) fn select(names: &[String], asked: &[String], dir: &Path) -> Result<Vec<String>> {
-    if !dir.is_dir() {
-        return Err(Error::failed(format!("no logs yet in `{}`", dir.display()))
-            .hint("start the stack with `agui-dev up`; each service's output is kept there"));
-    }
-    if asked.is_empty() {
-        return Ok(names.to_vec());
-    }
-    for name in asked {
-        if !names.contains(name) {
-            return Err(Error::usage(format!("no service `{name}` in this stack"))
-                .hint(format!("the services are: {}", names.join(", "))));
-        }
-    }
-    Ok(names.iter().filter(|name| asked.contains(name)).cloned().collect())
 }
 
 async fn emit(out: &Out, names: &[String], service: usize, line: Logged, json: bool) {

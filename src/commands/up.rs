@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::{console, launch, watch};
 use crate::cli::{Cli, Command};
 use crate::config;
 use crate::error::Result;
@@ -12,6 +11,7 @@ use crate::plan;
 use crate::supervise::socket::{self, Context, Fresh};
 use crate::supervise::{Outcome, process};
 use crate::system::group;
+use crate::{console, launch, watch};
 
 pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: bool) -> Result<()> {
     if matches!(cli.command, Command::Up { detached_child: true, .. }) {

@@ -347,3 +347,14 @@ fn timestamp(at: SystemTime) -> String {
     let full = humantime::format_rfc3339_millis(at).to_string();
     format!("{} ", &full[11..23])
 }
+
+/// A duration for people: `312ms`, `6.2s`.
+pub fn short(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{}ms", duration.as_millis())
+    } else if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}

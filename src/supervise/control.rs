@@ -9,59 +9,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Event;
 use super::state::Phase;
+pub use crate::control::{Done, ServiceStatus, Variables};
 use crate::plan::Plan;
-
-/// One service in `status`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ServiceStatus {
-    pub name: String,
-    pub state: Phase,
-    pub pid: Option<i32>,
-    pub port: Option<u16>,
-    /// The port was chosen at start (`port = "auto"`).
-    #[serde(default)]
-    pub port_auto: bool,
-    /// Where to reach it: the kind's endpoint (AG-UI, MCP, the proxy's API), else its port.
-    pub url: Option<String>,
-    /// Since its current process started.
-    pub uptime_ms: Option<u64>,
-    /// How long its current start took to become ready.
-    pub ready_ms: Option<u64>,
-    pub restarts: u32,
-    /// How its previous process ended (`exited with code 1`, `killed by SIGTERM`).
-    pub last_exit: Option<String>,
-    /// Why it failed, when it did.
-    pub error: Option<String>,
-    /// Addresses its processes listen on beyond loopback (`0.0.0.0:3000`): other machines can
-    /// reach them. Left out when there are none (and by supervisors older than this field).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exposed: Vec<String>,
-}
-
-/// The variables of one service whose values changed, by name only.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Variables {
-    pub service: String,
-    pub names: Vec<String>,
-}
-
-/// What a request did, by service name.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Done {
-    /// Stopped and left stopped (including services removed from the stack file).
-    pub stopped: Vec<String>,
-    /// Stopped and started again.
-    pub restarted: Vec<String>,
-    /// Started (were not running, or were added to the stack file).
-    pub started: Vec<String>,
-    /// Services whose environment changed, with the names of the variables.
-    pub variables: Vec<Variables>,
-}
 
 /// One service's phase, as the snapshot publishes it.
 #[derive(Clone, Debug, PartialEq, Eq)]

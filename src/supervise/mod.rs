@@ -40,6 +40,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::output::short;
 use crate::output::{Key, Level, Msg, Out};
 use crate::plan::Plan;
 use crate::ready::{self, ProbeContext};
@@ -49,7 +50,6 @@ pub use control::Control;
 use control::{PhaseOf, Request, Snapshot};
 use process::{LogWatch, Recent};
 use spawner::Spawner;
-pub use state::short;
 use state::{AfterExit, State};
 
 /// Why the stack stopped.

@@ -11,122 +11,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use super::control::{Control, Done, ServiceStatus};
 use super::state::Phase;
-use crate::output::{Level, Out};
+use crate::control::protocol::{Answer, MAX_CLIENTS, MAX_REQUEST, Op, Request, VERSION, path};
+use crate::output::{Level, Out, short};
 use crate::plan::Plan;
 use crate::system::listening;
-
-pub const VERSION: u32 = 1;
-/// A request longer than this is refused (and the connection closed: it cannot be resynced).
-pub const MAX_REQUEST: usize = 64 * 1024;
-/// Clients served at once; one more gets an error answer.
-pub const MAX_CLIENTS: usize = 16;
-/// How long a client waits for the answer to a request that does no long work (`status`, `down`,
-/// and the check that comes before the others) before it calls the supervisor stuck. A healthy
-/// supervisor answers in milliseconds; it is slower only while it is itself stopping services
-/// (each for up to its `stop_grace`), so seconds, not milliseconds.
-pub const ANSWER_LIMIT: Duration = Duration::from_secs(10);
-
-/// The socket of the stack whose file is in `dir`.
-pub fn path(dir: &Path) -> PathBuf {
-    dir.join(".agui-dev").join("control.sock")
-}
-
-/// The run lock of the stack whose file is in `dir`: it holds the pid of the agui-dev running it.
-pub fn lock_path(dir: &Path) -> PathBuf {
-    dir.join(".agui-dev").join("run.lock")
-}
-
-/// What a client asks.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Op {
-    Status,
-    /// Re-reads the stack file and env files for `services`, then restarts them (and their
-    /// dependents unless `deps` is false).
-    Restart {
-        services: Vec<String>,
-        #[serde(default = "yes")]
-        deps: bool,
-    },
-    Stop {
-        services: Vec<String>,
-    },
-    Start {
-        services: Vec<String>,
-    },
-    /// Waits until `services` (all when empty) are ready.
-    Wait {
-        #[serde(default)]
-        services: Vec<String>,
-        timeout_ms: Option<u64>,
-    },
-    /// Stops the stack as Ctrl-C would; the answer carries agui-dev's pid to wait on.
-    Down,
-}
-
-impl Op {
-    /// Whether the answer waits on work in the stack (stopping services, starting them, their
-    /// becoming ready), which lasts as long as the services' own timeouts allow. Such a request
-    /// gets no overall limit; a `status` first shows, within `ANSWER_LIMIT`, that the supervisor
-    /// answers at all.
-    fn waits_on_the_stack(&self) -> bool {
-        matches!(self, Op::Restart { .. } | Op::Stop { .. } | Op::Start { .. } | Op::Wait { .. })
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Request {
-    pub version: u32,
-    #[serde(flatten)]
-    pub op: Op,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Answer {
-    pub version: u32,
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub services: Option<Vec<ServiceStatus>>,
-    /// The model the AG-UI servers ask the proxy for, and whether it is the offline one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offline: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub done: Option<Done>,
-    /// The pid of the agui-dev that runs the stack.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    /// The stack's name, in `status`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stack: Option<String>,
-    /// The dev console's URL with its token, in `status`, when the run serves one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub console: Option<String>,
-}
-
-impl Answer {
-    pub fn ok() -> Answer {
-        Answer { version: VERSION, ok: true, ..Answer::default() }
-    }
-
-    pub fn error(message: impl Into<String>) -> Answer {
-        Answer { version: VERSION, ok: false, error: Some(message.into()), ..Answer::default() }
-    }
-}
 
 /// Builds the plan again from the stack file and env files, for `restart`.
 pub type Fresh = Arc<dyn Fn() -> Result<Arc<Plan>, String> + Send + Sync>;
@@ -201,7 +95,7 @@ pub fn serve(dir: &Path, context: Arc<Context>) -> io::Result<Server> {
                         let text = format!(
                             "the control socket cannot take a connection ({err}); trying again with pauses of up \
                              to {}",
-                            super::short(Backoff::MOST)
+                            short(Backoff::MOST)
                         );
                         context.out.status(Level::Warn, text).await;
                     }
@@ -396,95 +290,6 @@ async fn add_exposed(services: &mut [ServiceStatus], exposure: &Exposure) {
             service.exposed.clone_from(addresses);
         }
     }
-}
-
-/// Why a client got no answer.
-#[derive(Debug)]
-pub enum ClientError {
-    /// Nothing listens: no stack runs here.
-    NotRunning,
-    /// The supervisor took the connection but did not answer within `after`; `pid` is the one in
-    /// its run lock, when it can be read.
-    Silent {
-        after: Duration,
-        pid: Option<u32>,
-    },
-    Io(io::Error),
-}
-
-impl ClientError {
-    /// For `Silent`: what happened, and what to do about it.
-    pub fn silent(after: Duration, pid: Option<u32>) -> (String, String) {
-        let who = pid.map_or_else(String::new, |pid| format!(" (pid {pid})"));
-        let message = format!("the stack's agui-dev{who} did not answer within {}", super::short(after));
-        let hint = match pid {
-            Some(pid) => format!(
-                "it may be busy stopping services, or stuck: try again in a moment; if it stays silent, `kill {pid}` \
-                 stops it and its services (`kill -9 {pid}` if it does not go: its guardian then stops the services)"
-            ),
-            None => "it may be busy stopping services, or stuck: try again in a moment; if it stays silent, stop the \
-                     agui-dev that runs this stack"
-                .to_owned(),
-        };
-        (message, hint)
-    }
-}
-
-/// The pid in the stack's run lock: the agui-dev that runs it (or ran it, when the file is stale).
-fn supervisor_pid(dir: &Path) -> Option<u32> {
-    std::fs::read_to_string(lock_path(dir)).ok()?.trim().parse().ok()
-}
-
-/// Sends one request and reads its answer. A request that does no long work must be answered
-/// within `ANSWER_LIMIT`; one that waits on the stack (see `Op::waits_on_the_stack`) is preceded by
-/// a `status` held to that limit, so a stuck supervisor is named in seconds either way.
-pub async fn ask(dir: &Path, op: Op) -> Result<Answer, ClientError> {
-    if !op.waits_on_the_stack() {
-        return within(dir, ANSWER_LIMIT, exchange(dir, op)).await;
-    }
-    within(dir, ANSWER_LIMIT, exchange(dir, Op::Status)).await?;
-    match op {
-        // The supervisor gives up at `timeout_ms` and answers; a moment more is the answer's way.
-        Op::Wait { timeout_ms: Some(ms), .. } => {
-            within(dir, Duration::from_millis(ms).saturating_add(ANSWER_LIMIT), exchange(dir, op)).await
-        }
-        op => exchange(dir, op).await,
-    }
-}
-
-async fn within(
-    dir: &Path,
-    limit: Duration,
-    exchange: impl Future<Output = Result<Answer, ClientError>>,
-) -> Result<Answer, ClientError> {
-    tokio::time::timeout(limit, exchange)
-        .await
-        .unwrap_or_else(|_| Err(ClientError::Silent { after: limit, pid: supervisor_pid(dir) }))
-}
-
-/// One request on a new connection, and its answer.
-async fn exchange(dir: &Path, op: Op) -> Result<Answer, ClientError> {
-    let mut stream = match UnixStream::connect(path(dir)).await {
-        Ok(stream) => stream,
-        Err(err) if matches!(err.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
-            return Err(ClientError::NotRunning);
-        }
-        Err(err) => return Err(ClientError::Io(err)),
-    };
-    let mut line =
-        serde_json::to_vec(&Request { version: VERSION, op }).map_err(|e| ClientError::Io(io::Error::other(e)))?;
-    line.push(b'\n');
-    // A refused client's request may meet a closed socket; the answer explaining why is still
-    // there to read.
-    let wrote = stream.write_all(&line).await;
-    let mut reader = BufReader::new(stream);
-    let mut answer = String::new();
-    reader.read_line(&mut answer).await.map_err(ClientError::Io)?;
-    if answer.is_empty() {
-        wrote.map_err(ClientError::Io)?;
-        return Err(ClientError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the stack closed the connection")));
-    }
-    serde_json::from_str(&answer).map_err(|e| ClientError::Io(io::Error::other(e)))
 }
 
 #[cfg(test)]

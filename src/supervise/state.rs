@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::process::Running;
 use crate::config::Restart;
+pub use crate::control::Phase;
 use crate::system::reaper::ExitStatus;
 
 pub enum State {
@@ -35,41 +36,6 @@ pub enum State {
     },
     /// A one-shot task that exited 0 (reserved for `task = true`); satisfies its dependents.
     Completed,
-}
-
-/// A service's state as `status` shows it, without the data the state holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Pending,
-    Starting,
-    Ready,
-    BackingOff,
-    Stopped,
-    Exited,
-    Failed,
-    Completed,
-}
-
-impl Phase {
-    /// How people read it: `backing off`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Phase::Pending => "pending",
-            Phase::Starting => "starting",
-            Phase::Ready => "ready",
-            Phase::BackingOff => "backing off",
-            Phase::Stopped => "stopped",
-            Phase::Exited => "exited",
-            Phase::Failed => "failed",
-            Phase::Completed => "completed",
-        }
-    }
-
-    /// Whether a dependent may start (a running service is ready, a task has completed).
-    pub fn satisfies(self) -> bool {
-        matches!(self, Phase::Ready | Phase::Completed)
-    }
 }
 
 impl State {
@@ -190,17 +156,6 @@ pub fn stop_waves(depends_on: &[Vec<usize>], started: &[usize]) -> Vec<Vec<usize
         waves.push(wave);
     }
     waves
-}
-
-/// A duration for people: `312ms`, `6.2s`.
-pub fn short(duration: Duration) -> String {
-    if duration < Duration::from_secs(1) {
-        format!("{}ms", duration.as_millis())
-    } else if duration.subsec_millis() == 0 {
-        format!("{}s", duration.as_secs())
-    } else {
-        format!("{:.1}s", duration.as_secs_f64())
-    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub async fn run(cli: &Cli, options: &InitOptions) -> Result<()> {
         adopted(&dir, name.as_deref())?
     };
 
-    let printer = super::printer(cli, false, &[], None, Vec::new())?;
+    let printer = crate::session::printer(cli, false, &[], None, Vec::new())?;
     let out = printer.out();
     let mut text = report;
     if options.dry_run {

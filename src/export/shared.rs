@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::node;
-use super::wiring::{Rewriter, is_loopback_host, is_loopback_value, loopback_regex};
+use super::wiring::{Part, Rewriter, Value, is_loopback_host, is_loopback_value, loopback_regex};
 use crate::config::{KindName, Probe, Restart, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::container::{ConfigFiles, Runtime};
@@ -90,22 +90,6 @@ impl Health {
             Health::Tcp { host, port, .. } => runtime.tcp_check(host, *port),
             Health::Exec(words) => Some(words.clone()),
         }
-    }
-}
-
-/// An environment value: literal text with secret references in it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Value(pub Vec<Part>);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Part {
-    Text(String),
-    Secret(String),
-}
-
-impl Value {
-    fn text(text: impl Into<String>) -> Self {
-        Value(vec![Part::Text(text.into())])
     }
 }
 

@@ -29,11 +29,11 @@ pub struct Options {
 }
 
 pub async fn run(cli: &Cli, options: Options) -> Result<()> {
-    let stack = super::load_stack(cli)?;
+    let stack = crate::session::load_stack(cli)?;
     let plan = crate::plan::build(&stack, &[])?;
     let url = target(&plan, options.service.as_deref()).await?;
     let http = client::http_client().map_err(Error::failed)?;
-    let printer = super::printer(cli, false, &[], None, plan.secrets.clone())?;
+    let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
     let out = printer.out();
     let mut chat = Chat {
         out: out.clone(),
@@ -91,7 +91,7 @@ async fn target(plan: &crate::plan::Plan, wanted: Option<&str>) -> Result<String
         },
     };
     // The running stack knows the URL it really serves; the plan is the fallback.
-    if let Ok(answer) = crate::supervise::socket::ask(&plan.dir, crate::supervise::socket::Op::Status).await
+    if let Ok(answer) = crate::control::ask(&plan.dir, crate::control::Op::Status).await
         && let Some(url) =
             answer.services.unwrap_or_default().into_iter().find(|s| s.name == service.name).and_then(|s| s.url)
     {

@@ -14,7 +14,8 @@ use std::path::Path;
 
 use serde_norway::{Mapping, Value as Yaml};
 
-use super::shared::{Container, Export, Health, Image, Part};
+use super::shared::{Container, Export, Health, Image};
+use super::wiring::Part;
 use crate::config::Restart;
 
 /// The files of the export: (file name in `dir`, contents).

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 
 use super::scripts::{self, Found, ScriptFacts};
-use crate::commands::node_install::{self, Manager};
+use crate::setup::node::{self, Manager};
 
 /// MCP server SDKs: a package depending on one of these serves MCP.
 const MCP_SDKS: &[&str] = &["@modelcontextprotocol/sdk", "@modelcontextprotocol/server", "@mcp-ui/server"];
@@ -179,7 +179,7 @@ fn node_service(
     if !package.folder.is_empty() {
         guess.set("cwd", quote(&package.folder), format!("the folder of `{shown}`"));
     }
-    let install = node_install::detect(&dir, root);
+    let install = node::detect(&dir, root);
     let manager = install.manager;
     let lock = match (install.manager, install.locked) {
         (Manager::Pnpm, true) => "pnpm-lock.yaml",

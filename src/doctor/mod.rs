@@ -138,7 +138,7 @@ async fn finish(cli: &Cli, json: bool, found: &Diagnosis, secrets: Vec<Secret>) 
         print(cli, &render::json_lines(found), secrets).await?;
     } else {
         let text = render::human(found, Colors::resolve(cli.color).stderr, cli.quiet);
-        let printer = super::printer(cli, false, &[], None, secrets)?;
+        let printer = crate::session::printer(cli, false, &[], None, secrets)?;
         printer.out().send(Msg::Report(text)).await;
         printer.finish();
     }
@@ -152,7 +152,7 @@ async fn finish(cli: &Cli, json: bool, found: &Diagnosis, secrets: Vec<Secret>) 
 
 /// Data lines to stdout through the printer (which redacts `secrets`).
 async fn print(cli: &Cli, lines: &[String], secrets: Vec<Secret>) -> Result<()> {
-    let printer = super::printer(cli, false, &[], None, secrets)?;
+    let printer = crate::session::printer(cli, false, &[], None, secrets)?;
     let out = printer.out();
     for line in lines {
         out.data(line.clone()).await;
@@ -232,7 +232,7 @@ mod tests {
     /// `docs/doctor.md` lists every id doctor makes, each in its area, and nothing else.
     #[test]
     fn ids_match_the_docs() {
-        let docs = include_str!("../../../docs/doctor.md");
+        let docs = include_str!("../../docs/doctor.md");
         let documented: BTreeSet<(String, String)> = docs
             .lines()
             .filter_map(|line| {

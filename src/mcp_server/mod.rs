@@ -47,7 +47,7 @@ const INSTRUCTIONS: &str = "Tools for the local AG-UI agent stack run by agui-de
 its status, its logs, one AG-UI turn against the agent, the stack MCP server's tools, and doctor's diagnosis.";
 
 pub async fn run(cli: &Cli, allow_control: bool) -> Result<()> {
-    let printer = super::printer(cli, false, &[], None, secrets(cli))?;
+    let printer = crate::session::printer(cli, false, &[], None, secrets(cli))?;
     let out = printer.out();
     let server = tools::Server { cli, allow_control };
     let control = if allow_control { " (with restart, stop and start)" } else { "" };

@@ -12,16 +12,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::launch;
 use crate::cli::Cli;
 use crate::config::{Service, SmokeAction, SmokeCheck, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::browser::{self, Probe};
 use crate::kinds::{self, Kind, SmokeTarget, clip};
+use crate::launch;
+use crate::output::short;
 use crate::output::{Key, Level, Msg};
 use crate::plan::{Plan, RUN_VAR, ServicePlan};
 use crate::secret::{Secret, redact};
-use crate::supervise::{Outcome, process, short};
+use crate::supervise::{Outcome, process};
 use crate::system::reaper::Reaper;
 use crate::system::run::capture;
 use crate::system::{group, ports};

@@ -21,16 +21,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use super::node_install::NodeInstall;
+pub mod node;
+
 use crate::cli::Cli;
 use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::litellm::{self, advisories, venv};
+use crate::output::short;
 use crate::output::{Key, Level, Msg};
-use crate::supervise::short;
 use crate::system::program::which;
 use crate::system::reaper::Reaper;
 use crate::system::run::capture;
+use node::NodeInstall;
 
 /// The uv release fetched from PyPI when none is on PATH.
 const UV_VERSION: &str = "0.13.9";
@@ -63,11 +65,11 @@ impl Step {
 }
 
 pub async fn run(cli: &Cli) -> Result<()> {
-    let stack = super::load_stack(cli)?;
+    let stack = crate::session::load_stack(cli)?;
     let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
     let done = ensure(cli, &stack, &[], Mode::Everything, &reaper).await?;
     if done == 0 {
-        let printer = super::printer(cli, false, &[], None, Vec::new())?;
+        let printer = crate::session::printer(cli, false, &[], None, Vec::new())?;
         printer.out().status(Level::Success, "everything is set up").await;
         printer.finish();
     }
@@ -88,7 +90,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
             .hint("run `agui-dev setup`, or drop `--no-setup` to let agui-dev do it"));
     }
     let labels: Vec<String> = steps.iter().map(|s| s.describe(&stack.dir)).collect();
-    let printer = super::printer(cli, false, &labels, None, Vec::new())?;
+    let printer = crate::session::printer(cli, false, &labels, None, Vec::new())?;
     let out = printer.out();
     if mode == Mode::Missing {
         out.status(Level::Info, format!("setting up what is missing: {}", labels.join(", "))).await;
@@ -103,7 +105,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
                 Step::Venv { venv, requirements } => {
                     install_litellm(&reaper, &dir, venv, requirements.as_deref()).await
                 }
-                Step::Node(job) => super::node_install::install(&reaper, &dir, job).await,
+                Step::Node(job) => node::install(&reaper, &dir, job).await,
             };
             let took = short(started.elapsed());
             let (level, text) = match &result {
@@ -146,7 +148,7 @@ fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
             }
         }
         let node = service.kind != Some(KindName::Litellm) || service.command.is_some();
-        if let Some(job) = super::node_install::needed(&service.cwd, &stack.dir).filter(|_| node) {
+        if let Some(job) = node::needed(&service.cwd, &stack.dir).filter(|_| node) {
             // A workspace is installed once, at its root, for all its services.
             let already = steps.iter().any(|s| matches!(s, Step::Node(other) if other.root == job.root));
             if !already {

@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 
 use crate::cli::Cli;
 use crate::config::{self, KindName};
+use crate::control::{self, Answer, ClientError, Op};
 use crate::error::Error;
 use crate::kinds::agui::client;
 use crate::kinds::agui::rules::Finding;
 use crate::kinds::mcp::session::Session;
 use crate::output::logfile;
 use crate::plan::{self, Plan};
-use crate::supervise::socket::{self, Answer, ClientError, Op};
 
 /// Lines `logs` returns when not told, and at most.
 const DEFAULT_LINES: u64 = 100;
@@ -190,7 +190,7 @@ impl Server<'_> {
     }
 
     fn dir(&self) -> Result<PathBuf, Value> {
-        super::super::control::stack_dir(self.cli).map_err(|e| failed(explain(&e)))
+        control::stack::stack_dir(self.cli).map_err(|e| failed(explain(&e)))
     }
 
     fn plan(&self) -> Result<Plan, Value> {
@@ -206,7 +206,7 @@ impl Server<'_> {
         };
         match ask(&dir, Op::Status).await {
             Ok(answer) => {
-                let text = super::super::control::table(&answer);
+                let text = control::status::table(&answer);
                 done(text, serde_json::to_value(&answer).ok())
             }
             Err(error) => error,
@@ -260,9 +260,9 @@ impl Server<'_> {
         let dir =
             stack_file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf).join(".agui-dev").join("logs");
         // Lines were redacted when they were written; the answer is redacted again on its way out.
-        let (names, _) = super::super::logs::services_and_secrets(&stack_file, &dir);
+        let (names, _) = control::stack::services_and_secrets(&stack_file, &dir);
         let asked: Vec<String> = service.into_iter().collect();
-        let selected = match super::super::logs::select(&names, &asked, &dir) {
+        let selected = match control::stack::select(&names, &asked, &dir) {
             Ok(selected) => selected,
             Err(e) => return failed(explain(&e)),
         };
@@ -315,7 +315,7 @@ impl Server<'_> {
         };
         let mut url = service.url.clone();
         if let Ok(dir) = self.dir()
-            && let Ok(answer) = socket::ask(&dir, Op::Status).await
+            && let Ok(answer) = control::ask(&dir, Op::Status).await
             && let Some(running) = answer.services.unwrap_or_default().into_iter().find(|s| s.name == service.name)
             && running.url.is_some()
         {
@@ -372,15 +372,15 @@ impl Server<'_> {
     }
 
     async fn doctor(&self) -> Value {
-        match super::super::doctor::diagnose(self.cli, false).await {
-            Ok(super::super::doctor::Diagnosed::Found(found, _)) => {
-                let (text, findings) = super::super::doctor::faces(&found);
+        match crate::doctor::diagnose(self.cli, false).await {
+            Ok(crate::doctor::Diagnosed::Found(found, _)) => {
+                let (text, findings) = crate::doctor::faces(&found);
                 let count = |status: &str| findings.iter().filter(|f| f["status"] == status).count();
                 let (failed_, warned) = (count("fail"), count("warn"));
                 let summary = format!("{} checks: {failed_} failed, {warned} warnings\n", findings.len());
                 done(summary + &text, Some(json!({"failed": failed_, "warnings": warned, "findings": findings})))
             }
-            Ok(super::super::doctor::Diagnosed::NoStack(error)) | Err(error) => failed(explain(&error)),
+            Ok(crate::doctor::Diagnosed::NoStack(error)) | Err(error) => failed(explain(&error)),
         }
     }
 
@@ -402,7 +402,7 @@ fn services_missing(op: &Op) -> bool {
 
 /// A control request; no stack, a refused request or a broken connection is a tool error.
 async fn ask(dir: &Path, op: Op) -> Result<Answer, Value> {
-    match socket::ask(dir, op).await {
+    match control::ask(dir, op).await {
         Ok(answer) if answer.ok => Ok(answer),
         Ok(answer) => Err(failed(answer.error.unwrap_or_else(|| "the request failed".to_owned()))),
         Err(ClientError::NotRunning) => Err(failed(

@@ -20,13 +20,13 @@ use crate::output::Level;
 use crate::{config, plan};
 
 pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
-    let stack = super::load_stack(cli)?;
+    let stack = crate::session::load_stack(cli)?;
     // `port = "auto"` got a free port, different on every load; the export reads the file again
     // with fixed ones, so the ports, and the URLs built from them, are the same on every export.
     let ports = shared::auto_ports(&stack);
     let stack = if ports.is_empty() { stack } else { config::load_keeping(&stack.source.path, &ports)? };
     let plan = plan::build(&stack, &[])?;
-    let printer = super::printer(cli, false, &[], None, plan.secrets.clone())?;
+    let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
     let out = printer.out();
     let result = export(&stack, &plan, target);
     let (files, mut export_notes) = match result {

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use serde_norway::{Mapping, Value as Yaml};
 
-use super::shared::{Container, Export, Image, Part, Value, duration};
+use super::shared::{Container, Export, Image, duration};
+use super::wiring::{Part, Value};
 use crate::config::Restart;
 
 /// The compose file, with paths written relative to `out_dir` (where the compose file goes).

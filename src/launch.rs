@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{StackLock, setup};
 use crate::cli::Cli;
 use crate::config::Stack;
+use crate::control::StackLock;
 use crate::error::{Error, Result};
 use crate::output::{Level, Out, Printer};
 use crate::plan::{self, Plan};
+use crate::setup;
 use crate::supervise::guardian::Guardian;
 use crate::supervise::{Control, Supervisor, start_guardian};
 use crate::system::{ports, reaper::Reaper};
@@ -35,9 +36,9 @@ pub async fn prepare(
     timestamps: bool,
     no_setup: bool,
 ) -> Result<(Launch, Supervisor, Control)> {
-    let stack = super::load_stack(cli)?;
+    let stack = crate::session::load_stack(cli)?;
     let plan = Arc::new(plan::build(&stack, services)?);
-    let lock = super::lock_stack(&plan.dir)?;
+    let lock = crate::control::lock_stack(&plan.dir)?;
     let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
     let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
     let mode = if no_setup { setup::Mode::Forbid } else { setup::Mode::Missing };
@@ -45,7 +46,7 @@ pub async fn prepare(
     check_ports(&plan)?;
 
     let log_dir = plan.dir.join(".agui-dev").join("logs");
-    let printer = super::printer(cli, timestamps, &names, Some(log_dir.clone()), plan.secrets.clone())?;
+    let printer = crate::session::printer(cli, timestamps, &names, Some(log_dir.clone()), plan.secrets.clone())?;
     let out = printer.out();
     if let Some(pid) = lock.stale_pid {
         out.status(Level::Info, format!("an earlier run (agui-dev pid {pid}) was killed; cleared its lock")).await;

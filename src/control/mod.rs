@@ -1,0 +1,15 @@
+//! A running stack as its clients see it: the control protocol's words, the socket client, and
+//! the run lock that makes one `up` per stack. The supervisor serves the protocol
+//! (`supervise::socket`); `status`, `restart`, the console and `agui-dev mcp` ask through it.
+
+pub mod client;
+pub mod lock;
+pub mod protocol;
+pub mod stack;
+pub mod status;
+
+pub use client::{ClientError, ask};
+pub use lock::{StackLock, lock_stack};
+pub use protocol::{
+    ANSWER_LIMIT, Answer, Done, MAX_CLIENTS, MAX_REQUEST, Op, Phase, Request, ServiceStatus, VERSION, Variables,
+};
