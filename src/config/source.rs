@@ -117,7 +117,7 @@ impl Source {
             };
             return self.error(&span, text).hint(hint);
         }
-        self.at_key(&span, &message).hint("fix the value at this location; the README lists every key")
+        self.at_key(&span, &message).hint("fix the value at this location; docs/stack-toml.md lists every key")
     }
 
     /// A value that parsed but is not valid for its key: its message, key and hint.
