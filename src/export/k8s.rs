@@ -166,8 +166,8 @@ fn add_probes(container: &mut Mapping, c: &Container, warnings: &mut Vec<String>
         container.insert("readinessProbe".into(), Yaml::Mapping(readiness));
     } else if c.probe.is_some() {
         warnings.push(format!(
-            "{}: no probe command is known for this image; Kubernetes gets no readinessProbe",
-            format!("`services.{}.ready`", c.name)
+            "`services.{}.ready`: no probe command is known for this image; Kubernetes gets no readinessProbe",
+            c.name
         ));
     }
 }
