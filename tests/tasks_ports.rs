@@ -199,3 +199,73 @@ fn port_in_a_service_without_a_port_says_so_and_names_services_name_port() {
         "{stderr}"
     );
 }
+
+/// Two tasks, one needing the other.
+const TASKS: &str = r#"
+[services.gen]
+task = true
+command = ["sh", "-c", "sleep 0.2; echo generated > out.txt"]
+
+[services.migrate]
+task = true
+command = ["sh", "-c", "echo migrated-$(cat out.txt)"]
+depends_on = ["gen"]
+"#;
+
+#[test]
+fn up_of_tasks_only_exits_0_once_they_completed() {
+    // And a long-running server that neither task needs.
+    let web = "[services.web]\ncommand = [\"sh\", \"-c\", \"touch web.started; exec sleep 600\"]\n";
+    let fixture = Fixture::new(&format!("{web}{TASKS}"));
+    let mut up = fixture.spawn(&["up", "migrate"]);
+    // Before: every task completed, then `up` waited for Ctrl-C (this wait gave up after a minute).
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert!(up.stdout.text().contains("migrate | migrated-generated"), "{}", up.stdout.text());
+    let stderr = up.stderr.text();
+    assert!(stderr.contains("all 2 tasks completed in "), "{stderr}");
+    assert!(stderr.contains("; nothing is left running"), "{stderr}");
+    assert!(!stderr.contains("Ctrl-C"), "{stderr}");
+    assert!(!fixture.file("web.started").exists(), "`web` was not asked for");
+    assert!(fixture.survivors().is_empty());
+}
+
+#[test]
+fn up_d_of_tasks_only_returns_once_they_completed_and_leaves_nothing_running() {
+    let fixture = Fixture::new(TASKS);
+    let (code, _, stderr) = fixture.run(&["up", "-d"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("every task completed; nothing is left running"), "{stderr}");
+    assert!(!stderr.contains("runs in the background"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(fixture.file("out.txt")).unwrap(), "generated\n");
+    // The background agui-dev ended too: no process of this fixture, agui-dev included.
+    assert_eq!(common::marked_processes(&fixture.marker), Vec::<(i32, String)>::new());
+}
+
+#[test]
+fn smoke_of_tasks_only_runs_its_checks_after_they_completed() {
+    let fixture =
+        Fixture::new(&format!("{TASKS}\n[[smoke]]\nname = \"output\"\nexec = \"grep -q generated out.txt\"\n"));
+    let (code, _, stderr) = fixture.run(&["smoke"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("`custom.output` passed"), "{stderr}");
+    assert!(fixture.survivors().is_empty());
+}
+
+#[test]
+fn a_task_that_watches_files_keeps_up_running_to_run_it_again() {
+    let fixture = Fixture::new(
+        "[services.build]\ntask = true\ncommand = [\"sh\", \"-c\", \"echo built-from-$(cat src.txt)\"]\nwatch = [\"src.txt\"]\n",
+    );
+    std::fs::write(fixture.file("src.txt"), "one\n").unwrap();
+    let mut command = fixture.command(&["up"]);
+    command.env_remove("CI");
+    let mut up = fixture.spawn_command(command);
+    let stderr = up.stderr.wait_for("the task completed in ");
+    assert!(stderr.contains("Ctrl-C stops everything"), "{stderr}");
+    up.stdout.wait_for("build | built-from-one");
+    std::fs::write(fixture.file("src.txt"), "two\n").unwrap();
+    up.stdout.wait_for("build | built-from-two");
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert!(fixture.survivors().is_empty());
+}
