@@ -136,6 +136,17 @@ pub fn load(path: &Path) -> Result<Stack> {
 /// Like `load`, keeping the port already chosen for a service that still says `port = "auto"`
 /// (a reload must not move a running service to another port), or given one by `export`.
 pub fn load_keeping(path: &Path, auto_ports: &std::collections::BTreeMap<String, u16>) -> Result<Stack> {
+    read(path, auto_ports, "127.0.0.1")
+}
+
+/// `load_keeping` for an export: in a container a service listens on every interface, so its
+/// own `${HOST}` is `0.0.0.0`.
+pub fn load_for_containers(path: &Path, auto_ports: &std::collections::BTreeMap<String, u16>) -> Result<Stack> {
+    read(path, auto_ports, "0.0.0.0")
+}
+
+/// Reads and validates the file; `own_host` is what `${HOST}` means in a service's own values.
+fn read(path: &Path, auto_ports: &std::collections::BTreeMap<String, u16>, own_host: &str) -> Result<Stack> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         Error::usage(format!("cannot read `{}`", path.display()))
             .cause(&err)
@@ -147,13 +158,14 @@ pub fn load_keeping(path: &Path, auto_ports: &std::collections::BTreeMap<String,
         return Err(source.invalid_value(&span, invalid));
     }
     let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Loader { source, dir, process_env: std::env::vars().collect() }.finish(&file, auto_ports)
+    Loader { source, dir, process_env: std::env::vars().collect(), own_host }.finish(&file, auto_ports)
 }
 
-struct Loader {
+struct Loader<'a> {
     source: Source,
     dir: PathBuf,
     process_env: HashMap<String, String>,
+    own_host: &'a str,
 }
 
 /// Free ports for the services with `port = "auto"`: the one kept from an earlier load, else
@@ -199,7 +211,7 @@ fn choose_ports(
     Ok(chosen)
 }
 
-impl Loader {
+impl Loader<'_> {
     fn finish(self, file: &schema::StackFile, auto_ports: &std::collections::BTreeMap<String, u16>) -> Result<Stack> {
         let src = &self.source;
         if file.services.is_empty() {
@@ -238,14 +250,22 @@ impl Loader {
             let own_file_keys: Vec<String> = own_files.keys().cloned().collect();
             file_env.extend(own_files);
             file_env.retain(|key, _| !self.process_env.contains_key(key));
-            let lookup = |key: &str| self.process_env.get(key).or_else(|| file_env.get(key)).cloned();
+            let own = interpolate::Own {
+                service: name,
+                port: ports.get(name.as_str()).copied(),
+                host: self.own_host,
+                other: names.iter().copied().find(|n| *n != name && ports.contains_key(n)),
+            };
+            let lookup =
+                |key: &str| own.var(key).or_else(|| self.process_env.get(key).or_else(|| file_env.get(key)).cloned());
             let port_of = |service: &str| match (ports.get(service), names.contains(&service)) {
                 (Some(port), _) => Ok(*port),
                 (None, true) => Err(format!("service `{service}` has no `port`")),
                 (None, false) => Err(format!("there is no service `{service}`")),
             };
             let expand = |text: &str, at: &Range<usize>| {
-                interpolate::expand(text, &lookup, &port_of).map_err(|unexpanded| self.located(at, &unexpanded))
+                interpolate::expand(text, &lookup, &port_of)
+                    .map_err(|unexpanded| self.located(at, &own.explain(unexpanded)))
             };
 
             let mut env = IndexMap::new();

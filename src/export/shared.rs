@@ -447,7 +447,13 @@ fn health(
             let port = parsed.port_or_known_default().unwrap_or(80);
             let local = parsed.host_str().is_some_and(is_loopback_host);
             let own = local && Some(port) == service.port;
-            let url = if own { url.clone() } else { rewriter.rewrite(url, warnings, &at("ready.http")) };
+            // Its own probe runs in its container, where it reaches itself on loopback (its
+            // `${HOST}` may have said `0.0.0.0`, the address it binds there).
+            let url = if own {
+                url.replacen("//0.0.0.0:", "//127.0.0.1:", 1)
+            } else {
+                rewriter.rewrite(url, warnings, &at("ready.http"))
+            };
             let path = match parsed.query() {
                 Some(q) => format!("{}?{q}", parsed.path()),
                 None => parsed.path().to_owned(),
