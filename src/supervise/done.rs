@@ -2,9 +2,10 @@
 //! run of tasks only, ending the run when the last one has completed (as `docker compose up` ends
 //! once its containers have exited), so `up migrate` is a command that finishes.
 
-use super::state::{State, short};
+use super::state::State;
 use super::{Outcome, Supervisor};
 use crate::output::Level;
+use crate::output::short;
 
 impl Supervisor {
     /// Ends the run by itself once nothing runs and nothing is left to start: every service
