@@ -14,7 +14,7 @@ mod wiring;
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, ExportTarget};
+use crate::cli::{Cli, ComposeArgs, ExportTarget, K8sArgs};
 use crate::error::{Error, Result};
 use crate::output::Level;
 use crate::{config, plan};
@@ -26,7 +26,7 @@ pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     let ports = shared::auto_ports(&stack);
     let stack = if ports.is_empty() { stack } else { config::load_keeping(&stack.source.path, &ports)? };
     let plan = plan::build(&stack, &[])?;
-    let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
+    let printer = crate::session::printer(cli, crate::output::Style::RESULT, &[], None, plan.secrets.clone())?;
     let out = printer.out();
     let result = export(&stack, &plan, target);
     let (files, mut export_notes) = match result {
@@ -85,7 +85,7 @@ fn export(
     let cwd = std::env::current_dir().map_err(|e| Error::usage("cannot read the current folder").cause(e))?;
     let mut files: Vec<(Option<PathBuf>, String)> = Vec::new();
     let (export, mut notes) = match target {
-        ExportTarget::Compose { output } => {
+        ExportTarget::Compose(ComposeArgs { output }) => {
             let export = shared::build(stack, plan, shared::Target::Compose)?;
             let mut summary = Vec::new();
             let to_stdout = output.as_deref() == Some(Path::new("-"));
@@ -110,7 +110,7 @@ fn export(
             }
             (export, Notes { warnings: Vec::new(), info: Vec::new(), summary })
         }
-        ExportTarget::K8s { output } => {
+        ExportTarget::K8s(K8sArgs { output }) => {
             let export = shared::build(stack, plan, shared::Target::K8s)?;
             let dir = output.as_ref().map_or_else(|| stack.dir.join("k8s"), |o| cwd.join(o));
             let mut warnings = Vec::new();
