@@ -30,13 +30,6 @@ pub async fn foreground(cli: &Cli, args: &UpArgs) -> Result<()> {
     let style = Style { timestamps: args.timestamps, raw: args.raw, ..Style::LIVE };
     let setup = setup::Mode::before_run(args.no_setup);
     let (launch, supervisor, control) = launch::prepare(cli, &args.services, setup, style).await?;
-    let original = launch.plan.clone();
-    let fresh: Fresh = Arc::new(move || {
-        // Ports chosen for `port = "auto"` stay: a restart must not move a service.
-        let stack = config::load_keeping(&original.stack_file, &watch::rules::auto_ports(&original))
-            .map_err(|e| e.render(false))?;
-        plan::build_again(&stack, &original).map(Arc::new).map_err(|e| e.render(false))
-    });
     let watching = if watch::enabled(args.no_watch) {
         let what = watch::Watch { plan: launch.plan.clone(), control: control.clone(), out: launch.out.clone() };
         Some(watch::start(&launch.stack, what)?)
@@ -51,7 +44,7 @@ pub async fn foreground(cli: &Cli, args: &UpArgs) -> Result<()> {
     };
     let context = Arc::new(Context {
         control,
-        fresh,
+        fresh: fresh(launch.plan.clone()),
         plan: launch.plan.clone(),
         out: launch.out.clone(),
         console: bound.as_ref().map(console::Bound::url),
@@ -85,22 +78,34 @@ pub async fn foreground(cli: &Cli, args: &UpArgs) -> Result<()> {
     if let Some(watching) = watching {
         watching.abort();
     }
-    // A process that left its group (setsid, a daemon) escaped the group signals; it still
-    // carries the run's marker in its environment.
-    let strays = process::strays(&launch.plan.run_id);
-    for (pid, command) in &strays {
-        launch
-            .out
-            .status(Level::Warn, format!("pid {pid} ({command}) left its service's process group; killed it"))
-            .await;
-    }
-    group::kill_pids(&strays);
+    kill_strays(&launch).await;
     let secrets = launch.plan.secrets.clone();
     launch.finish().await;
     match outcome {
         Outcome::Stopped => Ok(()),
         Outcome::Failed(error) => Err(error.redacted(&secrets)),
     }
+}
+
+/// The plan a restart or a reload starts from: the stack file read again.
+fn fresh(original: Arc<plan::Plan>) -> Fresh {
+    Arc::new(move || {
+        // Ports chosen for `port = "auto"` stay: a restart must not move a service.
+        let stack = config::load_keeping(&original.stack_file, &watch::rules::auto_ports(&original))
+            .map_err(|e| e.render(false))?;
+        plan::build_again(&stack, &original).map(Arc::new).map_err(|e| e.render(false))
+    })
+}
+
+/// A process that left its group (setsid, a daemon) escaped the group signals; it still carries
+/// the run's marker in its environment.
+async fn kill_strays(launch: &launch::Launch) {
+    let strays = process::strays(&launch.plan.run_id);
+    for (pid, command) in &strays {
+        let text = format!("pid {pid} ({command}) left its service's process group; killed it");
+        launch.out.status(Level::Warn, text).await;
+    }
+    group::kill_pids(&strays);
 }
 
 /// `up -d`: starts `agui-dev up --detached-child` in its own session with its output in
