@@ -13,27 +13,19 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::cli::Cli;
+use crate::cli::{ChatArgs, Cli};
 use crate::config::KindName;
 use crate::error::{Error, Result};
 use crate::kinds::agui::client::{self, Conversation, ToolCall, Update};
 use crate::output::{Level, Msg, Out};
 use crate::secret::Secret;
 
-pub struct Options {
-    pub service: Option<String>,
-    pub message: Option<String>,
-    pub thread: Option<String>,
-    pub json: bool,
-    pub trace: Option<PathBuf>,
-}
-
-pub async fn run(cli: &Cli, options: Options) -> Result<()> {
+pub async fn run(cli: &Cli, options: &ChatArgs) -> Result<()> {
     let stack = crate::session::load_stack(cli)?;
     let plan = crate::plan::build(&stack, &[])?;
     let url = target(&plan, options.service.as_deref()).await?;
     let http = client::http_client().map_err(Error::failed)?;
-    let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
+    let printer = crate::session::printer(cli, crate::output::Style::RESULT, &[], None, plan.secrets.clone())?;
     let out = printer.out();
     let mut chat = Chat {
         out: out.clone(),

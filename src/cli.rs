@@ -41,6 +41,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// One variant per subcommand, each with its options in a struct of its own: a handler in
+/// `commands/` takes that struct and nothing else of the command line but the global options.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the stack (or the named services and what they depend on) and stream their output.
@@ -49,77 +51,21 @@ pub enum Command {
     /// prefixed with the service's name and also written to `.agui-dev/logs/NAME.log`.
     /// Ctrl-C, SIGTERM or SIGHUP stops all services, dependents first; a second Ctrl-C skips the
     /// grace period.
-    Up {
-        /// Services to start (default: all).
-        services: Vec<String>,
-        /// Prefix every line with the time (UTC).
-        #[arg(long)]
-        timestamps: bool,
-        /// Do not run missing set-up (venv, npm ci); report it as an error instead.
-        #[arg(long)]
-        no_setup: bool,
-        /// Show JSON log lines as they are, not as `LEVEL message key=value`.
-        #[arg(long)]
-        raw: bool,
-        /// Do not reload on changes of the stack file, env files, config files and `watch`
-        /// globs (also off when `CI` is set).
-        #[arg(long)]
-        no_watch: bool,
-        /// Run in the background: return once every service is ready (exit 0) or one failed
-        /// (exit 1, nothing left running). Output goes to the log files; `agui-dev down` stops it.
-        #[arg(short = 'd', long)]
-        detach: bool,
-        /// Do not serve the dev console (also off when `CI` is set, unless `[console] enabled = true`).
-        #[arg(long, conflicts_with = "console")]
-        no_console: bool,
-        /// Serve the dev console even when `CI` is set or the stack file turns it off.
-        #[arg(long)]
-        console: bool,
-        /// Internal: this is the background agui-dev of `up -d`.
-        #[arg(long, hide = true)]
-        detached_child: bool,
-    },
+    Up(UpArgs),
     /// Show each service of the running stack: state, pid, URL, uptime, restarts, last exit.
     #[command(visible_alias = "ps")]
-    Status {
-        /// One JSON object on stdout: `services`, `model`, `offline`.
-        #[arg(long)]
-        json: bool,
-    },
+    Status(StatusArgs),
     /// Re-read the stack file and env files, then restart services (and their dependents) of the
     /// running stack, waiting until they are ready. Prints the names of changed variables.
-    Restart {
-        #[arg(required = true)]
-        services: Vec<String>,
-        /// Restart only the named services, not what depends on them.
-        #[arg(long)]
-        no_deps: bool,
-        /// What was done, as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    Restart(RestartArgs),
     /// Stop services of the running stack (what depends on them first); the rest keeps running.
-    Stop {
-        #[arg(required = true)]
-        services: Vec<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Stop(ServicesArgs),
     /// Start stopped services of the running stack (and what they need), waiting until ready.
-    Start {
-        #[arg(required = true)]
-        services: Vec<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Start(ServicesArgs),
     /// Stop the running stack (detached or not) as Ctrl-C would; returns when every process is gone.
     Down,
     /// Wait until services of the running stack (default: all) are ready; for scripts.
-    Wait {
-        services: Vec<String>,
-        #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
-        timeout: std::time::Duration,
-    },
+    Wait(WaitArgs),
     /// Show the services' logs (from `.agui-dev/logs/`), whether or not the stack runs.
     ///
     /// Lines of all services are merged in the order they arrived. JSON log lines (pino, bunyan,
@@ -129,34 +75,7 @@ pub enum Command {
     ///   agui-dev logs -f agui          follow the AG-UI server, across restarts
     ///   agui-dev logs -n 50 --since 10m --grep 'error|warn'
     #[command(verbatim_doc_comment)]
-    Logs {
-        /// Services whose logs to show (default: all).
-        services: Vec<String>,
-        /// Keep printing new lines as they arrive, across restarts and new runs; Ctrl-C ends.
-        #[arg(short, long)]
-        follow: bool,
-        /// Only the last N lines of each service.
-        #[arg(short = 'n', long = "lines", value_name = "N")]
-        lines: Option<usize>,
-        /// Only lines that arrived in this last stretch of time (`90s`, `10m`, `2h`).
-        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-        since: Option<std::time::Duration>,
-        /// Only lines matching this regular expression.
-        #[arg(long, value_name = "REGEX")]
-        grep: Option<String>,
-        /// Only JSON log lines at this level or above (lines without a level are left out).
-        #[arg(long, value_enum, value_name = "LEVEL")]
-        level: Option<crate::output::structured::LogLevel>,
-        /// Prefix each line with the time it arrived (UTC).
-        #[arg(short, long)]
-        timestamps: bool,
-        /// One JSON object per line on stdout: `service`, `time`, `line`, `level`.
-        #[arg(long)]
-        json: bool,
-        /// Show JSON log lines as they are.
-        #[arg(long)]
-        raw: bool,
-    },
+    Logs(LogsArgs),
     /// Talk to the stack's AG-UI server (`kind = "agui"`): assistant text as it streams, tool
     /// calls with their arguments and results, every event checked against the AG-UI 1.0 rules.
     ///
@@ -168,23 +87,7 @@ pub enum Command {
     ///   agui-dev chat -m 'What time is it?'    one message, for scripts and CI
     ///   agui-dev chat -m hi --json | jq .type  every event as a JSON line
     #[command(verbatim_doc_comment)]
-    Chat {
-        /// The AG-UI service to talk to, when the stack has several.
-        #[arg(long, value_name = "NAME")]
-        service: Option<String>,
-        /// Send this one message and exit.
-        #[arg(short, long, value_name = "MESSAGE")]
-        message: Option<String>,
-        /// The AG-UI thread id (default: a new random one).
-        #[arg(long, value_name = "ID")]
-        thread: Option<String>,
-        /// Every event as one JSON line on stdout (the answer's text is not printed apart).
-        #[arg(long)]
-        json: bool,
-        /// Write every event to FILE as JSON Lines, secrets redacted.
-        #[arg(long, value_name = "FILE")]
-        trace: Option<PathBuf>,
-    },
+    Chat(ChatArgs),
     /// Validate the stack file and print the resolved plan, secrets masked.
     Check,
     /// CI stage: bring the stack up, run the smoke checks, stop it, check nothing is left.
@@ -192,23 +95,10 @@ pub enum Command {
     /// Built in: LiteLLM readiness and one completion, the MCP handshake and a tool call, an
     /// AG-UI run checked like the official client checks it; then the `[[smoke]]` checks of the
     /// stack file. Exit 0 only if every check passed.
-    Smoke {
-        /// Limit for the whole run.
-        #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
-        timeout: std::time::Duration,
-        /// Write a JUnit XML report here.
-        #[arg(long, value_name = "FILE")]
-        junit: Option<PathBuf>,
-        /// One JSON object per check on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Do not run missing set-up; report it as an error instead.
-        #[arg(long)]
-        no_setup: bool,
-    },
+    Smoke(SmokeArgs),
     /// Internal: stops a stack whose agui-dev died (started by `up` and `smoke`).
     #[command(name = "__guardian", hide = true)]
-    Guardian { run_id: String },
+    Guardian(GuardianArgs),
     /// A new project from the embedded templates, or a stack file for the project already here.
     ///
     /// In an empty or missing folder: stack.toml, the LiteLLM config and pins, the MCP server,
@@ -221,53 +111,218 @@ pub enum Command {
     ///   agui-dev init --provider openai         a new project here, for OpenAI
     ///   agui-dev init --dry-run                 show what adopting this folder would write
     #[command(verbatim_doc_comment)]
-    Init(InitOptions),
+    Init(InitArgs),
     /// Create the venv with the pinned, verified litellm[proxy] and install the services' node modules.
     Setup,
     /// Diagnose the venv, LiteLLM, provider keys, ports, tools and the configuration, with a fix for
     /// every problem. Exit 0 when nothing failed (warnings allowed), 1 when something failed.
-    Doctor {
-        /// One JSON object per check on stdout: `id`, `status`, `message`, `fix`.
-        #[arg(long)]
-        json: bool,
-        /// Also send a one-token request through the proxy for each configured provider.
-        #[arg(long)]
-        online: bool,
-    },
+    Doctor(DoctorArgs),
     /// An MCP server on stdio for coding agents (newline-delimited JSON-RPC 2.0).
     ///
     /// Tools: `status`, `logs`, `agui_turn`, `mcp_tools`, `mcp_call`, `doctor`; with
     /// `--allow-control` also `restart`, `stop` and `start`. stdout carries only protocol messages.
-    Mcp {
-        /// Also offer `restart`, `stop` and `start`, which change the running stack.
-        #[arg(long)]
-        allow_control: bool,
-    },
+    Mcp(McpArgs),
     /// Write the stack for Docker Compose or Kubernetes: official images, probes from `ready`,
     /// secrets as references only (never a value), and a warning for anything not carried.
     #[command(subcommand)]
     Export(ExportTarget),
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ExportTarget {
-    /// A compose file (default `compose.yaml` beside the stack file) and `.env.example` beside it.
-    Compose {
-        /// Where to write the compose file; `-` prints it to stdout.
-        #[arg(short = 'o', long = "output", value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
-    /// Kubernetes manifests (default folder `k8s/` beside the stack file): a Deployment and a
-    /// Service per service, the LiteLLM config as a ConfigMap, a Secret with keys and no values.
-    K8s {
-        /// The folder to write the manifests (and generated Dockerfiles) into.
-        #[arg(short = 'o', long = "output", value_name = "DIR")]
-        output: Option<PathBuf>,
-    },
+// The options of each subcommand. No doc comments on these structs: clap would take one as the
+// subcommand's about text instead of the variant's.
+
+#[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools, reason = "independent flags of the command line")]
+pub struct UpArgs {
+    /// Services to start (default: all).
+    pub services: Vec<String>,
+    /// Prefix every line with the time (UTC).
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Do not run missing set-up (venv, npm ci); report it as an error instead.
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Show JSON log lines as they are, not as `LEVEL message key=value`.
+    #[arg(long)]
+    pub raw: bool,
+    /// Do not reload on changes of the stack file, env files, config files and `watch`
+    /// globs (also off when `CI` is set).
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Run in the background: return once every service is ready (exit 0) or one failed
+    /// (exit 1, nothing left running). Output goes to the log files; `agui-dev down` stops it.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Do not serve the dev console (also off when `CI` is set, unless `[console] enabled = true`).
+    #[arg(long, conflicts_with = "console")]
+    pub no_console: bool,
+    /// Serve the dev console even when `CI` is set or the stack file turns it off.
+    #[arg(long)]
+    pub console: bool,
+    /// Internal: this is the background agui-dev of `up -d`.
+    #[arg(long, hide = true)]
+    pub detached_child: bool,
+}
+
+impl UpArgs {
+    /// `--console` or `--no-console`, when one was given (they exclude each other).
+    pub fn console_flag(&self) -> Option<bool> {
+        match (self.console, self.no_console) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
-pub struct InitOptions {
+pub struct StatusArgs {
+    /// One JSON object on stdout: `services`, `model`, `offline`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestartArgs {
+    #[arg(required = true)]
+    pub services: Vec<String>,
+    /// Restart only the named services, not what depends on them.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// What was done, as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// `stop` and `start`: the services to act on.
+#[derive(Debug, clap::Args)]
+pub struct ServicesArgs {
+    #[arg(required = true)]
+    pub services: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    pub services: Vec<String>,
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools, reason = "independent flags of the command line")]
+pub struct LogsArgs {
+    /// Services whose logs to show (default: all).
+    pub services: Vec<String>,
+    /// Keep printing new lines as they arrive, across restarts and new runs; Ctrl-C ends.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines of each service.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// Only lines that arrived in this last stretch of time (`90s`, `10m`, `2h`).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub since: Option<std::time::Duration>,
+    /// Only lines matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+    /// Only JSON log lines at this level or above (lines without a level are left out).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub level: Option<crate::output::structured::LogLevel>,
+    /// Prefix each line with the time it arrived (UTC).
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// One JSON object per line on stdout: `service`, `time`, `line`, `level`.
+    #[arg(long)]
+    pub json: bool,
+    /// Show JSON log lines as they are.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ChatArgs {
+    /// The AG-UI service to talk to, when the stack has several.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Send this one message and exit.
+    #[arg(short, long, value_name = "MESSAGE")]
+    pub message: Option<String>,
+    /// The AG-UI thread id (default: a new random one).
+    #[arg(long, value_name = "ID")]
+    pub thread: Option<String>,
+    /// Every event as one JSON line on stdout (the answer's text is not printed apart).
+    #[arg(long)]
+    pub json: bool,
+    /// Write every event to FILE as JSON Lines, secrets redacted.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SmokeArgs {
+    /// Limit for the whole run.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// One JSON object per check on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not run missing set-up; report it as an error instead.
+    #[arg(long)]
+    pub no_setup: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GuardianArgs {
+    pub run_id: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// One JSON object per check on stdout: `id`, `status`, `message`, `fix`.
+    #[arg(long)]
+    pub json: bool,
+    /// Also send a one-token request through the proxy for each configured provider.
+    #[arg(long)]
+    pub online: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct McpArgs {
+    /// Also offer `restart`, `stop` and `start`, which change the running stack.
+    #[arg(long)]
+    pub allow_control: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportTarget {
+    /// A compose file (default `compose.yaml` beside the stack file) and `.env.example` beside it.
+    Compose(ComposeArgs),
+    /// Kubernetes manifests (default folder `k8s/` beside the stack file): a Deployment and a
+    /// Service per service, the LiteLLM config as a ConfigMap, a Secret with keys and no values.
+    K8s(K8sArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ComposeArgs {
+    /// Where to write the compose file; `-` prints it to stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct K8sArgs {
+    /// The folder to write the manifests (and generated Dockerfiles) into.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
     /// The project folder (created when missing). Default: the current folder.
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,

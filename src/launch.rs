@@ -9,7 +9,7 @@ use crate::cli::Cli;
 use crate::config::Stack;
 use crate::control::StackLock;
 use crate::error::{Error, Result};
-use crate::output::{Level, Out, Printer};
+use crate::output::{Level, Out, Printer, Style};
 use crate::plan::{self, Plan};
 use crate::setup;
 use crate::supervise::guardian::Guardian;
@@ -29,24 +29,24 @@ pub struct Launch {
     _guardian: Option<Arc<Guardian>>,
 }
 
-/// Everything up to a supervisor for `services` (all when empty) and what they depend on.
+/// Everything up to a supervisor for `services` (all when empty) and what they depend on:
+/// set-up as `setup` says, output shown as `style` says.
 pub async fn prepare(
     cli: &Cli,
     services: &[String],
-    timestamps: bool,
-    no_setup: bool,
+    setup: setup::Mode,
+    style: Style,
 ) -> Result<(Launch, Supervisor, Control)> {
     let stack = crate::session::load_stack(cli)?;
     let plan = Arc::new(plan::build(&stack, services)?);
     let lock = crate::control::lock_stack(&plan.dir)?;
     let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
     let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
-    let mode = if no_setup { setup::Mode::Forbid } else { setup::Mode::Missing };
-    setup::ensure(cli, &stack, &names, mode, &reaper).await?;
+    setup::ensure(cli, style, &stack, &names, setup, &reaper).await?;
     check_ports(&plan)?;
 
     let log_dir = plan.dir.join(".agui-dev").join("logs");
-    let printer = crate::session::printer(cli, timestamps, &names, Some(log_dir.clone()), plan.secrets.clone())?;
+    let printer = crate::session::printer(cli, style, &names, Some(log_dir.clone()), plan.secrets.clone())?;
     let out = printer.out();
     if let Some(pid) = lock.stale_pid {
         out.status(Level::Info, format!("an earlier run (agui-dev pid {pid}) was killed; cleared its lock")).await;

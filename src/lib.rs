@@ -19,13 +19,15 @@
 //!                                       command starts from
 //! layer 4  plan                         what will run: order, commands, environments, secrets
 //! layer 5  ready control setup          readiness probes; a running stack seen by its clients (the
-//!                                       control protocol, its client, the run lock); installs
+//!                                       control protocol, its client, the run lock, the commands
+//!                                       that ask it, its logs); installs
 //! layer 6  supervise                    the stack's processes: start, restart, stop
 //! layer 7  launch doctor export init watch console
 //!                                       subsystems: a run's start, diagnosis, export, new
 //!                                       projects, reload on change, the dev console
-//! layer 8  smoke chat mcp_server        what drives a whole stack: the CI stage, the terminal
-//!                                       chat, the stdio MCP server for coding agents
+//! layer 8  up smoke chat mcp_server     what drives a whole stack: `up` in the foreground or
+//!                                       the background, the CI stage, the terminal chat, the
+//!                                       stdio MCP server for coding agents
 //! layer 9  commands                     thin handlers: the parsed command line in, an exit code out
 //! ```
 
@@ -56,6 +58,7 @@ pub mod setup;
 pub mod smoke;
 pub mod supervise;
 pub mod system;
+pub mod up;
 pub mod watch;
 
 use std::process::ExitCode;

@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use crate::config::{self, KindName, Probe, Restart, Stack};
 use crate::error::{Error, Result};
 use crate::kinds;
+use crate::output::short;
 use crate::secret::{self, Secret};
 
 pub struct Plan {
@@ -308,10 +309,86 @@ pub const RUN_VAR: &str = "AGUI_DEV_RUN";
 
 const MASTER_KEY: &str = kinds::litellm::MASTER_KEY;
 
+impl Plan {
+    /// The plan for people (`agui-dev check`): the start order, the notes, and each service's
+    /// command, port, probe, restart and stop policy, and environment with secrets masked.
+    pub fn describe(&self, missing_env_files: &[PathBuf]) -> Vec<String> {
+        let mut text = vec![format!("stack `{}` ({})", self.stack_name, self.stack_file.display())];
+        let order: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+        text.push(format!("start order: {}", order.join(", ")));
+        for missing in missing_env_files {
+            text.push(format!("note: env file `{}` does not exist; skipped", missing.display()));
+        }
+        for note in &self.notes {
+            text.push(format!("note: {note}"));
+        }
+        for service in &self.services {
+            text.push(String::new());
+            text.push(service.name.clone());
+            text.extend(service.describe());
+        }
+        text
+    }
+}
+
 impl ServicePlan {
     /// The names of the secret-named variables the service gets, sorted.
     pub fn secret_names(&self) -> Vec<&str> {
         self.env.keys().map(String::as_str).filter(|key| secret::is_secret_name(key)).collect()
+    }
+
+    /// The service's rows of `describe`, each `  key  value`.
+    fn describe(&self) -> Vec<String> {
+        let mut text = Vec::new();
+        let row = |key: &str, value: String| format!("  {key:<9} {value}");
+        text.push(row("command", shell_words::join(&self.command)));
+        text.push(row("cwd", self.cwd.display().to_string()));
+        let port = match self.port {
+            // The number this check got is the one its `PORT` and `${PORT}` show; `up` picks again.
+            Some(port) if self.port_auto => format!("auto (chosen at start; {port} in this check)"),
+            Some(port) => port.to_string(),
+            None => "-".to_owned(),
+        };
+        text.push(row("port", port));
+        if self.task {
+            text.push(row("task", "runs to completion; dependents start when it exits 0".to_owned()));
+        }
+        if !self.watch.is_empty() {
+            let ignore = if self.watch_ignore.is_empty() {
+                String::new()
+            } else {
+                format!(" (ignoring {})", self.watch_ignore.join(", "))
+            };
+            text.push(row("watch", format!("{}{ignore}", self.watch.join(", "))));
+        }
+        text.push(row(
+            "ready",
+            self.ready
+                .as_ref()
+                .map_or_else(|| "when started".to_owned(), |p| format!("{p} (timeout {})", short(self.ready_timeout))),
+        ));
+        text.push(row("after", if self.depends_on.is_empty() { "-".to_owned() } else { self.depends_on.join(", ") }));
+        let restart = match self.restart {
+            Restart::No => "no".to_owned(),
+            Restart::OnFailure => format!("on-failure (at most {})", self.max_restarts),
+            Restart::Always => format!("always (at most {})", self.max_restarts),
+        };
+        text.push(row("restart", restart));
+        text.push(row("stop", format!("{}, SIGKILL after {}", self.stop_signal.as_str(), short(self.stop_grace))));
+        // Names only: which secrets reach the service, and which of the stack's it is kept from.
+        let secrets = self.secret_names();
+        text.push(row("secrets", if secrets.is_empty() { "-".to_owned() } else { secrets.join(", ") }));
+        if !self.withheld.is_empty() {
+            text.push(row("withheld", self.withheld.join(", ")));
+        }
+        let mut keys = self.own_env.clone();
+        keys.sort();
+        for (i, key) in keys.iter().enumerate() {
+            let value = &self.env[key];
+            let shown = if secret::is_secret_name(key) { secret::mask(value) } else { value.clone() };
+            text.push(row(if i == 0 { "env" } else { "" }, format!("{key}={shown}")));
+        }
+        text
     }
 }
 

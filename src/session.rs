@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Cli;
 use crate::config::{self, Stack};
 use crate::error::{Error, Result};
-use crate::output::{Colors, Printer, Settings};
+use crate::output::{Colors, Printer, Settings, Style};
 use crate::secret::Secret;
 
 /// Finds and loads the stack file the command line points at.
@@ -19,22 +19,26 @@ pub fn load_stack(cli: &Cli) -> Result<Stack> {
 /// Starts the printer for a command.
 pub fn printer(
     cli: &Cli,
-    timestamps: bool,
+    style: Style,
     services: &[String],
     log_dir: Option<PathBuf>,
     secrets: Vec<Secret>,
 ) -> Result<Printer> {
-    let settings = Settings {
-        colors: Colors::resolve(cli.color),
-        timestamps,
-        quiet: cli.quiet,
-        verbose: cli.verbose,
-        show_services: !matches!(cli.command, Command::Smoke { .. }) || cli.verbose,
-        raw: matches!(cli.command, Command::Up { raw: true, .. } | Command::Logs { raw: true, .. }),
-        lossless: !matches!(cli.command, Command::Up { .. } | Command::Smoke { .. }),
-    };
+    let settings = Settings { colors: Colors::resolve(cli.color), quiet: cli.quiet, verbose: cli.verbose, style };
     Printer::start(settings, services, log_dir.as_deref(), secrets).map_err(|err| {
         let dir = log_dir.map(|d| d.display().to_string()).unwrap_or_default();
         Error::failed("cannot set up output").cause(err).hint(format!("check that `{dir}` is writable"))
     })
+}
+
+/// Lines that are the command's result, to stdout through a printer that hides `secrets`.
+pub async fn print_data(cli: &Cli, lines: &[String], secrets: Vec<Secret>) -> Result<()> {
+    let printer = printer(cli, Style::RESULT, &[], None, secrets)?;
+    let out = printer.out();
+    for line in lines {
+        out.data(line.clone()).await;
+    }
+    drop(out);
+    printer.finish();
+    Ok(())
 }

@@ -7,32 +7,26 @@
 //! last lines of the service it concerns.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, SmokeArgs};
 use crate::config::{Service, SmokeAction, SmokeCheck, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::browser::{self, Probe};
 use crate::kinds::{self, Kind, SmokeTarget, clip};
 use crate::launch;
 use crate::output::short;
-use crate::output::{Key, Level, Msg, Out};
+use crate::output::{Key, Level, Msg, Out, Style};
 use crate::plan::{Plan, RUN_VAR, ServicePlan};
 use crate::secret::{Secret, redact};
+use crate::setup;
 use crate::supervise::{Outcome, process};
 use crate::system::reaper::Reaper;
 use crate::system::run::capture;
 use crate::system::{group, ports};
-
-pub struct Options {
-    pub timeout: Duration,
-    pub junit: Option<PathBuf>,
-    pub json: bool,
-    pub no_setup: bool,
-}
 
 /// What one smoke test or stack-wide step came to.
 struct Verdict {
@@ -43,10 +37,13 @@ struct Verdict {
     took: Duration,
 }
 
-pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
+pub async fn run(cli: &Cli, options: &SmokeArgs) -> Result<()> {
     let started = Instant::now();
     let deadline = started + options.timeout;
-    let (launch, supervisor, mut control) = launch::prepare(cli, &[], false, options.no_setup).await?;
+    // The services' lines go to the log files, and to stdout only with `-v`.
+    let style = Style { show_services: cli.verbose, ..Style::LIVE };
+    let setup = setup::Mode::before_run(options.no_setup);
+    let (launch, supervisor, mut control) = launch::prepare(cli, &[], setup, style).await?;
     let launch::Launch { stack, plan, reaper, out, log_dir, .. } = &launch;
     let mut stack_task = tokio::spawn(supervisor.run());
     let mut ended_early = None;

@@ -1,17 +1,26 @@
-//! One module per subcommand. Each turns the parsed command line into work and an `Error` with a
-//! hint when something is wrong; only this layer knows about the process's exit code.
+//! Thin handlers, one module per subcommand (the control socket's six share one): each takes its
+//! subcommand's clap `Args`, turns them into the call of the subsystem that does the work, and
+//! returns its `Error`. Only this layer knows about the process's exit code.
 
+mod chat;
 mod check;
 mod control;
+mod doctor;
+mod export;
+mod init;
 mod logs;
+mod mcp;
+mod setup;
+mod smoke;
 mod up;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
 
 pub fn run(cli: &Cli) -> Result<()> {
-    if let Command::Guardian { run_id } = &cli.command {
-        crate::supervise::guardian::run(run_id);
+    if let Command::Guardian(args) = &cli.command {
+        // A blocking reader of its pipe, without the runtime the other commands run on.
+        crate::supervise::guardian::run(&args.run_id);
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -21,37 +30,23 @@ pub fn run(cli: &Cli) -> Result<()> {
         .map_err(|err| Error::failed("cannot start the async runtime").cause(err))?;
     runtime.block_on(async {
         match &cli.command {
-            Command::Up { detach: true, detached_child: false, services, .. } => control::detach(cli, services).await,
-            Command::Up { services, timestamps, no_setup, .. } => up::run(cli, services, *timestamps, *no_setup).await,
-            Command::Status { json } => control::status(cli, *json).await,
-            Command::Restart { services, no_deps, json } => control::restart(cli, services, !*no_deps, *json).await,
-            Command::Stop { services, json } => control::stop(cli, services, *json).await,
-            Command::Start { services, json } => control::start(cli, services, *json).await,
+            Command::Up(args) => up::run(cli, args).await,
+            Command::Status(args) => control::status(cli, args).await,
+            Command::Restart(args) => control::restart(cli, args).await,
+            Command::Stop(args) => control::stop(cli, args).await,
+            Command::Start(args) => control::start(cli, args).await,
             Command::Down => control::down(cli).await,
-            Command::Wait { services, timeout } => control::wait(cli, services, *timeout).await,
-            Command::Logs { .. } => logs::run(cli).await,
+            Command::Wait(args) => control::wait(cli, args).await,
+            Command::Logs(args) => logs::run(cli, args).await,
             Command::Check => check::run(cli).await,
-            Command::Chat { service, message, thread, json, trace } => {
-                let options = crate::chat::Options {
-                    service: service.clone(),
-                    message: message.clone(),
-                    thread: thread.clone(),
-                    json: *json,
-                    trace: trace.clone(),
-                };
-                crate::chat::run(cli, options).await
-            }
-            Command::Setup => crate::setup::run(cli).await,
-            Command::Guardian { .. } => Ok(()),
-            Command::Init(options) => crate::init::run(cli, options).await,
-            Command::Doctor { json, online } => crate::doctor::run(cli, *json, *online).await,
-            Command::Export(target) => crate::export::run(cli, target).await,
-            Command::Mcp { allow_control } => crate::mcp_server::run(cli, *allow_control).await,
-            Command::Smoke { timeout, junit, json, no_setup } => {
-                let options =
-                    crate::smoke::Options { timeout: *timeout, junit: junit.clone(), json: *json, no_setup: *no_setup };
-                crate::smoke::run(cli, &options).await
-            }
+            Command::Chat(args) => chat::run(cli, args).await,
+            Command::Setup => setup::run(cli).await,
+            Command::Guardian(_) => Ok(()),
+            Command::Init(args) => init::run(cli, args).await,
+            Command::Doctor(args) => doctor::run(cli, args).await,
+            Command::Export(target) => export::run(cli, target).await,
+            Command::Mcp(args) => mcp::run(cli, args).await,
+            Command::Smoke(args) => smoke::run(cli, args).await,
         }
     })
 }

@@ -29,16 +29,10 @@ use crate::system::ports;
 /// console, most likely) a free port is used instead and the URL says which.
 pub const DEFAULT_PORT: u16 = 4400;
 
-/// Whether `up` serves the console: `--no-console` and `--console` first, then `[console]
+/// Whether `up` serves the console: `--console` or `--no-console` (`flag`) first, then `[console]
 /// enabled`, then off under CI (where nobody opens a browser) and on elsewhere.
-pub fn wanted(no_console: bool, console: bool, file: config::Console) -> bool {
-    if no_console {
-        return false;
-    }
-    if console {
-        return true;
-    }
-    file.enabled.unwrap_or_else(|| std::env::var_os("CI").is_none_or(|v| v.is_empty()))
+pub fn wanted(flag: Option<bool>, file: config::Console) -> bool {
+    flag.or(file.enabled).unwrap_or_else(|| std::env::var_os("CI").is_none_or(|v| v.is_empty()))
 }
 
 /// The console's socket, bound before any service starts, and its token.

@@ -1,10 +1,14 @@
 //! A running stack as its clients see it: the control protocol's words, the socket client, and
 //! the run lock that makes one `up` per stack. The supervisor serves the protocol
 //! (`supervise::socket`); `status`, `restart`, the console and `agui-dev mcp` ask through it.
+//! `requests` are those commands for the terminal; `logs` reads what the stack wrote, running
+//! or not.
 
 pub mod client;
 pub mod lock;
+pub mod logs;
 pub mod protocol;
+pub mod requests;
 pub mod stack;
 pub mod status;
 

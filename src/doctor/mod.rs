@@ -32,7 +32,7 @@ mod tools;
 
 use std::collections::BTreeMap;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, DoctorArgs};
 use crate::config::{self, Probe, Service, Stack};
 use crate::diagnosis::{CheckId, Diagnosis, Status};
 use crate::error::{Error, Result};
@@ -56,10 +56,10 @@ pub fn all_ids() -> Vec<CheckId> {
     ids
 }
 
-pub async fn run(cli: &Cli, json: bool, online: bool) -> Result<()> {
-    match diagnose(cli, online).await? {
-        Diagnosed::NoStack(error) => cannot_run(cli, json, error).await,
-        Diagnosed::Found(found, secrets) => finish(cli, json, &found, secrets).await,
+pub async fn run(cli: &Cli, args: &DoctorArgs) -> Result<()> {
+    match diagnose(cli, args.online).await? {
+        Diagnosed::NoStack(error) => cannot_run(cli, args.json, error).await,
+        Diagnosed::Found(found, secrets) => finish(cli, args.json, &found, secrets).await,
     }
 }
 
@@ -128,17 +128,17 @@ async fn cannot_run(cli: &Cli, json: bool, error: Error) -> Result<()> {
     if json {
         let mut found = Diagnosis::default();
         stack::not_found(&mut found, &error);
-        print(cli, &render::json_lines(&found), Vec::new()).await?;
+        crate::session::print_data(cli, &render::json_lines(&found), Vec::new()).await?;
     }
     Err(error)
 }
 
 async fn finish(cli: &Cli, json: bool, found: &Diagnosis, secrets: Vec<Secret>) -> Result<()> {
     if json {
-        print(cli, &render::json_lines(found), secrets).await?;
+        crate::session::print_data(cli, &render::json_lines(found), secrets).await?;
     } else {
         let text = render::human(found, Colors::resolve(cli.color).stderr, cli.quiet);
-        let printer = crate::session::printer(cli, false, &[], None, secrets)?;
+        let printer = crate::session::printer(cli, crate::output::Style::RESULT, &[], None, secrets)?;
         printer.out().send(Msg::Report(text)).await;
         printer.finish();
     }
@@ -148,18 +148,6 @@ async fn finish(cli: &Cli, json: bool, found: &Diagnosis, secrets: Vec<Secret>) 
     }
     Err(Error::failed(format!("{failed} of {} doctor checks failed", found.findings.len()))
         .hint("apply the fixes above, then run `agui-dev doctor` again"))
-}
-
-/// Data lines to stdout through the printer (which redacts `secrets`).
-async fn print(cli: &Cli, lines: &[String], secrets: Vec<Secret>) -> Result<()> {
-    let printer = crate::session::printer(cli, false, &[], None, secrets)?;
-    let out = printer.out();
-    for line in lines {
-        out.data(line.clone()).await;
-    }
-    drop(out);
-    printer.finish();
-    Ok(())
 }
 
 /// The plan's secrets, plus the secret-named values of the process environment and of every

@@ -14,7 +14,7 @@ mod wiring;
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, ExportTarget};
+use crate::cli::{Cli, ComposeArgs, ExportTarget, K8sArgs};
 use crate::error::{Error, Result};
 use crate::output::Level;
 use crate::{config, plan};
@@ -27,7 +27,7 @@ pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     let ports = shared::auto_ports(&stack);
     let stack = config::load_for_containers(&stack.source.path, &ports)?;
     let plan = plan::build(&stack, &[])?;
-    let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
+    let printer = crate::session::printer(cli, crate::output::Style::RESULT, &[], None, plan.secrets.clone())?;
     let out = printer.out();
     let result = export(&stack, &plan, target);
     let (files, mut export_notes) = match result {
@@ -83,8 +83,8 @@ type Files = Vec<(Option<PathBuf>, String)>;
 fn export(stack: &crate::config::Stack, plan: &plan::Plan, target: &ExportTarget) -> Result<(Files, Notes)> {
     let cwd = std::env::current_dir().map_err(|e| Error::usage("cannot read the current folder").cause(e))?;
     let (export, files, mut notes) = match target {
-        ExportTarget::Compose { output } => compose_files(stack, plan, output.as_deref(), &cwd)?,
-        ExportTarget::K8s { output } => k8s_files(stack, plan, output.as_deref(), &cwd)?,
+        ExportTarget::Compose(ComposeArgs { output }) => compose_files(stack, plan, output.as_deref(), &cwd)?,
+        ExportTarget::K8s(K8sArgs { output }) => k8s_files(stack, plan, output.as_deref(), &cwd)?,
     };
     let mut warnings = export.warnings.clone();
     warnings.append(&mut notes.warnings);

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, InitOptions};
+use crate::cli::{Cli, InitArgs};
 use crate::config::FILE_NAME;
 use crate::error::{Error, Result};
 use crate::output::Msg;
@@ -25,7 +25,7 @@ struct NewFile {
     bytes: Vec<u8>,
 }
 
-pub async fn run(cli: &Cli, options: &InitOptions) -> Result<()> {
+pub async fn run(cli: &Cli, options: &InitArgs) -> Result<()> {
     let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
     let dir = options.dir.as_ref().map_or_else(|| cwd.clone(), |d| cwd.join(d));
     let shown = options.dir.as_ref().map_or_else(|| ".".to_owned(), |d| d.display().to_string());
@@ -46,7 +46,7 @@ pub async fn run(cli: &Cli, options: &InitOptions) -> Result<()> {
         adopted(&dir, name.as_deref())?
     };
 
-    let printer = crate::session::printer(cli, false, &[], None, Vec::new())?;
+    let printer = crate::session::printer(cli, crate::output::Style::RESULT, &[], None, Vec::new())?;
     let out = printer.out();
     let mut text = report;
     if options.dry_run {

@@ -19,7 +19,7 @@ mod tools;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, McpArgs};
 use crate::config;
 use crate::error::Result;
 use crate::output::{Level, Out};
@@ -46,8 +46,9 @@ const INVALID_PARAMS: i64 = -32602;
 const INSTRUCTIONS: &str = "Tools for the local AG-UI agent stack run by agui-dev (LiteLLM proxy, MCP server, AG-UI server): \
 its status, its logs, one AG-UI turn against the agent, the stack MCP server's tools, and doctor's diagnosis.";
 
-pub async fn run(cli: &Cli, allow_control: bool) -> Result<()> {
-    let printer = crate::session::printer(cli, false, &[], None, secrets(cli))?;
+pub async fn run(cli: &Cli, args: &McpArgs) -> Result<()> {
+    let allow_control = args.allow_control;
+    let printer = crate::session::printer(cli, crate::output::Style::RESULT, &[], None, secrets(cli))?;
     let out = printer.out();
     let server = tools::Server { cli, allow_control };
     let control = if allow_control { " (with restart, stop and start)" } else { "" };

@@ -82,20 +82,35 @@ pub enum Msg {
     Service { name: String },
 }
 
-#[allow(clippy::struct_excessive_bools, reason = "independent switches from the command line")]
 #[derive(Clone, Copy)]
 pub struct Settings {
     pub colors: Colors,
-    pub timestamps: bool,
     pub quiet: bool,
     pub verbose: bool,
-    /// Whether services' lines reach stdout (they always reach the log files).
-    pub show_services: bool,
+    pub style: Style,
+}
+
+/// How a command's output is shown, beyond the global options (colour, `-q`, `-v`). The code that
+/// starts a printer says which it needs; the printer does not guess it from the command line.
+#[allow(clippy::struct_excessive_bools, reason = "independent switches of the printer")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Prefix every line with the time it arrived.
+    pub timestamps: bool,
     /// Show JSON log lines as they are instead of `LEVEL message key=value`.
     pub raw: bool,
-    /// Wait for a reader that stops instead of dropping lines: for commands whose output is
-    /// their result and that run no services (everything but `up` and `smoke`).
+    /// Whether services' lines reach stdout (they always reach the log files).
+    pub show_services: bool,
+    /// Wait for a reader that stops instead of dropping lines.
     pub lossless: bool,
+}
+
+impl Style {
+    /// Output that is the command's result (a report, a table, JSON): nothing is dropped.
+    pub const RESULT: Self = Self { timestamps: false, raw: false, show_services: true, lossless: true };
+    /// A running stack's output (`up`, `smoke`): a reader that stops loses lines rather than
+    /// holding up the services that write them.
+    pub const LIVE: Self = Self { lossless: false, ..Self::RESULT };
 }
 
 /// A handle for sending to the printer; cheap to clone.
@@ -141,7 +156,7 @@ impl Printer {
         // A message carries up to one read of a pipe (64 KiB), so this bounds what waits here to
         // about 4 MiB; past that, the services' readers wait for the disk.
         let (tx, rx) = mpsc::channel(64);
-        let shared = Shared::new(settings.lossless);
+        let shared = Shared::new(settings.style.lossless);
         let shown_dir = log_dir.map(|dir| dir.display().to_string());
         let terminal = Terminal::new(settings, shared.clone(), services, shown_dir);
         let terminal = std::thread::Builder::new().name("terminal".into()).spawn(move || terminal.run())?;
@@ -300,13 +315,13 @@ impl Core {
                 let _ = self.tap.send(Arc::new(Tapped { service: name.clone(), line: line.to_owned(), at }));
             }
         }
-        if !self.settings.show_services {
+        if !self.settings.style.show_services {
             return None;
         }
-        let stamp = if self.settings.timestamps { timestamp(at) } else { String::new() };
+        let stamp = if self.settings.style.timestamps { timestamp(at) } else { String::new() };
         let color = self.settings.colors.stdout;
         let shown = if color { text } else { plain };
-        let shown = if self.settings.raw || !shown.contains('{') {
+        let shown = if self.settings.style.raw || !shown.contains('{') {
             shown.into_owned()
         } else {
             let pretty: Vec<Cow<'_, str>> = shown

@@ -28,7 +28,7 @@ use crate::config::{KindName, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::litellm::{self, advisories, venv};
 use crate::output::short;
-use crate::output::{Key, Level, Msg};
+use crate::output::{Key, Level, Msg, Style};
 use crate::system::program::which;
 use crate::system::reaper::Reaper;
 use crate::system::run::capture;
@@ -50,6 +50,13 @@ pub enum Mode {
     Forbid,
 }
 
+impl Mode {
+    /// Before `up` or `smoke` runs the stack: what is missing, unless `--no-setup` forbids it.
+    pub fn before_run(no_setup: bool) -> Self {
+        if no_setup { Self::Forbid } else { Self::Missing }
+    }
+}
+
 enum Step {
     Venv { venv: PathBuf, requirements: Option<PathBuf> },
     Node(NodeInstall),
@@ -67,17 +74,25 @@ impl Step {
 pub async fn run(cli: &Cli) -> Result<()> {
     let stack = crate::session::load_stack(cli)?;
     let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
-    let done = ensure(cli, &stack, &[], Mode::Everything, &reaper).await?;
+    let done = ensure(cli, Style::RESULT, &stack, &[], Mode::Everything, &reaper).await?;
     if done == 0 {
-        let printer = crate::session::printer(cli, false, &[], None, Vec::new())?;
+        let printer = crate::session::printer(cli, Style::RESULT, &[], None, Vec::new())?;
         printer.out().status(Level::Success, "everything is set up").await;
         printer.finish();
     }
     Ok(())
 }
 
-/// Runs the set-up steps the selected services (all when empty) need; returns how many ran.
-pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, reaper: &Reaper) -> Result<usize> {
+/// Runs the set-up steps the selected services (all when empty) need; returns how many ran. Its
+/// lines are shown as the calling command shows its own (`style`), without timestamps.
+pub async fn ensure(
+    cli: &Cli,
+    style: Style,
+    stack: &Stack,
+    selected: &[String],
+    mode: Mode,
+    reaper: &Reaper,
+) -> Result<usize> {
     // Another agui-dev may be setting up the same venv or folders: wait for it, then look.
     let _lock = lock()?;
     let steps = steps(stack, selected, mode);
@@ -90,7 +105,7 @@ pub async fn ensure(cli: &Cli, stack: &Stack, selected: &[String], mode: Mode, r
             .hint("run `agui-dev setup`, or drop `--no-setup` to let agui-dev do it"));
     }
     let labels: Vec<String> = steps.iter().map(|s| s.describe(&stack.dir)).collect();
-    let printer = crate::session::printer(cli, false, &labels, None, Vec::new())?;
+    let printer = crate::session::printer(cli, Style { timestamps: false, ..style }, &labels, None, Vec::new())?;
     let out = printer.out();
     if mode == Mode::Missing {
         out.status(Level::Info, format!("setting up what is missing: {}", labels.join(", "))).await;

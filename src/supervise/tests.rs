@@ -12,7 +12,7 @@ use super::process::{LogWatch, Recent, Running};
 use super::spawner::{BoxFuture, Exit, Spawner};
 use super::{Outcome, Supervisor};
 use crate::config::Restart;
-use crate::output::{Colors, Out, Printer, Settings};
+use crate::output::{Colors, Out, Printer, Settings, Style};
 use crate::plan::{Plan, ServicePlan};
 use crate::system::group::Stopped;
 use crate::system::reaper::{ExitStatus, Reaper};
@@ -121,12 +121,9 @@ fn quiet_printer(plan: &Plan) -> Printer {
     let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
     let settings = Settings {
         colors: Colors { stdout: false, stderr: false },
-        timestamps: false,
         quiet: true,
         verbose: false,
-        show_services: false,
-        raw: false,
-        lossless: false,
+        style: Style { show_services: false, ..Style::LIVE },
     };
     Printer::start(settings, &names, None, Vec::new()).unwrap()
 }
