@@ -87,10 +87,17 @@ pub async fn kill(pgid: i32) {
     }
 }
 
-/// Kills processes by pid (ones that left their group).
+/// Kills processes by pid (ones that left their group), and waits (at most a second) until none
+/// of them runs: SIGKILL is delivered asynchronously, and whoever reports "nothing is left" next
+/// must not see one still running. Their parents (or init) collect what remains.
 pub fn kill_pids(pids: &[(i32, String)]) {
     for (pid, _) in pids {
         let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    let running = |pid: i32| crate::system::proc::stat(pid).is_some_and(|s| s.state != 'Z');
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while pids.iter().any(|(pid, _)| running(*pid)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
