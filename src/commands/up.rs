@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use crate::cli::{Cli, Command};
-use crate::config;
 use crate::error::Result;
 use crate::output::Level;
 use crate::plan;
 use crate::supervise::socket::{self, Context, Fresh};
 use crate::supervise::{Outcome, process};
 use crate::system::group;
-use crate::{console, launch, watch};
+use crate::{console, kinds, launch, watch};
 
 pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: bool) -> Result<()> {
     if matches!(cli.command, Command::Up { detached_child: true, .. }) {
@@ -23,7 +22,7 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
     let original = launch.plan.clone();
     let fresh: Fresh = Arc::new(move || {
         // Ports chosen for `port = "auto"` stay: a restart must not move a service.
-        let stack = config::load_keeping(&original.stack_file, &watch::rules::auto_ports(&original))
+        let stack = kinds::load_keeping(&original.stack_file, &watch::rules::auto_ports(&original))
             .map_err(|e| e.render(false))?;
         plan::build_again(&stack, &original).map(Arc::new).map_err(|e| e.render(false))
     });

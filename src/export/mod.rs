@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Cli, ExportTarget};
 use crate::error::{Error, Result};
 use crate::output::Level;
-use crate::{config, plan};
+use crate::{kinds, plan};
 
 pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     let stack = crate::session::load_stack(cli)?;
     // `port = "auto"` got a free port, different on every load; the export reads the file again
     // with fixed ones, so the ports, and the URLs built from them, are the same on every export.
     let ports = shared::auto_ports(&stack);
-    let stack = if ports.is_empty() { stack } else { config::load_keeping(&stack.source.path, &ports)? };
+    let stack = if ports.is_empty() { stack } else { kinds::load_keeping(&stack.source.path, &ports)? };
     let plan = plan::build(&stack, &[])?;
     let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
     let out = printer.out();
