@@ -95,6 +95,39 @@ fn build_in(
     previous: Option<&Plan>,
     process_env: &BTreeMap<String, String>,
 ) -> Result<Plan> {
+    let wanted = with_dependencies(stack, selected)?;
+    let waves = waves(stack);
+
+    let mut wiring = kinds::Wiring::new(stack)?;
+    let run_id = previous.map_or_else(|| secret::random_hex(8), |p| p.run_id.clone());
+    if let Some(previous) = previous {
+        wiring.keep_generated(&previous.secrets);
+    }
+    let stack_secrets = stack_secret_names(stack, process_env, &wiring);
+    let mut services = Vec::new();
+    for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
+        let wave = waves[service.name.as_str()];
+        services.push(plan_service(stack, service, wave, &wiring, &run_id, process_env, &stack_secrets)?);
+    }
+    services.sort_by_key(|s| s.wave);
+
+    let secrets = every_secret(stack, &services, &wiring, process_env);
+    Ok(Plan {
+        stack_name: stack.name.clone(),
+        stack_file: stack.source.path.clone(),
+        dir: stack.dir.clone(),
+        services,
+        secrets,
+        notes: wiring.notes.clone(),
+        model: wiring.model.clone(),
+        model_offline: wiring.model_offline,
+        run_id,
+        selected_all: selected.is_empty(),
+    })
+}
+
+/// The selected services and everything they depend on, by name (all when none is selected).
+fn with_dependencies<'a>(stack: &'a Stack, selected: &'a [String]) -> Result<Vec<&'a str>> {
     let by_name: HashMap<&str, &config::Service> = stack.services.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut wanted: Vec<&str> = Vec::new();
     let mut queue: Vec<&str> = if selected.is_empty() {
@@ -116,7 +149,11 @@ fn build_in(
             queue.extend(service.depends_on.iter().map(String::as_str));
         }
     }
+    Ok(wanted)
+}
 
+/// Each service's wave: 0 without dependencies, else one more than its latest dependency.
+fn waves(stack: &Stack) -> HashMap<&str, usize> {
     let mut waves: HashMap<&str, usize> = HashMap::new();
     // Dependencies are acyclic (checked by config), so repeated relaxation terminates.
     for _ in 0..stack.services.len() {
@@ -125,44 +162,27 @@ fn build_in(
             waves.insert(&service.name, wave);
         }
     }
+    waves
+}
 
-    let mut wiring = kinds::Wiring::new(stack)?;
-    let run_id = previous.map_or_else(|| secret::random_hex(8), |p| p.run_id.clone());
-    if let Some(previous) = previous {
-        wiring.keep_generated(&previous.secrets);
-    }
-    let stack_secrets = stack_secret_names(stack, process_env, &wiring);
-    let mut services = Vec::new();
-    for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
-        let wave = waves[service.name.as_str()];
-        services.push(plan_service(stack, service, wave, &wiring, &run_id, process_env, &stack_secrets)?);
-    }
-    services.sort_by_key(|s| s.wave);
-
-    // Every secret of the stack, also those no service gets: redaction never depends on the
-    // scoping. The wiring's first, so they keep their own names (`build_again` finds them by it).
+/// Every secret of the stack, also those no service gets: redaction never depends on the
+/// scoping. The wiring's first, so they keep their own names (`build_again` finds them by it).
+fn every_secret(
+    stack: &Stack,
+    services: &[ServicePlan],
+    wiring: &kinds::Wiring,
+    process_env: &BTreeMap<String, String>,
+) -> Vec<Secret> {
     let mut secrets: Vec<Secret> = wiring.secrets();
     secret::collect(&mut secrets, process_env);
     for service in &stack.services {
         secret::collect(&mut secrets, &service.file_env);
     }
-    for service in &services {
+    for service in services {
         secret::collect(&mut secrets, &service.env);
     }
     secret::sort(&mut secrets);
-
-    Ok(Plan {
-        stack_name: stack.name.clone(),
-        stack_file: stack.source.path.clone(),
-        dir: stack.dir.clone(),
-        services,
-        secrets,
-        notes: wiring.notes.clone(),
-        model: wiring.model.clone(),
-        model_offline: wiring.model_offline,
-        run_id,
-        selected_all: selected.is_empty(),
-    })
+    secrets
 }
 
 /// The names of the stack's secrets: secret-named variables of the stack-level env files and of
@@ -185,31 +205,8 @@ fn plan_service(
     process_env: &BTreeMap<String, String>,
     stack_secrets: &[String],
 ) -> Result<ServicePlan> {
-    // Secrets are scoped (`kinds::inherits`); everything else is inherited as it is.
-    let inherited = process_env.iter().filter(|(key, _)| kinds::inherits(service, key));
-    let mut env = EnvBuilder { env: inherited.map(|(k, v)| (k.clone(), v.clone())).collect(), own: Vec::new() };
-    for (key, value) in service.file_env.iter().filter(|(key, _)| kinds::inherits(service, key)) {
-        env.set(key, value.clone());
-    }
-    if let Some(port) = service.port {
-        env.set("PORT", port.to_string());
-    }
-    env.set("PYTHONUNBUFFERED", "1".to_owned());
-    env.set(RUN_VAR, run_id.to_owned());
     let defaults = wiring.defaults(service).map_err(|error| stack.source.locate(&service.span, error))?;
-    for key in &defaults.remove_env {
-        env.env.remove(*key);
-        env.own.retain(|k| k != key);
-    }
-    for (key, value) in defaults.env {
-        // What the stack file sets explicitly wins over the wiring.
-        if !service.env.contains_key(&key) {
-            env.set(&key, value);
-        }
-    }
-    for (key, value) in &service.env {
-        env.set(key, value.clone());
-    }
+    let env = environment(service, &defaults, run_id, process_env);
 
     let command = match (&service.command, defaults.command) {
         (Some(command), _) => command.clone(),
@@ -261,6 +258,41 @@ fn plan_service(
         stop_grace: service.stop_grace,
         wave,
     })
+}
+
+/// The service's environment, each later source winning: agui-dev's own (secrets scoped by
+/// `kinds::inherits`) and the env files, `PORT` and the run's variables, the kind's wiring, the
+/// service's `env`.
+fn environment(
+    service: &config::Service,
+    defaults: &kinds::Defaults,
+    run_id: &str,
+    process_env: &BTreeMap<String, String>,
+) -> EnvBuilder {
+    let inherited = process_env.iter().filter(|(key, _)| kinds::inherits(service, key));
+    let mut env = EnvBuilder { env: inherited.map(|(k, v)| (k.clone(), v.clone())).collect(), own: Vec::new() };
+    for (key, value) in service.file_env.iter().filter(|(key, _)| kinds::inherits(service, key)) {
+        env.set(key, value.clone());
+    }
+    if let Some(port) = service.port {
+        env.set("PORT", port.to_string());
+    }
+    env.set("PYTHONUNBUFFERED", "1".to_owned());
+    env.set(RUN_VAR, run_id.to_owned());
+    for key in &defaults.remove_env {
+        env.env.remove(*key);
+        env.own.retain(|k| k != key);
+    }
+    for (key, value) in &defaults.env {
+        // What the stack file sets explicitly wins over the wiring.
+        if !service.env.contains_key(key) {
+            env.set(key, value.clone());
+        }
+    }
+    for (key, value) in &service.env {
+        env.set(key, value.clone());
+    }
+    env
 }
 
 /// The variable that marks every process of one run.

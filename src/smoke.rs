@@ -19,7 +19,7 @@ use crate::kinds::browser::{self, Probe};
 use crate::kinds::{self, Kind, SmokeTarget, clip};
 use crate::launch;
 use crate::output::short;
-use crate::output::{Key, Level, Msg};
+use crate::output::{Key, Level, Msg, Out};
 use crate::plan::{Plan, RUN_VAR, ServicePlan};
 use crate::secret::{Secret, redact};
 use crate::supervise::{Outcome, process};
@@ -61,52 +61,24 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
             false
         }
     };
-    let mut early_outcome = None;
-    if ready {
-        verdicts.push(Verdict {
-            id: "stack.ready".into(),
-            service: None,
-            passed: true,
-            message: "every service is ready".into(),
-            took: ready_at.elapsed(),
-        });
-        let tests = tests(stack, plan);
-        for (index, test) in tests.iter().enumerate() {
-            out.send(Msg::Waiting { key: Key::Smoke(index), what: format!("check `{}`", test.id()) }).await;
-            let began = Instant::now();
-            let remaining = deadline.saturating_duration_since(began);
-            let result = match tokio::time::timeout(remaining.min(test.timeout()), test.run(plan, reaper)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("no result within {}", short(remaining.min(test.timeout())))),
-            };
-            let verdict = Verdict {
-                id: test.id(),
-                service: test.service().map(str::to_owned),
-                passed: result.is_ok(),
-                message: result.unwrap_or_else(|e| e),
-                took: began.elapsed(),
-            };
-            let (level, mark) = if verdict.passed { (Level::Success, "passed") } else { (Level::Error, "failed") };
-            let text = format!("`{}` {mark} in {}: {}", verdict.id, short(verdict.took), verdict.message);
-            out.send(Msg::Done { key: Key::Smoke(index), level, text }).await;
-            verdicts.push(verdict);
-        }
-        control.down().await;
+    let message = if ready {
+        "every service is ready".to_owned()
+    } else if Instant::now() >= deadline {
+        format!("not every service was ready within the smoke timeout of {}", short(options.timeout))
     } else {
-        let why = if Instant::now() >= deadline {
-            format!("not every service was ready within the smoke timeout of {}", short(options.timeout))
-        } else {
-            "the stack failed while starting".to_owned()
-        };
-        verdicts.push(Verdict {
-            id: "stack.ready".into(),
-            service: None,
-            passed: false,
-            message: why,
-            took: ready_at.elapsed(),
-        });
-        control.down().await;
+        "the stack failed while starting".to_owned()
+    };
+    verdicts.push(Verdict {
+        id: "stack.ready".into(),
+        service: None,
+        passed: ready,
+        message,
+        took: ready_at.elapsed(),
+    });
+    if ready {
+        verdicts.extend(run_tests(stack, plan, reaper, out, deadline).await);
     }
+    control.down().await;
     let joined = match ended_early {
         Some(joined) => joined,
         None => stack_task.await,
@@ -115,13 +87,60 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
         Ok(outcome) => outcome,
         Err(err) => Outcome::Failed(Error::failed("the supervisor panicked").cause(err)),
     };
+    let mut early_outcome = None;
     if let Outcome::Failed(error) = outcome {
         let error = error.redacted(&plan.secrets);
         out.status(Level::Error, error.to_string().trim_start_matches("error: ").to_owned()).await;
         early_outcome = Some(error);
     }
+    verdicts.push(nothing_left(plan));
 
-    // Nothing of the stack may be left: no process of this run, every port free.
+    out.flush().await;
+    let failed = report(out, &verdicts, log_dir, options.json, started).await;
+    if let Some(path) = &options.junit {
+        let xml = junit(&plan.stack_name, &verdicts, log_dir, &plan.secrets);
+        std::fs::write(path, xml)
+            .map_err(|err| Error::failed(format!("cannot write `{}`", path.display())).cause(err))?;
+    }
+    launch.finish().await;
+    match (failed, early_outcome) {
+        (0, None) => Ok(()),
+        (_, Some(error)) => Err(error),
+        (n, None) => Err(Error::failed(format!("{n} smoke check{} failed", if n == 1 { "" } else { "s" }))
+            .hint("read the failing checks above; the services' full output is in `.agui-dev/logs/`")),
+    }
+}
+
+/// Every smoke test of the ready stack, one after the other, each within its own timeout and
+/// what is left of the run's.
+async fn run_tests(stack: &Stack, plan: &Plan, reaper: &Reaper, out: &Out, deadline: Instant) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    for (index, test) in tests(stack, plan).iter().enumerate() {
+        out.send(Msg::Waiting { key: Key::Smoke(index), what: format!("check `{}`", test.id()) }).await;
+        let began = Instant::now();
+        let remaining = deadline.saturating_duration_since(began);
+        let result = match tokio::time::timeout(remaining.min(test.timeout()), test.run(plan, reaper)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no result within {}", short(remaining.min(test.timeout())))),
+        };
+        let verdict = Verdict {
+            id: test.id(),
+            service: test.service().map(str::to_owned),
+            passed: result.is_ok(),
+            message: result.unwrap_or_else(|e| e),
+            took: began.elapsed(),
+        };
+        let (level, mark) = if verdict.passed { (Level::Success, "passed") } else { (Level::Error, "failed") };
+        let text = format!("`{}` {mark} in {}: {}", verdict.id, short(verdict.took), verdict.message);
+        out.send(Msg::Done { key: Key::Smoke(index), level, text }).await;
+        verdicts.push(verdict);
+    }
+    verdicts
+}
+
+/// Nothing of the stack may be left: no process of this run, every port free. What is left is
+/// killed.
+fn nothing_left(plan: &Plan) -> Verdict {
     let began = Instant::now();
     let strays = process::strays(&plan.run_id);
     let busy: Vec<u16> = plan.services.iter().filter_map(|s| s.port).filter(|p| !ports::is_free(*p)).collect();
@@ -129,15 +148,18 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
         strays.iter().map(|(pid, cmd)| format!("pid {pid} ({cmd}) was still running")).collect();
     problems.extend(busy.iter().map(|p| format!("port {p} was still taken")));
     group::kill_pids(&strays);
-    verdicts.push(Verdict {
+    Verdict {
         id: "stack.stopped".into(),
         service: None,
         passed: problems.is_empty(),
         message: if problems.is_empty() { "no process left, every port free".into() } else { problems.join("; ") },
         took: began.elapsed(),
-    });
+    }
+}
 
-    out.flush().await;
+/// The failures with their services' last lines, the verdicts as JSON lines when asked, and the
+/// summary; returns how many failed.
+async fn report(out: &Out, verdicts: &[Verdict], log_dir: &Path, json: bool, started: Instant) -> usize {
     let failed: Vec<&Verdict> = verdicts.iter().filter(|r| !r.passed).collect();
     for verdict in &failed {
         let mut text = format!("`{}` failed: {}", verdict.id, verdict.message);
@@ -146,8 +168,8 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
         }
         out.status(Level::Error, text).await;
     }
-    if options.json {
-        for verdict in &verdicts {
+    if json {
+        for verdict in verdicts {
             let line = json!({
                 "id": verdict.id,
                 "service": verdict.service,
@@ -165,18 +187,7 @@ pub async fn run(cli: &Cli, options: &Options) -> Result<()> {
         short(started.elapsed())
     );
     out.status(if failed.is_empty() { Level::Success } else { Level::Error }, summary).await;
-    if let Some(path) = &options.junit {
-        let xml = junit(&plan.stack_name, &verdicts, log_dir, &plan.secrets);
-        std::fs::write(path, xml)
-            .map_err(|err| Error::failed(format!("cannot write `{}`", path.display())).cause(err))?;
-    }
-    launch.finish().await;
-    match (failed.len(), early_outcome) {
-        (0, None) => Ok(()),
-        (_, Some(error)) => Err(error),
-        (n, None) => Err(Error::failed(format!("{n} smoke check{} failed", if n == 1 { "" } else { "s" }))
-            .hint("read the failing checks above; the services' full output is in `.agui-dev/logs/`")),
-    }
+    failed.len()
 }
 
 /// A smoke test to run once the stack is ready: one of a kind's, a foreign-page probe of a

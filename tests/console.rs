@@ -52,7 +52,7 @@ fn only_the_console_page_with_the_token_gets_in_and_no_secret_gets_out() {
     let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));
     // `--console`: CI runs this with `CI` set, where the console is off unless asked.
     let mut up = fixture.spawn(&["up", "--console"]);
-    up.stderr.wait_for("all 1 service is ready");
+    up.stderr.wait_for("the service is ready");
     let (port, token) = console_of(&up);
     let with_token = [("X-Agui-Dev-Token", token.as_str())];
     let origin = format!("http://127.0.0.1:{port}");
@@ -265,7 +265,7 @@ fn the_agent_relay_streams_what_each_event_meant_keeps_the_thread_and_names_a_br
     assert_eq!(up.wait(), 0);
     std::fs::write(fixture.file("stack.toml"), service("bad", bad, "bad") + "[console]\nport = \"auto\"").unwrap();
     let mut up = fixture.spawn(&["up", "--console"]);
-    up.stderr.wait_for("all 1 service is ready");
+    up.stderr.wait_for("the service is ready");
     let (port, token) = console_of(&up);
     let frames = agent_run(port, &token, r#"{"message":"hello"}"#);
     let violation = frames.iter().find(|f| f["kind"] == "violation").unwrap_or_else(|| panic!("{frames:?}"));
@@ -286,7 +286,7 @@ fn a_key_a_restart_reads_from_env_is_redacted_in_what_the_console_sends() {
     ));
     std::fs::write(fixture.file(".env"), "UNRELATED=1\n").unwrap();
     let mut up = fixture.spawn(&["up", "--console", "--no-watch"]);
-    up.stderr.wait_for("all 1 service is ready");
+    up.stderr.wait_for("the service is ready");
     up.stdout.wait_for("printed");
     let (port, token) = console_of(&up);
     let with_token = [("X-Agui-Dev-Token", token.as_str())];
@@ -318,7 +318,7 @@ fn the_console_reads_the_logs_of_the_stacks_services_and_no_other_file() {
     // `.agui-dev/logs/../../outside.log` is this file.
     std::fs::write(fixture.file("outside.log"), "not-a-service-log\n").unwrap();
     let mut up = fixture.spawn(&["up", "--console", "--no-watch"]);
-    up.stderr.wait_for("all 1 service is ready");
+    up.stderr.wait_for("the service is ready");
     up.stdout.wait_for("tick");
     let (port, token) = console_of(&up);
     let with_token = [("X-Agui-Dev-Token", token.as_str())];
@@ -349,7 +349,7 @@ fn the_console_is_served_unless_ci_or_the_stack_file_or_a_flag_says_no() {
             None => command.env_remove("CI"),
         };
         let mut up = fixture.spawn_command(command);
-        let text = up.stderr.wait_for("all 1 service is ready");
+        let text = up.stderr.wait_for("the service is ready");
         up.signal(Signal::SIGINT);
         assert_eq!(up.wait(), 0);
         text.contains("console: http://127.0.0.1:")

@@ -462,7 +462,7 @@ fn set_open_files(pid: i32, soft: u64) {
 fn the_control_socket_backs_off_when_out_of_file_descriptors() {
     let fixture = Fixture::new("[services.a]\ncommand = \"sleep 1000\"\n");
     let mut up = fixture.spawn(&["up", "--no-console", "--no-watch"]);
-    up.stderr.wait_for("all 1 service is ready");
+    up.stderr.wait_for("the service is ready");
     let pid = up.pid();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let soft: u64 = limits

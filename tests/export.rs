@@ -718,3 +718,33 @@ fn a_literal_key_in_the_proxy_config_is_refused_and_nothing_is_written() {
     assert!(!stderr.contains("sk-literal-in-config-0005"));
     assert!(!out.exists(), "nothing is written");
 }
+
+#[test]
+fn a_services_own_port_and_host_become_its_exported_port_and_every_interface() {
+    // As in a Procfile; `PORT` and `HOST` exported in the shell change nothing.
+    let fixture = Fixture::new(
+        "[services.web]\ncommand = [\"python3\", \"-m\", \"http.server\", \"${PORT}\", \"--bind\", \"${HOST}\"]\nport = \"auto\"\nenv = { SELF_URL = \"http://${HOST}:${PORT}/\" }\n",
+    );
+    let stack = fixture.file("stack.toml");
+    let out = tempfile::tempdir().unwrap();
+    let shell = [("PORT", "1"), ("HOST", "10.255.255.1")];
+    export(&fixture, &stack, &["compose", "-o", out.path().join("compose.yaml").to_str().unwrap()], &shell);
+    export(&fixture, &stack, &["k8s", "-o", out.path().join("k8s").to_str().unwrap()], &shell);
+
+    let web = &yaml_docs(&out.path().join("compose.yaml"))[0]["services"]["web"];
+    let port = web["environment"]["PORT"].as_str().unwrap().to_owned();
+    let args = |value: &Value| -> Vec<String> {
+        value.as_sequence().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
+    };
+    // In a container the service listens on its exported port, on every interface.
+    let expected = ["python3", "-m", "http.server", port.as_str(), "--bind", "0.0.0.0"];
+    assert_eq!(args(&web["command"]), expected);
+    assert_eq!(web["ports"][0].as_str(), Some(format!("127.0.0.1:{port}:{port}").as_str()));
+    // Its own URL points at its name there, as every URL to a service of the stack does.
+    assert_eq!(web["environment"]["SELF_URL"].as_str(), Some(format!("http://web:{port}/").as_str()));
+
+    let container =
+        &doc(&yaml_docs(&out.path().join("k8s/web.yaml")), "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(args(&container["args"]), expected);
+    assert_eq!(container["ports"][0]["containerPort"].as_u64(), Some(port.parse().unwrap()), "{container:?}");
+}

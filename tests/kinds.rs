@@ -2,8 +2,8 @@
 //! A kind is its folder and its registration: a toy kind, written here and registered through
 //! `kinds::register` (the path the built-in kinds take, `Registry::add`), gets its own key in a
 //! stack file read, checked and expanded, its wiring run and its defaults in the plan, without a
-//! line of config, plan or supervise knowing it. The README's "add a kind" list is read and held
-//! against where the built-in kinds really live; and the errors about LiteLLM's keys, which config
+//! line of config, plan or supervise knowing it. The contributors' "A service kind" list
+//! (docs/development.md) is read and held against where the built-in kinds really live; and the errors about LiteLLM's keys, which config
 //! used to write, keep their text now that the kind writes them.
 
 mod common;
@@ -148,7 +148,7 @@ fn the_toy_kinds_keys_are_checked_where_they_are_written() {
         ),
         (
             toy("greeting = \"hi\"\ntimes = \"two\"\n"),
-            "error: [DIR]/stack.toml:5:9: invalid type: string \"two\", expected u32 (in `services.hello.times`)\nhint: fix the value at this location; the README lists every key",
+            "error: [DIR]/stack.toml:5:9: invalid type: string \"two\", expected u32 (in `services.hello.times`)\nhint: fix the value at this location; docs/stack-toml.md lists every key",
         ),
         (
             toy("greeting = \"${AGUI_TEST_TOY_SURELY_UNSET}\"\n"),
@@ -226,7 +226,7 @@ fn the_litellm_keys_keep_their_errors() {
         ),
         (
             "[services.a]\nkind = \"litellm\"\nport = 4000\nmodel = 5\n",
-            "error: [DIR]/stack.toml:4:9: invalid type: integer `5`, expected a string (in `services.a.model`)\nhint: fix the value at this location; the README lists every key",
+            "error: [DIR]/stack.toml:4:9: invalid type: integer `5`, expected a string (in `services.a.model`)\nhint: fix the value at this location; docs/stack-toml.md lists every key",
         ),
         (
             "[services.a]\nkind = \"litellm\"\nport = 4000\nvenvv = \".venv\"\n",
@@ -270,9 +270,9 @@ fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The README's "add a kind" bullet: (the number of files it claims, the paths it names: those
-/// under `src/` or `docs/`, and `README.md`).
-fn kind_bullet(root: &Path) -> (usize, Vec<String>) {
+/// The "A service kind" section of the contributors' docs: (the number of files it claims, the
+/// paths it names: those under `src/` or `docs/`, and `README.md`).
+fn kind_section(root: &Path) -> (usize, Vec<String>) {
     let mut docs = vec![root.join("README.md")];
     let mut stack = vec![root.join("docs")];
     while let Some(dir) = stack.pop() {
@@ -288,16 +288,18 @@ fn kind_bullet(root: &Path) -> (usize, Vec<String>) {
     let mut found = Vec::new();
     for doc in docs {
         let text = std::fs::read_to_string(&doc).unwrap();
-        if let Some(start) = text.find("- **A service kind** (") {
-            let rest = &text[start + 2..];
-            let end = rest.find("\n- ").or_else(|| rest.find("\n\n")).unwrap_or(rest.len());
-            found.push(rest[..end].to_owned());
+        if let Some(start) = text.find("# A service kind\n") {
+            let rest = &text[start + "# A service kind\n".len()..];
+            found.push(rest[..rest.find("\n#").unwrap_or(rest.len())].to_owned());
         }
     }
-    assert_eq!(found.len(), 1, "one \"**A service kind**\" bullet in README.md or docs/: {found:?}");
-    let bullet = &found[0];
-    let count: usize = bullet["**A service kind** (".len()..].split_whitespace().next().unwrap().parse().unwrap();
-    let mut paths: Vec<String> = bullet
+    assert_eq!(found.len(), 1, "one \"A service kind\" section in README.md or docs/: {found:?}");
+    let section = &found[0];
+    let first = section.split_whitespace().next().unwrap().to_lowercase();
+    let words = ["zero", "one", "two", "three", "four", "five", "six", "seven"];
+    let count = words.iter().position(|w| *w == first).or_else(|| first.parse().ok());
+    let count = count.unwrap_or_else(|| panic!("the section does not start with its number of files: {section}"));
+    let mut paths: Vec<String> = section
         .split('`')
         .skip(1)
         .step_by(2)
@@ -312,10 +314,10 @@ fn kind_bullet(root: &Path) -> (usize, Vec<String>) {
 /// The list says how many files a kind touches and names them; each named file really holds that
 /// part of every built-in kind, and the kinds' knowledge is nowhere else below the commands.
 #[test]
-fn the_readme_lists_the_files_a_kind_touches() {
+fn the_docs_list_the_files_a_kind_touches() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (count, paths) = kind_bullet(root);
-    assert_eq!(count, paths.len(), "the bullet claims {count} files and names {paths:?}");
+    let (count, paths) = kind_section(root);
+    assert_eq!(count, paths.len(), "the section claims {count} files and names {paths:?}");
     let real = real_kinds();
     assert!(real.len() >= 3, "{real:?}");
     for path in &paths {

@@ -19,66 +19,93 @@ fn layer_table(lib: &str) -> BTreeMap<String, usize> {
     table
 }
 
-/// The crate-level modules a file's code names, from its module path (`["supervise", "process"]`).
-fn imports(module_path: &[String], text: &str) -> Vec<String> {
-    let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
-    let mut found = Vec::new();
-    let bytes = code.as_bytes();
+/// The code of a file without its line comments.
+fn code_of(text: &str) -> String {
+    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+/// The first segment of each path that starts at `at`: `x::y` gives `x`; `{a, b::c, d}` gives
+/// `a`, `b` and `d`. Returns them and where the path ends.
+fn first_segments(code: &str, mut at: usize) -> (Vec<String>, usize) {
     let ident_at =
         |at: usize| -> String { code[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
-    let mut at = 0;
-    while at < code.len() {
-        let rest = &code[at..];
-        let boundary = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
-        // `crate::` or a run of `super::` that climbs to the crate root.
-        let (root, len) = if boundary && rest.starts_with("crate::") {
-            (true, "crate::".len())
-        } else if boundary && rest.starts_with("super::") {
-            let mut len = 0;
-            let mut climbs = 0;
-            while code[at + len..].starts_with("super::") {
-                len += "super::".len();
-                climbs += 1;
-            }
-            (climbs >= module_path.len(), len)
-        } else {
-            at += rest.chars().next().map_or(1, char::len_utf8);
-            continue;
-        };
-        at += len;
-        if !root {
-            continue;
-        }
-        if code[at..].starts_with('{') {
-            // `crate::{a, b::c, d}`: the first segment of each item at depth 1.
-            let mut depth = 0;
-            let mut expect = true;
-            for (offset, c) in code[at..].char_indices() {
-                match c {
-                    '{' => {
-                        depth += 1;
-                        expect = depth == 1;
-                    }
-                    '}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            at += offset;
-                            break;
-                        }
-                    }
-                    ',' if depth == 1 => expect = true,
-                    c if expect && depth == 1 && (c.is_ascii_alphabetic() || c == '_') => {
-                        found.push(ident_at(at + offset));
-                        expect = false;
-                    }
-                    _ => {}
+    let mut found = Vec::new();
+    if code[at..].starts_with('{') {
+        let mut depth = 0;
+        let mut expect = true;
+        for (offset, c) in code[at..].char_indices() {
+            match c {
+                '{' => {
+                    depth += 1;
+                    expect = depth == 1;
                 }
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        at += offset;
+                        break;
+                    }
+                }
+                ',' if depth == 1 => expect = true,
+                c if expect && depth == 1 && (c.is_ascii_alphabetic() || c == '_') => {
+                    found.push(ident_at(at + offset));
+                    expect = false;
+                }
+                _ => {}
             }
-        } else {
-            found.push(ident_at(at));
         }
+    } else {
+        found.push(ident_at(at));
     }
     found.retain(|name| !name.is_empty() && name != "self");
+    (found, at)
+}
+
+/// Where `word` starts a path at a word boundary in `code`: the offsets just after it.
+fn path_starts<'a>(code: &'a str, word: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let bytes = code.as_bytes();
+    code.match_indices(word)
+        .map(|(at, _)| at)
+        .filter(move |&at| {
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_' || bytes[at - 1] == b':')
+        })
+        .map(move |at| at + word.len())
+}
+
+/// The crate-level modules a file's code names, from its module path (`["supervise", "process"]`).
+fn imports(module_path: &[String], text: &str) -> Vec<String> {
+    let code = code_of(text);
+    let mut found = Vec::new();
+    for at in path_starts(&code, "crate::") {
+        found.extend(first_segments(&code, at).0);
+    }
+    // A run of `super::` that climbs to the crate root.
+    for mut at in path_starts(&code, "super::") {
+        let mut climbs = 1;
+        while code[at..].starts_with("super::") {
+            at += "super::".len();
+            climbs += 1;
+        }
+        if climbs >= module_path.len() {
+            found.extend(first_segments(&code, at).0);
+        }
+    }
+    found
+}
+
+/// The sibling files a file's code names: `super::x` from `folder/y.rs`, or `crate::folder::x`.
+fn sibling_imports(module_path: &[String], text: &str) -> Vec<String> {
+    let code = code_of(text);
+    let parent = &module_path[..module_path.len() - 1];
+    let mut found = Vec::new();
+    for at in path_starts(&code, "super::").filter(|&at| !code[at..].starts_with("super::")) {
+        found.extend(first_segments(&code, at).0);
+    }
+    let through_crate = format!("crate::{}::", parent.join("::"));
+    for at in path_starts(&code, &through_crate) {
+        found.extend(first_segments(&code, at).0);
+    }
+    found.retain(|name| name != module_path.last().unwrap());
     found
 }
 
@@ -144,6 +171,73 @@ fn every_import_points_down_the_layers() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let bad = violations(&src);
     assert!(bad.is_empty(), "imports against the layer order of src/lib.rs:\n{}", bad.join("\n"));
+}
+
+/// Import circles between the files of one folder (`console/agent.rs` uses `console/api.rs`,
+/// which uses it back), as `a -> b -> a`, each circle once. A module's `mod.rs` is its parent's,
+/// not a sibling: a parent declares its children, and children use what it re-exports.
+fn circles(src: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut uses: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut texts = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(src).unwrap();
+        if relative.components().count() < 2 {
+            continue;
+        }
+        let path = module_path(relative);
+        uses.entry(path.join("::")).or_default();
+        texts.push((path, std::fs::read_to_string(file).unwrap()));
+    }
+    for (path, text) in texts {
+        let parent = path[..path.len() - 1].join("::");
+        let targets: Vec<String> = sibling_imports(&path, &text)
+            .into_iter()
+            .map(|sibling| format!("{parent}::{sibling}"))
+            .filter(|target| uses.contains_key(target))
+            .collect();
+        uses.get_mut(&path.join("::")).unwrap().extend(targets);
+    }
+    let mut found: Vec<Vec<String>> = Vec::new();
+    for start in uses.keys() {
+        // Depth-first from each module, looking for a way back to it.
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        while let Some((at, trail)) = stack.pop() {
+            for next in &uses[&at] {
+                if next == start {
+                    let mut circle = trail.clone();
+                    let smallest = (0..circle.len()).min_by_key(|&i| &circle[i]).unwrap();
+                    circle.rotate_left(smallest);
+                    if !found.contains(&circle) {
+                        found.push(circle);
+                    }
+                } else if !trail.contains(next) {
+                    let mut longer = trail.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+    found.into_iter().map(|c| format!("{} -> {}", c.join(" -> "), c[0])).collect()
+}
+
+#[test]
+fn no_import_circle_between_the_files_of_a_folder() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = circles(&src);
+    assert!(found.is_empty(), "import circles inside a folder (cut one direction):\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_scanner_sees_sibling_files() {
+    let path = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let text = "use super::api::{App, frame};\nuse super::{guard, shared::Part};\nuse super::super::config;\n\
+                let x = crate::console::page::X;\nuse crate::consoles::y;\n// super::commented\n";
+    assert_eq!(sibling_imports(&path(&["console", "agent"]), text), ["api", "guard", "shared", "page"]);
+    // A file never counts as its own sibling.
+    assert!(sibling_imports(&path(&["console", "agent"]), "use crate::console::agent::x;").is_empty());
 }
 
 #[test]

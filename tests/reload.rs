@@ -124,7 +124,7 @@ fn touching_a_watched_file_restarts_the_service_once_and_node_modules_does_not()
     std::fs::create_dir_all(fixture.file("src/node_modules/pkg")).unwrap();
     std::fs::write(fixture.file("src/app.py"), "print(1)\n").unwrap();
     let mut up = watching_up(&fixture);
-    up.stderr.wait_for("all 1 service is ready");
+    up.stderr.wait_for("the service is ready");
 
     std::fs::write(fixture.file("src/app.py"), "print(2)\n").unwrap();
     up.stdout.wait_until("a second start", |t| pids_of(t, "w").len() == 2);

@@ -118,6 +118,77 @@ fn a_bad_event_sequence_fails_the_agui_check_and_the_junit_hides_the_secret() {
     }
 }
 
+/// An AG-UI server that answers every run with the frames of `$STREAM` (one event JSON a line), and
+/// refuses a foreign `Host` and any cross-origin page, so its browser checks pass.
+const REPLAY_AGUI: &str = r#"
+import http.server, os
+FRAMES = [line for line in open(os.environ["STREAM"]).read().splitlines() if line.strip()]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def own_host(self):
+        return self.headers.get("Host", "").split(":")[0] in ("127.0.0.1", "localhost")
+    def do_GET(self):
+        self.send_response(200 if self.own_host() else 403); self.end_headers(); self.wfile.write(b"ok")
+    def do_OPTIONS(self):
+        self.send_response(403); self.end_headers()
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200 if self.own_host() else 403)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for frame in FRAMES:
+            self.wfile.write(("data: " + frame + "\n\n").encode())
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+/// `agui-dev smoke --json` on a stack of one AG-UI server replaying a fixture of
+/// `tests/fixtures/agui-streams/`.
+fn smoke_replaying(stream: &str) -> (i32, String, String) {
+    let path = common::repo_root().join("tests/fixtures/agui-streams").join(stream);
+    let fixture = Fixture::new(&format!(
+        "[services.agui]\nkind = \"agui\"\ncommand = \"python3 replay_agui.py\"\nport = {}\nenv = {{ STREAM = \"{}\" }}\n",
+        free_port(),
+        path.display()
+    ));
+    std::fs::write(fixture.file("replay_agui.py"), REPLAY_AGUI).unwrap();
+    let seen = smoke(&fixture, &["--json"]);
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+    seen
+}
+
+#[test]
+fn thinking_events_pass_smoke_with_a_warning_that_names_their_reasoning_replacement() {
+    let (code, stdout, stderr) = smoke_replaying("agui.no-thinking-events.jsonl");
+    assert_eq!(code, 0, "{stderr}");
+    let message = passed_message(&stdout, "agui.run");
+    assert!(
+        message.starts_with(
+            "11 events, 1 run; the answer: Hi; warning: rule `agui.no-thinking-events` at event 1: \
+         `THINKING_START` is deprecated since AG-UI 1.0: send `REASONING_START`"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("at event 6: `THINKING_END` is deprecated since AG-UI 1.0: send `REASONING_END`"),
+        "{message}"
+    );
+    assert!(stderr.contains("smoke: 5 passed, 0 failed"), "{stderr}");
+}
+
+#[test]
+fn a_step_left_open_at_run_finished_fails_smoke() {
+    let (code, _, stderr) = smoke_replaying("agui.finish-closes-steps.jsonl");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "`agui.run` failed: rule `agui.finish-closes-steps` broken at event 7: the run finished with step `plan` \
+             still active (no `STEP_FINISHED`)"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn failing_custom_checks_are_named() {
     let port = free_port();

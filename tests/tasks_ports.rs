@@ -72,7 +72,7 @@ fn check_shows_an_auto_port_as_chosen_at_start() {
     let fixture = Fixture::new(AUTO_STACK);
     let (code, stdout, stderr) = fixture.run(&["check"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("port      auto (chosen at start)"), "{stdout}");
+    assert!(stdout.contains("port      auto (chosen at start; "), "{stdout}");
 }
 
 #[test]
@@ -141,4 +141,131 @@ fn a_task_with_a_ready_probe_is_refused() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("stack.toml:4:9"), "{stderr}");
     assert!(stderr.contains("is a task and has a `ready` probe"), "{stderr}");
+}
+
+/// A server on its own `${PORT}` and `${HOST}`, as a Procfile writes it, with an auto port.
+const OWN_PORT_STACK: &str = r#"
+[services.web]
+command = ["python3", "-m", "http.server", "${PORT}", "--bind", "${HOST}"]
+port = "auto"
+env = { SELF_URL = "http://${HOST}:${PORT}/" }
+ready = { http = "http://${HOST}:${PORT}/" }
+"#;
+
+/// `PORT` and `HOST` exported in the shell: the service's own port and address win.
+fn with_foreign_port_and_host(mut command: std::process::Command) -> std::process::Command {
+    command.env("PORT", "1").env("HOST", "10.255.255.1");
+    command
+}
+
+#[test]
+fn a_services_own_port_and_host_fill_its_command_env_and_probe_even_when_exported() {
+    let fixture = Fixture::new(OWN_PORT_STACK);
+    let output = with_foreign_port_and_host(fixture.command(&["check"])).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // `check` shows the resolved values: the port it chose, the same in the command, env and probe.
+    let port = stdout.split("PORT=").nth(1).and_then(|p| p.split_whitespace().next()).unwrap();
+    assert!(stdout.contains(&format!("command   python3 -m http.server {port} --bind 127.0.0.1\n")), "{stdout}");
+    assert!(stdout.contains(&format!("port      auto (chosen at start; {port} in this check)")), "{stdout}");
+    assert!(stdout.contains(&format!("SELF_URL=http://127.0.0.1:{port}/")), "{stdout}");
+    assert!(stdout.contains(&format!("ready     http http://127.0.0.1:{port}/")), "{stdout}");
+
+    // Really running: the server listens on the port `up` chose, and the probe found it there.
+    let mut up = fixture.spawn_command(with_foreign_port_and_host(fixture.command(&["up"])));
+    let stderr = up.stderr.wait_for("is ready in");
+    let port = chosen_port(&stderr);
+    assert_eq!(http(port, "GET", "/", &[], "").0, 200);
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert!(fixture.survivors().is_empty());
+}
+
+#[test]
+fn port_in_a_service_without_a_port_says_so_and_names_services_name_port() {
+    let fixture = Fixture::new(
+        "[services.web]\ncommand = \"true\"\nport = \"auto\"\n\n[services.worker]\ncommand = \"echo ${PORT}\"\n",
+    );
+    let mut command = fixture.command(&["check"]);
+    command.env_remove("PORT");
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("stack.toml:6:11: `${PORT}` is not set"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "hint: service `worker` has no `port`, so `${PORT}` is not its own: give it `port = N` (or `port = \"auto\"`), write `${services.web.port}` for another service's port, or export `PORT`"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Two tasks, one needing the other.
+const TASKS: &str = r#"
+[services.gen]
+task = true
+command = ["sh", "-c", "sleep 0.2; echo generated > out.txt"]
+
+[services.migrate]
+task = true
+command = ["sh", "-c", "echo migrated-$(cat out.txt)"]
+depends_on = ["gen"]
+"#;
+
+#[test]
+fn up_of_tasks_only_exits_0_once_they_completed() {
+    // And a long-running server that neither task needs.
+    let web = "[services.web]\ncommand = [\"sh\", \"-c\", \"touch web.started; exec sleep 600\"]\n";
+    let fixture = Fixture::new(&format!("{web}{TASKS}"));
+    let mut up = fixture.spawn(&["up", "migrate"]);
+    // Before: every task completed, then `up` waited for Ctrl-C (this wait gave up after a minute).
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert!(up.stdout.text().contains("migrate | migrated-generated"), "{}", up.stdout.text());
+    let stderr = up.stderr.text();
+    assert!(stderr.contains("all 2 tasks completed in "), "{stderr}");
+    assert!(stderr.contains("; nothing is left running"), "{stderr}");
+    assert!(!stderr.contains("Ctrl-C"), "{stderr}");
+    assert!(!fixture.file("web.started").exists(), "`web` was not asked for");
+    assert!(fixture.survivors().is_empty());
+}
+
+#[test]
+fn up_d_of_tasks_only_returns_once_they_completed_and_leaves_nothing_running() {
+    let fixture = Fixture::new(TASKS);
+    let (code, _, stderr) = fixture.run(&["up", "-d"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("every task completed; nothing is left running"), "{stderr}");
+    assert!(!stderr.contains("runs in the background"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(fixture.file("out.txt")).unwrap(), "generated\n");
+    // The background agui-dev ended too: no process of this fixture, agui-dev included.
+    assert_eq!(common::marked_processes(&fixture.marker), Vec::<(i32, String)>::new());
+}
+
+#[test]
+fn smoke_of_tasks_only_runs_its_checks_after_they_completed() {
+    let fixture =
+        Fixture::new(&format!("{TASKS}\n[[smoke]]\nname = \"output\"\nexec = \"grep -q generated out.txt\"\n"));
+    let (code, _, stderr) = fixture.run(&["smoke"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("`custom.output` passed"), "{stderr}");
+    assert!(fixture.survivors().is_empty());
+}
+
+#[test]
+fn a_task_that_watches_files_keeps_up_running_to_run_it_again() {
+    let fixture = Fixture::new(
+        "[services.build]\ntask = true\ncommand = [\"sh\", \"-c\", \"echo built-from-$(cat src.txt)\"]\nwatch = [\"src.txt\"]\n",
+    );
+    std::fs::write(fixture.file("src.txt"), "one\n").unwrap();
+    let mut command = fixture.command(&["up"]);
+    command.env_remove("CI");
+    let mut up = fixture.spawn_command(command);
+    let stderr = up.stderr.wait_for("the task completed in ");
+    assert!(stderr.contains("Ctrl-C stops everything"), "{stderr}");
+    up.stdout.wait_for("build | built-from-one");
+    std::fs::write(fixture.file("src.txt"), "two\n").unwrap();
+    up.stdout.wait_for("build | built-from-two");
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert!(fixture.survivors().is_empty());
 }

@@ -71,6 +71,19 @@ fn sigterm_and_sighup_stop_the_stack_cleanly() {
 }
 
 #[test]
+fn a_stack_of_one_service_says_the_service_is_ready() {
+    let fixture =
+        Fixture::new("[services.a]\ncommand = \"sh -c 'echo up; exec sleep 600'\"\nready = { log = \"up\" }\n");
+    let mut up = fixture.spawn(&["up"]);
+    let stderr = up.stderr.wait_for("is ready in ");
+    assert!(stderr.contains("the service is ready in "), "{stderr}");
+    assert!(!stderr.contains("all 1 service"), "{stderr}");
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+#[test]
 fn a_dependent_starts_only_after_its_dependency_is_ready() {
     let fixture = Fixture::new(
         r#"

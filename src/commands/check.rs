@@ -27,7 +27,8 @@ pub async fn run(cli: &Cli) -> Result<()> {
         text.push(row("command", shell_words::join(&service.command)));
         text.push(row("cwd", service.cwd.display().to_string()));
         let port = match service.port {
-            _ if service.port_auto => "auto (chosen at start)".to_owned(),
+            // The number this check got is the one its `PORT` and `${PORT}` show; `up` picks again.
+            Some(port) if service.port_auto => format!("auto (chosen at start; {port} in this check)"),
             Some(port) => port.to_string(),
             None => "-".to_owned(),
         };

@@ -154,38 +154,48 @@ pub async fn detach(cli: &Cli, services: &[String]) -> Result<()> {
 
     let printer = start_printer(cli)?;
     let out = printer.out();
-    let result = loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break Err(());
+    // `Some(success)` once the background agui-dev has ended (or is ending, after a failure).
+    let mut ended = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status.success());
         }
         match control::ask(&dir, Op::Wait { services: Vec::new(), timeout_ms: None }).await {
-            Ok(answer) if answer.ok => break Ok(()),
-            Ok(_) => {
-                // A service failed: the background agui-dev stops everything and exits.
-                let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-                break Err(());
-            }
+            Ok(answer) if answer.ok => break None,
+            // A service failed: the background agui-dev stops everything and exits.
+            Ok(_) => break Some(false),
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
-    let outcome = if result.is_ok() {
-        {
-            if let Ok(answer) = ask(&dir, Op::Status).await {
-                for s in answer.services.unwrap_or_default() {
-                    if let Some(url) = s.url {
-                        out.status(Level::Info, format!("  `{}`  {url}", s.name)).await;
-                    }
+    // A run of tasks only ends by itself once they completed: its loop takes no request after
+    // that, so a `status` that fails here means the background agui-dev is exiting.
+    let status = if ended.is_none() { ask(&dir, Op::Status).await.ok() } else { None };
+    if ended.is_none() && status.is_none() {
+        let exit = tokio::task::spawn_blocking(move || child.wait().is_ok_and(|s| s.success()));
+        // Bounded: it has nothing left to stop, only its output to flush.
+        ended = Some(tokio::time::timeout(Duration::from_secs(30), exit).await.is_ok_and(|e| e.unwrap_or(false)));
+    } else if ended == Some(false) {
+        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    }
+    let outcome = match (ended, status) {
+        (Some(true), _) => {
+            let text = "every task completed; nothing is left running (`agui-dev logs` shows their output)";
+            out.status(Level::Success, text.to_owned()).await;
+            Ok(())
+        }
+        (None, Some(answer)) => {
+            for s in answer.services.unwrap_or_default() {
+                if let Some(url) = s.url {
+                    out.status(Level::Info, format!("  `{}`  {url}", s.name)).await;
                 }
-                if let Some(console) = answer.console {
-                    out.status(Level::Info, format!("console: {console}")).await;
-                }
+            }
+            if let Some(console) = answer.console {
+                out.status(Level::Info, format!("console: {console}")).await;
             }
             let text = format!("the stack runs in the background (agui-dev pid {child_pid}); `agui-dev down` stops it");
             out.status(Level::Success, text).await;
             Ok(())
         }
-    } else {
-        {
+        _ => {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
             let last: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
             Err(Error::failed("the stack did not start; nothing is left running").cause(format!(

@@ -18,7 +18,7 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
         // can close without a SIGHUP reaching it.
         let _ = nix::unistd::setsid();
     }
-    let (launch, supervisor, control) = launch::prepare(cli, services, timestamps, no_setup).await?;
+    let (launch, mut supervisor, control) = launch::prepare(cli, services, timestamps, no_setup).await?;
     let original = launch.plan.clone();
     let fresh: Fresh = Arc::new(move || {
         // Ports chosen for `port = "auto"` stay: a restart must not move a service.
@@ -27,6 +27,10 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
         plan::build_again(&stack, &original).map(Arc::new).map_err(|e| e.render(false))
     });
     let no_watch = matches!(cli.command, Command::Up { no_watch: true, .. });
+    // A run of tasks only ends when they have completed, as `docker compose up` does; unless a
+    // task watches files, since a change runs it again.
+    let rerun = watch::enabled(no_watch) && launch.plan.services.iter().any(|s| s.task && !s.watch.is_empty());
+    supervisor.end_when_done(!rerun);
     let watching = if watch::enabled(no_watch) {
         let what = watch::Watch { plan: launch.plan.clone(), control: control.clone(), out: launch.out.clone() };
         Some(watch::start(&launch.stack, what)?)
@@ -89,7 +93,7 @@ pub async fn run(cli: &Cli, services: &[String], timestamps: bool, no_setup: boo
     let secrets = launch.plan.secrets.clone();
     launch.finish().await;
     match outcome {
-        Outcome::Stopped => Ok(()),
+        Outcome::Stopped | Outcome::Finished => Ok(()),
         Outcome::Failed(error) => Err(error.redacted(&secrets)),
     }
 }

@@ -1,18 +1,60 @@
 //! `${VAR}`, `${VAR:-default}`, `${services.NAME.port}` and `$$` (a literal `$`) in values.
 //!
 //! An unset variable without a default is an error rather than an empty string: an empty API key
-//! or URL fails much later and far less clearly than a message naming the variable now.
+//! or URL fails much later and far less clearly than a message naming the variable now. What a
+//! name means is the caller's `var` (a service's own `${PORT}` is its port: `config` decides).
 
 /// Why a value could not be expanded, and the fix when there is a specific one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unexpanded {
     pub message: String,
     pub hint: Option<String>,
+    /// The variable that is not set, when that is what is wrong (the caller may know a better hint).
+    pub unset: Option<String>,
 }
 
 impl From<String> for Unexpanded {
     fn from(message: String) -> Self {
-        Unexpanded { message, hint: None }
+        Unexpanded { message, hint: None, unset: None }
+    }
+}
+
+/// What `${PORT}` and `${HOST}` mean in a service's own values (`command`, `env`, `ready`, ...):
+/// the service's own port and address, as in a Procfile, whatever the environment exports. A
+/// service without a port has neither, and they are looked up as any other variable.
+pub struct Own<'a> {
+    pub service: &'a str,
+    pub port: Option<u16>,
+    /// Where it listens: 127.0.0.1 here, every interface in a container.
+    pub host: &'a str,
+    /// Another service that has a port, to show `${services.NAME.port}` with a real name.
+    pub other: Option<&'a str>,
+}
+
+impl Own<'_> {
+    /// The service's own value of `name`, when it has one.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match (name, self.port) {
+            ("PORT", Some(port)) => Some(port.to_string()),
+            ("HOST", Some(_)) => Some(self.host.to_owned()),
+            _ => None,
+        }
+    }
+
+    /// An unset `${PORT}` or `${HOST}` in a service without a port: the hint says so, and how
+    /// to write another service's port.
+    pub fn explain(&self, mut unexpanded: Unexpanded) -> Unexpanded {
+        let Some(name @ ("PORT" | "HOST")) = unexpanded.unset.as_deref() else { return unexpanded };
+        if self.port.is_some() {
+            return unexpanded;
+        }
+        let other = self.other.unwrap_or("NAME");
+        unexpanded.hint = Some(format!(
+            "service `{}` has no `port`, so `${{{name}}}` is not its own: give it `port = N` (or `port = \"auto\"`), \
+             write `${{services.{other}.port}}` for another service's port, or export `{name}`",
+            self.service
+        ));
+        unexpanded
     }
 }
 
@@ -65,6 +107,7 @@ pub fn expand(
                 return Err(Unexpanded {
                     message: format!("`${{{name}}}` is not set"),
                     hint: Some(format!("export `{name}`, add it to an env file, or write `${{{name}:-default}}`")),
+                    unset: Some(name.to_owned()),
                 });
             }
         }
@@ -106,6 +149,7 @@ mod tests {
             missing.hint.as_deref(),
             Some("export `MISSING`, add it to an env file, or write `${MISSING:-default}`")
         );
+        assert_eq!(missing.unset.as_deref(), Some("MISSING"));
         assert_eq!(run("${services.db.port}").unwrap_err(), "no `db`");
         assert!(run("${services.api.host}").unwrap_err().contains("not a known reference"));
         assert!(run("${OPEN").unwrap_err().contains("without a closing"));

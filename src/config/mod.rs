@@ -144,6 +144,26 @@ pub fn load_keeping(
     auto_ports: &std::collections::BTreeMap<String, u16>,
     kinds: &dyn Kinds,
 ) -> Result<Stack> {
+    read(path, auto_ports, "127.0.0.1", kinds)
+}
+
+/// `load_keeping` for an export: in a container a service listens on every interface, so its
+/// own `${HOST}` is `0.0.0.0`.
+pub fn load_for_containers(
+    path: &Path,
+    auto_ports: &std::collections::BTreeMap<String, u16>,
+    kinds: &dyn Kinds,
+) -> Result<Stack> {
+    read(path, auto_ports, "0.0.0.0", kinds)
+}
+
+/// Reads and validates the file; `own_host` is what `${HOST}` means in a service's own values.
+fn read(
+    path: &Path,
+    auto_ports: &std::collections::BTreeMap<String, u16>,
+    own_host: &str,
+    kinds: &dyn Kinds,
+) -> Result<Stack> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         Error::usage(format!("cannot read `{}`", path.display()))
             .cause(&err)
@@ -157,7 +177,7 @@ pub fn load_keeping(
         return Err(source.invalid_value(&span, invalid));
     }
     let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let loader = Loader { source, dir, process_env: std::env::vars().collect(), kinds, all, taken };
+    let loader = Loader { source, dir, process_env: std::env::vars().collect(), own_host, kinds, all, taken };
     loader.finish(&file, auto_ports)
 }
 
@@ -180,6 +200,7 @@ struct Loader<'a> {
     source: Source,
     dir: PathBuf,
     process_env: HashMap<String, String>,
+    own_host: &'a str,
     kinds: &'a dyn Kinds,
     all: Vec<KindInfo>,
     taken: kind_keys::Taken<'a>,
@@ -267,14 +288,22 @@ impl Loader<'_> {
             let own_file_keys: Vec<String> = own_files.keys().cloned().collect();
             file_env.extend(own_files);
             file_env.retain(|key, _| !self.process_env.contains_key(key));
-            let lookup = |key: &str| self.process_env.get(key).or_else(|| file_env.get(key)).cloned();
+            let own = interpolate::Own {
+                service: name,
+                port: ports.get(name.as_str()).copied(),
+                host: self.own_host,
+                other: names.iter().copied().find(|n| *n != name && ports.contains_key(n)),
+            };
+            let lookup =
+                |key: &str| own.var(key).or_else(|| self.process_env.get(key).or_else(|| file_env.get(key)).cloned());
             let port_of = |service: &str| match (ports.get(service), names.contains(&service)) {
                 (Some(port), _) => Ok(*port),
                 (None, true) => Err(format!("service `{service}` has no `port`")),
                 (None, false) => Err(format!("there is no service `{service}`")),
             };
             let expand = |text: &str, at: &Range<usize>| {
-                interpolate::expand(text, &lookup, &port_of).map_err(|unexpanded| self.located(at, &unexpanded))
+                interpolate::expand(text, &lookup, &port_of)
+                    .map_err(|unexpanded| self.located(at, &own.explain(unexpanded)))
             };
 
             let mut env = IndexMap::new();

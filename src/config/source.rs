@@ -109,7 +109,7 @@ impl Source {
                 self.unknown_value(&span, word, &valid)
             };
         }
-        self.at_key(&span, &message).hint("fix the value at this location; the README lists every key")
+        self.at_key(&span, &message).hint("fix the value at this location; docs/stack-toml.md lists every key")
     }
 
     /// `unknown key` at `span`, in the table there. The hint names the key of `near` closest to

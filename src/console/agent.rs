@@ -7,9 +7,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
+use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -28,7 +30,12 @@ pub struct RunBody {
     thread: Option<String>,
 }
 
-pub async fn run(State(app): State<Arc<App>>, body: Bytes) -> Response {
+/// The routes that run an agent turn and forget a thread, for `api::router`.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new().route("/api/agent/run", post(run)).route("/api/agent/reset", post(reset))
+}
+
+async fn run(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(async move {
         let answer = async {
@@ -165,7 +172,7 @@ pub struct ResetBody {
 }
 
 /// Forgets a thread's conversation ("New chat").
-pub async fn reset(State(app): State<Arc<App>>, body: Bytes) -> Response {
+async fn reset(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let value = match serde_json::from_slice::<ResetBody>(&body) {
         Ok(body) => {
             lock(&app).shift_remove(&body.thread);

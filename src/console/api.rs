@@ -101,7 +101,8 @@ impl App {
     }
 }
 
-pub fn router(app: Arc<App>) -> Router {
+/// Every page and API of the console; `agent` holds the routes that drive an AG-UI run.
+pub fn router(app: Arc<App>, agent: Router<Arc<App>>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
@@ -110,11 +111,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/control", post(control))
         .route("/api/logs", get(logs))
         .route("/api/logs/stream", get(logs_stream))
-        .route("/api/agent/run", post(super::agent::run))
-        .route("/api/agent/reset", post(super::agent::reset))
         .route("/api/mcp/tools", get(mcp_tools))
         .route("/api/mcp/call", post(mcp_call))
         .route("/api/models", get(models))
+        .merge(agent)
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such page in the agui-dev console") })
         .layer(middleware::from_fn_with_state(app.clone(), guarded))
         .with_state(app)

@@ -120,7 +120,7 @@ impl Drop for Console {
 pub fn serve(bound: Bound, context: Arc<Context>) -> Result<Console> {
     let listener = tokio::net::TcpListener::from_std(bound.listener).map_err(cannot_listen)?;
     let (closing, closed) = watch::channel(false);
-    let router = api::router(api::App::new(bound.port, bound.token, context, closed.clone())?);
+    let router = api::router(api::App::new(bound.port, bound.token, context, closed.clone())?, agent::routes());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).with_graceful_shutdown(api::closed(closed)).await;
     });

@@ -44,7 +44,23 @@ pub const IDS: &[CheckId] = &[
 ];
 
 pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>) {
-    let mut node_services: Vec<(&Service, String)> = Vec::new();
+    let node_services = check_commands(found, doctor);
+    if node_services.is_empty() {
+        return;
+    }
+    let node_version = check_node_and_npm(found, doctor, &node_services).await;
+    let mut mcp_sdks: Vec<(String, String)> = Vec::new();
+    for (service, _) in &node_services {
+        if let Some(sdk) = check_node_service(found, doctor, service, node_version.as_deref()) {
+            mcp_sdks.push((service.name.clone(), sdk));
+        }
+    }
+    check_mcp_sdks(found, &mcp_sdks);
+}
+
+/// Each service's program on `PATH`; returns the services that run on Node, with their program.
+fn check_commands<'a>(found: &mut Diagnosis, doctor: &'a Doctor<'_>) -> Vec<(&'a Service, String)> {
+    let mut node_services = Vec::new();
     for service in &doctor.stack.services {
         let Some(command) = doctor.command_of(service) else { continue };
         let Some(program) = command.first() else { continue };
@@ -74,10 +90,15 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>) {
             node_services.push((service, base));
         }
     }
-    if node_services.is_empty() {
-        return;
-    }
+    node_services
+}
 
+/// Node and npm on agui-dev's own `PATH`; returns Node's version when it is recent enough.
+async fn check_node_and_npm(
+    found: &mut Diagnosis,
+    doctor: &Doctor<'_>,
+    node_services: &[(&Service, String)],
+) -> Option<String> {
     let path = std::env::var("PATH").ok();
     let here = std::env::current_dir().unwrap_or_default();
     let mut node_version: Option<String> = None;
@@ -122,61 +143,68 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>) {
         ),
         None => found.warn(TOOLS_NPM, None, "`npm` is not on `PATH`", "install npm to install dependencies"),
     }
+    node_version
+}
 
-    let mut mcp_sdks: Vec<(String, String)> = Vec::new();
-    for (service, _) in &node_services {
-        let subject = Some(service.name.as_str());
-        let env = doctor.env_of(service);
-        let cwd = &service.cwd;
-        if env.get("NODE_ENV").is_some_and(|v| v == "production") {
-            found.warn(
-                TOOLS_NODE_ENV,
-                subject,
-                "`NODE_ENV=production`: npm skips dev dependencies (e.g. `tsx`), so `npm run dev` fails with `tsx: not found`",
-                "unset `NODE_ENV` for development, or install with `npm ci --include=dev`",
-            );
-        }
-        let manifest = cwd.join("package.json");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
-        let install = install_command(cwd);
-        if !cwd.join("node_modules").is_dir() {
+/// One Node service's `NODE_ENV`, `node_modules`, engines, protocol packages and `tsx`; returns
+/// the MCP SDK version it has installed.
+fn check_node_service(
+    found: &mut Diagnosis,
+    doctor: &Doctor<'_>,
+    service: &Service,
+    node_version: Option<&str>,
+) -> Option<String> {
+    let subject = Some(service.name.as_str());
+    let env = doctor.env_of(service);
+    let cwd = &service.cwd;
+    if env.get("NODE_ENV").is_some_and(|v| v == "production") {
+        found.warn(
+            TOOLS_NODE_ENV,
+            subject,
+            "`NODE_ENV=production`: npm skips dev dependencies (e.g. `tsx`), so `npm run dev` fails with `tsx: not found`",
+            "unset `NODE_ENV` for development, or install with `npm ci --include=dev`",
+        );
+    }
+    let manifest = cwd.join("package.json");
+    let text = std::fs::read_to_string(&manifest).ok()?;
+    let install = install_command(cwd);
+    if !cwd.join("node_modules").is_dir() {
+        found.fail(
+            TOOLS_NODE_MODULES,
+            subject,
+            format!("`{}` has a package.json but no node_modules", cwd.display()),
+            format!("run `{install}` in `{}` (or `agui-dev setup`)", cwd.display()),
+        );
+        return None;
+    }
+    found.ok(TOOLS_NODE_MODULES, subject, format!("`{}/node_modules` exists", cwd.display()));
+    let package: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    check_engines(found, subject, &package, &cwd.join("node_modules"), node_version);
+    check_agui_versions(found, subject, &cwd.join("node_modules"));
+    let uses_tsx = package
+        .get("scripts")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|scripts| scripts.values().filter_map(serde_json::Value::as_str).any(|s| s.contains("tsx")));
+    if uses_tsx {
+        if cwd.join("node_modules/.bin/tsx").exists() {
+            found.ok(TOOLS_TSX, subject, "`node_modules/.bin/tsx` is installed");
+        } else {
             found.fail(
-                TOOLS_NODE_MODULES,
+                TOOLS_TSX,
                 subject,
-                format!("`{}` has a package.json but no node_modules", cwd.display()),
-                format!("run `{install}` in `{}` (or `agui-dev setup`)", cwd.display()),
+                format!(
+                    "a script of `{}` runs `tsx`, but `node_modules/.bin/tsx` is missing (`tsx: not found`)",
+                    manifest.display()
+                ),
+                format!("run `{install}` in `{}` (dev dependencies included)", cwd.display()),
             );
-            continue;
-        }
-        found.ok(TOOLS_NODE_MODULES, subject, format!("`{}/node_modules` exists", cwd.display()));
-        let package: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        check_engines(found, subject, &package, &cwd.join("node_modules"), node_version.as_deref());
-        check_agui_versions(found, subject, &cwd.join("node_modules"));
-        let sdk = installed_versions(&cwd.join("node_modules"), "@modelcontextprotocol/sdk");
-        if let Some(version) = sdk.iter().next() {
-            mcp_sdks.push((service.name.clone(), version.clone()));
-        }
-        let uses_tsx = package
-            .get("scripts")
-            .and_then(serde_json::Value::as_object)
-            .is_some_and(|scripts| scripts.values().filter_map(serde_json::Value::as_str).any(|s| s.contains("tsx")));
-        if uses_tsx {
-            if cwd.join("node_modules/.bin/tsx").exists() {
-                found.ok(TOOLS_TSX, subject, "`node_modules/.bin/tsx` is installed");
-            } else {
-                found.fail(
-                    TOOLS_TSX,
-                    subject,
-                    format!(
-                        "a script of `{}` runs `tsx`, but `node_modules/.bin/tsx` is missing (`tsx: not found`)",
-                        manifest.display()
-                    ),
-                    format!("run `{install}` in `{}` (dev dependencies included)", cwd.display()),
-                );
-            }
         }
     }
-    // Client and server on different MCP SDK releases disagree on the protocol version.
+    installed_versions(&cwd.join("node_modules"), "@modelcontextprotocol/sdk").into_iter().next()
+}
+
+/// Client and server on different MCP SDK releases disagree on the protocol version.
+fn check_mcp_sdks(found: &mut Diagnosis, mcp_sdks: &[(String, String)]) {
     let minor = |v: &str| version_parts(v).into_iter().take(2).collect::<Vec<_>>();
     if let Some((first, first_version)) = mcp_sdks.first() {
         match mcp_sdks.iter().find(|(_, v)| minor(v) != minor(first_version)) {

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use serde_norway::{Mapping, Value as Yaml};
 
-use super::shared::{Container, Export, Image, Part, Value, duration};
+use super::shared::{Container, Export, Image, duration};
+use super::wiring::{Part, Value};
 use crate::config::Restart;
 
 /// The compose file, with paths written relative to `out_dir` (where the compose file goes).
@@ -63,38 +64,11 @@ fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
         let volume = format!("{}:{}:ro", relative(out_dir, &files.dir), files.mount);
         s.insert("volumes".into(), strings([volume]));
     }
-    if let Some(test) = c.probe.as_ref().and_then(|p| p.command(c.runtime)) {
-        let mut check = Mapping::new();
-        let mut words = vec!["CMD".to_owned()];
-        words.extend(test.iter().map(|w| escape(w)));
-        check.insert("test".into(), strings(words));
-        check.insert("interval".into(), "10s".into());
-        check.insert("timeout".into(), "5s".into());
-        check.insert("retries".into(), Yaml::Number(3.into()));
-        // `ready.timeout` is how long the service may take to come up: failures before then
-        // do not count, and during it compose probes every second (engine 25+).
-        check.insert("start_period".into(), duration(c.ready_timeout).into());
-        check.insert("start_interval".into(), "1s".into());
-        s.insert("healthcheck".into(), Yaml::Mapping(check));
+    if let Some(check) = healthcheck(c) {
+        s.insert("healthcheck".into(), check);
     }
-    if !c.depends_on.is_empty() {
-        let mut deps = Mapping::new();
-        for dep in &c.depends_on {
-            let d = export.services.iter().find(|d| &d.name == dep);
-            let healthy = d.is_some_and(|d| d.probe.as_ref().and_then(|p| p.command(d.runtime)).is_some());
-            let mut condition = Mapping::new();
-            // A task is done when it exits 0, as agui-dev starts its dependents locally.
-            let condition_name = if d.is_some_and(|d| d.task) {
-                "service_completed_successfully"
-            } else if healthy {
-                "service_healthy"
-            } else {
-                "service_started"
-            };
-            condition.insert("condition".into(), condition_name.into());
-            deps.insert(dep.clone().into(), Yaml::Mapping(condition));
-        }
-        s.insert("depends_on".into(), Yaml::Mapping(deps));
+    if let Some(deps) = depends_on(export, c) {
+        s.insert("depends_on".into(), deps);
     }
     // `"no"` is compose's default and is left out: unquoted, YAML 1.1 readers take it for false.
     // A task (`restart` is never `always` there) thus runs once, or is retried on failure.
@@ -111,6 +85,47 @@ fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
     }
     s.insert("stop_grace_period".into(), duration(c.stop_grace).into());
     Yaml::Mapping(s)
+}
+
+/// The service's probe as compose's healthcheck, when its image has a program to run it.
+fn healthcheck(c: &Container) -> Option<Yaml> {
+    let test = c.probe.as_ref().and_then(|p| p.command(c.runtime))?;
+    let mut check = Mapping::new();
+    let mut words = vec!["CMD".to_owned()];
+    words.extend(test.iter().map(|w| escape(w)));
+    check.insert("test".into(), strings(words));
+    check.insert("interval".into(), "10s".into());
+    check.insert("timeout".into(), "5s".into());
+    check.insert("retries".into(), Yaml::Number(3.into()));
+    // `ready.timeout` is how long the service may take to come up: failures before then
+    // do not count, and during it compose probes every second (engine 25+).
+    check.insert("start_period".into(), duration(c.ready_timeout).into());
+    check.insert("start_interval".into(), "1s".into());
+    Some(Yaml::Mapping(check))
+}
+
+/// Each dependency with the condition agui-dev waits for locally: healthy, completed or started.
+fn depends_on(export: &Export, c: &Container) -> Option<Yaml> {
+    if c.depends_on.is_empty() {
+        return None;
+    }
+    let mut deps = Mapping::new();
+    for dep in &c.depends_on {
+        let d = export.services.iter().find(|d| &d.name == dep);
+        let healthy = d.is_some_and(|d| d.probe.as_ref().and_then(|p| p.command(d.runtime)).is_some());
+        let mut condition = Mapping::new();
+        // A task is done when it exits 0, as agui-dev starts its dependents locally.
+        let condition_name = if d.is_some_and(|d| d.task) {
+            "service_completed_successfully"
+        } else if healthy {
+            "service_healthy"
+        } else {
+            "service_started"
+        };
+        condition.insert("condition".into(), condition_name.into());
+        deps.insert(dep.clone().into(), Yaml::Mapping(condition));
+    }
+    Some(Yaml::Mapping(deps))
 }
 
 /// An environment value for compose: text with `$` escaped, secrets as `${VAR}` (required ones

@@ -14,7 +14,8 @@ use std::path::Path;
 
 use serde_norway::{Mapping, Value as Yaml};
 
-use super::shared::{Container, Export, Health, Image, Part};
+use super::shared::{Container, Export, Health, Image};
+use super::wiring::Part;
 use crate::config::Restart;
 
 /// The files of the export: (file name in `dir`, contents).
@@ -112,26 +113,7 @@ fn workload(export: &Export, c: &Container, secret_name: &str, warnings: &mut Ve
         p.insert("containerPort".into(), Yaml::Number(port.into()));
         container.insert("ports".into(), Yaml::Sequence(vec![Yaml::Mapping(p)]));
     }
-    if let Some(handler) = c.probe.as_ref().and_then(|p| probe_handler(p, c)) {
-        // Start-up gets `ready.timeout`, checked every second; after it, readiness is checked
-        // every 10 s and decides whether the Service routes to the pod.
-        let timeout = c.ready_timeout.as_secs().max(1);
-        let mut startup = handler.clone();
-        startup.insert("periodSeconds".into(), Yaml::Number(1.into()));
-        startup.insert("timeoutSeconds".into(), Yaml::Number(3.into()));
-        startup.insert("failureThreshold".into(), Yaml::Number(timeout.into()));
-        container.insert("startupProbe".into(), Yaml::Mapping(startup));
-        let mut readiness = handler;
-        readiness.insert("periodSeconds".into(), Yaml::Number(10.into()));
-        readiness.insert("timeoutSeconds".into(), Yaml::Number(3.into()));
-        readiness.insert("failureThreshold".into(), Yaml::Number(3.into()));
-        container.insert("readinessProbe".into(), Yaml::Mapping(readiness));
-    } else if c.probe.is_some() {
-        warnings.push(format!(
-            "{}: no probe command is known for this image; Kubernetes gets no readinessProbe",
-            at("ready")
-        ));
-    }
+    add_probes(&mut container, c, warnings);
     let mut pod = Mapping::new();
     if let Some(files) = &c.config {
         let mut mount = Mapping::new();
@@ -164,6 +146,34 @@ fn workload(export: &Export, c: &Container, secret_name: &str, warnings: &mut Ve
         ));
     }
 
+    wrap(export, c, pod)
+}
+
+/// Start-up gets `ready.timeout`, checked every second; after it, readiness is checked every
+/// 10 s and decides whether the Service routes to the pod.
+fn add_probes(container: &mut Mapping, c: &Container, warnings: &mut Vec<String>) {
+    if let Some(handler) = c.probe.as_ref().and_then(|p| probe_handler(p, c)) {
+        let timeout = c.ready_timeout.as_secs().max(1);
+        let mut startup = handler.clone();
+        startup.insert("periodSeconds".into(), Yaml::Number(1.into()));
+        startup.insert("timeoutSeconds".into(), Yaml::Number(3.into()));
+        startup.insert("failureThreshold".into(), Yaml::Number(timeout.into()));
+        container.insert("startupProbe".into(), Yaml::Mapping(startup));
+        let mut readiness = handler;
+        readiness.insert("periodSeconds".into(), Yaml::Number(10.into()));
+        readiness.insert("timeoutSeconds".into(), Yaml::Number(3.into()));
+        readiness.insert("failureThreshold".into(), Yaml::Number(3.into()));
+        container.insert("readinessProbe".into(), Yaml::Mapping(readiness));
+    } else if c.probe.is_some() {
+        warnings.push(format!(
+            "`services.{}.ready`: no probe command is known for this image; Kubernetes gets no readinessProbe",
+            c.name
+        ));
+    }
+}
+
+/// The pod in a Job (a task) or a Deployment.
+fn wrap(export: &Export, c: &Container, pod: Mapping) -> Mapping {
     let mut labels = Mapping::new();
     labels.insert("labels".into(), Yaml::Mapping(selector(export, c)));
     let mut template = Mapping::new();

@@ -23,8 +23,9 @@ pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     let stack = crate::session::load_stack(cli)?;
     // `port = "auto"` got a free port, different on every load; the export reads the file again
     // with fixed ones, so the ports, and the URLs built from them, are the same on every export.
+    // In a container a service listens on every interface: its own `${HOST}` is `0.0.0.0`.
     let ports = shared::auto_ports(&stack);
-    let stack = if ports.is_empty() { stack } else { kinds::load_keeping(&stack.source.path, &ports)? };
+    let stack = kinds::load_for_containers(&stack.source.path, &ports)?;
     let plan = plan::build(&stack, &[])?;
     let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
     let out = printer.out();
@@ -75,71 +76,15 @@ struct Notes {
     summary: Vec<String>,
 }
 
-/// The files to write (`None` as the path is stdout) and what to say about them.
-#[allow(clippy::type_complexity)]
-fn export(
-    stack: &crate::config::Stack,
-    plan: &plan::Plan,
-    target: &ExportTarget,
-) -> Result<(Vec<(Option<PathBuf>, String)>, Notes)> {
+/// The files to write (`None` as the path is stdout).
+type Files = Vec<(Option<PathBuf>, String)>;
+
+/// The files to write and what to say about them.
+fn export(stack: &crate::config::Stack, plan: &plan::Plan, target: &ExportTarget) -> Result<(Files, Notes)> {
     let cwd = std::env::current_dir().map_err(|e| Error::usage("cannot read the current folder").cause(e))?;
-    let mut files: Vec<(Option<PathBuf>, String)> = Vec::new();
-    let (export, mut notes) = match target {
-        ExportTarget::Compose { output } => {
-            let export = shared::build(stack, plan, shared::Target::Compose)?;
-            let mut summary = Vec::new();
-            let to_stdout = output.as_deref() == Some(Path::new("-"));
-            let path = match output {
-                Some(path) if !to_stdout => cwd.join(path),
-                _ => stack.dir.join("compose.yaml"),
-            };
-            let dir = path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf);
-            let text = compose::render(&export, if to_stdout { &cwd } else { &dir });
-            if to_stdout {
-                files.push((None, text));
-                summary
-                    .push("the compose file is on stdout; `.env.example` was not written (use `-o FILE`)".to_owned());
-            } else {
-                files.push((Some(path), text));
-                if !export.secrets.is_empty() {
-                    files.push((Some(dir.join(".env.example")), compose::env_example(&export)));
-                    summary.push(
-                        "copy `.env.example` to `.env` beside the compose file and fill in the secrets".to_owned(),
-                    );
-                }
-            }
-            (export, Notes { warnings: Vec::new(), info: Vec::new(), summary })
-        }
-        ExportTarget::K8s { output } => {
-            let export = shared::build(stack, plan, shared::Target::K8s)?;
-            let dir = output.as_ref().map_or_else(|| stack.dir.join("k8s"), |o| cwd.join(o));
-            let mut warnings = Vec::new();
-            for (name, text) in k8s::render(&export, &dir, &mut warnings) {
-                files.push((Some(dir.join(name)), text));
-            }
-            let mut summary = Vec::new();
-            if export.services.iter().any(|c| matches!(c.image, shared::Image::Build { .. })) {
-                summary.push("build the images named in each manifest's header before `kubectl apply`".to_owned());
-            }
-            if !export.secrets.is_empty() {
-                summary.push(format!(
-                    "fill in `{}` (keys only) or create Secret `{}-secrets` from your .env",
-                    dir.join("secret.yaml").display(),
-                    export.name
-                ));
-            }
-            let mut notes = vec![
-                "Kubernetes restarts every container of a Deployment; `restart` and `max_restarts` are not carried"
-                    .to_owned(),
-            ];
-            if export.services.iter().any(|c| c.task) {
-                notes.push(
-                    "a task is a Job: `restart = \"on-failure\"` and `max_restarts` become its `backoffLimit`"
-                        .to_owned(),
-                );
-            }
-            (export, Notes { warnings, info: notes, summary })
-        }
+    let (export, files, mut notes) = match target {
+        ExportTarget::Compose { output } => compose_files(stack, plan, output.as_deref(), &cwd)?,
+        ExportTarget::K8s { output } => k8s_files(stack, plan, output.as_deref(), &cwd)?,
     };
     let mut warnings = export.warnings.clone();
     warnings.append(&mut notes.warnings);
@@ -158,6 +103,72 @@ fn export(
         }
     }
     Ok((files, notes))
+}
+
+/// `compose.yaml` (or stdout with `-o -`) and `.env.example` beside it.
+fn compose_files(
+    stack: &crate::config::Stack,
+    plan: &plan::Plan,
+    output: Option<&Path>,
+    cwd: &Path,
+) -> Result<(shared::Export, Files, Notes)> {
+    let export = shared::build(stack, plan, shared::Target::Compose)?;
+    let mut files = Files::new();
+    let mut summary = Vec::new();
+    let to_stdout = output == Some(Path::new("-"));
+    let path = match output {
+        Some(path) if !to_stdout => cwd.join(path),
+        _ => stack.dir.join("compose.yaml"),
+    };
+    let dir = path.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+    let text = compose::render(&export, if to_stdout { cwd } else { &dir });
+    if to_stdout {
+        files.push((None, text));
+        summary.push("the compose file is on stdout; `.env.example` was not written (use `-o FILE`)".to_owned());
+    } else {
+        files.push((Some(path), text));
+        if !export.secrets.is_empty() {
+            files.push((Some(dir.join(".env.example")), compose::env_example(&export)));
+            summary.push("copy `.env.example` to `.env` beside the compose file and fill in the secrets".to_owned());
+        }
+    }
+    Ok((export, files, Notes { warnings: Vec::new(), info: Vec::new(), summary }))
+}
+
+/// One manifest per object in `k8s/` (or the folder given).
+fn k8s_files(
+    stack: &crate::config::Stack,
+    plan: &plan::Plan,
+    output: Option<&Path>,
+    cwd: &Path,
+) -> Result<(shared::Export, Files, Notes)> {
+    let export = shared::build(stack, plan, shared::Target::K8s)?;
+    let dir = output.map_or_else(|| stack.dir.join("k8s"), |o| cwd.join(o));
+    let mut warnings = Vec::new();
+    let files: Files = k8s::render(&export, &dir, &mut warnings)
+        .into_iter()
+        .map(|(name, text)| (Some(dir.join(name)), text))
+        .collect();
+    let mut summary = Vec::new();
+    if export.services.iter().any(|c| matches!(c.image, shared::Image::Build { .. })) {
+        summary.push("build the images named in each manifest's header before `kubectl apply`".to_owned());
+    }
+    if !export.secrets.is_empty() {
+        summary.push(format!(
+            "fill in `{}` (keys only) or create Secret `{}-secrets` from your .env",
+            dir.join("secret.yaml").display(),
+            export.name
+        ));
+    }
+    let mut notes = vec![
+        "Kubernetes restarts every container of a Deployment; `restart` and `max_restarts` are not carried".to_owned(),
+    ];
+    if export.services.iter().any(|c| c.task) {
+        notes.push(
+            "a task is a Job: `restart = \"on-failure\"` and `max_restarts` become its `backoffLimit`".to_owned(),
+        );
+    }
+    Ok((export, files, Notes { warnings, info: notes, summary }))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {

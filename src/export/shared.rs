@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::node;
-use super::wiring::{Rewriter, is_loopback_host, is_loopback_value, loopback_regex};
+use super::wiring::{Part, Rewriter, Value, is_loopback_host, is_loopback_value, loopback_regex};
 use crate::config::{Probe, Restart, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::container::{ConfigFiles, Runtime};
@@ -93,22 +93,6 @@ impl Health {
     }
 }
 
-/// An environment value: literal text with secret references in it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Value(pub Vec<Part>);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Part {
-    Text(String),
-    Secret(String),
-}
-
-impl Value {
-    fn text(text: impl Into<String>) -> Self {
-        Value(vec![Part::Text(text.into())])
-    }
-}
-
 const MASTER_KEY: &str = litellm::MASTER_KEY;
 
 /// Builds the containers for `target` from the plan.
@@ -131,107 +115,137 @@ pub fn build(stack: &Stack, plan: &Plan, target: Target) -> Result<Export> {
         plan.services.iter().find_map(|s| s.env.get(MASTER_KEY).filter(|_| s.kind == Some(litellm::KIND)).cloned())
     });
     let rewriter = Rewriter { loopback: loopback_regex(), ports: &ports, host_of: &host_of };
-
     for service in &plan.services {
-        let at = |key: &str| format!("`services.{}.{key}`", service.name);
-        let host = host_of(&service.name);
-        if target == Target::K8s && host != service.name {
-            export.warnings.push(format!(
-                "{}: Kubernetes names allow only lowercase letters, digits and `-`; the service is named `{host}` there",
-                at("name")
-            ));
-        }
-        let kind = service.kind.and_then(kinds::of);
-        let own_image = match kind {
-            Some(kind) => {
-                let config = stack
-                    .services
-                    .iter()
-                    .find(|s| s.name == service.name)
-                    .ok_or_else(|| Error::failed("the plan names a service the stack lacks"))?;
-                kind.container(stack, config)?
-            }
-            None => None,
-        };
-        let host_only = own_image.as_ref().map_or(&[][..], |c| c.host_only_env);
-        let mut env: Vec<(String, Value)> = Vec::new();
-        for key in &service.own_env {
-            if key == RUN_VAR || host_only.contains(&key.as_str()) {
-                continue;
-            }
-            let value = &service.env[key];
-            let value = if master_key.as_deref() == Some(value.as_str()) {
-                export.secret(MASTER_KEY, false, "the LiteLLM master key: any long random `sk-…` string");
-                Value(vec![Part::Secret(MASTER_KEY.to_owned())])
-            } else if is_secret_name(key) {
-                let provider = litellm::config::is_provider_key(key);
-                export.secret(key, provider, &format!("set for `{}` by the stack", service.name));
-                Value(vec![Part::Secret(key.clone())])
-            } else {
-                let text = rewriter.rewrite(value, &mut export.warnings, &at(&format!("env.{key}")));
-                export.split_secrets(&text)
-            };
-            env.push((key.clone(), value));
-        }
-        for (key, value) in kind.map(|k| k.container_env(&host)).unwrap_or_default() {
-            match env.iter_mut().find(|(k, _)| k == key) {
-                // A loopback bind from the stack file is what a container cannot use; anything
-                // else the user chose stays.
-                Some((_, existing)) if key == "HOST" && is_loopback_value(existing) => *existing = Value::text(value),
-                Some(_) => {}
-                None => env.push((key.to_owned(), Value::text(value))),
-            }
-        }
-
-        let (runtime, image, args, config_files) = match own_image {
-            Some(own) => {
-                export.warnings.extend(own.warnings);
-                for var in own.secret_vars {
-                    if !env.iter().any(|(k, _)| *k == var) {
-                        export.secret(&var, true, &format!("read by the config of `{}`", service.name));
-                        if !is_secret_name(&var) {
-                            export.notes.push(format!(
-                                "`{var}` (read by the config of `{}`) is passed as a secret reference too",
-                                service.name
-                            ));
-                        }
-                        env.push((var.clone(), Value(vec![Part::Secret(var)])));
-                    }
-                }
-                (own.runtime, Image::Pull(own.image), Some(own.args), own.config)
-            }
-            None => other_container(&export.name, service, &mut export.warnings, &mut export.notes, &at),
-        };
-        if runtime == Runtime::Node {
-            // agui-dev sets it for every service locally; only Python reads it.
-            env.retain(|(key, _)| key != "PYTHONUNBUFFERED");
-        }
-
-        let probe = health(service, runtime, &rewriter, &mut export.warnings, &at);
-        export.services.push(Container {
-            name: service.name.clone(),
-            host,
-            runtime,
-            image,
-            args,
-            env,
-            port: service.port,
-            probe,
-            ready_timeout: service.ready_timeout,
-            depends_on: service.depends_on.clone(),
-            task: service.task,
-            restart: service.restart,
-            max_restarts: service.max_restarts,
-            stop_signal: service.stop_signal,
-            stop_grace: service.stop_grace,
-            config: config_files,
-        });
+        let container = container(stack, service, target, &rewriter, master_key.as_deref(), &mut export)?;
+        export.services.push(container);
         uncarried(service, target, &mut export.warnings);
     }
     if plan.model.is_some() {
         export.notes.extend(plan.notes.iter().map(|n| format!("{n} (set `LITELLM_MODEL` when exporting to choose)")));
     }
     Ok(export)
+}
+
+/// One service's container: its kind's image or one built from its command, its environment
+/// with secrets as references and loopback URLs pointed at services, and its health check.
+fn container(
+    stack: &Stack,
+    service: &ServicePlan,
+    target: Target,
+    rewriter: &Rewriter<'_>,
+    master_key: Option<&str>,
+    export: &mut Export,
+) -> Result<Container> {
+    let at = |key: &str| format!("`services.{}.{key}`", service.name);
+    let host = (rewriter.host_of)(&service.name);
+    if target == Target::K8s && host != service.name {
+        export.warnings.push(format!(
+            "{}: Kubernetes names allow only lowercase letters, digits and `-`; the service is named `{host}` there",
+            at("name")
+        ));
+    }
+    let kind = service.kind.and_then(kinds::of);
+    let own_image = match kind {
+        Some(kind) => {
+            let config = stack
+                .services
+                .iter()
+                .find(|s| s.name == service.name)
+                .ok_or_else(|| Error::failed("the plan names a service the stack lacks"))?;
+            kind.container(stack, config)?
+        }
+        None => None,
+    };
+    let host_only = own_image.as_ref().map_or(&[][..], |c| c.host_only_env);
+    let mut env = own_env(service, host_only, rewriter, master_key, export);
+    for (key, value) in kind.map(|k| k.container_env(&host)).unwrap_or_default() {
+        match env.iter_mut().find(|(k, _)| k == key) {
+            // A loopback bind from the stack file is what a container cannot use; anything
+            // else the user chose stays.
+            Some((_, existing)) if key == "HOST" && is_loopback_value(existing) => *existing = Value::text(value),
+            Some(_) => {}
+            None => env.push((key.to_owned(), Value::text(value))),
+        }
+    }
+    let (runtime, image, args, config_files) = match own_image {
+        Some(own) => {
+            export.warnings.extend(own.warnings);
+            config_secrets(service, own.secret_vars, &mut env, export);
+            (own.runtime, Image::Pull(own.image), Some(own.args), own.config)
+        }
+        None => other_container(&export.name, service, &mut export.warnings, &mut export.notes, &at),
+    };
+    if runtime == Runtime::Node {
+        // agui-dev sets it for every service locally; only Python reads it.
+        env.retain(|(key, _)| key != "PYTHONUNBUFFERED");
+    }
+    let probe = health(service, runtime, rewriter, &mut export.warnings, &at);
+    Ok(Container {
+        name: service.name.clone(),
+        host,
+        runtime,
+        image,
+        args,
+        env,
+        port: service.port,
+        probe,
+        ready_timeout: service.ready_timeout,
+        depends_on: service.depends_on.clone(),
+        task: service.task,
+        restart: service.restart,
+        max_restarts: service.max_restarts,
+        stop_signal: service.stop_signal,
+        stop_grace: service.stop_grace,
+        config: config_files,
+    })
+}
+
+/// The service's own variables (not those agui-dev adds to every process, nor those that only
+/// mean something on this machine): secrets become references, loopback URLs service names.
+fn own_env(
+    service: &ServicePlan,
+    host_only: &[&str],
+    rewriter: &Rewriter<'_>,
+    master_key: Option<&str>,
+    export: &mut Export,
+) -> Vec<(String, Value)> {
+    let at = |key: &str| format!("`services.{}.{key}`", service.name);
+    let mut env = Vec::new();
+    for key in &service.own_env {
+        if key == RUN_VAR || host_only.contains(&key.as_str()) {
+            continue;
+        }
+        let value = &service.env[key];
+        let value = if master_key == Some(value.as_str()) {
+            export.secret(MASTER_KEY, false, "the LiteLLM master key: any long random `sk-…` string");
+            Value(vec![Part::Secret(MASTER_KEY.to_owned())])
+        } else if is_secret_name(key) {
+            let provider = litellm::config::is_provider_key(key);
+            export.secret(key, provider, &format!("set for `{}` by the stack", service.name));
+            Value(vec![Part::Secret(key.clone())])
+        } else {
+            let text = rewriter.rewrite(value, &mut export.warnings, &at(&format!("env.{key}")));
+            export.split_secrets(&text)
+        };
+        env.push((key.clone(), value));
+    }
+    env
+}
+
+/// The variables a kind's config reads (`os.environ/X` in LiteLLM's), passed as secrets.
+fn config_secrets(service: &ServicePlan, vars: Vec<String>, env: &mut Vec<(String, Value)>, export: &mut Export) {
+    for var in vars {
+        if !env.iter().any(|(k, _)| *k == var) {
+            export.secret(&var, true, &format!("read by the config of `{}`", service.name));
+            if !is_secret_name(&var) {
+                export.notes.push(format!(
+                    "`{var}` (read by the config of `{}`) is passed as a secret reference too",
+                    service.name
+                ));
+            }
+            env.push((var.clone(), Value(vec![Part::Secret(var)])));
+        }
+    }
 }
 
 /// Keys of the stack file that have no counterpart in a container engine: each pushes
@@ -434,7 +448,13 @@ fn health(
             let port = parsed.port_or_known_default().unwrap_or(80);
             let local = parsed.host_str().is_some_and(is_loopback_host);
             let own = local && Some(port) == service.port;
-            let url = if own { url.clone() } else { rewriter.rewrite(url, warnings, &at("ready.http")) };
+            // Its own probe runs in its container, where it reaches itself on loopback (its
+            // `${HOST}` may have said `0.0.0.0`, the address it binds there).
+            let url = if own {
+                url.replacen("//0.0.0.0:", "//127.0.0.1:", 1)
+            } else {
+                rewriter.rewrite(url, warnings, &at("ready.http"))
+            };
             let path = match parsed.query() {
                 Some(q) => format!("{}?{q}", parsed.path()),
                 None => parsed.path().to_owned(),

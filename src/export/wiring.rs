@@ -6,7 +6,21 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use super::shared::{Part, Value};
+/// An environment value: literal text with secret references in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value(pub Vec<Part>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    Secret(String),
+}
+
+impl Value {
+    pub(super) fn text(text: impl Into<String>) -> Self {
+        Value(vec![Part::Text(text.into())])
+    }
+}
 
 pub fn is_loopback_host(host: &str) -> bool {
     matches!(host.to_ascii_lowercase().as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]" | "0.0.0.0")
@@ -51,12 +65,12 @@ impl Rewriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::shared::sanitize;
 
     #[test]
     fn loopback_urls_point_at_the_service_that_owns_the_port() {
         let ports: BTreeMap<u16, String> = [(4000, "litellm".to_owned()), (3100, "my_mcp".to_owned())].into();
-        let host_of = |n: &str| sanitize(n);
+        // The names as compose would see them; `shared::sanitize` does this for real.
+        let host_of = |n: &str| n.replace('_', "-");
         let rewriter = Rewriter { loopback: loopback_regex(), ports: &ports, host_of: &host_of };
         let mut warnings = Vec::new();
         assert_eq!(rewriter.rewrite("http://127.0.0.1:4000/v1", &mut warnings, "x"), "http://litellm:4000/v1");

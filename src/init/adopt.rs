@@ -179,7 +179,28 @@ fn node_service(
     if !package.folder.is_empty() {
         guess.set("cwd", quote(&package.folder), format!("the folder of `{shown}`"));
     }
-    let install = node::detect(&dir, root);
+    guess_command(&mut guess, root, package, &dir, &shown, adoption);
+    let (found, from) = port_of(root, &dir, &package.folder, kind, facts);
+    let port = found.unwrap_or(if kind == "agui" { 3000 } else { 3100 });
+    if let Some(port) = found {
+        guess.set("port", port.to_string(), from);
+    } else {
+        {
+            guess.set("port", port.to_string(), format!("agui-dev's usual port for kind `{kind}`: none found"));
+            adoption.unmapped.push(Unmapped {
+                service: guess.name.clone(),
+                what: "no port in `.env`, `.env.example`, the scripts or the source".to_owned(),
+                line: format!("port = {port}"),
+            });
+        }
+    }
+    guess_ready(&mut guess, &dir, port, adoption);
+    Some(guess)
+}
+
+/// The command: the package's `dev` or `start` script, run as its package manager would.
+fn guess_command(guess: &mut Guess, root: &Path, package: &Package, dir: &Path, shown: &str, adoption: &mut Adoption) {
+    let install = node::detect(dir, root);
     let manager = install.manager;
     let lock = match (install.manager, install.locked) {
         (Manager::Pnpm, true) => "pnpm-lock.yaml",
@@ -202,30 +223,18 @@ fn node_service(
             format!("the `{script}` script of `{shown}`; installed by {} ({lock_place})", manager.name()),
         );
     } else {
-        {
-            guess.set("command", quote("node server.js"), "a guess: `package.json` has no `dev` or `start` script");
-            adoption.unmapped.push(Unmapped {
-                service: guess.name.clone(),
-                what: format!("no `dev` or `start` script in `{shown}`"),
-                line: "command = \"node path/to/server.js\"".to_owned(),
-            });
-        }
+        guess.set("command", quote("node server.js"), "a guess: `package.json` has no `dev` or `start` script");
+        adoption.unmapped.push(Unmapped {
+            service: guess.name.clone(),
+            what: format!("no `dev` or `start` script in `{shown}`"),
+            line: "command = \"node path/to/server.js\"".to_owned(),
+        });
     }
-    let (found, from) = port_of(root, &dir, &package.folder, kind, facts);
-    let port = found.unwrap_or(if kind == "agui" { 3000 } else { 3100 });
-    if let Some(port) = found {
-        guess.set("port", port.to_string(), from);
-    } else {
-        {
-            guess.set("port", port.to_string(), format!("agui-dev's usual port for kind `{kind}`: none found"));
-            adoption.unmapped.push(Unmapped {
-                service: guess.name.clone(),
-                what: "no port in `.env`, `.env.example`, the scripts or the source".to_owned(),
-                line: format!("port = {port}"),
-            });
-        }
-    }
-    match health_route(&dir) {
+}
+
+/// The readiness probe: the health route the source serves, else the port accepting.
+fn guess_ready(guess: &mut Guess, dir: &Path, port: u16, adoption: &mut Adoption) {
+    match health_route(dir) {
         Some((route, at)) if route == "/health" => {
             guess.settings.push(Setting {
                 key: "#ready",
@@ -251,7 +260,6 @@ fn node_service(
             });
         }
     }
-    Some(guess)
 }
 
 /// The service's port: `.env`, then the scripts, then `.env.example`, then the source's default.
@@ -465,14 +473,19 @@ fn litellm_service(
         && value != "127.0.0.1"
         && value != "localhost"
     {
-        {
-            adoption.unmapped.push(Unmapped {
-                service: "litellm".to_owned(),
-                what: format!("{at} binds `{value}`; agui-dev binds 127.0.0.1 (provider keys sit behind the proxy)"),
-                line: format!("host = \"{value}\"   # only if other machines must reach it"),
-            });
-        }
+        adoption.unmapped.push(Unmapped {
+            service: "litellm".to_owned(),
+            what: format!("{at} binds `{value}`; agui-dev binds 127.0.0.1 (provider keys sit behind the proxy)"),
+            line: format!("host = \"{value}\"   # only if other machines must reach it"),
+        });
     }
+    guess_venv(&mut guess, root, facts, &venvs);
+    Some(guess)
+}
+
+/// The venv: an existing one (the one holding litellm first), else the one a script names.
+fn guess_venv(guess: &mut Guess, root: &Path, facts: &[(String, ScriptFacts)], venvs: &[&PathBuf]) {
+    let relative = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned();
     let named: Vec<Found<String>> = facts.iter().flat_map(|(_, f)| f.venvs.clone()).collect();
     let with_litellm = venvs.iter().find(|v| v.join("bin/litellm").is_file());
     let chosen = with_litellm.or(venvs.first());
@@ -489,7 +502,6 @@ fn litellm_service(
         }
         (None, None) => {}
     }
-    Some(guess)
 }
 
 /// A variable a script exports or requires: provider keys go to `.env`; what agui-dev wires is

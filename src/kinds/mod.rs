@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use self::registry::{Registry, all, load, load_keeping, of, register};
+pub use self::registry::{Registry, all, load, load_for_containers, load_keeping, of, register};
 
 use self::container::Container;
 use crate::config::{KindKeys, KindName, KindTable, Probe, Service, Stack};
@@ -278,7 +278,7 @@ pub trait Inspect {
 /// only a kind that `takes_stack_secrets` (the proxy), or a service whose own `env` table or own
 /// `env_files` name it: an MCP server is often third-party code and must not hold the provider
 /// keys or the proxy's admin key. A kind's wiring adds its own on top (the AG-UI server's client
-/// key, `LITELLM_API_KEY`). The README's "Decisions" under "What `up` does" say it for users.
+/// key, `LITELLM_API_KEY`). `docs/stack-toml.md` ("Secrets") says it for users.
 pub fn inherits(service: &Service, name: &str) -> bool {
     !is_secret_name(name)
         || service.env.contains_key(name)

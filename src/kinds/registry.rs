@@ -77,6 +77,12 @@ pub fn load_keeping(path: &Path, auto_ports: &BTreeMap<String, u16>) -> Result<S
     config::load_keeping(path, auto_ports, &Registered)
 }
 
+/// `load_keeping` for an export, where `${HOST}` in a service's own values is `0.0.0.0`
+/// (`config::load_for_containers`).
+pub fn load_for_containers(path: &Path, auto_ports: &BTreeMap<String, u16>) -> Result<Stack> {
+    config::load_for_containers(path, auto_ports, &Registered)
+}
+
 /// The registered kinds, as config asks them while it loads a stack.
 struct Registered;
 

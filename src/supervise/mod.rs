@@ -20,6 +20,7 @@
 
 pub mod change;
 pub mod control;
+mod done;
 pub mod guardian;
 pub mod process;
 mod requests;
@@ -58,6 +59,8 @@ pub enum Outcome {
     Stopped,
     /// A service failed; the stack was stopped.
     Failed(Error),
+    /// Every service was a task and completed: nothing was left running (`end_when_done`).
+    Finished,
 }
 
 enum Event {
@@ -123,6 +126,7 @@ pub struct Supervisor {
     deferred: VecDeque<Event>,
     hurry: watch::Sender<bool>,
     started: Instant,
+    end_when_done: bool,
 }
 
 impl Supervisor {
@@ -163,6 +167,7 @@ impl Supervisor {
             deferred: VecDeque::new(),
             hurry: watch::channel(false).0,
             started: Instant::now(),
+            end_when_done: false,
         };
         supervisor.publish();
         (supervisor, control)
@@ -277,24 +282,6 @@ impl Supervisor {
         }
     }
 
-    /// Once every service is ready (or, a task, completed), says so once.
-    async fn announce_all_ready(&mut self) {
-        let wanted = || self.slots.iter().filter(|s| s.state.is_wanted() && !s.removed);
-        if wanted().all(|s| s.state.phase().satisfies()) && !*self.all_ready.borrow() {
-            self.all_ready.send_replace(true);
-            let count = wanted().count();
-            let noun = if count == 1 { "service is" } else { "services are" };
-            let took = short(self.started.elapsed());
-            let text = format!("all {count} {noun} ready in {took} — Ctrl-C stops everything");
-            self.out.status(Level::Success, text).await;
-            // Where to reach them, the way dev servers print theirs.
-            for service in self.plan.services.iter().filter(|s| s.url.is_some()) {
-                let url = service.url.as_deref().unwrap_or_default();
-                self.out.status(Level::Info, format!("  `{}`  {url}", service.name)).await;
-            }
-        }
-    }
-
     async fn exited(&mut self, index: usize, generation: u32, status: ExitStatus) -> Option<Outcome> {
         let running = |s: &State| matches!(s, State::Starting { .. } | State::Ready { .. });
         if !self.current(index, generation, running) {
@@ -330,6 +317,9 @@ impl Supervisor {
             let text = format!("`{name}` completed{took}");
             self.out.send(Msg::Done { key: Key::Service(index), level: Level::Success, text }).await;
             self.announce_all_ready().await;
+            if let Some(finished) = self.finished() {
+                return Some(finished);
+            }
             return self.start_eligible().await;
         }
         let slot = &mut self.slots[index];

@@ -149,7 +149,7 @@ async fn run(plan: Arc<Plan>, fake: Arc<Fake>, stop_when_ready: bool) -> Outcome
 fn failure(outcome: Outcome) -> crate::error::Error {
     match outcome {
         Outcome::Failed(error) => error,
-        Outcome::Stopped => panic!("the stack stopped without a failure"),
+        Outcome::Stopped | Outcome::Finished => panic!("the stack stopped without a failure"),
     }
 }
 

@@ -1,12 +1,12 @@
 //! Debian's Chromium and the pinned driver (tests/browser), for the tests that run a real browser.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Debian's Chromium, installed on first use where this runs as root with apt (a fresh CI
 /// machine); elsewhere the message says what to install.
 pub fn chromium() -> String {
-    let _installing = install_lock();
+    let _installing = super::install_lock("chromium");
     let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     if std::path::Path::new(&path).exists() {
         return path;
@@ -24,24 +24,6 @@ pub fn chromium() -> String {
 /// first use.
 pub fn driver(script: &str) -> PathBuf {
     let dir = super::repo_root().join("tests/browser");
-    let _installing = install_lock();
-    if !dir.join("node_modules/playwright-core").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "npm ci in tests/browser failed");
-    }
+    super::npm_ci(&dir, "node_modules/playwright-core");
     dir.join(script)
-}
-
-/// Held while a browser test installs what it needs: the tests run in parallel processes, and two
-/// `apt-get` (or two `npm ci` in one folder) at once fail or break each other on a fresh machine.
-fn install_lock() -> std::fs::File {
-    let path = std::env::temp_dir().join("agui-dev-browser-install.lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
-    file.lock().unwrap();
-    file
 }

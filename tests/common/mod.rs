@@ -444,3 +444,26 @@ pub fn shared_venv() -> PathBuf {
     }
     venv
 }
+
+/// Held while a test installs something the tests share (a Debian package, the node modules of a
+/// folder of `tests/`): nextest runs each test in its own process, and two installs of the same
+/// thing at once fail or break each other on a fresh machine. One lock per `what`.
+pub fn install_lock(what: &str) -> std::fs::File {
+    let path = std::env::temp_dir().join(format!("agui-dev-{what}-install.lock"));
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).unwrap();
+    file.lock().unwrap();
+    file
+}
+
+/// `npm ci` in `dir` (a folder with a `package-lock.json`) unless `installed` (a path under it,
+/// such as `node_modules/<package>`) is already there.
+pub fn npm_ci(dir: &Path, installed: &str) {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("npm");
+    let _installing = install_lock(&format!("npm-{name}"));
+    if dir.join(installed).exists() {
+        return;
+    }
+    let status =
+        Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir).stdout(Stdio::null()).status();
+    assert!(status.is_ok_and(|s| s.success()), "`npm ci` in {} failed", dir.display());
+}

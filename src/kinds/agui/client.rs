@@ -326,7 +326,31 @@ impl Run<'_> {
     /// What an event does to the run: text, tool calls, state, messages.
     fn meaning(&mut self, index: usize, event: &Map<String, Value>) {
         let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
-        match event.get("type").and_then(Value::as_str).unwrap_or_default() {
+        let kind = event.get("type").and_then(Value::as_str).unwrap_or_default();
+        match kind {
+            "TEXT_MESSAGE_START" | "TEXT_MESSAGE_CONTENT" | "TEXT_MESSAGE_CHUNK" => self.text_event(kind, event),
+            "TOOL_CALL_START" | "TOOL_CALL_ARGS" | "TOOL_CALL_END" | "TOOL_CALL_RESULT" => self.tool_event(kind, event),
+            "STATE_SNAPSHOT" | "STATE_DELTA" => self.state_event(index, kind, event),
+            "MESSAGES_SNAPSHOT" => {
+                // The server's full view of the conversation replaces ours.
+                if let Some(Value::Array(messages)) = event.get("messages") {
+                    self.conversation.messages.clear();
+                    self.messages.clone_from(messages);
+                }
+            }
+            "RUN_ERROR" => {
+                let code = event.get("code").and_then(Value::as_str).map(str::to_owned);
+                self.outcome.error = Some((text("message"), code.clone()));
+                self.pending.push_back(Update::RunError { index, message: text("message"), code });
+            }
+            _ => {}
+        }
+    }
+
+    /// Text: a message starts, or grows by a delta.
+    fn text_event(&mut self, kind: &str, event: &Map<String, Value>) {
+        let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        match kind {
             "TEXT_MESSAGE_START" => {
                 let role = event.get("role").and_then(Value::as_str).unwrap_or("assistant");
                 self.messages.push(json!({"id": text("messageId"), "role": role, "content": ""}));
@@ -343,6 +367,14 @@ impl Run<'_> {
                 self.outcome.text.push_str(&delta);
                 self.pending.push_back(Update::Text(delta));
             }
+            _ => {}
+        }
+    }
+
+    /// Tool calls: started, their arguments streamed, ended, answered.
+    fn tool_event(&mut self, kind: &str, event: &Map<String, Value>) {
+        let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        match kind {
             "TOOL_CALL_START" => {
                 let call = ToolCall { id: text("toolCallId"), name: text("toolCallName"), ..ToolCall::default() };
                 self.open_calls.push(call);
@@ -382,6 +414,13 @@ impl Run<'_> {
                 };
                 self.pending.push_back(Update::ToolResult(call));
             }
+            _ => {}
+        }
+    }
+
+    /// State: a snapshot replaces it, a delta patches it.
+    fn state_event(&mut self, index: usize, kind: &str, event: &Map<String, Value>) {
+        match kind {
             "STATE_SNAPSHOT" => {
                 self.outcome.state = event.get("snapshot").cloned().unwrap_or(Value::Null);
                 self.pending.push_back(Update::State(self.outcome.state.clone()));
@@ -395,18 +434,6 @@ impl Run<'_> {
                     }
                     Err(message) => self.pending.push_back(Update::BadDelta { index, message }),
                 }
-            }
-            "MESSAGES_SNAPSHOT" => {
-                // The server's full view of the conversation replaces ours.
-                if let Some(Value::Array(messages)) = event.get("messages") {
-                    self.conversation.messages.clear();
-                    self.messages.clone_from(messages);
-                }
-            }
-            "RUN_ERROR" => {
-                let code = event.get("code").and_then(Value::as_str).map(str::to_owned);
-                self.outcome.error = Some((text("message"), code.clone()));
-                self.pending.push_back(Update::RunError { index, message: text("message"), code });
             }
             _ => {}
         }

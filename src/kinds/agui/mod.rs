@@ -1,13 +1,15 @@
 //! `kind = "agui"`: an AG-UI server (`POST /agent`, server-sent events). Its readiness URL, `HOST`
 //! on loopback, the environment that wires it to the proxy and the MCP server, the doctor checks
 //! of that wiring (`consistency`), its smoke test (one run, checked against the AG-UI 1.0 rules of
-//! `docs/agui-rules.md`, kept in `rules`; the captured run is kept as
+//! `docs/agui-rules.md`, kept in `rules`, `steps` and `subagents`; the captured run is kept as
 //! `.agui-dev/smoke/agui-run.jsonl`, secrets redacted), and what it needs in a container (`export`).
 
 pub mod client;
 pub mod consistency;
 pub mod events;
 pub mod rules;
+mod steps;
+mod subagents;
 
 use std::path::Path;
 

@@ -5,10 +5,19 @@
 //! `check` reads the raw frames of one stream (the `data:` payloads of an SSE body, or the lines
 //! of a `.jsonl` capture) and stops at the first event that breaks a rule, so a report names one
 //! rule and one event index. `Validator` is the same rules fed one frame at a time, for a stream
-//! still arriving (`chat`, the AG-UI client). `agui.text-delta-nonempty` is a warning, not a failure: AG-UI 1.0
-//! allows an empty delta (its own chunk transformer sends one; docs/protocol-facts.md).
+//! still arriving (`chat`, the AG-UI client). `Validator::feed` sends each event to the rules of
+//! its family: the run's lifecycle, text messages and tool calls here, steps (`steps`) and
+//! subagents (`subagents`) in their own files.
+//!
+//! Two rules are warnings, not failures, because the official 1.0.0 client accepts what they
+//! note: `agui.text-delta-nonempty` (AG-UI 1.0 allows an empty delta; its own chunk transformer
+//! sends one) and `agui.no-thinking-events` (the client converts the deprecated `THINKING_*`
+//! events to `REASONING_*`).
 
 use serde_json::{Map, Value};
+
+use super::steps::Steps;
+use super::subagents::Subagents;
 
 /// Every rule: id and what it asks, in the order of `docs/agui-rules.md`.
 pub const RULES: &[(&str, &str)] = &[
@@ -34,7 +43,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("agui.finish-closes-tools", "every tool call is ended before `RUN_FINISHED`"),
     ("agui.stream-ends-run", "the stream ends with the last run ended"),
     ("agui.no-null-optional", "an optional field is omitted, never `null`"),
-    ("agui.no-thinking-events", "no `THINKING_*` event (removed in 1.0)"),
+    ("agui.no-thinking-events", "no `THINKING_*` event (deprecated in 1.0 for `REASONING_*`; a warning)"),
     ("agui.finished-outcome", "`RUN_FINISHED.outcome` is success, interrupt (with interrupts) or cancelled"),
     ("agui.finished-usage", "`RUN_FINISHED.usage` is an array of token-usage entries"),
     ("agui.subagent-start-fields", "`SUBAGENT_STARTED` has a string `subagentRunId` and `name`"),
@@ -48,6 +57,10 @@ pub const RULES: &[(&str, &str)] = &[
     ("agui.subagent-end-open", "`SUBAGENT_FINISHED`/`SUBAGENT_ERROR` only for an active subagent"),
     ("agui.subagent-finished-outcome", "`SUBAGENT_FINISHED.outcome` is success or suspended (`interruptIds` strings)"),
     ("agui.finish-closes-subagents", "every subagent is finished or errored before `RUN_FINISHED`"),
+    ("agui.step-fields", "`STEP_STARTED`/`STEP_FINISHED` have a string `stepName`"),
+    ("agui.step-start-unique", "no `STEP_STARTED` for a step that is already active"),
+    ("agui.step-finished-open", "`STEP_FINISHED` only for a step active for the same agent"),
+    ("agui.finish-closes-steps", "every step is finished before `RUN_FINISHED`"),
     ("agui.smoke-no-run-error", "the smoke run does not end in `RUN_ERROR`"),
     ("agui.smoke-assistant-text", "the smoke run produced assistant text"),
 ];
@@ -57,6 +70,16 @@ pub const RULES: &[(&str, &str)] = &[
 /// `input`) may hold `null` inside but are omitted rather than `null` (`z.any().refine(v => v !==
 /// null)` in `@ag-ui/core` 1.0.0). Only top-level fields are checked.
 const FREE_FIELDS: &[&str] = &["snapshot", "value", "event"];
+
+/// The deprecated `THINKING_*` types and the `REASONING_*` type the 1.0.0 client converts each to
+/// (`CompatibilityBoundary` in `@ag-ui/client` 1.0.0).
+const THINKING: &[(&str, &str)] = &[
+    ("THINKING_START", "REASONING_START"),
+    ("THINKING_TEXT_MESSAGE_START", "REASONING_MESSAGE_START"),
+    ("THINKING_TEXT_MESSAGE_CONTENT", "REASONING_MESSAGE_CONTENT"),
+    ("THINKING_TEXT_MESSAGE_END", "REASONING_MESSAGE_END"),
+    ("THINKING_END", "REASONING_END"),
+];
 
 /// One broken rule (or, for a warning, one rule noted) at one event (0-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +151,11 @@ pub struct Validator {
     run_ids: Vec<String>,
     open_messages: Vec<String>,
     open_calls: Vec<String>,
-    /// Subagent invocations started and not yet ended in this run, and those that ended in it.
-    /// Both are per run: the 1.0.0 verifier forgets them at `RUN_STARTED`, and a suspended
-    /// subagent may be continued (started again under its id) by a later run.
-    active_subagents: Vec<String>,
-    ended_subagents: Vec<String>,
+    steps: Steps,
+    subagents: Subagents,
+    /// The `THINKING_*` types warned about so far: one warning per type and stream, not one per
+    /// token of a streamed thought.
+    thinking_warned: Vec<String>,
     last_error: Option<(usize, String)>,
     /// Frames fed so far (the index of the next one).
     fed: usize,
@@ -140,241 +163,191 @@ pub struct Validator {
     pub checked: Checked,
 }
 
+/// A broken rule before it is placed at an event: (rule id, message).
+type Broken = (&'static str, String);
+
 impl Validator {
     /// Checks the next frame; returns the event as a JSON object when it keeps every rule. A
     /// warning is added to `checked.warnings` and is not an error.
     pub fn feed(&mut self, frame: &str) -> Result<Map<String, Value>, Finding> {
         let index = self.fed;
         self.fed += 1;
-        let broken = |rule: &'static str, message: String| Finding { rule, index, message };
-        let event: Value = serde_json::from_str(frame)
-            .map_err(|err| broken("agui.sse-json", format!("not JSON ({err}): {}", super::clip(frame))))?;
-        let Value::Object(event) = event else {
-            return Err(broken("agui.sse-json", format!("not a JSON object: {}", super::clip(frame))));
-        };
+        let at = |(rule, message): Broken| Finding { rule, index, message };
+        let event = parse(frame).map_err(at)?;
         self.checked.events = index + 1;
-        let Some(kind) = event.get("type").and_then(Value::as_str) else {
-            return Err(broken("agui.event-type", "the event has no string `type`".to_owned()));
-        };
-        if let Some((field, _)) = event.iter().find(|(k, v)| v.is_null() && !FREE_FIELDS.contains(&k.as_str())) {
-            return Err(broken(
-                "agui.no-null-optional",
-                format!("`{kind}.{field}` is `null`: an optional field is omitted, never `null`"),
-            ));
-        }
-        if kind.starts_with("THINKING_") {
-            return Err(broken(
-                "agui.no-thinking-events",
-                format!("`{kind}` was removed in AG-UI 1.0 (reasoning is `REASONING_*`)"),
-            ));
-        }
-        let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+        let kind = event_type(&event).map_err(at)?;
+        self.order(index, kind).map_err(at)?;
+        self.judge(index, kind, &event).map_err(at)?;
+        Ok(event)
+    }
+
+    /// Where an event may come in the life of the runs: first `RUN_STARTED`, nothing after
+    /// `RUN_ERROR`, only a new run after `RUN_FINISHED`.
+    fn order(&self, index: usize, kind: &str) -> Result<(), Broken> {
         match self.state {
-            State::Errored => {
-                return Err(broken("agui.nothing-after-error", format!("`{kind}` follows `RUN_ERROR`")));
-            }
+            State::Errored => Err(("agui.nothing-after-error", format!("`{kind}` follows `RUN_ERROR`"))),
             State::NoRun if index == 0 && kind != "RUN_STARTED" => {
-                return Err(broken("agui.first-run-started", format!("the stream starts with `{kind}`")));
+                Err(("agui.first-run-started", format!("the stream starts with `{kind}`")))
             }
-            State::Finished if kind != "RUN_STARTED" => {
-                return Err(broken(
-                    "agui.nothing-after-finished",
-                    format!("`{kind}` follows `RUN_FINISHED`; only a new `RUN_STARTED` may"),
-                ));
-            }
-            _ => {}
+            State::Finished if kind != "RUN_STARTED" => Err((
+                "agui.nothing-after-finished",
+                format!("`{kind}` follows `RUN_FINISHED`; only a new `RUN_STARTED` may"),
+            )),
+            _ => Ok(()),
         }
+    }
+
+    /// The rules of the event's family.
+    fn judge(&mut self, index: usize, kind: &str, event: &Map<String, Value>) -> Result<(), Broken> {
         match kind {
-            "RUN_STARTED" => {
-                if self.state == State::Active {
-                    return Err(broken(
-                        "agui.run-started-while-active",
-                        format!("`RUN_STARTED` while run `{}` is still active", self.run.1),
-                    ));
-                }
-                self.run = (text("threadId"), text("runId"));
-                if self.run_ids.contains(&self.run.1) {
-                    return Err(broken(
-                        "agui.new-run-id",
-                        format!("run id `{}` was used before in this stream", self.run.1),
-                    ));
-                }
-                self.run_ids.push(self.run.1.clone());
-                self.active_subagents.clear();
-                self.ended_subagents.clear();
-                self.checked.runs += 1;
-                self.state = State::Active;
+            "RUN_STARTED" => self.run_started(event),
+            "RUN_FINISHED" => self.run_finished(event),
+            "RUN_ERROR" => {
+                self.last_error = Some((index, text(event, "message")));
+                self.state = State::Errored;
+                Ok(())
             }
-            "TEXT_MESSAGE_START" => {
-                let id = text("messageId");
-                if id.is_empty() {
-                    return Err(broken(
-                        "agui.text-start-fields",
-                        "`TEXT_MESSAGE_START` without a `messageId`".to_owned(),
-                    ));
-                }
-                if self.open_messages.contains(&id) {
-                    return Err(broken("agui.text-start-unique", format!("message `{id}` is already open")));
-                }
-                self.open_messages.push(id);
+            "TEXT_MESSAGE_START" | "TEXT_MESSAGE_CONTENT" | "TEXT_MESSAGE_END" => self.message(kind, event),
+            "TOOL_CALL_START" | "TOOL_CALL_ARGS" | "TOOL_CALL_END" => self.tool_call(kind, event),
+            "STEP_STARTED" | "STEP_FINISHED" => self.steps.feed(kind, event),
+            "SUBAGENT_STARTED" | "SUBAGENT_FINISHED" | "SUBAGENT_ERROR" => self.subagents.feed(kind, event),
+            _ if kind.starts_with("THINKING_") => {
+                self.thinking(kind);
+                Ok(())
             }
-            "TEXT_MESSAGE_CONTENT" => {
-                let id = text("messageId");
-                if !self.open_messages.contains(&id) {
-                    return Err(broken(
-                        "agui.text-content-open",
-                        format!("content for message `{id}`, which is not open"),
-                    ));
-                }
-                let delta = text("delta");
+            _ => Ok(()),
+        }
+    }
+
+    fn run_started(&mut self, event: &Map<String, Value>) -> Result<(), Broken> {
+        if self.state == State::Active {
+            return Err((
+                "agui.run-started-while-active",
+                format!("`RUN_STARTED` while run `{}` is still active", self.run.1),
+            ));
+        }
+        self.run = (text(event, "threadId"), text(event, "runId"));
+        if self.run_ids.contains(&self.run.1) {
+            return Err(("agui.new-run-id", format!("run id `{}` was used before in this stream", self.run.1)));
+        }
+        self.run_ids.push(self.run.1.clone());
+        // Steps and subagents are per run, as in the 1.0.0 verifier.
+        self.steps = Steps::default();
+        self.subagents = Subagents::default();
+        self.checked.runs += 1;
+        self.state = State::Active;
+        Ok(())
+    }
+
+    /// What a run must have closed before it finishes (in the 1.0.0 verifier's order: steps,
+    /// messages, tool calls, subagents), then what `RUN_FINISHED` itself carries.
+    fn run_finished(&mut self, event: &Map<String, Value>) -> Result<(), Broken> {
+        self.steps.all_finished()?;
+        if let Some(id) = self.open_messages.first() {
+            return Err(("agui.finish-closes-text", format!("the run finished with message `{id}` still open")));
+        }
+        if let Some(id) = self.open_calls.first() {
+            return Err(("agui.finish-closes-tools", format!("the run finished with tool call `{id}` still open")));
+        }
+        self.subagents.all_ended()?;
+        let ids = (text(event, "threadId"), text(event, "runId"));
+        if ids != self.run {
+            return Err((
+                "agui.run-ids-match",
+                format!(
+                    "`RUN_FINISHED` names thread `{}` run `{}`, but the run started as thread `{}` run `{}`",
+                    ids.0, ids.1, self.run.0, self.run.1
+                ),
+            ));
+        }
+        if let Some(outcome) = event.get("outcome") {
+            check_outcome(outcome).map_err(|why| ("agui.finished-outcome", why))?;
+        }
+        if let Some(usage) = event.get("usage") {
+            check_usage(usage).map_err(|why| ("agui.finished-usage", why))?;
+        }
+        self.state = State::Finished;
+        Ok(())
+    }
+
+    /// `TEXT_MESSAGE_START`, `_CONTENT` and `_END`.
+    fn message(&mut self, kind: &str, event: &Map<String, Value>) -> Result<(), Broken> {
+        let id = text(event, "messageId");
+        let open = self.open_messages.iter().position(|m| *m == id);
+        match (kind, open) {
+            ("TEXT_MESSAGE_START", _) if id.is_empty() => {
+                return Err(("agui.text-start-fields", "`TEXT_MESSAGE_START` without a `messageId`".to_owned()));
+            }
+            ("TEXT_MESSAGE_START", Some(_)) => {
+                return Err(("agui.text-start-unique", format!("message `{id}` is already open")));
+            }
+            ("TEXT_MESSAGE_START", None) => self.open_messages.push(id),
+            ("TEXT_MESSAGE_CONTENT", None) => {
+                return Err(("agui.text-content-open", format!("content for message `{id}`, which is not open")));
+            }
+            ("TEXT_MESSAGE_CONTENT", Some(_)) => {
+                let delta = text(event, "delta");
                 if delta.is_empty() {
-                    self.checked.warnings.push(broken(
+                    self.warn(
                         "agui.text-delta-nonempty",
                         format!("an empty `delta` for message `{id}` (allowed by AG-UI 1.0; older clients reject it)"),
-                    ));
+                    );
                 }
                 self.checked.text.push_str(&delta);
             }
-            "TEXT_MESSAGE_END" => {
-                let id = text("messageId");
-                let at = self.open_messages.iter().position(|m| *m == id);
-                let at = at
-                    .ok_or_else(|| broken("agui.text-end-open", format!("end of message `{id}`, which is not open")))?;
-                self.open_messages.remove(at);
-            }
-            "TOOL_CALL_START" => {
-                let id = text("toolCallId");
-                if id.is_empty() || text("toolCallName").is_empty() {
-                    return Err(broken(
-                        "agui.tool-start-fields",
-                        "`TOOL_CALL_START` needs `toolCallId` and `toolCallName`".to_owned(),
-                    ));
-                }
-                if self.open_calls.contains(&id) {
-                    return Err(broken("agui.tool-start-unique", format!("tool call `{id}` is already open")));
-                }
-                self.open_calls.push(id);
-            }
-            "TOOL_CALL_ARGS" => {
-                let id = text("toolCallId");
-                if !self.open_calls.contains(&id) {
-                    return Err(broken(
-                        "agui.tool-args-open",
-                        format!("arguments for tool call `{id}`, which is not open"),
-                    ));
-                }
-            }
-            "TOOL_CALL_END" => {
-                let id = text("toolCallId");
-                let at = self.open_calls.iter().position(|c| *c == id);
-                let at = at.ok_or_else(|| {
-                    broken("agui.tool-end-open", format!("end of tool call `{id}`, which is not open"))
-                })?;
-                self.open_calls.remove(at);
-            }
-            "SUBAGENT_STARTED" => {
-                let string = |name: &str| event.get(name).and_then(Value::as_str);
-                let (Some(id), Some(_)) = (string("subagentRunId"), string("name")) else {
-                    return Err(broken(
-                        "agui.subagent-start-fields",
-                        "`SUBAGENT_STARTED` needs a string `subagentRunId` and a string `name`".to_owned(),
-                    ));
-                };
-                if self.active_subagents.iter().any(|s| s == id) {
-                    return Err(broken("agui.subagent-start-unique", format!("subagent `{id}` is already active")));
-                }
-                if self.ended_subagents.iter().any(|s| s == id) {
-                    return Err(broken(
-                        "agui.subagent-id-not-reused",
-                        format!("subagent `{id}` already ended in this run; a `subagentRunId` names one invocation"),
-                    ));
-                }
-                if let Some(parent) = event.get("parentSubagentRunId") {
-                    let known = parent
-                        .as_str()
-                        .is_some_and(|p| self.active_subagents.iter().chain(&self.ended_subagents).any(|s| s == p));
-                    if !known {
-                        return Err(broken(
-                            "agui.subagent-parent-started",
-                            format!("`parentSubagentRunId` {parent} names no subagent started in this run"),
-                        ));
-                    }
-                }
-                self.active_subagents.push(id.to_owned());
-            }
-            "SUBAGENT_FINISHED" | "SUBAGENT_ERROR" => {
-                let Some(id) = event.get("subagentRunId").and_then(Value::as_str) else {
-                    return Err(broken(
-                        "agui.subagent-end-fields",
-                        format!("`{kind}` without a string `subagentRunId`"),
-                    ));
-                };
-                if kind == "SUBAGENT_ERROR" && !event.get("message").is_some_and(Value::is_string) {
-                    return Err(broken(
-                        "agui.subagent-end-fields",
-                        format!("`SUBAGENT_ERROR` for subagent `{id}` without a string `message`"),
-                    ));
-                }
-                let Some(at) = self.active_subagents.iter().position(|s| s == id) else {
-                    let why = if self.ended_subagents.iter().any(|s| s == id) {
-                        "which already ended"
-                    } else {
-                        "which was not started in this run"
-                    };
-                    return Err(broken("agui.subagent-end-open", format!("`{kind}` for subagent `{id}`, {why}")));
-                };
-                if let Some(outcome) = event.get("outcome") {
-                    check_subagent_outcome(outcome).map_err(|why| broken("agui.subagent-finished-outcome", why))?;
-                }
-                let id = self.active_subagents.remove(at);
-                self.ended_subagents.push(id);
-            }
-            "RUN_ERROR" => {
-                self.last_error = Some((index, text("message")));
-                self.state = State::Errored;
-            }
-            "RUN_FINISHED" => {
-                if let Some(id) = self.open_messages.first() {
-                    return Err(broken(
-                        "agui.finish-closes-text",
-                        format!("the run finished with message `{id}` still open"),
-                    ));
-                }
-                if let Some(id) = self.open_calls.first() {
-                    return Err(broken(
-                        "agui.finish-closes-tools",
-                        format!("the run finished with tool call `{id}` still open"),
-                    ));
-                }
-                if let Some(id) = self.active_subagents.first() {
-                    return Err(broken(
-                        "agui.finish-closes-subagents",
-                        format!(
-                            "the run finished with subagent `{id}` still active (no `SUBAGENT_FINISHED` or `SUBAGENT_ERROR`)"
-                        ),
-                    ));
-                }
-                let ids = (text("threadId"), text("runId"));
-                if ids != self.run {
-                    return Err(broken(
-                        "agui.run-ids-match",
-                        format!(
-                            "`RUN_FINISHED` names thread `{}` run `{}`, but the run started as thread `{}` run `{}`",
-                            ids.0, ids.1, self.run.0, self.run.1
-                        ),
-                    ));
-                }
-                if let Some(outcome) = event.get("outcome") {
-                    check_outcome(outcome).map_err(|why| broken("agui.finished-outcome", why))?;
-                }
-                if let Some(usage) = event.get("usage") {
-                    check_usage(usage).map_err(|why| broken("agui.finished-usage", why))?;
-                }
-                self.state = State::Finished;
-            }
-            _ => {}
+            (_, None) => return Err(("agui.text-end-open", format!("end of message `{id}`, which is not open"))),
+            (_, Some(at)) => drop(self.open_messages.remove(at)),
         }
-        Ok(event)
+        Ok(())
+    }
+
+    /// `TOOL_CALL_START`, `_ARGS` and `_END`.
+    fn tool_call(&mut self, kind: &str, event: &Map<String, Value>) -> Result<(), Broken> {
+        let id = text(event, "toolCallId");
+        let open = self.open_calls.iter().position(|c| *c == id);
+        match (kind, open) {
+            ("TOOL_CALL_START", _) if id.is_empty() || text(event, "toolCallName").is_empty() => {
+                return Err((
+                    "agui.tool-start-fields",
+                    "`TOOL_CALL_START` needs `toolCallId` and `toolCallName`".to_owned(),
+                ));
+            }
+            ("TOOL_CALL_START", Some(_)) => {
+                return Err(("agui.tool-start-unique", format!("tool call `{id}` is already open")));
+            }
+            ("TOOL_CALL_START", None) => self.open_calls.push(id),
+            ("TOOL_CALL_ARGS", None) => {
+                return Err(("agui.tool-args-open", format!("arguments for tool call `{id}`, which is not open")));
+            }
+            ("TOOL_CALL_ARGS", Some(_)) => {}
+            (_, None) => return Err(("agui.tool-end-open", format!("end of tool call `{id}`, which is not open"))),
+            (_, Some(at)) => drop(self.open_calls.remove(at)),
+        }
+        Ok(())
+    }
+
+    /// `THINKING_*` left the protocol in 1.0, but the 1.0.0 client still converts its five types
+    /// to their `REASONING_*` equivalents with a deprecation notice (and drops any other): a
+    /// stream that sends them works today, so this is a warning that names the replacement.
+    fn thinking(&mut self, kind: &str) {
+        if self.thinking_warned.iter().any(|k| k == kind) {
+            return;
+        }
+        self.thinking_warned.push(kind.to_owned());
+        let message = match THINKING.iter().find(|(old, _)| *old == kind) {
+            Some((_, new)) => format!(
+                "`{kind}` is deprecated since AG-UI 1.0: send `{new}` (the 1.0.0 client converts it, with a deprecation notice)"
+            ),
+            None => {
+                format!("`{kind}` is not an AG-UI 1.0 event (reasoning is `REASONING_*`); the 1.0.0 client drops it")
+            }
+        };
+        self.warn("agui.no-thinking-events", message);
+    }
+
+    /// A warning at the event just fed.
+    fn warn(&mut self, rule: &'static str, message: String) {
+        self.checked.warnings.push(Finding { rule, index: self.fed.saturating_sub(1), message });
     }
 
     /// The rules that only the end of the stream can break (findings name the last event).
@@ -412,6 +385,34 @@ impl Validator {
     }
 }
 
+/// The frame as one JSON object (`agui.sse-json`).
+fn parse(frame: &str) -> Result<Map<String, Value>, Broken> {
+    match serde_json::from_str(frame) {
+        Ok(Value::Object(event)) => Ok(event),
+        Ok(_) => Err(("agui.sse-json", format!("not a JSON object: {}", super::clip(frame)))),
+        Err(err) => Err(("agui.sse-json", format!("not JSON ({err}): {}", super::clip(frame)))),
+    }
+}
+
+/// The event's `type` (`agui.event-type`), once no optional field is `null` (`agui.no-null-optional`).
+fn event_type(event: &Map<String, Value>) -> Result<&str, Broken> {
+    let Some(kind) = event.get("type").and_then(Value::as_str) else {
+        return Err(("agui.event-type", "the event has no string `type`".to_owned()));
+    };
+    if let Some((field, _)) = event.iter().find(|(k, v)| v.is_null() && !FREE_FIELDS.contains(&k.as_str())) {
+        return Err((
+            "agui.no-null-optional",
+            format!("`{kind}.{field}` is `null`: an optional field is omitted, never `null`"),
+        ));
+    }
+    Ok(kind)
+}
+
+/// A string field, or "" when it is missing or not a string.
+fn text(event: &Map<String, Value>, name: &str) -> String {
+    event.get(name).and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
 /// `{type:"success"}` (optional `pendingToolCallIds`), `{type:"interrupt", interrupts:[…≥1]}` or
 /// `{type:"cancelled"}`.
 fn check_outcome(outcome: &Value) -> Result<(), String> {
@@ -429,24 +430,6 @@ fn check_outcome(outcome: &Value) -> Result<(), String> {
         Some("cancelled") => Ok(()),
         other => Err(format!(
             "`outcome.type` is {}, not `success`, `interrupt` or `cancelled`",
-            other.map_or_else(|| "missing".to_owned(), |t| format!("`{t}`"))
-        )),
-    }
-}
-
-/// `{type:"success"}` or `{type:"suspended"}` with optional `interruptIds` (strings). Not the run's
-/// outcomes: a subagent is never `interrupt` or `cancelled` (the 1.0.0 verifier names the two).
-fn check_subagent_outcome(outcome: &Value) -> Result<(), String> {
-    let object = outcome.as_object().ok_or_else(|| format!("`outcome` is not an object: {outcome}"))?;
-    match object.get("type").and_then(Value::as_str) {
-        Some("success") => Ok(()),
-        Some("suspended") => match object.get("interruptIds") {
-            None => Ok(()),
-            Some(Value::Array(ids)) if ids.iter().all(Value::is_string) => Ok(()),
-            Some(other) => Err(format!("`outcome.interruptIds` is not a list of interrupt ids: {other}")),
-        },
-        other => Err(format!(
-            "a subagent's `outcome.type` is {}, not `success` or `suspended`",
             other.map_or_else(|| "missing".to_owned(), |t| format!("`{t}`"))
         )),
     }
@@ -473,8 +456,10 @@ mod tests {
     #[test]
     fn every_rule_id_is_in_the_document_and_back() {
         let doc = include_str!("../../../docs/agui-rules.md");
+        // The rules' table, not the table of fixtures in "Known differences".
+        let rules = doc.split("\n## Known differences").next().unwrap_or_default();
         let documented: Vec<&str> =
-            doc.lines().filter_map(|l| l.strip_prefix("| `agui.")).filter_map(|l| l.split('`').next()).collect();
+            rules.lines().filter_map(|l| l.strip_prefix("| `agui.")).filter_map(|l| l.split('`').next()).collect();
         let ours: Vec<String> = RULES.iter().map(|(id, _)| id.trim_start_matches("agui.").to_owned()).collect();
         assert_eq!(documented, ours);
     }

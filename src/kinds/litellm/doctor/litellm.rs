@@ -120,6 +120,18 @@ fn check_config(
     config: &Path,
     env: &BTreeMap<String, String>,
 ) -> Option<ProxyFacts> {
+    let (value, list) = read_model_list(found, subject, config)?;
+    found.ok(LITELLM_CONFIG, subject, format!("`{}` parses ({} models)", config.display(), list.len()));
+    check_entries(found, subject, &list);
+    check_duplicates(found, subject, &list);
+    check_env_references(found, subject, &value, env);
+    check_master_key(found, subject, &value, env);
+    let models = litellm::read_config(config).map(|c| c.model_list).unwrap_or_default();
+    Some(ProxyFacts { models })
+}
+
+/// The config's YAML and its `model_list`, or the failure that stops the other checks.
+fn read_model_list(found: &mut Diagnosis, subject: Option<&str>, config: &Path) -> Option<(Value, Vec<Value>)> {
     let shown = config.display();
     let text = match std::fs::read_to_string(config) {
         Ok(text) => text,
@@ -166,8 +178,11 @@ fn check_config(
             return None;
         }
     };
-    found.ok(LITELLM_CONFIG, subject, format!("`{shown}` parses ({} models)", list.len()));
+    Some((value, list))
+}
 
+/// Every `model_list` item: a mapping with `model_name` and `litellm_params.model`, no misspelt key.
+fn check_entries(found: &mut Diagnosis, subject: Option<&str>, list: &[Value]) {
     let mut entries_ok = true;
     for (index, item) in list.iter().enumerate() {
         let at = format!("model_list[{index}]");
@@ -223,7 +238,10 @@ fn check_config(
     if entries_ok {
         found.ok(LITELLM_MODEL_ENTRY, subject, "every model has `model_name` and `litellm_params.model`");
     }
+}
 
+/// One `model_name` twice: LiteLLM load-balances, which is rarely meant.
+fn check_duplicates(found: &mut Diagnosis, subject: Option<&str>, list: &[Value]) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for name in list.iter().filter_map(|i| i.get("model_name").and_then(Value::as_str)) {
         *seen.entry(name).or_default() += 1;
@@ -236,9 +254,12 @@ fn check_config(
             "if that is not intended, give each entry its own `model_name`",
         );
     }
+}
 
+/// `${VAR}` (never expanded) and `os.environ/VAR` with nothing set.
+fn check_env_references(found: &mut Diagnosis, subject: Option<&str>, value: &Value, env: &BTreeMap<String, String>) {
     let mut strings = Vec::new();
-    walk_strings(&value, String::new(), &mut strings);
+    walk_strings(value, String::new(), &mut strings);
     let mut syntax_ok = true;
     for (at, text) in &strings {
         if let Some(start) = text.find("${") {
@@ -271,7 +292,10 @@ fn check_config(
             );
         }
     }
+}
 
+/// `master_key` where LiteLLM ignores it, one that differs from agui-dev's, and a database URL.
+fn check_master_key(found: &mut Diagnosis, subject: Option<&str>, value: &Value, env: &BTreeMap<String, String>) {
     let misplaced = value.get("litellm_settings").and_then(|s| s.get("master_key")).is_some();
     if misplaced {
         found.fail(
@@ -300,9 +324,6 @@ fn check_config(
             "remove it for local development",
         );
     }
-
-    let models = litellm::read_config(config).map(|c| c.model_list).unwrap_or_default();
-    Some(ProxyFacts { models })
 }
 
 fn kind_of(value: &Value) -> &'static str {

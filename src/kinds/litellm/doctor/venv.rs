@@ -59,25 +59,11 @@ pub async fn check(
     }
     found.ok(VENV_EXISTS, subject, format!("the venv `{shown}` exists"));
 
-    // A stray start-up hook runs on every Python start, even after litellm is uninstalled.
-    let hooks = venv::stray_init_hooks(venv_dir);
-    for hook in &hooks {
-        found.fail(
-            VENV_INIT_HOOK,
-            subject,
-            format!("`{}` is present: the hook of the malicious litellm 1.82.8, which runs on every Python start", hook.display()),
-            format!(
-                "delete `{shown}` and recreate it with a safe litellm (`agui-dev setup`); rotate every key this machine holds (OSV MAL-2026-2144)"
-            ),
-        );
-    }
-    if hooks.is_empty() {
-        found.ok(VENV_INIT_HOOK, subject, "no `litellm_init.pth` start-up hook in site-packages");
-    }
+    let clean = check_init_hooks(found, subject, venv_dir);
 
     let dist = venv::distribution(venv_dir, "litellm");
     let compromised = dist.as_ref().and_then(|d| advisories::compromised(&d.version));
-    check_python(found, reaper, subject, venv_dir, &create, hooks.is_empty() && compromised.is_none()).await;
+    check_python(found, reaper, subject, venv_dir, &create, clean && compromised.is_none()).await;
 
     let Some(dist) = dist else {
         found.fail(
@@ -106,6 +92,35 @@ pub async fn check(
     check_python_version(found, subject, venv_dir, dist.requires_python.as_deref());
     check_entry_point(found, subject, venv_dir);
 
+    check_proxy_extra(found, subject, venv_dir, &dist.version);
+    check_bytecode(found, subject, venv_dir, &dist.dist_info, env);
+}
+
+/// A stray start-up hook runs on every Python start, even after litellm is uninstalled; returns
+/// whether there is none.
+fn check_init_hooks(found: &mut Diagnosis, subject: Option<&str>, venv_dir: &Path) -> bool {
+    let shown = venv_dir.display();
+    let hooks = venv::stray_init_hooks(venv_dir);
+    for hook in &hooks {
+        found.fail(
+            VENV_INIT_HOOK,
+            subject,
+            format!("`{}` is present: the hook of the malicious litellm 1.82.8, which runs on every Python start", hook.display()),
+            format!(
+                "delete `{shown}` and recreate it with a safe litellm (`agui-dev setup`); rotate every key this machine holds (OSV MAL-2026-2144)"
+            ),
+        );
+    }
+    if hooks.is_empty() {
+        found.ok(VENV_INIT_HOOK, subject, "no `litellm_init.pth` start-up hook in site-packages");
+    }
+
+    hooks.is_empty()
+}
+
+/// The proxy's extra packages (`litellm[proxy]`).
+fn check_proxy_extra(found: &mut Diagnosis, subject: Option<&str>, venv_dir: &Path, version: &str) {
+    let shown = venv_dir.display();
     let missing: Vec<&str> =
         PROXY_EXTRA.iter().copied().filter(|name| venv::distribution(venv_dir, name).is_none()).collect();
     if missing.is_empty() {
@@ -118,11 +133,21 @@ pub async fn check(
                 "the proxy extra is missing: {} (the proxy fails with `No module named …`)",
                 missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
             ),
-            format!("`{shown}/bin/pip install 'litellm[proxy]=={}'` (quote it: zsh reads the brackets)", dist.version),
+            format!("`{shown}/bin/pip install 'litellm[proxy]=={version}'` (quote it: zsh reads the brackets)"),
         );
     }
+}
 
-    let package = dist.dist_info.parent().map(|site| site.join("litellm"));
+/// litellm without its bytecode compiles on every start when Python may not write it.
+fn check_bytecode(
+    found: &mut Diagnosis,
+    subject: Option<&str>,
+    venv_dir: &Path,
+    dist_info: &Path,
+    env: &BTreeMap<String, String>,
+) {
+    let shown = venv_dir.display();
+    let package = dist_info.parent().map(|site| site.join("litellm"));
     match package {
         Some(package) if package.is_dir() && !package.join("__pycache__").is_dir() => {
             let dont_write = env.get("PYTHONDONTWRITEBYTECODE").is_some_and(|v| !v.is_empty());
