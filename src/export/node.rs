@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use crate::kinds::versions;
+
 /// Node LTS lines with an official image, newest first. The newest one the `engines` range
 /// allows is chosen: that is what `node:<major>` resolves to and what gets security fixes longest.
 const NODE_LTS: &[u32] = &[24, 22, 20];
@@ -15,7 +17,8 @@ pub fn node_major(engines: Option<&str>) -> (u32, Option<String>) {
         return (NODE_LTS[0], Some(format!("package.json has no `engines.node`; using Node {}", NODE_LTS[0])));
     };
     for major in NODE_LTS {
-        match satisfies(range, (*major, 999, 999)) {
+        // A line is allowed when a late release of it is: `^20.11` allows 20, `~20.5` does not.
+        match versions::satisfies_npm(&format!("{major}.999.999"), range) {
             Some(true) => return (*major, None),
             Some(false) => {}
             None => {
@@ -38,62 +41,6 @@ pub fn node_major(engines: Option<&str>) -> (u32, Option<String>) {
 /// The official image for a Node major (Debian slim: has a shell and libc for native modules).
 pub fn node_image(major: u32) -> String {
     format!("node:{major}-bookworm-slim")
-}
-
-type Version = (u32, u32, u32);
-
-/// Whether `version` satisfies an npm-style range (`>=20`, `^20.11`, `~22`, `20.x`, `18 || 20`,
-/// `>=18 <23`, `20 - 22`). `None` when the range has a form this does not read.
-fn satisfies(range: &str, version: Version) -> Option<bool> {
-    let mut any = false;
-    for alternative in range.split("||") {
-        let words: Vec<&str> = alternative.split_whitespace().collect();
-        let ok = if let [low, "-", high] = words.as_slice() {
-            compare(&format!(">={low}"), version)? && compare(&format!("<={high}"), version)?
-        } else {
-            let mut all = true;
-            for word in &words {
-                all &= compare(word, version)?;
-            }
-            all
-        };
-        any |= ok;
-    }
-    Some(any)
-}
-
-fn compare(comparator: &str, v: Version) -> Option<bool> {
-    let (op, rest) = [">=", "<=", ">", "<", "=", "^", "~"]
-        .iter()
-        .find_map(|op| comparator.strip_prefix(op).map(|rest| (*op, rest)))
-        .unwrap_or(("", comparator));
-    let parts: Vec<&str> = rest.trim().trim_start_matches('v').split('.').collect();
-    let mut nums: Vec<u32> = Vec::new();
-    for part in &parts {
-        if matches!(*part, "x" | "X" | "*" | "") {
-            break;
-        }
-        nums.push(part.parse().ok()?);
-    }
-    let given = nums.len().min(3);
-    let at = |i: usize| nums.get(i).copied().unwrap_or(0);
-    let low: Version = (at(0), at(1), at(2));
-    // The first version past a partial one: `20` -> 21.0.0, `20.1` -> 20.2.0.
-    let past: Version = match given {
-        0 => (u32::MAX, 0, 0),
-        1 => (at(0) + 1, 0, 0),
-        2 => (at(0), at(1) + 1, 0),
-        _ => (at(0), at(1), at(2) + 1),
-    };
-    Some(match op {
-        ">=" => v >= low,
-        ">" => v >= past,
-        "<" => v < low,
-        "<=" => v < past,
-        "^" => v >= low && v < if at(0) > 0 || given < 2 { (at(0) + 1, 0, 0) } else { (0, at(1) + 1, 0) },
-        "~" => v >= low && v < if given >= 2 { (at(0), at(1) + 1, 0) } else { (at(0) + 1, 0, 0) },
-        _ => v >= low && v < past,
-    })
 }
 
 /// The package manager a Node project uses, from its lockfile.

@@ -4,7 +4,9 @@
 //! `/proc/net/tcp6` with those inodes.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+
+use super::proc;
 
 /// A listening socket and the process holding it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +28,8 @@ impl Listener {
 /// Every process below `root` (children, grandchildren, ...), not `root` itself.
 pub fn descendants(root: i32) -> Vec<i32> {
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    for pid in super::proc::pids() {
-        if let Some(stat) = super::proc::stat(pid) {
+    for pid in proc::pids() {
+        if let Some(stat) = proc::stat(pid) {
             children.entry(stat.parent).or_default().push(pid);
         }
     }
@@ -41,8 +43,8 @@ pub fn descendants(root: i32) -> Vec<i32> {
 pub fn of_groups(leaders: &[i32]) -> HashMap<i32, Vec<i32>> {
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
     let mut members: HashMap<i32, Vec<i32>> = HashMap::new();
-    for pid in super::proc::pids() {
-        if let Some(stat) = super::proc::stat(pid) {
+    for pid in proc::pids() {
+        if let Some(stat) = proc::stat(pid) {
             children.entry(stat.parent).or_default().push(pid);
             if leaders.contains(&stat.group) {
                 members.entry(stat.group).or_default().push(pid);
@@ -90,28 +92,11 @@ pub fn exposed_by_group(leaders: &[i32]) -> HashMap<i32, Vec<String>> {
 
 /// The listening TCP sockets held by `pids`.
 pub fn listeners(pids: &[i32]) -> Vec<Listener> {
-    let mut sockets: HashMap<u64, SocketAddr> = HashMap::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let Ok(text) = std::fs::read_to_string(file) else { continue };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-            if fields.len() < 10 || fields[3] != "0A" {
-                continue;
-            }
-            if let (Some(address), Ok(inode)) = (parse_address(fields[1], v6), fields[9].parse()) {
-                sockets.insert(inode, address);
-            }
-        }
-    }
+    let sockets = proc::listening_sockets();
     let mut found = Vec::new();
     for pid in pids {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
-            let target = target.to_string_lossy();
-            let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else { continue };
-            if let Some(address) = inode.parse().ok().and_then(|i: u64| sockets.get(&i)) {
+        for inode in proc::socket_inodes(*pid) {
+            if let Some(address) = sockets.get(&inode) {
                 let listener = Listener { pid: *pid, address: *address };
                 if !found.contains(&listener) {
                     found.push(listener);
@@ -122,36 +107,12 @@ pub fn listeners(pids: &[i32]) -> Vec<Listener> {
     found
 }
 
-/// `0100007F:0FA0` (IPv4) or 32 hex digits + port (IPv6): each 32-bit word in host byte order.
-fn parse_address(text: &str, v6: bool) -> Option<SocketAddr> {
-    let (ip, port) = text.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let word = |i: usize| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok().map(u32::swap_bytes);
-    let ip = if v6 {
-        let words = [word(0)?, word(1)?, word(2)?, word(3)?];
-        let mut bytes = [0u8; 16];
-        for (i, w) in words.iter().enumerate() {
-            bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
-        }
-        IpAddr::V6(Ipv6Addr::from(bytes))
-    } else {
-        IpAddr::V4(Ipv4Addr::from(word(0)?))
-    };
-    Some(SocketAddr::new(ip, port))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_kernel_addresses() {
-        assert_eq!(parse_address("0100007F:0FA0", false), Some("127.0.0.1:4000".parse().unwrap()));
-        assert_eq!(parse_address("00000000:0BB8", false), Some("0.0.0.0:3000".parse().unwrap()));
-        let any6 = parse_address("00000000000000000000000000000000:0C1C", true).unwrap();
-        assert_eq!(any6, "[::]:3100".parse().unwrap());
-        let one6 = parse_address("00000000000000000000000001000000:0C1C", true).unwrap();
-        assert_eq!(one6, "[::1]:3100".parse().unwrap());
+    fn loopback_addresses() {
         let loopback = |a: &str| Listener { pid: 1, address: a.parse().unwrap() }.beyond_loopback();
         assert!(!loopback("127.0.0.1:1") && !loopback("[::1]:1") && !loopback("[::ffff:127.0.0.1]:1"));
         assert!(loopback("0.0.0.0:1") && loopback("[::]:1") && loopback("10.1.2.3:1"));

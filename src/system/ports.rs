@@ -3,6 +3,8 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 
+use super::proc;
+
 /// The process listening on a port.
 #[derive(Debug, Clone)]
 pub struct Holder {
@@ -26,44 +28,16 @@ pub fn is_free(port: u16) -> bool {
 
 /// The process listening on `port`, where /proc shows it (not for other users' processes).
 pub fn holder(port: u16) -> Option<Holder> {
-    let inodes = listening_inodes(port);
+    let inodes: Vec<u64> = proc::listening_sockets()
+        .into_iter()
+        .filter(|(_, address)| address.port() == port)
+        .map(|(inode, _)| inode)
+        .collect();
     if inodes.is_empty() {
         return None;
     }
-    for pid in super::proc::pids() {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
-            let target = target.to_string_lossy();
-            let held = target
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-                .is_some_and(|inode| inodes.iter().any(|i| i == inode));
-            if held {
-                return Some(Holder { pid, command: super::proc::command_line(pid) });
-            }
-        }
-    }
-    None
-}
-
-fn listening_inodes(port: u16) -> Vec<String> {
-    const LISTEN: &str = "0A";
-    let wanted = format!("{port:04X}");
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else { continue };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() < 10 || fields[3] != LISTEN {
-                continue;
-            }
-            if fields[1].rsplit_once(':').is_some_and(|(_, p)| p == wanted) {
-                inodes.push(fields[9].to_owned());
-            }
-        }
-    }
-    inodes
+    let pid = proc::pids().into_iter().find(|pid| proc::socket_inodes(*pid).iter().any(|i| inodes.contains(i)))?;
+    Some(Holder { pid, command: proc::command_line(pid) })
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Everything agui-dev reads from `/proc`, parsed in one place: a process's stat line (name,
-//! state, parent, start time), command line, working folder and environment.
+//! state, parent, start time), command line, working folder, environment and socket descriptors,
+//! and the machine's listening TCP sockets (`/proc/net/tcp` and `/proc/net/tcp6`).
 
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 /// The fields of `/proc/PID/stat` agui-dev uses.
@@ -106,6 +109,66 @@ pub fn has_ancestor(pid: i32, ancestor_name: &str) -> bool {
     false
 }
 
+/// The inodes of the sockets `pid` has descriptors on (`/proc/PID/fd/N -> socket:[INODE]`; only
+/// for processes of the same user, or all of them as root).
+pub fn socket_inodes(pid: i32) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    fds.flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
+}
+
+/// Every listening TCP socket on the machine, IPv4 and IPv6, by inode.
+pub fn listening_sockets() -> HashMap<u64, SocketAddr> {
+    let big_endian = cfg!(target_endian = "big");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| listening_rows(&text, big_endian))
+        .collect()
+}
+
+/// The rows of a `/proc/net/tcp{,6}` table in the listening state (`0A`), as (inode, address).
+/// Columns: `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout
+/// inode ...`.
+fn listening_rows(text: &str, big_endian: bool) -> Vec<(u64, SocketAddr)> {
+    const LISTEN: &str = "0A";
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 || fields[3] != LISTEN {
+                return None;
+            }
+            Some((fields[9].parse().ok()?, socket_address(fields[1], big_endian)?))
+        })
+        .collect()
+}
+
+/// A `local_address` column: the address in hex, `:`, the port in hex. The kernel prints the
+/// address one 32-bit word at a time (one word for IPv4, four for IPv6), each as the number its
+/// four bytes make in the host's byte order, and those bytes, in memory order, are the address in
+/// network order. So each word goes back to bytes in the host's order (`to_ne_bytes`; the flag
+/// lets the tests read a big-endian host's table too). The port is printed as a plain number.
+fn socket_address(text: &str, big_endian: bool) -> Option<SocketAddr> {
+    let (hex, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let mut bytes = Vec::with_capacity(16);
+    for start in (0..hex.len()).step_by(8) {
+        let word = u32::from_str_radix(hex.get(start..start + 8)?, 16).ok()?;
+        bytes.extend(if big_endian { word.to_be_bytes() } else { word.to_le_bytes() });
+    }
+    let ip = match bytes.len() {
+        4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +205,65 @@ mod tests {
         assert!(exited(pid), "a zombie counts as exited");
         child.wait().unwrap();
         assert!(exited(pid), "a collected child has no /proc entry");
+    }
+
+    /// Rows copied from this machine's `/proc/net/tcp` and `/proc/net/tcp6` (x86_64, little-endian)
+    /// while sockets listened on 192.0.2.2:45067, 127.0.0.1:38969, [fd00::2]:42317, [::1]:57421 and
+    /// [::ffff:127.0.0.1]:36459, with a TIME_WAIT row (state 06) that is not a listener.
+    const TCP_LE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 020200C0:B00B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 694742 1 00000000224c5b1c 100 0 0 10 0
+   1: 0100007F:9839 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 690712 1 00000000ed802cdb 100 0 0 10 0
+   2: 0100007F:D6C4 0100007F:AD05 06 00000000:00000000 03:00000A31 00000000     0        0 0 3 000000006e81043a
+";
+    const TCP6_LE: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 000000FD000000000000000002000000:A54D 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 696122 1 00000000cc3d5b9d 100 0 0 10 0
+   1: 00000000000000000000000001000000:E04D 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 694577 1 00000000abc53520 100 0 0 10 0
+   2: 0000000000000000FFFF00000100007F:8E6B 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 694579 1 00000000f9666501 100 0 0 10 0
+";
+
+    fn expected(rows: &[(u64, &str)]) -> Vec<(u64, SocketAddr)> {
+        rows.iter().map(|(inode, address)| (*inode, address.parse().unwrap())).collect()
+    }
+
+    #[test]
+    fn listening_rows_of_a_little_endian_host() {
+        let v4 = expected(&[(694_742, "192.0.2.2:45067"), (690_712, "127.0.0.1:38969")]);
+        assert_eq!(listening_rows(TCP_LE, false), v4);
+        let v6 =
+            expected(&[(696_122, "[fd00::2]:42317"), (694_577, "[::1]:57421"), (694_579, "[::ffff:127.0.0.1]:36459")]);
+        assert_eq!(listening_rows(TCP6_LE, false), v6);
+    }
+
+    #[test]
+    fn listening_rows_of_a_big_endian_host() {
+        // The same sockets as a big-endian kernel prints them: each word's bytes in the order
+        // they sit in memory, which there is the address's own order.
+        let tcp = TCP_LE.replace("020200C0", "C0000202").replace("0100007F", "7F000001");
+        let v4 = expected(&[(694_742, "192.0.2.2:45067"), (690_712, "127.0.0.1:38969")]);
+        assert_eq!(listening_rows(&tcp, true), v4);
+        let tcp6 = TCP6_LE
+            .replace("000000FD000000000000000002000000", "FD000000000000000000000000000002")
+            .replace("00000000000000000000000001000000", "00000000000000000000000000000001")
+            .replace("0000000000000000FFFF00000100007F", "00000000000000000000FFFF7F000001");
+        let v6 =
+            expected(&[(696_122, "[fd00::2]:42317"), (694_577, "[::1]:57421"), (694_579, "[::ffff:127.0.0.1]:36459")]);
+        assert_eq!(listening_rows(&tcp6, true), v6);
+    }
+
+    #[test]
+    fn odd_addresses_are_skipped() {
+        assert_eq!(socket_address("0100007F", false), None);
+        assert_eq!(socket_address("0100007:0FA0", false), None);
+        assert_eq!(socket_address("0100007F00:0FA0", false), None);
+        assert_eq!(socket_address("0100007G:0FA0", false), None);
+        assert_eq!(socket_address("0100007F:10000", false), None);
+    }
+
+    #[test]
+    fn finds_this_process_listening() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let inode = listening_sockets().into_iter().find(|(_, a)| *a == address).expect("the table lists it").0;
+        assert!(socket_inodes(std::process::id() as i32).contains(&inode));
     }
 }

@@ -64,12 +64,13 @@ impl Advisory {
         if self.fixed.len() == self.affected.len() {
             return self.fixed.get(line).map(String::as_str);
         }
-        let have = versions::version_parts(version);
+        let have = versions::pep440_version(version)?;
         self.fixed
             .iter()
-            .filter(|f| versions::compare_versions(&versions::version_parts(f), &have).is_gt())
-            .min_by(|a, b| versions::compare_versions(&versions::version_parts(a), &versions::version_parts(b)))
-            .map(String::as_str)
+            .filter_map(|fix| Some((versions::pep440_version(fix)?, fix)))
+            .filter(|(fix, _)| *fix > have)
+            .min_by(|(a, _), (b, _)| a.cmp(b))
+            .map(|(_, fix)| fix.as_str())
     }
 
     /// `GHSA-… (CVE-…)`: the id with its aliases, for reports.
