@@ -335,9 +335,7 @@ impl Loader<'_> {
                 Some(ready) => probe::parse(&self.source, name, ready, &expand)?,
                 None => (None, DEFAULT_READY_TIMEOUT),
             };
-            let public = section.public.as_ref();
-            let service = kind_keys::Service { name, dir: &self.dir, source: &self.source, public, expand: &expand };
-            let (kind, kind_keys) = kind_keys::read(self.kinds, &self.all, &self.taken, &service)?;
+            let (kind, kind_keys) = self.kind_keys(name, section, &expand)?;
             let task = section.task.as_ref().is_some_and(|t| *t.get_ref());
             if task {
                 self.check_task(name, section)?;
@@ -365,7 +363,7 @@ impl Loader<'_> {
                 stop_signal: valid(section.stop_signal.as_ref()).map_or(Signal::SIGTERM, |s| s.0),
                 stop_grace: valid(section.stop_grace.as_ref()).map_or(DEFAULT_STOP_GRACE, |d| d.0),
                 kind_keys,
-                public: public.is_some_and(|p| *p.get_ref()),
+                public: section.public.as_ref().is_some_and(|p| *p.get_ref()),
                 span,
             });
         }
@@ -430,6 +428,18 @@ impl Loader<'_> {
                 .hint("give `[console]` another port, or write `port = \"auto\"`"));
         }
         Ok(())
+    }
+
+    /// The service's kind, and what it read from its keys (`kind_keys::read`).
+    fn kind_keys(
+        &self,
+        name: &str,
+        section: &schema::ServiceSection,
+        expand: &dyn Fn(&str, &Range<usize>) -> Result<String>,
+    ) -> Result<(Option<KindName>, KindKeys)> {
+        let public = section.public.as_ref();
+        let service = kind_keys::Service { name, dir: &self.dir, source: &self.source, public, expand };
+        kind_keys::read(self.kinds, &self.all, &self.taken, &service)
     }
 
     /// What a task cannot have: it is ready when it exits 0, and it is not meant to run again.
