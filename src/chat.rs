@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::cli::{ChatArgs, Cli};
-use crate::config::KindName;
 use crate::error::{Error, Result};
+use crate::kinds::agui;
 use crate::kinds::agui::client::{self, Conversation, ToolCall, Update};
 use crate::output::{Level, Msg, Out};
 use crate::secret::Secret;
@@ -54,8 +54,7 @@ pub async fn run(cli: &Cli, options: &ChatArgs) -> Result<()> {
 
 /// The URL of the AG-UI service to talk to.
 async fn target(plan: &crate::plan::Plan, wanted: Option<&str>) -> Result<String> {
-    let agui: Vec<&crate::plan::ServicePlan> =
-        plan.services.iter().filter(|s| s.kind == Some(KindName::Agui)).collect();
+    let agui: Vec<&crate::plan::ServicePlan> = plan.services.iter().filter(|s| s.kind == Some(agui::KIND)).collect();
     let service = match wanted {
         Some(name) => {
             let Some(service) = plan.services.iter().find(|s| s.name == name) else {
@@ -63,7 +62,7 @@ async fn target(plan: &crate::plan::Plan, wanted: Option<&str>) -> Result<String
                 return Err(Error::usage(format!("there is no service `{name}`"))
                     .hint(format!("AG-UI services in the stack: {}", names.join(", "))));
             };
-            if service.kind != Some(KindName::Agui) {
+            if service.kind != Some(agui::KIND) {
                 return Err(Error::usage(format!("`{name}` is not an AG-UI service"))
                     .hint("`chat` talks to a service with `kind = \"agui\"`"));
             }

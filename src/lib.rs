@@ -14,10 +14,11 @@
 //!                                       the loopback client; the templates carried in the binary
 //! layer 1  error output diagnosis       the user-facing error; the printer; doctor's findings
 //! layer 2  config cli                   stack.toml read and validated; the command line
-//! layer 3  kinds session                litellm, mcp, agui: defaults, wiring, probes, doctor, smoke,
-//!                                       their containers for export; the stack file and printer a
-//!                                       command starts from
-//! layer 4  plan                         what will run: order, commands, environments, secrets
+//! layer 3  kinds                        the registered kinds (litellm, mcp, agui): their keys,
+//!                                       defaults, wiring, probes, doctor, smoke, their containers for
+//!                                       export; a stack file read with them (`kinds::load`)
+//! layer 4  plan session                 what will run: order, commands, environments, secrets; the
+//!                                       stack file and printer a command starts from
 //! layer 5  ready control setup          readiness probes; a running stack seen by its clients (the
 //!                                       control protocol, its client, the run lock, the commands
 //!                                       that ask it, its logs); installs

@@ -101,11 +101,8 @@ fn build_in(
 
     let mut wiring = kinds::Wiring::new(stack)?;
     let run_id = previous.map_or_else(|| secret::random_hex(8), |p| p.run_id.clone());
-    let kept_key = previous
-        .filter(|_| wiring.generated_key)
-        .and_then(|previous| previous.secrets.iter().find(|s| s.name == MASTER_KEY));
-    if let Some(key) = kept_key {
-        wiring.master_key = Some(key.value.clone());
+    if let Some(previous) = previous {
+        wiring.keep_generated(&previous.secrets);
     }
     let stack_secrets = stack_secret_names(stack, process_env, &wiring);
     let mut services = Vec::new();
@@ -170,17 +167,14 @@ fn waves(stack: &Stack) -> HashMap<&str, usize> {
 }
 
 /// Every secret of the stack, also those no service gets: redaction never depends on the
-/// scoping. The master key first, so it keeps its own name (`build_again` finds it by it).
+/// scoping. The wiring's first, so they keep their own names (`build_again` finds them by it).
 fn every_secret(
     stack: &Stack,
     services: &[ServicePlan],
     wiring: &kinds::Wiring,
     process_env: &BTreeMap<String, String>,
 ) -> Vec<Secret> {
-    let mut secrets: Vec<Secret> = Vec::new();
-    if let Some(key) = &wiring.master_key {
-        secrets.push(Secret { name: MASTER_KEY.to_owned(), value: key.clone() });
-    }
+    let mut secrets: Vec<Secret> = wiring.secrets();
     secret::collect(&mut secrets, process_env);
     for service in &stack.services {
         secret::collect(&mut secrets, &service.file_env);
@@ -193,13 +187,11 @@ fn every_secret(
 }
 
 /// The names of the stack's secrets: secret-named variables of the stack-level env files and of
-/// agui-dev's environment, and the master key when the stack has a proxy.
+/// agui-dev's environment, and those of the wiring (the master key when the stack has a proxy).
 fn stack_secret_names(stack: &Stack, process_env: &BTreeMap<String, String>, wiring: &kinds::Wiring) -> Vec<String> {
     let mut names: Vec<String> =
         stack.file_keys.iter().chain(process_env.keys()).filter(|key| secret::is_secret_name(key)).cloned().collect();
-    if wiring.master_key.is_some() {
-        names.push(MASTER_KEY.to_owned());
-    }
+    names.extend(wiring.secrets().into_iter().map(|s| s.name));
     names.sort();
     names.dedup();
     names
@@ -254,8 +246,8 @@ fn plan_service(
         task: service.task,
         watch: service.watch.clone(),
         watch_ignore: service.watch_ignore.clone(),
-        url: service.port.map(|port| match service.kind {
-            Some(kind) => kinds::of(kind).endpoint(port),
+        url: service.port.map(|port| match service.kind.and_then(kinds::of) {
+            Some(kind) => kind.endpoint(port),
             None => format!("http://127.0.0.1:{port}"),
         }),
         ready,
@@ -306,8 +298,6 @@ fn environment(
 
 /// The variable that marks every process of one run.
 pub const RUN_VAR: &str = "AGUI_DEV_RUN";
-
-const MASTER_KEY: &str = kinds::litellm::MASTER_KEY;
 
 impl Plan {
     /// The plan for people (`agui-dev check`): the start order, the notes, and each service's
@@ -450,7 +440,7 @@ env_files = ["opted.env"]
         )
         .unwrap();
         std::fs::write(dir.path().join("opted.env"), "UNIT_OWN_TOKEN=tok-unit-own-0003\n").unwrap();
-        let stack = config::load(&dir.path().join("stack.toml")).unwrap();
+        let stack = kinds::load(&dir.path().join("stack.toml")).unwrap();
         let env = process_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         build_in(&stack, &[], None, &env).unwrap()
     }

@@ -13,7 +13,7 @@ use crate::secret::Secret;
 pub fn load_stack(cli: &Cli) -> Result<Stack> {
     let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
     let path = config::discover(cli.file.as_deref(), &cwd)?;
-    config::load(&path)
+    crate::kinds::load(&path)
 }
 
 /// Starts the printer for a command.

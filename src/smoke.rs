@@ -198,7 +198,7 @@ enum SmokeTest<'a> {
 fn tests<'a>(stack: &'a Stack, plan: &'a Plan) -> Vec<SmokeTest<'a>> {
     let mut tests = Vec::new();
     for service in &plan.services {
-        let Some(kind) = service.kind.map(kinds::of) else { continue };
+        let Some(kind) = service.kind.and_then(kinds::of) else { continue };
         tests.extend(kind.smoke_tests().iter().map(|test| SmokeTest::Builtin { service, kind, test }));
         // `public` is the stack file's word, which the plan does not carry.
         let declared = stack.services.iter().find(|s| s.name == service.name);

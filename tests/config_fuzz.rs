@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use agui_dev::{config, plan};
+use agui_dev::{kinds, plan};
 use proptest::prelude::*;
 
 /// Loads and plans `text` as a stack file in a temp dir: the rendered error, or `None`.
@@ -14,7 +14,7 @@ fn load(text: &[u8]) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stack.toml");
     std::fs::write(&path, text).unwrap();
-    let result = config::load(&path).and_then(|stack| plan::build(&stack, &[]).map(|_| ()));
+    let result = kinds::load(&path).and_then(|stack| plan::build(&stack, &[]).map(|_| ()));
     result.err().map(|error| error.to_string())
 }
 

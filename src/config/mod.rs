@@ -1,14 +1,21 @@
 //! Finding, reading and validating `stack.toml`.
 //!
-//! Theory of operation: serde reads the file into `schema` types that keep the spans of the values
-//! that later checks refer to; `load` then checks what serde cannot (references between services,
-//! cycles, shared ports, probe tables), loads env files and expands `${...}`, and returns a
-//! `Stack` in which every value is final. Every error names `file:line:column`, the key, and a hint.
+//! Theory of operation: the keys of a service table that config does not know are its kind's
+//! (`kind_keys` takes them out); serde reads the rest into `schema` types that keep the spans of
+//! the values that later checks refer to; `load` then checks what serde cannot (references between
+//! services, cycles, shared ports, probe tables), loads env files, expands `${...}`, has each
+//! service's kind read its keys, and returns a `Stack` in which every value is final. Every error
+//! names `file:line:column`, the key, and a hint.
+//!
+//! Config sits below `kinds` and knows none of them: which kinds exist and what their keys mean
+//! come in through `Kinds` (`kinds::load` passes the registered ones).
 
 mod interpolate;
+pub mod kind_keys;
 pub mod probe;
 pub mod schema;
 mod source;
+pub mod values;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -17,15 +24,19 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use nix::sys::signal::Signal;
+use toml::Spanned;
 
-pub use probe::Probe;
-pub use schema::{KindName, PortValue, Restart};
+pub use kind_keys::{KindInfo, KindKeys, KindName, KindTable, Kinds};
+pub use probe::{DEFAULT_READY_TIMEOUT, Probe};
+pub use schema::{Restart, keys_of};
+use source::backticked;
 pub use source::{Source, nearest};
+pub use values::PortValue;
+use values::valid;
 
 use crate::error::{Error, Result};
 
 pub const FILE_NAME: &str = "stack.toml";
-pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_mins(1);
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_RESTARTS: u32 = 5;
 
@@ -86,21 +97,13 @@ pub struct Service {
     pub max_restarts: u32,
     pub stop_signal: Signal,
     pub stop_grace: Duration,
-    pub litellm: LitellmKeys,
-    /// `public = true`: meant to be reached from any web page (kinds agui and mcp only); doctor
-    /// and smoke do not probe it for foreign pages.
+    /// What the service's kind read from its own keys (`kinds::<kind>` gets it back).
+    pub kind_keys: KindKeys,
+    /// `public = true`: meant to be reached from any web page (only kinds that web pages call);
+    /// doctor and smoke do not probe it for foreign pages.
     pub public: bool,
     /// Where the service's table starts, for errors found later (in `plan` or `kinds`).
     pub span: Range<usize>,
-}
-
-/// The keys that only `kind = "litellm"` takes.
-#[derive(Default, Clone)]
-pub struct LitellmKeys {
-    pub venv: Option<PathBuf>,
-    pub config: Option<PathBuf>,
-    pub model: Option<String>,
-    pub host: Option<String>,
 }
 
 pub struct SmokeCheck {
@@ -128,37 +131,69 @@ pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Reads and validates the stack file at `path`; `port = "auto"` gets a free port.
-pub fn load(path: &Path) -> Result<Stack> {
-    load_keeping(path, &std::collections::BTreeMap::new())
+/// Reads and validates the stack file at `path` with the `kinds` its services may name;
+/// `port = "auto"` gets a free port. (`kinds::load` passes the registered kinds.)
+pub fn load(path: &Path, kinds: &dyn Kinds) -> Result<Stack> {
+    load_keeping(path, &std::collections::BTreeMap::new(), kinds)
 }
 
 /// Like `load`, keeping the port already chosen for a service that still says `port = "auto"`
 /// (a reload must not move a running service to another port), or given one by `export`.
-pub fn load_keeping(path: &Path, auto_ports: &std::collections::BTreeMap<String, u16>) -> Result<Stack> {
-    read(path, auto_ports, "127.0.0.1")
+pub fn load_keeping(
+    path: &Path,
+    auto_ports: &std::collections::BTreeMap<String, u16>,
+    kinds: &dyn Kinds,
+) -> Result<Stack> {
+    read(path, auto_ports, "127.0.0.1", kinds)
 }
 
 /// `load_keeping` for an export: in a container a service listens on every interface, so its
 /// own `${HOST}` is `0.0.0.0`.
-pub fn load_for_containers(path: &Path, auto_ports: &std::collections::BTreeMap<String, u16>) -> Result<Stack> {
-    read(path, auto_ports, "0.0.0.0")
+pub fn load_for_containers(
+    path: &Path,
+    auto_ports: &std::collections::BTreeMap<String, u16>,
+    kinds: &dyn Kinds,
+) -> Result<Stack> {
+    read(path, auto_ports, "0.0.0.0", kinds)
 }
 
 /// Reads and validates the file; `own_host` is what `${HOST}` means in a service's own values.
-fn read(path: &Path, auto_ports: &std::collections::BTreeMap<String, u16>, own_host: &str) -> Result<Stack> {
+fn read(
+    path: &Path,
+    auto_ports: &std::collections::BTreeMap<String, u16>,
+    own_host: &str,
+    kinds: &dyn Kinds,
+) -> Result<Stack> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         Error::usage(format!("cannot read `{}`", path.display()))
             .cause(&err)
             .hint("check the path given with `-f` or `$AGUI_DEV_FILE`")
     })?;
-    let source = Source { path: path.to_owned(), shown: path.display().to_string(), text };
-    let file: schema::StackFile = toml::from_str(&source.text).map_err(|err| source.from_toml(&err))?;
+    let source = Source { path: path.to_owned(), shown: path.display().to_string(), text: text.clone() };
+    let all = kinds.all();
+    // `text` is what the parsed tree borrows while `source` moves into the stack.
+    let (file, taken) = parse(&text, &source, &all)?;
     if let Some((span, invalid)) = file.first_invalid() {
         return Err(source.invalid_value(&span, invalid));
     }
     let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    Loader { source, dir, process_env: std::env::vars().collect(), own_host }.finish(&file, auto_ports)
+    let loader = Loader { source, dir, process_env: std::env::vars().collect(), own_host, kinds, all, taken };
+    loader.finish(&file, auto_ports)
+}
+
+/// The file read: the kinds' keys taken out of the service tables, and serde's reading of the
+/// rest. Of an error in the kinds' keys and one of serde's, the one earlier in the file is
+/// reported, as serde alone would have.
+fn parse<'a>(text: &'a str, source: &Source, kinds: &[KindInfo]) -> Result<(schema::StackFile, kind_keys::Taken<'a>)> {
+    use serde::Deserialize as _;
+    let mut doc = toml::de::DeTable::parse(text).map_err(|err| source.from_toml(&err))?;
+    let (taken, kind_error) = kind_keys::take(doc.get_mut(), source, kinds);
+    match (schema::StackFile::deserialize(toml::de::Deserializer::from(doc)), kind_error) {
+        (Ok(file), None) => Ok((file, taken)),
+        (Ok(_), Some((_, error))) => Err(error),
+        (Err(err), Some((at, error))) if err.span().is_none_or(|span| at < span.start) => Err(error),
+        (Err(err), _) => Err(source.from_toml(&err)),
+    }
 }
 
 struct Loader<'a> {
@@ -166,6 +201,9 @@ struct Loader<'a> {
     dir: PathBuf,
     process_env: HashMap<String, String>,
     own_host: &'a str,
+    kinds: &'a dyn Kinds,
+    all: Vec<KindInfo>,
+    taken: kind_keys::Taken<'a>,
 }
 
 /// Free ports for the services with `port = "auto"`: the one kept from an earlier load, else
@@ -297,17 +335,16 @@ impl Loader<'_> {
                 Some(ready) => probe::parse(&self.source, name, ready, &expand)?,
                 None => (None, DEFAULT_READY_TIMEOUT),
             };
-            let litellm = self.litellm_keys(name, section, &expand)?;
+            let (kind, kind_keys) = self.kind_keys(name, section, &expand)?;
             let task = section.task.as_ref().is_some_and(|t| *t.get_ref());
             if task {
                 self.check_task(name, section)?;
             }
-            let public = self.public(name, section)?;
             let watch = self.globs(&section.watch)?;
             let watch_ignore = self.globs(&section.watch_ignore)?;
             services.push(Service {
                 name: name.clone(),
-                kind: section.kind.as_ref().map(|k| *k.get_ref()),
+                kind,
                 command,
                 cwd,
                 file_env,
@@ -325,8 +362,8 @@ impl Loader<'_> {
                 max_restarts: section.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
                 stop_signal: valid(section.stop_signal.as_ref()).map_or(Signal::SIGTERM, |s| s.0),
                 stop_grace: valid(section.stop_grace.as_ref()).map_or(DEFAULT_STOP_GRACE, |d| d.0),
-                litellm,
-                public,
+                kind_keys,
+                public: section.public.as_ref().is_some_and(|p| *p.get_ref()),
                 span,
             });
         }
@@ -393,6 +430,18 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// The service's kind, and what it read from its keys (`kind_keys::read`).
+    fn kind_keys(
+        &self,
+        name: &str,
+        section: &schema::ServiceSection,
+        expand: &dyn Fn(&str, &Range<usize>) -> Result<String>,
+    ) -> Result<(Option<KindName>, KindKeys)> {
+        let public = section.public.as_ref();
+        let service = kind_keys::Service { name, dir: &self.dir, source: &self.source, public, expand };
+        kind_keys::read(self.kinds, &self.all, &self.taken, &service)
+    }
+
     /// What a task cannot have: it is ready when it exits 0, and it is not meant to run again.
     fn check_task(&self, name: &str, section: &schema::ServiceSection) -> Result<()> {
         if let Some(ready) = &section.ready {
@@ -409,20 +458,6 @@ impl Loader<'_> {
                 .hint("a task runs once; use `restart = \"on-failure\"` to retry it, or remove `task = true`"));
         }
         Ok(())
-    }
-
-    /// `public`, which only means something for the servers doctor and smoke probe for foreign
-    /// pages (kinds agui and mcp).
-    fn public(&self, name: &str, section: &schema::ServiceSection) -> Result<bool> {
-        let Some(public) = &section.public else { return Ok(false) };
-        let probed = matches!(section.kind.as_ref().map(|k| *k.get_ref()), Some(KindName::Agui | KindName::Mcp));
-        if !probed {
-            return Err(self
-                .source
-                .error(&public.span(), format!("`services.{name}.public` is for services of kind `agui` or `mcp`"))
-                .hint("only AG-UI and MCP servers are probed for foreign web pages; remove `public`"));
-        }
-        Ok(*public.get_ref())
     }
 
     /// Globs as written, each checked to parse.
@@ -520,40 +555,6 @@ impl Loader<'_> {
         Ok(vars)
     }
 
-    fn litellm_keys(
-        &self,
-        service: &str,
-        section: &schema::ServiceSection,
-        expand: &dyn Fn(&str, &Range<usize>) -> Result<String>,
-    ) -> Result<LitellmKeys> {
-        let is_litellm = matches!(section.kind.as_ref().map(Spanned::get_ref), Some(KindName::Litellm));
-        let keys =
-            [("venv", &section.venv), ("config", &section.config), ("model", &section.model), ("host", &section.host)];
-        let mut values: HashMap<&str, String> = HashMap::new();
-        for (key, value) in keys {
-            let Some(value) = value else { continue };
-            if !is_litellm {
-                return Err(self
-                    .source
-                    .error(&value.span(), format!("`services.{service}.{key}` is only for `kind = \"litellm\"`"))
-                    .hint(format!("remove `{key}`, or set `kind = \"litellm\"` on this service")));
-            }
-            values.insert(key, expand(value.get_ref(), &value.span())?);
-        }
-        if let (Some(_), Some(model)) = (&section.config, &section.model) {
-            return Err(self
-                .source
-                .error(&model.span(), format!("`services.{service}` sets both `config` and `model`"))
-                .hint("keep one: a `config` file lists its models; `model` runs a single one"));
-        }
-        Ok(LitellmKeys {
-            venv: values.remove("venv").map(|v| self.dir.join(v)),
-            config: values.remove("config").map(|v| self.dir.join(v)),
-            model: values.remove("model"),
-            host: values.remove("host"),
-        })
-    }
-
     fn smoke_check(&self, check: &Spanned<schema::SmokeSection>) -> Result<SmokeCheck> {
         let section = check.get_ref();
         let span = check.span();
@@ -583,15 +584,4 @@ impl Loader<'_> {
             timeout: valid(section.timeout.as_ref()).map_or(Duration::from_secs(30), |t| t.0),
         })
     }
-}
-
-use toml::Spanned;
-
-/// The value of a checked key, when it is set (invalid ones were reported by `load`).
-pub(crate) fn valid<T>(value: Option<&Spanned<schema::Checked<T>>>) -> Option<&T> {
-    value.and_then(|v| v.get_ref().valid())
-}
-
-pub(crate) fn backticked(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }

@@ -9,9 +9,12 @@ use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::schema::{Checked, CommandLine, DurationValue};
-use super::{DEFAULT_READY_TIMEOUT, Source, backticked, valid};
+use super::source::{Source, backticked};
+use super::values::{Checked, CommandLine, DurationValue, valid};
 use crate::error::Result;
+
+/// How long a `ready` probe may take when its table gives no `timeout`.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// `ready = { ... }`: exactly one probe plus an optional `timeout`.
 #[derive(Debug, Deserialize, Default)]

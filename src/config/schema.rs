@@ -1,19 +1,19 @@
-//! The `stack.toml` schema as serde reads it. These doc comments are the reference for every key.
+//! The `stack.toml` schema as serde reads it. These doc comments are the reference for every key
+//! config knows; a kind's own keys are documented where the kind reads them (`kinds::<kind>`).
 //!
 //! Every table denies unknown keys, so a misspelt key is an error that points at the key (see
 //! `config::source` for how the message is turned into one that names the nearest valid key).
-//! Values whose validity serde cannot see (a duration, a signal, a command) are parsed here, inside
-//! deserialization, into a `Checked` value that keeps what was wrong (message and hint) as fields,
-//! next to the value's span; `config::load` reports the first invalid one. Nothing is smuggled
-//! through serde's error strings.
-
-use std::time::Duration;
+//! A service table is the exception: the keys it does not list are its kind's, and
+//! `config::kind_keys` takes them out before serde reads the rest. Values whose validity serde
+//! cannot see are `values::Checked`.
 
 use indexmap::IndexMap;
-use nix::sys::signal::Signal;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
+
+use super::probe::ReadySection;
+use super::values::{Checked, CommandLine, DurationValue, EnvValue, Invalid, PortValue, StopSignal};
 
 /// The whole file.
 #[derive(Debug, Deserialize, Default)]
@@ -59,10 +59,11 @@ pub struct StackSection {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSection {
-    /// What the tool knows about this program: `litellm`, `mcp` or `agui`. Optional.
-    pub kind: Option<Spanned<KindName>>,
+    /// What the tool knows about this program: the name of a kind (`kinds`), e.g. `litellm`, `mcp`
+    /// or `agui`. Optional. The kind may take keys of its own in this table.
+    pub kind: Option<Spanned<String>>,
     /// The program and its arguments: a string split like a shell splits words (no shell runs),
-    /// or an array. Required unless `kind = "litellm"` derives it.
+    /// or an array. Required unless the service's kind derives it.
     pub command: Option<Spanned<Checked<CommandLine>>>,
     /// Working folder, relative to the stack file. Default: the stack file's folder.
     pub cwd: Option<Spanned<String>>,
@@ -78,7 +79,7 @@ pub struct ServiceSection {
     pub port: Option<Spanned<Checked<PortValue>>>,
     /// How to tell that the service is ready. Default: the kind's probe, else a TCP connect to
     /// `port`, else ready as soon as it is started.
-    pub ready: Option<Spanned<super::probe::ReadySection>>,
+    pub ready: Option<Spanned<ReadySection>>,
     /// Services that must be ready before this one starts.
     #[serde(default)]
     pub depends_on: Vec<Spanned<String>>,
@@ -102,15 +103,8 @@ pub struct ServiceSection {
     pub stop_signal: Option<Spanned<Checked<StopSignal>>>,
     /// How long to wait after `stop_signal` before SIGKILL. Default `"5s"`.
     pub stop_grace: Option<Spanned<Checked<DurationValue>>>,
-    /// `kind = "litellm"`: the virtual environment holding LiteLLM. Default `".venv"`.
-    pub venv: Option<Spanned<String>>,
-    /// `kind = "litellm"`: the proxy config file (`--config`).
-    pub config: Option<Spanned<String>>,
-    /// `kind = "litellm"`: a single model instead of a config (`--model`).
-    pub model: Option<Spanned<String>>,
-    /// `kind = "litellm"`: the address the proxy binds. Default `"127.0.0.1"`.
-    pub host: Option<Spanned<String>>,
-    /// `kind = "agui"` or `"mcp"`: this server is meant to be reached from any web page (it serves
+    /// For the kinds web pages call (`kinds::Kind::browser_path`; `agui`, `mcp`): this server is
+    /// meant to be reached from any web page (it serves
     /// the public web), so doctor and smoke skip their foreign-`Origin` and foreign-`Host` probes
     /// for it and say so. Default false.
     pub public: Option<Spanned<bool>>,
@@ -138,14 +132,6 @@ pub struct SmokeSection {
     pub timeout: Option<Spanned<Checked<DurationValue>>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum KindName {
-    Litellm,
-    Mcp,
-    Agui,
-}
-
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Restart {
     #[default]
@@ -155,40 +141,6 @@ pub enum Restart {
     OnFailure,
     #[serde(rename = "always")]
     Always,
-}
-
-/// A value that parsed as TOML but may not be valid for its key: the value, or what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Checked<T> {
-    Valid(T),
-    Invalid(Invalid),
-}
-
-/// What is wrong with a value, and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub message: String,
-    pub hint: &'static str,
-}
-
-impl<T> Checked<T> {
-    pub fn valid(&self) -> Option<&T> {
-        match self {
-            Checked::Valid(value) => Some(value),
-            Checked::Invalid(_) => None,
-        }
-    }
-
-    pub fn invalid(&self) -> Option<&Invalid> {
-        match self {
-            Checked::Valid(_) => None,
-            Checked::Invalid(invalid) => Some(invalid),
-        }
-    }
-
-    fn from_result(result: Result<T, Invalid>) -> Self {
-        result.map_or_else(Checked::Invalid, Checked::Valid)
-    }
 }
 
 impl StackFile {
@@ -219,157 +171,32 @@ impl StackFile {
     }
 }
 
-/// A command: `"npm run dev"` (split like a shell splits words) or `["npm", "run", "dev"]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandLine(pub Vec<String>);
-
-impl<'de> Deserialize<'de> for Checked<CommandLine> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CommandVisitor;
-        impl<'de> Visitor<'de> for CommandVisitor {
-            type Value = Checked<CommandLine>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a command string or an array of strings")
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(Checked::from_result(
-                    shell_words::split(text)
-                        .map_err(|_| Invalid {
-                            message: format!("command `{text}` has an unclosed quote"),
-                            hint: "close the quote, or write the command as an array of strings",
-                        })
-                        .and_then(non_empty),
-                ))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut words = Vec::new();
-                while let Some(word) = seq.next_element::<String>()? {
-                    words.push(word);
-                }
-                Ok(Checked::from_result(non_empty(words)))
-            }
+/// The keys a serde struct takes, as its derive lists them: serde hands the list to
+/// `deserialize_struct`, and this deserializer stops there. A kind lists its keys with it, so the
+/// list cannot drift from the struct that reads them.
+pub fn keys_of<T: de::DeserializeOwned>() -> &'static [&'static str] {
+    struct Lister<'a>(&'a mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Lister<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
         }
-        fn non_empty(words: Vec<String>) -> Result<CommandLine, Invalid> {
-            if words.is_empty() {
-                Err(Invalid {
-                    message: "the command is empty".to_owned(),
-                    hint: "name the program to run, e.g. \"npm run dev\"",
-                })
-            } else {
-                Ok(CommandLine(words))
-            }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("keys listed"))
         }
-        deserializer.deserialize_any(CommandVisitor)
-    }
-}
-
-/// A port: a number, or `"auto"` for a free one chosen at start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortValue {
-    Fixed(u16),
-    Auto,
-}
-
-impl<'de> Deserialize<'de> for Checked<PortValue> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct PortVisitor;
-        impl Visitor<'_> for PortVisitor {
-            type Value = Checked<PortValue>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a port number or \"auto\"")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Checked::from_result(u16::try_from(v).ok().filter(|p| *p != 0).map(PortValue::Fixed).ok_or_else(
-                    || Invalid {
-                        message: format!("port {v} is not between 1 and 65535"),
-                        hint: "give the port the service listens on (1-65535), or \"auto\" for a free one",
-                    },
-                )))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Checked::from_result(if v == "auto" {
-                    Ok(PortValue::Auto)
-                } else {
-                    Err(Invalid {
-                        message: format!("port `{v}` is neither a number nor \"auto\""),
-                        hint: "write a number such as 3000 (no quotes), or \"auto\" for a free port chosen at start",
-                    })
-                }))
-            }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+            unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
         }
-        deserializer.deserialize_any(PortVisitor)
     }
-}
-
-/// An environment value: a string, or a number or boolean written bare.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvValue(pub String);
-
-impl<'de> Deserialize<'de> for EnvValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EnvVisitor;
-        impl Visitor<'_> for EnvVisitor {
-            type Value = EnvValue;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string, number or boolean")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<EnvValue, E> {
-                Ok(EnvValue(v.to_string()))
-            }
-        }
-        deserializer.deserialize_any(EnvVisitor)
-    }
-}
-
-/// A duration written `"250ms"`, `"5s"`, `"2m"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DurationValue(pub Duration);
-
-impl<'de> Deserialize<'de> for Checked<DurationValue> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Ok(Checked::from_result(humantime::parse_duration(text.trim()).map(DurationValue).map_err(|_| Invalid {
-            message: format!("invalid duration `{text}`"),
-            hint: "write a duration like \"250ms\", \"5s\" or \"2m\"",
-        })))
-    }
-}
-
-/// A signal written `"SIGTERM"`, `"TERM"` or `"15"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StopSignal(pub Signal);
-
-impl<'de> Deserialize<'de> for Checked<StopSignal> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Ok(Checked::from_result(parse_signal(&text).map(StopSignal).ok_or_else(|| Invalid {
-            message: format!("unknown signal `{text}`"),
-            hint: "use a signal name such as \"SIGTERM\", \"SIGINT\", \"SIGQUIT\" or \"SIGHUP\"",
-        })))
-    }
-}
-
-fn parse_signal(text: &str) -> Option<Signal> {
-    let text = text.trim();
-    if let Ok(number) = text.parse::<i32>() {
-        return Signal::try_from(number).ok();
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse().ok()
+    let mut keys: &'static [&'static str] = &[];
+    // The error is the stop after the list is taken.
+    let _stopped = T::deserialize(Lister(&mut keys));
+    keys
 }

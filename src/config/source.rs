@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::schema::Invalid;
+use super::values::Invalid;
 use crate::error::{Error, Location};
 
 pub struct Source {
@@ -103,21 +103,27 @@ impl Source {
             let word = &caps[2];
             let valid: Vec<&str> =
                 BACKTICKED.captures_iter(&caps[3]).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect();
-            let listed = valid.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
-            let hint = match nearest(word, &valid) {
-                Some(near) => format!("did you mean `{near}`?"),
-                None if valid.is_empty() => "remove it".to_owned(),
-                None => format!("valid here: {listed}"),
-            };
-            let text = if &caps[1] == "field" {
-                format!("unknown key `{word}` in `{}`", self.table_at(span.start))
+            return if &caps[1] == "field" {
+                self.unknown_key(&span, word, &valid, &valid)
             } else {
-                let key = self.qualified_key(span.start);
-                format!("unknown value `{word}` for `{key}`")
+                self.unknown_value(&span, word, &valid)
             };
-            return self.error(&span, text).hint(hint);
         }
         self.at_key(&span, &message).hint("fix the value at this location; docs/stack-toml.md lists every key")
+    }
+
+    /// `unknown key` at `span`, in the table there. The hint names the key of `near` closest to
+    /// `word`, else lists `valid`.
+    pub fn unknown_key(&self, span: &Range<usize>, word: &str, near: &[&str], valid: &[&str]) -> Error {
+        self.error(span, format!("unknown key `{word}` in `{}`", self.table_at(span.start)))
+            .hint(suggest(word, near, valid))
+    }
+
+    /// `unknown value` for the key whose value starts at `span`; the hint names the nearest of
+    /// `valid`, else lists them.
+    pub fn unknown_value(&self, span: &Range<usize>, word: &str, valid: &[&str]) -> Error {
+        let key = self.qualified_key(span.start);
+        self.error(span, format!("unknown value `{word}` for `{key}`")).hint(suggest(word, valid, valid))
     }
 
     /// A value that parsed but is not valid for its key: its message, key and hint.
@@ -142,6 +148,15 @@ impl Source {
     }
 }
 
+/// `did you mean` the word of `near` closest to `word`, else the `valid` ones.
+fn suggest(word: &str, near: &[&str], valid: &[&str]) -> String {
+    match nearest(word, near) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None if valid.is_empty() => "remove it".to_owned(),
+        None => format!("valid here: {}", backticked(valid)),
+    }
+}
+
 /// The valid word closest to a misspelt one, if any is close enough to be a likely typo.
 pub fn nearest<'a>(word: &str, valid: &[&'a str]) -> Option<&'a str> {
     valid
@@ -150,4 +165,9 @@ pub fn nearest<'a>(word: &str, valid: &[&'a str]) -> Option<&'a str> {
         .filter(|(score, _)| *score >= 0.75)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, candidate)| candidate)
+}
+
+/// Names as a list for messages: `a`, `b`, `c`.
+pub fn backticked(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::api::{App, closed, event_stream, frame};
-use crate::config::KindName;
+use crate::kinds::agui;
 use crate::kinds::agui::client::{self, Conversation, ToolCall, Update};
 use crate::kinds::agui::rules::Finding;
 
@@ -65,7 +65,7 @@ async fn send(app: &App, tx: &Frames, value: Value) -> bool {
 }
 
 async fn relay(app: &App, body: RunBody, tx: &Frames) -> bool {
-    let (service, url) = match app.endpoint(KindName::Agui).await {
+    let (service, url) = match app.endpoint(agui::KIND).await {
         Ok(found) => found,
         Err(error) => {
             return send(app, tx, json!({"kind": "error", "message": error})).await

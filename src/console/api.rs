@@ -25,6 +25,7 @@ use crate::control::{Answer, Op};
 use crate::error::{Error, Result};
 use crate::kinds::agui::client::Conversation;
 use crate::kinds::mcp::session::Session;
+use crate::kinds::{litellm, mcp};
 use crate::output::logfile;
 use crate::secret::redact;
 use crate::supervise::socket::{self, Context};
@@ -285,7 +286,7 @@ async fn logs_stream(State(app): State<Arc<App>>) -> Response {
 /// The stack MCP server's tools, whole (name, title, description, input schema).
 async fn mcp_tools(State(app): State<Arc<App>>) -> Response {
     let result = async {
-        let (name, url) = app.endpoint(KindName::Mcp).await?;
+        let (name, url) = app.endpoint(mcp::KIND).await?;
         let mut session =
             Session::open(&url).await.map_err(|e| format!("cannot reach the MCP server `{name}` at {url}: {e}"))?;
         let listed = session.list_tools().await;
@@ -310,7 +311,7 @@ async fn mcp_call(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let result = async {
         let call: CallBody =
             serde_json::from_slice(&body).map_err(|e| format!("the body must be {{\"name\", \"arguments\"}}: {e}"))?;
-        let (name, url) = app.endpoint(KindName::Mcp).await?;
+        let (name, url) = app.endpoint(mcp::KIND).await?;
         let mut session =
             Session::open(&url).await.map_err(|e| format!("cannot reach the MCP server `{name}` at {url}: {e}"))?;
         let arguments = call.arguments.unwrap_or_else(|| json!({}));
@@ -329,7 +330,7 @@ async fn models(State(app): State<Arc<App>>) -> Response {
     let plan = &app.context.plan;
     let why = plan.notes.iter().find(|note| note.starts_with("model `")).cloned();
     let result = async {
-        let (name, url) = app.endpoint(KindName::Litellm).await?;
+        let (name, url) = app.endpoint(litellm::KIND).await?;
         let mut request = app.calls.get(format!("{url}/models"));
         if let Some(key) = plan.secrets.iter().find(|s| s.name == "LITELLM_MASTER_KEY") {
             request = request.bearer_auth(&key.value);

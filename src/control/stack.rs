@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::Cli;
-use crate::config;
 use crate::error::{Error, Result};
 use crate::plan;
 use crate::secret::Secret;
@@ -19,7 +18,7 @@ pub fn stack_dir(cli: &Cli) -> Result<PathBuf> {
 /// The services in the order `up` shows them (so each keeps its colour) and the secrets to hide.
 /// A stack file that no longer loads still has logs worth reading: then every `*.log` there.
 pub fn services_and_secrets(stack_file: &Path, dir: &Path) -> (Vec<String>, Vec<Secret>) {
-    if let Ok(plan) = config::load(stack_file).and_then(|stack| plan::build(&stack, &[])) {
+    if let Ok(plan) = crate::kinds::load(stack_file).and_then(|stack| plan::build(&stack, &[])) {
         return (plan.services.iter().map(|s| s.name.clone()).collect(), plan.secrets);
     }
     let mut names: Vec<String> = std::fs::read_dir(dir)

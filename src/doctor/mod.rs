@@ -50,8 +50,8 @@ fn own_ids() -> Vec<CheckId> {
 /// Every check id doctor can report.
 pub fn all_ids() -> Vec<CheckId> {
     let mut ids = own_ids();
-    for name in kinds::ALL {
-        ids.extend(kinds::of(name).doctor_ids());
+    for kind in kinds::all() {
+        ids.extend(kind.doctor_ids());
     }
     ids
 }
@@ -83,7 +83,7 @@ pub async fn diagnose(cli: &Cli, online: bool) -> Result<Diagnosed> {
         }
         Err(error) => return Ok(Diagnosed::NoStack(error)),
     };
-    let stack = match config::load(&path) {
+    let stack = match kinds::load(&path) {
         Ok(stack) => stack,
         Err(error) => {
             stack::invalid(&mut found, &error);
@@ -102,7 +102,7 @@ pub async fn diagnose(cli: &Cli, online: bool) -> Result<Diagnosed> {
     let doctor = Doctor { stack: &stack, plan: plan.as_ref().ok(), reaper };
 
     for service in &stack.services {
-        if let Some(kind) = service.kind.map(kinds::of) {
+        if let Some(kind) = service.kind.and_then(kinds::of) {
             kind.doctor(&doctor, service, &mut found).await;
         }
     }

@@ -7,7 +7,7 @@ use crate::kinds;
 
 pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>) {
     for service in &doctor.stack.services {
-        if let Some(kind) = service.kind.map(kinds::of) {
+        if let Some(kind) = service.kind.and_then(kinds::of) {
             kind.doctor_online(doctor, service, found).await;
         }
     }

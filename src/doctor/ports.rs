@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use super::Doctor;
-use crate::config::{KindName, Probe, Service};
+use crate::config::{Probe, Service};
 use crate::diagnosis::{Area, CheckId, Diagnosis};
+use crate::kinds::litellm;
 use crate::ready;
 use crate::system::{ports, proc};
 
@@ -66,7 +67,7 @@ pub async fn check<'a>(found: &mut Diagnosis, doctor: &Doctor<'a>) -> Vec<Held<'
 /// agui-dev is among its ancestors.
 fn looks_like_ours(pid: i32, service: &Service) -> bool {
     let cwd = proc::cwd(pid);
-    if cwd.is_some() && cwd == service.cwd.canonicalize().ok() && service.kind != Some(KindName::Litellm) {
+    if cwd.is_some() && cwd == service.cwd.canonicalize().ok() && service.kind != Some(litellm::KIND) {
         return true;
     }
     proc::has_ancestor(pid, "agui-dev")

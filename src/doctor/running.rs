@@ -23,7 +23,7 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>, running: Vec<Held
         match (&probe, answer) {
             (Some(probe), Ok(())) => {
                 found.ok(RUNNING_READY, subject, format!("running: the ready probe ({probe}) answered"));
-                if let Some(kind) = service.kind.map(kinds::of) {
+                if let Some(kind) = service.kind.and_then(kinds::of) {
                     kind.doctor_running(service, port, found).await;
                     if let Some(path) = kind.browser_path() {
                         kinds::browser::doctor(found, service, port, path).await;
@@ -69,7 +69,7 @@ pub fn loopback(found: &mut Diagnosis, stack: &Stack) {
         let service = stack.services.iter().find(|s| s.port == Some(port));
         let name = service.map_or_else(|| "a process of the stack".to_owned(), |s| format!("`{}`", s.name));
         let fix = match service {
-            Some(s) => match s.kind.map(kinds::of) {
+            Some(s) => match s.kind.and_then(kinds::of) {
                 Some(kind) => kind.loopback_fix(s),
                 None => format!("make service `{}` listen on 127.0.0.1 (its `HOST`, or the address it binds)", s.name),
             },

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Cli, ComposeArgs, ExportTarget, K8sArgs};
 use crate::error::{Error, Result};
 use crate::output::Level;
-use crate::{config, plan};
+use crate::{kinds, plan};
 
 pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     let stack = crate::session::load_stack(cli)?;
@@ -25,7 +25,7 @@ pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     // with fixed ones, so the ports, and the URLs built from them, are the same on every export.
     // In a container a service listens on every interface: its own `${HOST}` is `0.0.0.0`.
     let ports = shared::auto_ports(&stack);
-    let stack = config::load_for_containers(&stack.source.path, &ports)?;
+    let stack = kinds::load_for_containers(&stack.source.path, &ports)?;
     let plan = plan::build(&stack, &[])?;
     let printer = crate::session::printer(cli, crate::output::Style::RESULT, &[], None, plan.secrets.clone())?;
     let out = printer.out();

@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use super::node;
 use super::wiring::{Part, Rewriter, Value, is_loopback_host, is_loopback_value, loopback_regex};
-use crate::config::{KindName, Probe, Restart, Stack};
+use crate::config::{Probe, Restart, Stack};
 use crate::error::{Error, Result};
 use crate::kinds::container::{ConfigFiles, Runtime};
 use crate::kinds::{self, litellm};
@@ -112,7 +112,7 @@ pub fn build(stack: &Stack, plan: &Plan, target: Target) -> Result<Export> {
     let ports: BTreeMap<u16, String> =
         plan.services.iter().filter_map(|s| s.port.map(|p| (p, s.name.clone()))).collect();
     let master_key = plan.secrets.iter().find(|s| s.name == MASTER_KEY).map(|s| s.value.clone()).or_else(|| {
-        plan.services.iter().find_map(|s| s.env.get(MASTER_KEY).filter(|_| s.kind == Some(KindName::Litellm)).cloned())
+        plan.services.iter().find_map(|s| s.env.get(MASTER_KEY).filter(|_| s.kind == Some(litellm::KIND)).cloned())
     });
     let rewriter = Rewriter { loopback: loopback_regex(), ports: &ports, host_of: &host_of };
     for service in &plan.services {
@@ -144,7 +144,7 @@ fn container(
             at("name")
         ));
     }
-    let kind = service.kind.map(kinds::of);
+    let kind = service.kind.and_then(kinds::of);
     let own_image = match kind {
         Some(kind) => {
             let config = stack
@@ -266,9 +266,9 @@ fn uncarried(service: &ServicePlan, target: Target, warnings: &mut Vec<String>) 
     if service.port_auto
         && let Some(port) = service.port
     {
-        let kind_default = service.kind.filter(|k| kinds::of(*k).default_port() == Some(port));
+        let kind_default = service.kind.and_then(kinds::of).filter(|k| k.default_port() == Some(port));
         let why = match kind_default {
-            Some(kind) => format!("the default port of kind `{}`", kinds::of(kind).name()),
+            Some(kind) => format!("the default port of kind `{}`", kind.name()),
             None => "a port derived from the service's name".to_owned(),
         };
         warnings.push(format!(
@@ -288,7 +288,8 @@ pub fn auto_ports(stack: &Stack) -> BTreeMap<String, u16> {
     let mut taken: Vec<u16> = stack.services.iter().filter(|s| !s.port_auto).filter_map(|s| s.port).collect();
     let mut chosen = BTreeMap::new();
     for service in stack.services.iter().filter(|s| s.port_auto) {
-        let default = service.kind.and_then(|k| kinds::of(k).default_port()).filter(|p| !taken.contains(p));
+        let default =
+            service.kind.and_then(kinds::of).and_then(kinds::Kind::default_port).filter(|p| !taken.contains(p));
         let port = default.unwrap_or_else(|| {
             const BASE: u32 = 20_000;
             const SPAN: u32 = 10_000;

@@ -329,7 +329,7 @@ mod tests {
         );
         let file = dir.join("stack.toml");
         std::fs::write(&file, stack).unwrap();
-        crate::config::load(&file).unwrap().services.remove(0)
+        crate::kinds::load(&file).unwrap().services.remove(0)
     }
 
     #[test]

@@ -5,14 +5,19 @@
 //! between services (URLs, the master key, the model), its doctor checks, its smoke tests and
 //! what `export` needs to run it in a container (`container`, `container_env`).
 //! Explicit values in the stack file always win; a service without `kind` gets none of this and
-//! is a plain process. Adding a kind: a folder here, a variant of `config::KindName`, and one
-//! line in `of` below.
+//! is a plain process. A kind may take keys of its own in a service table (`Kind::keys`,
+//! `Kind::read_keys`): config hands them over without knowing them.
+//!
+//! Adding a kind: its folder here (`NAME/mod.rs`, a type implementing `Kind`), and its `mod` line
+//! and its line in `builtin` below. Nothing outside `src/kinds/` changes (`tests/kinds.rs` builds
+//! a toy kind that way and checks that the built-in ones live only here).
 
 pub mod agui;
 pub mod browser;
 pub mod container;
 pub mod litellm;
 pub mod mcp;
+mod registry;
 pub mod versions;
 
 use std::collections::BTreeMap;
@@ -21,30 +26,47 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use self::registry::{Registry, all, load, load_for_containers, load_keeping, of, register};
+
 use self::container::Container;
-use crate::config::{KindName, Probe, Service, Stack};
+use crate::config::{KindKeys, KindName, KindTable, Probe, Service, Stack};
 use crate::diagnosis::{CheckId, Diagnosis};
 use crate::error::{Error, Result};
-use crate::secret::is_secret_name;
+use crate::secret::{Secret, is_secret_name};
 use crate::system::reaper::Reaper;
 
-/// The registration: the one place a kind's name meets its knowledge.
-pub fn of(name: KindName) -> &'static dyn Kind {
-    match name {
-        KindName::Litellm => &litellm::Litellm,
-        KindName::Mcp => &mcp::Mcp,
-        KindName::Agui => &agui::Agui,
-    }
+/// The kinds agui-dev ships, in the order their wiring is worked out (the proxy first): the one
+/// place a kind's name meets its knowledge. A program adds its own with `register`, the same way.
+fn builtin(kinds: &mut Registry) -> Result<()> {
+    kinds.add(&litellm::Litellm)?;
+    kinds.add(&mcp::Mcp)?;
+    kinds.add(&agui::Agui)
 }
-
-/// Every kind, in the order their wiring is worked out (the proxy first).
-pub const ALL: [KindName; 3] = [KindName::Litellm, KindName::Mcp, KindName::Agui];
 
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// What a kind knows. Only `name` and `defaults` are required; the rest default to nothing.
 pub trait Kind: Sync {
-    fn name(&self) -> &'static str;
+    /// What `kind = "..."` says.
+    fn name(&self) -> KindName;
+
+    /// The keys it adds to a service table, beside config's (`config::keys_of` lists those of the
+    /// struct `read_keys` reads them with). Config refuses them on services of other kinds.
+    fn keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Reads its keys of one of its services (`table.read` for the struct, `table.expand` for
+    /// `${...}`) and checks them; what it returns comes back as `service.kind_keys`.
+    fn read_keys(&self, _table: &KindTable<'_>) -> Result<KindKeys> {
+        Ok(KindKeys::default())
+    }
+
+    /// Configuration files of its own that a service reads (the LiteLLM `config`): while `up`
+    /// runs, a change to one reloads the stack and restarts the service.
+    fn config_files(&self, _service: &Service) -> Vec<PathBuf> {
+        Vec::new()
+    }
 
     /// Adds this kind's facts to the wiring; `first` is the stack's first service of the kind.
     fn wire(&self, _stack: &Stack, _first: &Service, _wiring: &mut Wiring) -> Result<()> {
@@ -192,17 +214,30 @@ impl Wiring {
             offline_config: None,
             notes: Vec::new(),
         };
-        for name in ALL {
-            if let Some(first) = stack.services.iter().find(|s| s.kind == Some(name)) {
-                of(name).wire(stack, first, &mut wiring)?;
+        for kind in all() {
+            if let Some(first) = stack.services.iter().find(|s| s.kind == Some(kind.name())) {
+                kind.wire(stack, first, &mut wiring)?;
             }
         }
         Ok(wiring)
     }
 
+    /// The secrets the wiring holds, under the names the services get them by: the master key.
+    pub fn secrets(&self) -> Vec<Secret> {
+        let key = self.master_key.as_ref();
+        key.map(|value| Secret { name: litellm::MASTER_KEY.to_owned(), value: value.clone() }).into_iter().collect()
+    }
+
+    /// A plan built again (a restart, a reload) keeps the master key generated for the run.
+    pub fn keep_generated(&mut self, previous: &[Secret]) {
+        if let Some(key) = previous.iter().find(|s| s.name == litellm::MASTER_KEY).filter(|_| self.generated_key) {
+            self.master_key = Some(key.value.clone());
+        }
+    }
+
     /// Defaults and wiring for one service.
     pub fn defaults(&self, service: &Service) -> Result<Defaults> {
-        let Some(kind) = service.kind.map(of) else { return Ok(Defaults::default()) };
+        let Some(kind) = service.kind.and_then(of) else { return Ok(Defaults::default()) };
         let port = service.port.ok_or_else(|| {
             Error::usage(format!("service `{}` of kind `{}` has no `port`", service.name, kind.name()))
                 .hint("add `port = N`: agui-dev probes it and wires the other services to it")
@@ -248,7 +283,7 @@ pub fn inherits(service: &Service, name: &str) -> bool {
     !is_secret_name(name)
         || service.env.contains_key(name)
         || service.own_file_keys.iter().any(|key| key == name)
-        || service.kind.is_some_and(|kind| of(kind).takes_stack_secrets())
+        || service.kind.and_then(of).is_some_and(Kind::takes_stack_secrets)
 }
 
 /// A variable as a service will see it: its `env` table, then the process, then its env files

@@ -22,6 +22,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use crate::cli::{Cli, McpArgs};
 use crate::config;
 use crate::error::Result;
+use crate::kinds;
 use crate::output::{Level, Out};
 use crate::plan;
 use crate::secret::Secret;
@@ -148,7 +149,7 @@ fn secrets(cli: &Cli) -> Vec<Secret> {
     let plan = std::env::current_dir()
         .ok()
         .and_then(|cwd| config::discover(cli.file.as_deref(), &cwd).ok())
-        .and_then(|path| config::load(&path).ok())
+        .and_then(|path| kinds::load(&path).ok())
         .and_then(|stack| plan::build(&stack, &[]).ok());
     if let Some(plan) = plan {
         return plan.secrets;

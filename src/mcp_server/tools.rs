@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::kinds::agui::client;
 use crate::kinds::agui::rules::Finding;
 use crate::kinds::mcp::session::Session;
+use crate::kinds::{self, agui, mcp};
 use crate::output::logfile;
 use crate::plan::{self, Plan};
 
@@ -196,7 +197,7 @@ impl Server<'_> {
     fn plan(&self) -> Result<Plan, Value> {
         let cwd = std::env::current_dir().map_err(|e| failed(format!("cannot read the current folder: {e}")))?;
         let path = config::discover(self.cli.file.as_deref(), &cwd).map_err(|e| failed(explain(&e)))?;
-        config::load(&path).and_then(|stack| plan::build(&stack, &[])).map_err(|e| failed(explain(&e)))
+        kinds::load(&path).and_then(|stack| plan::build(&stack, &[])).map_err(|e| failed(explain(&e)))
     }
 
     async fn status(&self) -> Value {
@@ -326,7 +327,7 @@ impl Server<'_> {
     }
 
     async fn mcp_tools(&self, service: Option<String>) -> Value {
-        let (name, url) = match self.endpoint(KindName::Mcp, service).await {
+        let (name, url) = match self.endpoint(mcp::KIND, service).await {
             Ok(found) => found,
             Err(error) => return error,
         };
@@ -353,7 +354,7 @@ impl Server<'_> {
     }
 
     async fn mcp_call(&self, tool: &str, arguments: Value, service: Option<String>) -> Value {
-        let (name, url) = match self.endpoint(KindName::Mcp, service).await {
+        let (name, url) = match self.endpoint(mcp::KIND, service).await {
             Ok(found) => found,
             Err(error) => return error,
         };
@@ -385,7 +386,7 @@ impl Server<'_> {
     }
 
     async fn agui_turn(&self, message: &str, thread: Option<String>, service: Option<String>) -> Value {
-        let (name, url) = match self.endpoint(KindName::Agui, service).await {
+        let (name, url) = match self.endpoint(agui::KIND, service).await {
             Ok(found) => found,
             Err(error) => return error,
         };

@@ -24,7 +24,7 @@ use std::time::Instant;
 pub mod node;
 
 use crate::cli::Cli;
-use crate::config::{KindName, Stack};
+use crate::config::Stack;
 use crate::error::{Error, Result};
 use crate::kinds::litellm::{self, advisories, venv};
 use crate::output::short;
@@ -147,11 +147,10 @@ pub async fn ensure(
 fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
     let mut steps = Vec::new();
     for service in stack.services.iter().filter(|s| selected.is_empty() || selected.contains(&s.name)) {
-        if service.kind == Some(KindName::Litellm) && service.command.is_none() {
+        if service.kind == Some(litellm::KIND) && service.command.is_none() {
             let venv = litellm::venv_of(service, &stack.dir);
             let installed = venv.join("bin/litellm").is_file() && venv::distribution(&venv, "litellm").is_some();
-            let requirements = service
-                .litellm
+            let requirements = litellm::keys(service)
                 .config
                 .as_ref()
                 .and_then(|c| c.parent())
@@ -162,7 +161,7 @@ fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
                 steps.push(Step::Venv { venv, requirements });
             }
         }
-        let node = service.kind != Some(KindName::Litellm) || service.command.is_some();
+        let node = service.kind != Some(litellm::KIND) || service.command.is_some();
         if let Some(job) = node::needed(&service.cwd, &stack.dir).filter(|_| node) {
             // A workspace is installed once, at its root, for all its services.
             let already = steps.iter().any(|s| matches!(s, Step::Node(other) if other.root == job.root));

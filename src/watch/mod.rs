@@ -7,7 +7,7 @@
 //! every open of a file, and a service that reads its own sources would otherwise restart itself
 //! forever; that is why the debounce is ours and not notify-debouncer-mini's, which drops the
 //! kind of event. A batch that touches a config file
-//! reads the stack again (`config::load_keeping` keeps the ports chosen for `port = "auto"`,
+//! reads the stack again (`kinds::load_keeping` keeps the ports chosen for `port = "auto"`,
 //! `plan::build_again` the run marker and generated key) and hands the new plan to the
 //! supervisor's `Control::apply`, which restarts what changed and its dependents, starts what was
 //! added and stops what was removed; a file that does not read prints its located error and
@@ -29,8 +29,9 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant as TokioInstant;
 
-use crate::config::{self, Stack};
+use crate::config::Stack;
 use crate::error::{Error, Result};
+use crate::kinds;
 use crate::output::{Level, Out};
 use crate::plan::{self, Plan};
 use crate::supervise::Control;
@@ -199,7 +200,7 @@ impl Reloader {
     /// Reads the stack again; applies it when it reads, else says why and touches nothing.
     /// True when the new stack runs.
     async fn reload(&mut self, changed: &str) -> bool {
-        let fresh = config::load_keeping(&self.stack_file, &rules::auto_ports(&self.plan))
+        let fresh = kinds::load_keeping(&self.stack_file, &rules::auto_ports(&self.plan))
             .and_then(|stack| Ok((plan::build_again(&stack, &self.plan)?, stack)));
         let (fresh, stack) = match fresh {
             Ok(fresh) => fresh,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::config::{KindName, Stack};
+use crate::config::{self, Stack};
+use crate::kinds;
 use crate::plan::{Plan, ServicePlan};
 
 /// Folders whose files never restart a service: dependencies, virtual environments, VCS data,
@@ -93,9 +94,7 @@ pub fn literal_prefix(glob: &str) -> PathBuf {
 pub fn config_files(stack: &Stack) -> Vec<PathBuf> {
     let mut files = vec![stack.source.path.clone()];
     files.extend(stack.env_files.iter().cloned());
-    files.extend(
-        stack.services.iter().filter(|s| s.kind == Some(KindName::Litellm)).filter_map(|s| s.litellm.config.clone()),
-    );
+    files.extend(kind_configs(stack).into_iter().map(|(file, _)| file));
     files.sort();
     files.dedup();
     files
@@ -104,12 +103,8 @@ pub fn config_files(stack: &Stack) -> Vec<PathBuf> {
 /// The kinds' own config files and the services that read them: a change there restarts the
 /// service although its definition (which names only the path) is the same.
 pub fn kind_configs(stack: &Stack) -> Vec<(PathBuf, String)> {
-    stack
-        .services
-        .iter()
-        .filter(|s| s.kind == Some(KindName::Litellm))
-        .filter_map(|s| Some((s.litellm.config.clone()?, s.name.clone())))
-        .collect()
+    let files = |s: &config::Service| s.kind.and_then(kinds::of).map(|kind| kind.config_files(s)).unwrap_or_default();
+    stack.services.iter().flat_map(|s| files(s).into_iter().map(|file| (file, s.name.clone()))).collect()
 }
 
 /// The services whose globs match any of `paths`, in plan order.
@@ -216,7 +211,7 @@ mod tests {
             "[stack]\nenv_files = [\".env\"]\n\n[services.proxy]\nkind = \"litellm\"\nconfig = \"proxy.yaml\"\nport = \"auto\"\n\n[services.web]\ncommand = \"true\"\nenv_files = [\"web.env\"]\n",
         )
         .unwrap();
-        let stack = crate::config::load(&file).unwrap();
+        let stack = crate::kinds::load(&file).unwrap();
         let at = |name: &str| dir.path().join(name);
         let mut expected = vec![at(".env"), at("proxy.yaml"), file.clone(), at("web.env")];
         expected.sort();
@@ -225,7 +220,7 @@ mod tests {
         // A reload keeps the port chosen for `port = "auto"`.
         let port = stack.services[0].port.unwrap();
         let kept = std::collections::BTreeMap::from([("proxy".to_owned(), port)]);
-        assert_eq!(crate::config::load_keeping(&file, &kept).unwrap().services[0].port, Some(port));
+        assert_eq!(crate::kinds::load_keeping(&file, &kept).unwrap().services[0].port, Some(port));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{KindName, Service};
+use crate::config::Service;
 use crate::diagnosis::{Area, CheckId, Diagnosis, Status};
 use crate::kinds::litellm::doctor::litellm::served_models;
 use crate::kinds::{Inspect, litellm, mcp};
@@ -18,11 +18,11 @@ pub const IDS: &[CheckId] = &[CONSISTENCY_WIRING, CONSISTENCY_API_KEY];
 
 /// The wiring of one AG-UI server; nothing to compare when the stack has no proxy.
 pub fn check(found: &mut Diagnosis, stack: &dyn Inspect, service: &Service) {
-    let Some(proxy_service) = stack.services_of(KindName::Litellm).into_iter().next() else { return };
+    let Some(proxy_service) = stack.services_of(litellm::KIND).into_iter().next() else { return };
     let proxy = served_models(proxy_service);
     let proxy = proxy.as_ref();
     let litellm_port = proxy_service.port;
-    let mcp_port = stack.services_of(KindName::Mcp).into_iter().find_map(|s| s.port);
+    let mcp_port = stack.services_of(mcp::KIND).into_iter().find_map(|s| s.port);
     let master_key = stack.env_of(proxy_service).get("LITELLM_MASTER_KEY").cloned();
     let subject = Some(service.name.as_str());
     let env = stack.env_of(service);

@@ -14,7 +14,7 @@ mod subagents;
 use std::path::Path;
 
 use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, loopback_host};
-use crate::config::{Probe, Service};
+use crate::config::{KindName, Probe, Service};
 use crate::diagnosis::{CheckId, Diagnosis};
 use crate::http::local_url;
 
@@ -23,11 +23,14 @@ pub const RUN: &str = "/agent";
 /// Answers 2xx once the server serves (the templates' convention).
 pub const HEALTH: &str = "/health";
 
+/// `kind = "agui"`.
+pub const KIND: KindName = KindName::new("agui");
+
 pub struct Agui;
 
 impl Kind for Agui {
-    fn name(&self) -> &'static str {
-        "agui"
+    fn name(&self) -> KindName {
+        KIND
     }
 
     /// The template's own default (`PORT` unset), also what `init` writes.

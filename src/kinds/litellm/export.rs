@@ -41,16 +41,16 @@ pub fn container(stack: &Stack, service: &Service) -> Result<Container> {
         .hint("pin another release in the requirements next to the proxy config"));
     }
     let mut secret_vars: Vec<String> = Vec::new();
-    let files = if let Some(path) = &service.litellm.config {
+    let files = if let Some(path) = &super::keys(service).config {
         Some(config_files(path, &service.name, &mut secret_vars, &stack.source.shown)?)
     } else {
-        if let Some(provider) = service.litellm.model.as_deref().and_then(config::provider_of) {
+        if let Some(provider) = super::keys(service).model.as_deref().and_then(config::provider_of) {
             secret_vars.extend(config::key_vars(provider).iter().map(|v| (*v).to_owned()));
         }
         None
     };
     let config_name = files.as_ref().and_then(|f| f.files.first()).map(|(name, _)| name.clone());
-    let args = args(config_name.as_deref(), service.litellm.model.as_deref(), service.port.unwrap_or(4000));
+    let args = args(config_name.as_deref(), super::keys(service).model.as_deref(), service.port.unwrap_or(4000));
     Ok(Container {
         runtime: Runtime::Python,
         image: image(&version),
@@ -65,8 +65,7 @@ pub fn container(stack: &Stack, service: &Service) -> Result<Container> {
 /// The version in the `requirements.txt` beside the config (what `setup` installs), else setup's
 /// default pin.
 fn pinned_version(service: &Service) -> Result<String> {
-    let requirements = service
-        .litellm
+    let requirements = super::keys(service)
         .config
         .as_ref()
         .and_then(|c| c.parent())

@@ -2,7 +2,8 @@
 //! readiness URL, the master key and model it hands the AG-UI servers (the offline model when a
 //! bare `model`'s key is missing: `bare_model`), the doctor checks of its venv, config and
 //! provider keys, its smoke tests (readiness, one completion), and its image for `export`
-//! (`export.rs`).
+//! (`export.rs`). Its keys in a service table (`venv`, `config`, `model`, `host`) are read here
+//! (`Written`); config knows nothing of them.
 
 pub mod advisories;
 pub mod bare_model;
@@ -14,11 +15,13 @@ pub mod venv;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::json;
+use toml::Spanned;
 
 use super::container::Container;
 use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, lookup};
-use crate::config::{KindName, Probe, Service, Stack};
+use crate::config::{KindKeys, KindName, KindTable, Probe, Service, Stack, keys_of};
 use crate::diagnosis::{CheckId, Diagnosis};
 use crate::error::{Error, Result};
 use crate::http::local_url;
@@ -33,11 +36,68 @@ pub const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
 /// The origins LiteLLM's CORS lets read its answers (litellm/proxy/proxy_server.py, `_get_cors_config`).
 pub const CORS_ORIGINS: &str = "LITELLM_CORS_ORIGINS";
 
+/// `kind = "litellm"`.
+pub const KIND: KindName = KindName::new("litellm");
+
+/// The keys only `kind = "litellm"` takes, as the stack file writes them: the reference for them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Written {
+    /// The virtual environment holding LiteLLM. Default `".venv"`.
+    venv: Option<Spanned<String>>,
+    /// The proxy config file (`--config`).
+    config: Option<Spanned<String>>,
+    /// A single model instead of a config (`--model`).
+    model: Option<Spanned<String>>,
+    /// The address the proxy binds. Default `"127.0.0.1"`.
+    host: Option<Spanned<String>>,
+}
+
+/// Those keys of one service, expanded; paths are relative to the stack file's folder.
+pub struct Keys {
+    pub venv: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub model: Option<String>,
+    pub host: Option<String>,
+}
+
+/// The keys of a litellm service (none for a service of another kind).
+pub fn keys(service: &Service) -> &Keys {
+    static NONE: Keys = Keys { venv: None, config: None, model: None, host: None };
+    service.kind_keys.get::<Keys>().unwrap_or(&NONE)
+}
+
 pub struct Litellm;
 
 impl Kind for Litellm {
-    fn name(&self) -> &'static str {
-        "litellm"
+    fn name(&self) -> KindName {
+        KIND
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        keys_of::<Written>()
+    }
+
+    fn read_keys(&self, table: &KindTable<'_>) -> Result<KindKeys> {
+        let written: Written = table.read()?;
+        let expand = |value: &Option<Spanned<String>>| value.as_ref().map(|v| table.expand(v)).transpose();
+        let keys = Keys {
+            venv: expand(&written.venv)?.map(|v| table.dir.join(v)),
+            config: expand(&written.config)?.map(|v| table.dir.join(v)),
+            model: expand(&written.model)?,
+            host: expand(&written.host)?,
+        };
+        if let (Some(_), Some(model)) = (&written.config, &written.model) {
+            return Err(table
+                .error(&model.span(), format!("`services.{}` sets both `config` and `model`", table.service))
+                .hint("keep one: a `config` file lists its models; `model` runs a single one"));
+        }
+        Ok(KindKeys::new(keys))
+    }
+
+    /// The proxy's config file: a change restarts it.
+    fn config_files(&self, service: &Service) -> Vec<PathBuf> {
+        keys(service).config.iter().cloned().collect()
     }
 
     /// LiteLLM's own default `--port`.
@@ -56,11 +116,14 @@ impl Kind for Litellm {
         wiring.generated_key = user_key.is_none();
         wiring.master_key = Some(user_key.unwrap_or_else(generate_master_key));
 
-        let user_model =
-            stack.services.iter().filter(|s| s.kind == Some(KindName::Agui)).find_map(|s| lookup(s, "LITELLM_MODEL"));
+        let user_model = stack
+            .services
+            .iter()
+            .filter(|s| s.kind == Some(super::agui::KIND))
+            .find_map(|s| lookup(s, "LITELLM_MODEL"));
         if let Some(model) = user_model {
             wiring.notes.push(format!("model `{model}`: `LITELLM_MODEL` is set"));
-        } else if let Some(model) = &proxy.litellm.model {
+        } else if let Some(model) = &keys(proxy).model {
             if let Some(key) = bare_model::missing_key(model, &proxy_var) {
                 let path = bare_model::config_path(&stack.dir, &proxy.name);
                 bare_model::write_config(&path, model, key).map_err(|err| {
@@ -81,7 +144,7 @@ impl Kind for Litellm {
                 wiring.notes.push(format!("model `{model}`: the `model` of service `{}`", proxy.name));
                 wiring.model = Some(model.clone());
             }
-        } else if let Some(path) = &proxy.litellm.config {
+        } else if let Some(path) = &keys(proxy).config {
             let parsed = config::read_config(path).map_err(|message| {
                 stack
                     .source
@@ -101,12 +164,12 @@ impl Kind for Litellm {
         let venv = venv_of(service, &wiring.dir);
         let mut command = vec![venv.join("bin/litellm").to_string_lossy().into_owned()];
         let offline = wiring.offline_config.as_ref().filter(|(name, _)| *name == service.name).map(|(_, path)| path);
-        if let Some(config) = service.litellm.config.as_ref().or(offline) {
+        if let Some(config) = keys(service).config.as_ref().or(offline) {
             command.extend(["--config".to_owned(), config.to_string_lossy().into_owned()]);
-        } else if let Some(model) = &service.litellm.model {
+        } else if let Some(model) = &keys(service).model {
             command.extend(["--model".to_owned(), model.clone()]);
         }
-        let host = service.litellm.host.clone().unwrap_or_else(|| "127.0.0.1".to_owned());
+        let host = keys(service).host.clone().unwrap_or_else(|| "127.0.0.1".to_owned());
         command.extend(["--host".to_owned(), host, "--port".to_owned(), port.to_string()]);
         let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
         let mut env = vec![
@@ -188,7 +251,7 @@ impl Kind for Litellm {
 
 /// The venv of a litellm service: `venv`, default `.venv` next to the stack file.
 pub fn venv_of(service: &Service, stack_dir: &Path) -> PathBuf {
-    service.litellm.venv.clone().unwrap_or_else(|| stack_dir.join(".venv"))
+    keys(service).venv.clone().unwrap_or_else(|| stack_dir.join(".venv"))
 }
 
 /// 128 random bits from the kernel, as LiteLLM expects a key: `sk-` and then hex.

@@ -8,7 +8,7 @@ pub mod session;
 use std::time::Duration;
 
 use super::{Defaults, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, loopback_host};
-use crate::config::{Probe, Service, Stack};
+use crate::config::{KindName, Probe, Service, Stack};
 use crate::diagnosis::{Area, CheckId, Diagnosis};
 use crate::error::Result;
 use crate::http::{local_client, local_url};
@@ -21,11 +21,14 @@ pub const HEALTH: &str = "/health";
 pub const RUNNING_MCP: CheckId = CheckId::new(Area::Running, "running.mcp");
 pub const RUNNING_MCP_CORS: CheckId = CheckId::new(Area::Running, "running.mcp_cors");
 
+/// `kind = "mcp"`.
+pub const KIND: KindName = KindName::new("mcp");
+
 pub struct Mcp;
 
 impl Kind for Mcp {
-    fn name(&self) -> &'static str {
-        "mcp"
+    fn name(&self) -> KindName {
+        KIND
     }
 
     /// The template's own default (`PORT` unset), also what `init` writes.

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::litellm::ProxyFacts;
-use crate::config::{KindName, Service};
+use crate::config::Service;
 use crate::diagnosis::{Area, CheckId, Diagnosis};
-use crate::kinds::Inspect;
 use crate::kinds::litellm::config as litellm;
+use crate::kinds::{Inspect, agui, mcp};
 use crate::secret::mask;
 
 pub const LITELLM_REASONER_TOOLS: CheckId = CheckId::new(Area::Litellm, "litellm.reasoner_tools");
@@ -49,7 +49,7 @@ pub fn check(
 /// agui-dev would choose.
 fn chosen_model(stack: &dyn Inspect, proxy: &ProxyFacts, value_of: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     stack
-        .services_of(KindName::Agui)
+        .services_of(agui::KIND)
         .into_iter()
         .find_map(|s| stack.env_of(s).get("LITELLM_MODEL").cloned())
         .or_else(|| value_of("LITELLM_MODEL").filter(|m| !m.is_empty()))
@@ -68,7 +68,7 @@ fn check_reasoner(
     chosen: Option<&str>,
 ) {
     let chosen_entry = chosen.and_then(|name| proxy.models.iter().find(|m| m.model_name == name));
-    if let Some(entry) = chosen_entry.filter(|_| !stack.services_of(KindName::Mcp).is_empty()) {
+    if let Some(entry) = chosen_entry.filter(|_| !stack.services_of(mcp::KIND).is_empty()) {
         let id = entry.litellm_params.model.to_ascii_lowercase();
         if id.contains("reasoner") || id.contains("deepseek-r1") {
             found.warn(

@@ -8,7 +8,7 @@ use serde_norway::Value;
 
 use crate::config::Service;
 use crate::diagnosis::{Area, CheckId, Diagnosis};
-use crate::kinds::litellm::{config as litellm, venv};
+use crate::kinds::litellm::{config as litellm, keys, venv};
 use crate::kinds::lookup;
 use crate::secret::mask;
 
@@ -53,9 +53,9 @@ pub fn check(
     env: &BTreeMap<String, String>,
 ) -> Option<ProxyFacts> {
     let subject = Some(service.name.as_str());
-    let facts = if let Some(config) = &service.litellm.config {
+    let facts = if let Some(config) = &keys(service).config {
         check_config(found, subject, config, env)
-    } else if let Some(model) = &service.litellm.model {
+    } else if let Some(model) = &keys(service).model {
         check_prefix(found, subject, model, model);
         let entry = litellm::ModelEntry {
             model_name: model.clone(),
@@ -82,7 +82,7 @@ pub fn check(
     }
 
     // The bind address: keys sit behind the proxy.
-    if let Some(host) = &service.litellm.host
+    if let Some(host) = &keys(service).host
         && !matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1")
     {
         found.warn(
@@ -434,7 +434,7 @@ fn check_dotenv(
 /// The models a proxy serves, as doctor's later checks see them, without reporting anything:
 /// `None` when the config cannot be read or has no list of models.
 pub fn served_models(service: &Service) -> Option<ProxyFacts> {
-    if let Some(config) = &service.litellm.config {
+    if let Some(config) = &keys(service).config {
         let text = std::fs::read_to_string(config).ok()?;
         let value: Value = serde_norway::from_str(&text).ok()?;
         if !matches!(value.get("model_list"), Some(Value::Sequence(_))) {
@@ -443,7 +443,7 @@ pub fn served_models(service: &Service) -> Option<ProxyFacts> {
         let models = litellm::read_config(config).map(|c| c.model_list).unwrap_or_default();
         return Some(ProxyFacts { models });
     }
-    let model = service.litellm.model.as_ref()?;
+    let model = keys(service).model.as_ref()?;
     let entry = litellm::ModelEntry {
         model_name: model.clone(),
         litellm_params: litellm::ModelParams { model: model.clone(), ..Default::default() },

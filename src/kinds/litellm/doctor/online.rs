@@ -37,8 +37,7 @@ pub async fn check(stack: &dyn Inspect, service: &Service, found: &mut Diagnosis
         return;
     };
     let env = stack.env_of(service);
-    let models = service
-        .litellm
+    let models = crate::kinds::litellm::keys(service)
         .config
         .as_deref()
         .and_then(|c| litellm::read_config(c).ok())
