@@ -14,6 +14,7 @@ mod interpolate;
 pub mod kind_keys;
 pub mod probe;
 pub mod schema;
+mod service;
 mod source;
 pub mod values;
 
@@ -279,93 +280,10 @@ impl Loader<'_> {
             .map(|f| self.dir.join(f.get_ref()))
             .collect();
         let stack_files = self.read_env_files(&file.stack.env_files, &mut missing_env_files)?;
+        let shared = service::Shared { names: &names, ports: &ports, stack_files: &stack_files };
         let mut services = Vec::new();
         for (name, section) in &file.services {
-            let span = section.span();
-            let section = section.get_ref();
-            let mut file_env = stack_files.clone();
-            let own_files = self.read_env_files(&section.env_files, &mut missing_env_files)?;
-            let own_file_keys: Vec<String> = own_files.keys().cloned().collect();
-            file_env.extend(own_files);
-            file_env.retain(|key, _| !self.process_env.contains_key(key));
-            let own = interpolate::Own {
-                service: name,
-                port: ports.get(name.as_str()).copied(),
-                host: self.own_host,
-                other: names.iter().copied().find(|n| *n != name && ports.contains_key(n)),
-            };
-            let lookup =
-                |key: &str| own.var(key).or_else(|| self.process_env.get(key).or_else(|| file_env.get(key)).cloned());
-            let port_of = |service: &str| match (ports.get(service), names.contains(&service)) {
-                (Some(port), _) => Ok(*port),
-                (None, true) => Err(format!("service `{service}` has no `port`")),
-                (None, false) => Err(format!("there is no service `{service}`")),
-            };
-            let expand = |text: &str, at: &Range<usize>| {
-                interpolate::expand(text, &lookup, &port_of)
-                    .map_err(|unexpanded| self.located(at, &own.explain(unexpanded)))
-            };
-
-            let mut env = IndexMap::new();
-            for (key, value) in &section.env {
-                env.insert(key.clone(), expand(&value.get_ref().0, &value.span())?);
-            }
-            let command = match section.command.as_ref().and_then(|c| Some((c.span(), c.get_ref().valid()?))) {
-                Some((span, command)) => {
-                    Some(command.0.iter().map(|word| expand(word, &span)).collect::<Result<Vec<_>>>()?)
-                }
-                None => None,
-            };
-            let cwd = match &section.cwd {
-                Some(cwd) => {
-                    let dir = self.dir.join(expand(cwd.get_ref(), &cwd.span())?);
-                    if !dir.is_dir() {
-                        return Err(src
-                            .error(
-                                &cwd.span(),
-                                format!("`services.{name}.cwd` is `{}`, which is not a folder", dir.display()),
-                            )
-                            .hint("paths are relative to the stack file; create the folder or fix the path"));
-                    }
-                    dir
-                }
-                None => self.dir.clone(),
-            };
-            let (ready, ready_timeout) = match &section.ready {
-                Some(ready) => probe::parse(&self.source, name, ready, &expand)?,
-                None => (None, DEFAULT_READY_TIMEOUT),
-            };
-            let (kind, kind_keys) = self.kind_keys(name, section, &expand)?;
-            let task = section.task.as_ref().is_some_and(|t| *t.get_ref());
-            if task {
-                self.check_task(name, section)?;
-            }
-            let watch = self.globs(&section.watch)?;
-            let watch_ignore = self.globs(&section.watch_ignore)?;
-            services.push(Service {
-                name: name.clone(),
-                kind,
-                command,
-                cwd,
-                file_env,
-                own_file_keys,
-                env,
-                port: ports.get(name.as_str()).copied(),
-                port_auto: matches!(valid(section.port.as_ref()), Some(PortValue::Auto)),
-                task,
-                watch,
-                watch_ignore,
-                ready,
-                ready_timeout,
-                depends_on: section.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
-                restart: section.restart.unwrap_or_default(),
-                max_restarts: section.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
-                stop_signal: valid(section.stop_signal.as_ref()).map_or(Signal::SIGTERM, |s| s.0),
-                stop_grace: valid(section.stop_grace.as_ref()).map_or(DEFAULT_STOP_GRACE, |d| d.0),
-                kind_keys,
-                public: section.public.as_ref().is_some_and(|p| *p.get_ref()),
-                span,
-            });
+            services.push(self.service(name, section, &shared, &mut missing_env_files)?);
         }
         let smoke = file.smoke.iter().map(|check| self.smoke_check(check)).collect::<Result<Vec<_>>>()?;
         let name = file.stack.name.clone().unwrap_or_else(|| {
