@@ -317,7 +317,10 @@ fn run(scenario: &Scenario) -> Result<(usize, usize), String> {
     // Watching is off when `CI` is set; the `Reload` action needs it on.
     command.env("CHAOS_API_KEY", SECRET).env_remove("CI");
     let mut up = fixture.spawn_command(command);
-    let all_ready = format!("all {} service", scenario.services.len());
+    let all_ready = match scenario.services.len() {
+        1 => "the service is ready".to_owned(),
+        n => format!("all {n} services are ready"),
+    };
     let deadline = Instant::now() + Duration::from_mins(1);
     let socket = fixture.file(".agui-dev/control.sock");
     let exited_early = loop {
