@@ -87,9 +87,7 @@ fn doctor_human_report() {
     std::fs::write(fixture.file("litellm.yaml"), LITELLM_CONFIG).unwrap();
     // Port 4000 may be busy on a shared machine; the report shows ports only when one is declared
     // and free or held, so pin the port check out of the snapshot by using a port of our own.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = common::free_port();
     let toml = std::fs::read_to_string(fixture.file("stack.toml")).unwrap().replace("4000", &port.to_string());
     std::fs::write(fixture.file("stack.toml"), toml).unwrap();
     let (code, stdout, stderr) = run(&fixture, &["doctor"]);
