@@ -490,3 +490,15 @@ pub fn shared_venv() -> PathBuf {
     }
     venv
 }
+
+/// The first line of a root-only test (named `root_*`, `#[ignore = "needs root: …"]`): such a test
+/// runs only when asked for (`--run-ignored`), and then it fails, rather than pass having checked
+/// nothing, where it cannot do its work: not root, or without `program` (util-linux's `setpriv`).
+pub fn require_root(program: &str) {
+    assert!(
+        nix::unistd::getuid().is_root(),
+        "this test needs root: run it as root (.ci/run does), or leave it skipped (run without --run-ignored)"
+    );
+    let found = Command::new(program).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    assert!(found, "this root-only test needs `{program}` (util-linux) on PATH");
+}
