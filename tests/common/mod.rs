@@ -472,6 +472,16 @@ pub fn move_ports(stack: &Path, ports: &[(u16, u16)]) {
     std::fs::write(stack, text).unwrap();
 }
 
+/// The LiteLLM release the project pins, read where it is pinned: `templates/litellm/requirements.txt`
+/// (what `setup` installs and the binary embeds), with agui-dev's own reader of that pin.
+pub fn litellm_pin() -> String {
+    let path = repo_root().join("templates/litellm/requirements.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (_, version) = agui_dev::kinds::litellm::advisories::litellm_pin(&text)
+        .unwrap_or_else(|| panic!("`{}` pins no `litellm==VERSION`", path.display()));
+    version
+}
+
 /// The shared venv of the repository's tests (created by the first test that needs it).
 pub fn shared_venv() -> PathBuf {
     let venv = repo_root().join(".venv");
