@@ -23,7 +23,10 @@
 //! stack.toml that `up`'s watcher reloads, a client killed mid-request. `up` runs with `CI`
 //! removed so that it watches whatever machine runs the suite.
 //!
-//! `CHAOS_SEED=N` replays a run; `CHAOS_SCENARIOS=N` changes the count (default 56).
+//! The run's seed is printed first, so the output of any failure (nextest shows a failed test's
+//! stderr), a panic included, says how to replay it: `AGUI_DEV_CHAOS_SEED=N cargo nextest run
+//! --test chaos`. `AGUI_DEV_CHAOS_SCENARIOS=N` changes the count (default 56); scenario `i` of a
+//! seed is the same whatever the count.
 
 mod common;
 
@@ -418,12 +421,29 @@ fn run(scenario: &Scenario) -> Result<(usize, usize), String> {
     Ok((checked, reloaded.len()))
 }
 
+const SEED_VAR: &str = "AGUI_DEV_CHAOS_SEED";
+const COUNT_VAR: &str = "AGUI_DEV_CHAOS_SCENARIOS";
+
+/// A number from the environment, or `None` when unset; a value that is not a number fails the
+/// run rather than be replaced by a default the reader did not ask for.
+fn number_from_env(name: &str) -> Option<u64> {
+    let text = std::env::var(name).ok()?;
+    Some(text.trim().parse().unwrap_or_else(|_| panic!("{name}={text:?} is not a whole number")))
+}
+
+/// The command line that replays this run.
+fn replay(seed: u64, count: u64) -> String {
+    format!("{SEED_VAR}={seed} {COUNT_VAR}={count} cargo nextest run --test chaos -E 'test(=chaos)'")
+}
+
 #[test]
 fn chaos() {
-    let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+    let seed = number_from_env(SEED_VAR).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
     });
-    let count: u64 = std::env::var("CHAOS_SCENARIOS").ok().and_then(|s| s.parse().ok()).unwrap_or(56);
+    let count = number_from_env(COUNT_VAR).unwrap_or(56);
+    // First, so that every failure's output holds it, a panic in a scenario's thread included.
+    eprintln!("chaos: seed {seed}; replay: {}", replay(seed, count));
     let next = Mutex::new(0u64);
     let failures = Mutex::new(Vec::new());
     let lines_checked = Mutex::new(0usize);
@@ -475,7 +495,7 @@ fn chaos() {
         lines_checked.into_inner().unwrap(),
         started.elapsed().as_secs_f64()
     );
-    assert!(failures.is_empty(), "replay with CHAOS_SEED={seed}\n{}", failures.join("\n\n"));
+    assert!(failures.is_empty(), "replay: {}\n{}", replay(seed, count), failures.join("\n\n"));
 }
 
 /// Whether every process of group `pgid` has exited (zombies count: they run nothing, and only

@@ -495,10 +495,11 @@ fn a_compromised_release_is_an_error_naming_the_advisory() {
 
 #[test]
 fn the_pinned_release_is_clear_of_every_advisory() {
+    let pinned = common::litellm_pin();
     let fixture = proxy_stack("");
-    fake_litellm(fixture.path(), "1.108.7");
+    fake_litellm(fixture.path(), &pinned);
     let run = doctor(&fixture, &[], &[]);
-    run.expect("venv.advisories", "ok", "1.108.7 is in none of the", None);
+    run.expect("venv.advisories", "ok", &format!("{pinned} is in none of the"), None);
 }
 
 #[test]

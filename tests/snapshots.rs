@@ -87,9 +87,7 @@ fn doctor_human_report() {
     std::fs::write(fixture.file("litellm.yaml"), LITELLM_CONFIG).unwrap();
     // Port 4000 may be busy on a shared machine; the report shows ports only when one is declared
     // and free or held, so pin the port check out of the snapshot by using a port of our own.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = common::free_port();
     let toml = std::fs::read_to_string(fixture.file("stack.toml")).unwrap().replace("4000", &port.to_string());
     std::fs::write(fixture.file("stack.toml"), toml).unwrap();
     let (code, stdout, stderr) = run(&fixture, &["doctor"]);
@@ -134,12 +132,23 @@ fn error_messages() {
             "[services.a]\ncommand = \"true\"\ndepends_on = [\"b\"]\n[services.b]\ncommand = \"true\"\ndepends_on = [\"a\"]\n",
             &["check"],
         ),
+        // A longer cycle is spelled out whole, and located at the entry that closes it.
+        (
+            "cycle_of_three",
+            "[services.a]\ncommand = \"true\"\ndepends_on = [\"b\"]\n\n[services.b]\ncommand = \"true\"\ndepends_on = [\"c\"]\n\n[services.c]\ncommand = \"true\"\ndepends_on = [\"a\"]\n",
+            &["check"],
+        ),
         (
             "shared_port",
             "[services.a]\ncommand = \"true\"\nport = 3000\n[services.b]\ncommand = \"true\"\nport = 3000\n",
             &["check"],
         ),
         ("no_probe", "[services.a]\ncommand = \"true\"\nready = { timeout = \"5s\" }\n", &["check"]),
+        (
+            "two_probes",
+            "[services.a]\ncommand = \"true\"\n[services.a.ready]\nhttp = \"http://127.0.0.1:1/\"\ntcp = \"127.0.0.1:1\"\n",
+            &["check"],
+        ),
         ("bad_duration", "[services.a]\ncommand = \"true\"\nstop_grace = \"5 sex\"\n", &["check"]),
         ("bad_signal", "[services.a]\ncommand = \"true\"\nstop_signal = \"SIGSTOPP\"\n", &["check"]),
         ("bad_restart", "[services.a]\ncommand = \"true\"\nrestart = \"on_failure\"\n", &["check"]),

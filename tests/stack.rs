@@ -220,12 +220,13 @@ fn setup_without_uv_installs_the_pins_with_pip_into_a_working_venv() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("litellm 1.108.7 installed with pip (agui-dev's embedded pins)"), "{stderr}");
+    let pinned = common::litellm_pin();
+    assert!(stderr.contains(&format!("litellm {pinned} installed with pip (agui-dev's embedded pins)")), "{stderr}");
     assert!(!bin.join("uv-ran").exists(), "uv was run");
     assert!(!fixture.file(".agui-dev/tools").exists(), "uv was fetched");
     let venv = fixture.file(".venv");
     let site = std::fs::read_dir(venv.join("lib")).unwrap().flatten().next().unwrap().path().join("site-packages");
-    let installer = std::fs::read_to_string(site.join("litellm-1.108.7.dist-info/INSTALLER")).unwrap();
+    let installer = std::fs::read_to_string(site.join(format!("litellm-{pinned}.dist-info/INSTALLER"))).unwrap();
     assert_eq!(installer.trim(), "pip");
     // Working: the proxy's server module imports, with everything it needs (prisma included).
     let python = venv.join("bin/python");

@@ -269,3 +269,28 @@ fn a_task_that_watches_files_keeps_up_running_to_run_it_again() {
     assert_eq!(up.wait(), 0, "{}", up.stderr.text());
     assert!(fixture.survivors().is_empty());
 }
+
+/// tests/common's `free_port`, which gives every server a test starts its port: each port is
+/// distinct, bindable, below the kernel's ephemeral range, and reserved against every other test
+/// process (nextest runs one per test) until this one ends: another process's `flock -n` on the
+/// reservation fails.
+#[test]
+fn free_ports_are_reserved_across_test_processes() {
+    let ports: Vec<u16> = (0..5).map(|_| common::free_port()).collect();
+    let mut distinct = ports.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    let (low, high) = common::test_port_range();
+    for port in ports {
+        assert!((low..high).contains(&port), "{port} is outside {low}..{high}");
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "port {port} is taken");
+        let other = std::process::Command::new("flock")
+            .args(["--nonblock", "--conflict-exit-code", "75"])
+            .arg(common::port_reservation(port))
+            .arg("true")
+            .status()
+            .unwrap();
+        assert_eq!(other.code(), Some(75), "another process could take port {port}'s reservation");
+    }
+}

@@ -247,19 +247,65 @@ pub fn lines_of(path: &Path) -> Vec<String> {
     BufReader::new(std::fs::File::open(path).unwrap()).lines().map(Result::unwrap).collect()
 }
 
-/// A port nothing listens on right now, and one this test process has not handed out before:
-/// the kernel may give the same ephemeral port to two binds in a row once the first is closed,
-/// and a stack file with two services on one port is (rightly) refused.
+/// A loopback port for a server a test starts (agui-dev's services, a fixture server), that no
+/// other test takes meanwhile, in this process or another: nextest runs each test in a process of
+/// its own, and the port is bound only later, by a child, so a kernel-chosen port freed at once
+/// could be handed to a parallel test, or taken as the source port of an outgoing connection, in
+/// that window. So:
+/// - ports come from below the kernel's ephemeral range (`ip_local_port_range`), which outgoing
+///   connections and `bind(:0)` draw from;
+/// - each is reserved across processes by an exclusive `flock` on `<tmp>/agui-dev-test-ports/PORT`,
+///   held until this test process ends (each call opens its own file, so two calls in one process
+///   conflict too);
+/// - and, once reserved, it is checked free by binding it.
 pub fn free_port() -> u16 {
-    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap();
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
+    static RESERVED: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let (low, high) = test_port_range();
+    let span = u64::from(high - low);
+    // Where the search starts: spread, so parallel tests rarely try the same ports first.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let start = u64::from(std::process::id()).wrapping_mul(7919) ^ u64::from(nanos);
+    for step in 0..span {
+        let port = low + ((start + step) % span) as u16;
+        let Some(reservation) = reserve_port(port) else { continue };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            RESERVED.lock().unwrap().push(reservation);
             return port;
         }
     }
+    panic!("no free port in {low}..{high}: every one is reserved by another test or in use");
+}
+
+/// The ports `free_port` hands out: from 20000 up to the start of the ephemeral range (32768 on
+/// most Linux machines); at least 1000 of them, overlapping it on a machine that set it lower.
+pub fn test_port_range() -> (u16, u16) {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    (20000, ephemeral.max(21000))
+}
+
+/// The file whose `flock` reserves `port` for the test process holding it.
+pub fn port_reservation(port: u16) -> PathBuf {
+    std::env::temp_dir().join("agui-dev-test-ports").join(port.to_string())
+}
+
+/// An exclusive lock on the port's file, or `None` when another test holds it. The folder is
+/// shared by every user (sticky, like /tmp), and a file may be opened read-only: `flock` needs no
+/// write access, so a test as root and one as a developer still see each other's reservations.
+fn reserve_port(port: u16) -> Option<std::fs::File> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = port_reservation(port);
+    let dir = path.parent().unwrap();
+    if std::fs::create_dir(dir).is_ok() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    let file = std::fs::File::open(&path)
+        .or_else(|_| std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path))
+        .unwrap_or_else(|e| panic!("cannot open the port reservation `{}`: {e}", path.display()));
+    file.try_lock().ok()?;
+    Some(file)
 }
 
 impl Captured {
@@ -426,6 +472,16 @@ pub fn move_ports(stack: &Path, ports: &[(u16, u16)]) {
     std::fs::write(stack, text).unwrap();
 }
 
+/// The LiteLLM release the project pins, read where it is pinned: `templates/litellm/requirements.txt`
+/// (what `setup` installs and the binary embeds), with agui-dev's own reader of that pin.
+pub fn litellm_pin() -> String {
+    let path = repo_root().join("templates/litellm/requirements.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (_, version) = agui_dev::kinds::litellm::advisories::litellm_pin(&text)
+        .unwrap_or_else(|| panic!("`{}` pins no `litellm==VERSION`", path.display()));
+    version
+}
+
 /// The shared venv of the repository's tests (created by the first test that needs it).
 pub fn shared_venv() -> PathBuf {
     let venv = repo_root().join(".venv");
@@ -466,4 +522,16 @@ pub fn npm_ci(dir: &Path, installed: &str) {
     let status =
         Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir).stdout(Stdio::null()).status();
     assert!(status.is_ok_and(|s| s.success()), "`npm ci` in {} failed", dir.display());
+}
+
+/// The first line of a root-only test (named `root_*`, `#[ignore = "needs root: …"]`): such a test
+/// runs only when asked for (`--run-ignored`), and then it fails, rather than pass having checked
+/// nothing, where it cannot do its work: not root, or without `program` (util-linux's `setpriv`).
+pub fn require_root(program: &str) {
+    assert!(
+        nix::unistd::getuid().is_root(),
+        "this test needs root: run it as root (.ci/run does), or leave it skipped (run without --run-ignored)"
+    );
+    let found = Command::new(program).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    assert!(found, "this root-only test needs `{program}` (util-linux) on PATH");
 }

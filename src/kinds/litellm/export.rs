@@ -186,6 +186,15 @@ mod tests {
         assert_eq!(pin("litellm-enterprise==0.1\n"), None);
     }
 
+    /// The image named without a requirements file is the release `setup` installs then: the
+    /// embedded `templates/litellm/requirements.txt`, where the project pins LiteLLM.
+    #[test]
+    fn the_default_release_is_the_templates_pin() {
+        let template = String::from_utf8_lossy(crate::embedded::litellm_requirements());
+        let default = DEFAULT_REQUIREMENT.rsplit_once("==").map(|(_, v)| v);
+        assert_eq!(default, pin(&template).as_deref(), "`DEFAULT_REQUIREMENT` lags the template's pin");
+    }
+
     #[test]
     fn the_proxy_binds_every_interface_of_its_container() {
         assert_eq!(
