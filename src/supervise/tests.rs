@@ -288,7 +288,7 @@ async fn restart_without_dependents_restarts_only_the_named() {
     assert_eq!(fake.log()[logged..], ["stop b", "start b"]);
     assert_eq!(stack.pids().await["c"], before["c"]);
     let error = stack.control.restart(&names(&["zz"]), false).await.unwrap_err();
-    assert!(error.contains("no service `zz`"), "{error}");
+    assert!(error.to_string().contains("no service `zz`"), "{error}");
     assert!(matches!(stack.down().await, Outcome::Stopped));
 }
 
@@ -304,7 +304,7 @@ async fn a_stopped_service_stays_stopped_fails_nothing_and_starts_again_with_wha
     assert_eq!(stack.phase("b").await, Phase::Stopped);
     assert_eq!(stack.phase("a").await, Phase::Ready);
     let waited = stack.control.wait(&names(&["c"]), Duration::from_secs(5)).await.unwrap_err();
-    assert!(waited.contains("is stopped"), "{waited}");
+    assert!(waited.to_string().contains("is stopped"), "{waited}");
     // Starting `c` starts `b`, which it needs, first.
     let done = stack.control.start(&names(&["c"])).await.unwrap();
     assert_eq!(done.started, ["b", "c"]);
@@ -324,6 +324,7 @@ async fn a_restart_that_fails_to_start_is_reported_and_the_rest_keeps_running() 
     fresh.services[3].ready_timeout = Duration::from_mins(10);
     fake.scripted.lock().unwrap().insert("d".to_owned(), vec![ExitStatus::Code(4)]);
     let error = stack.control.restart_with(Arc::new(fresh), &names(&["d"]), true).await.unwrap_err();
+    let error = error.to_string();
     assert!(error.contains("`d`") && error.contains("exited with code 4"), "{error}");
     assert_eq!(stack.phase("d").await, Phase::Failed);
     assert_eq!(stack.phase("a").await, Phase::Ready);
