@@ -461,7 +461,7 @@ impl Supervisor {
                 slot.state = State::Exited;
                 return Err(Outcome::Failed(
                     Error::failed(format!("cannot start service `{}`", service.name))
-                        .cause(error)
+                        .caused_by(error)
                         .hint("check `command` and `cwd` in the stack file, or run `agui-dev doctor`"),
                 ));
             }

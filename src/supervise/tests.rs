@@ -8,7 +8,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::sync::{oneshot, watch};
 
-use super::process::{LogWatch, Recent, Running};
+use super::process::{LogWatch, Recent, Running, SpawnError};
 use super::spawner::{BoxFuture, Exit, Spawner};
 use super::{Outcome, Supervisor};
 use crate::config::Restart;
@@ -46,7 +46,7 @@ impl Spawner for Fake {
         _out: &Out,
         _recent: &Arc<Recent>,
         _log_watch: Option<&Arc<LogWatch>>,
-    ) -> Result<(Running, Exit), String> {
+    ) -> Result<(Running, Exit), SpawnError> {
         let pid = {
             let mut next = self.next_pid.lock().unwrap();
             *next += 1;
