@@ -32,7 +32,7 @@ pub async fn run(cli: &Cli, options: Options) -> Result<()> {
     let stack = crate::session::load_stack(cli)?;
     let plan = crate::plan::build(&stack, &[])?;
     let url = target(&plan, options.service.as_deref()).await?;
-    let http = client::http_client().map_err(Error::failed)?;
+    let http = client::http_client()?;
     let printer = crate::session::printer(cli, false, &[], None, plan.secrets.clone())?;
     let out = printer.out();
     let mut chat = Chat {

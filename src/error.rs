@@ -112,6 +112,13 @@ impl Error {
     }
 }
 
+/// A loopback request that failed is a failure of the stack, in the request's own words.
+impl From<crate::http::HttpError> for Error {
+    fn from(error: crate::http::HttpError) -> Error {
+        Error::failed_because(error)
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_deref().map(|source| source as &(dyn std::error::Error + 'static))
