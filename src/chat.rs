@@ -24,7 +24,7 @@ pub async fn run(cli: &Cli, options: &ChatArgs) -> Result<()> {
     let stack = crate::session::load_stack(cli)?;
     let plan = crate::plan::build(&stack, &[])?;
     let url = target(&plan, options.service.as_deref()).await?;
-    let http = client::http_client().map_err(Error::failed)?;
+    let http = client::http_client()?;
     let printer = crate::session::printer(cli, crate::output::Style::RESULT, &[], None, plan.secrets.clone())?;
     let out = printer.out();
     let mut chat = Chat {

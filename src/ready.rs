@@ -14,9 +14,49 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
 
 use crate::config::Probe;
-use crate::http::local_client;
-use crate::system::reaper::Reaper;
+use crate::http::{HttpError, local_client};
+use crate::system::reaper::{ExitStatus, Reaper};
 use crate::system::run::{RunError, capture};
+
+/// Why a service is not ready: the last probe's failure, or why the wait ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("no output to watch")]
+    NoOutput,
+    #[error("the output ended without a line matching /{0}/")]
+    OutputEnded(String),
+    #[error("no line of output matched /{pattern}/ within {}", humantime::format_duration(*.limit))]
+    NoLineMatched { pattern: String, limit: Duration },
+    #[error("not ready after {}; last probe: {last}", humantime::format_duration(*.limit))]
+    NotReady {
+        limit: Duration,
+        #[source]
+        last: Box<ProbeError>,
+    },
+    #[error("this kind of probe only runs under `agui-dev up`")]
+    OnlyUnderUp,
+    /// No client to probe with, or a request that got no answer of any kind.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("GET {url} answered {status}")]
+    Answered { url: String, status: reqwest::StatusCode },
+    #[error("GET {url}: connection refused")]
+    Refused { url: String },
+    #[error("GET {url}: no answer in time")]
+    HttpSilent { url: String },
+    #[error("connect {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("connect {addr}: no answer in time")]
+    ConnectSilent { addr: String },
+    #[error("`{}` {status}", shell_words::join(.command))]
+    Exited { command: Vec<String>, status: ExitStatus },
+    #[error("`{}` did not finish in time", shell_words::join(.command))]
+    Unfinished { command: Vec<String> },
+    #[error("the probe's exit status was lost")]
+    Lost,
+    #[error("cannot run `{program}`: {source}")]
+    Spawn { program: String, source: std::io::Error },
+}
 
 /// The pause before the next probe, given how long we have been waiting.
 fn pause(waited: Duration) -> Duration {
@@ -37,19 +77,15 @@ pub struct ProbeContext<'a> {
 }
 
 /// Waits until `probe` passes or `limit` runs out; the error carries the last probe's failure.
-pub async fn wait(probe: &Probe, limit: Duration, ctx: ProbeContext<'_>) -> Result<(), String> {
+pub async fn wait(probe: &Probe, limit: Duration, ctx: ProbeContext<'_>) -> Result<(), ProbeError> {
     let started = Instant::now();
     let deadline = started + limit;
     if let Probe::Log(pattern) = probe {
-        let mut matched = ctx.log_matched.ok_or("no output to watch")?;
+        let mut matched = ctx.log_matched.ok_or(ProbeError::NoOutput)?;
         return match timeout(limit, matched.wait_for(|m| *m)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(format!("the output ended without a line matching /{}/", pattern.as_str())),
-            Err(_) => Err(format!(
-                "no line of output matched /{}/ within {}",
-                pattern.as_str(),
-                humantime::format_duration(limit)
-            )),
+            Ok(Err(_)) => Err(ProbeError::OutputEnded(pattern.as_str().to_owned())),
+            Err(_) => Err(ProbeError::NoLineMatched { pattern: pattern.as_str().to_owned(), limit }),
         };
     }
     let client = match probe {
@@ -70,33 +106,34 @@ pub async fn wait(probe: &Probe, limit: Duration, ctx: ProbeContext<'_>) -> Resu
         };
         let now = Instant::now();
         if now >= deadline {
-            return Err(format!("not ready after {}; last probe: {error}", humantime::format_duration(limit)));
+            return Err(ProbeError::NotReady { limit, last: Box::new(error) });
         }
         sleep(pause(now - started).min(deadline - now)).await;
     }
 }
 
 /// One attempt of an `http` or `tcp` probe within `limit` (for a look at a running stack).
-pub async fn attempt(probe: &Probe, limit: Duration) -> Result<(), String> {
+pub async fn attempt(probe: &Probe, limit: Duration) -> Result<(), ProbeError> {
     match probe {
         Probe::Http(url) => http(&local_client(limit)?, url, limit).await,
         Probe::Tcp(addr) => tcp(addr, limit).await,
-        Probe::Exec(_) | Probe::Log(_) => Err("this kind of probe only runs under `agui-dev up`".to_owned()),
+        Probe::Exec(_) | Probe::Log(_) => Err(ProbeError::OnlyUnderUp),
     }
 }
 
-async fn http(client: &reqwest::Client, url: &str, remaining: Duration) -> Result<(), String> {
+async fn http(client: &reqwest::Client, url: &str, remaining: Duration) -> Result<(), ProbeError> {
     let request = client.get(url).timeout(remaining.clamp(Duration::from_millis(10), Duration::from_secs(5)));
+    let url = url.to_owned();
     match request.send().await {
         Ok(response) if response.status().is_success() => Ok(()),
-        Ok(response) => Err(format!("GET {url} answered {}", response.status())),
-        Err(err) if err.is_connect() => Err(format!("GET {url}: connection refused")),
-        Err(err) if err.is_timeout() => Err(format!("GET {url}: no answer in time")),
-        Err(err) => Err(format!("GET {url}: {err}")),
+        Ok(response) => Err(ProbeError::Answered { url, status: response.status() }),
+        Err(err) if err.is_connect() => Err(ProbeError::Refused { url }),
+        Err(err) if err.is_timeout() => Err(ProbeError::HttpSilent { url }),
+        Err(err) => Err(HttpError::request("GET", url)(err).into()),
     }
 }
 
-async fn tcp(addr: &str, remaining: Duration) -> Result<(), String> {
+async fn tcp(addr: &str, remaining: Duration) -> Result<(), ProbeError> {
     match timeout(
         remaining.clamp(Duration::from_millis(10), Duration::from_secs(2)),
         tokio::net::TcpStream::connect(addr),
@@ -104,21 +141,21 @@ async fn tcp(addr: &str, remaining: Duration) -> Result<(), String> {
     .await
     {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(err)) => Err(format!("connect {addr}: {err}")),
-        Err(_) => Err(format!("connect {addr}: no answer in time")),
+        Ok(Err(source)) => Err(ProbeError::Connect { addr: addr.to_owned(), source }),
+        Err(_) => Err(ProbeError::ConnectSilent { addr: addr.to_owned() }),
     }
 }
 
-async fn exec(words: &[String], remaining: Duration, ctx: &ProbeContext<'_>) -> Result<(), String> {
+async fn exec(words: &[String], remaining: Duration, ctx: &ProbeContext<'_>) -> Result<(), ProbeError> {
     let mut command = Command::new(&words[0]);
     // Its own process group, so a hung probe is killed with everything it started.
     command.args(&words[1..]).current_dir(ctx.cwd).env_clear().envs(ctx.env).process_group(0);
     let limit = remaining.clamp(Duration::from_millis(10), Duration::from_secs(10));
     match capture(ctx.reaper, &mut command, Some(limit)).await {
         Ok(output) if output.status.success() => Ok(()),
-        Ok(output) => Err(format!("`{}` {}", shell_words::join(words), output.status)),
-        Err(RunError::TimedOut(_)) => Err(format!("`{}` did not finish in time", shell_words::join(words))),
-        Err(RunError::Lost { .. }) => Err("the probe's exit status was lost".to_owned()),
-        Err(RunError::Spawn { error, .. }) => Err(format!("cannot run `{}`: {error}", words[0])),
+        Ok(output) => Err(ProbeError::Exited { command: words.to_vec(), status: output.status }),
+        Err(RunError::TimedOut(_)) => Err(ProbeError::Unfinished { command: words.to_vec() }),
+        Err(RunError::Lost { .. }) => Err(ProbeError::Lost),
+        Err(RunError::Spawn { error, .. }) => Err(ProbeError::Spawn { program: words[0].clone(), source: error }),
     }
 }

@@ -15,8 +15,9 @@ use serde_json::json;
 use crate::cli::{Cli, SmokeArgs};
 use crate::config::{Service, SmokeAction, SmokeCheck, Stack};
 use crate::error::{Error, Result};
+use crate::http::HttpError;
 use crate::kinds::browser::{self, Probe};
-use crate::kinds::{self, Kind, SmokeTarget, clip};
+use crate::kinds::{self, Kind, SmokeError, SmokeTarget, clip};
 use crate::launch;
 use crate::output::short;
 use crate::output::{Key, Level, Msg, Out, Style};
@@ -118,13 +119,13 @@ async fn run_tests(stack: &Stack, plan: &Plan, reaper: &Reaper, out: &Out, deadl
         let remaining = deadline.saturating_duration_since(began);
         let result = match tokio::time::timeout(remaining.min(test.timeout()), test.run(plan, reaper)).await {
             Ok(result) => result,
-            Err(_) => Err(format!("no result within {}", short(remaining.min(test.timeout())))),
+            Err(_) => Err(SmokeError::Failed(format!("no result within {}", short(remaining.min(test.timeout()))))),
         };
         let verdict = Verdict {
             id: test.id(),
             service: test.service().map(str::to_owned),
             passed: result.is_ok(),
-            message: result.unwrap_or_else(|e| e),
+            message: result.unwrap_or_else(|e| e.to_string()),
             took: began.elapsed(),
         };
         let (level, mark) = if verdict.passed { (Level::Success, "passed") } else { (Level::Error, "failed") };
@@ -234,7 +235,7 @@ impl SmokeTest<'_> {
         }
     }
 
-    async fn run(&self, plan: &Plan, reaper: &Reaper) -> Result<String, String> {
+    async fn run(&self, plan: &Plan, reaper: &Reaper) -> Result<String, SmokeError> {
         let client = crate::http::local_client(self.timeout())?;
         match self {
             SmokeTest::Builtin { service, kind, test } => {
@@ -246,7 +247,7 @@ impl SmokeTest<'_> {
                     dir: &plan.dir,
                     secrets: &plan.secrets,
                 };
-                kind.smoke(test, target).await
+                kind.smoke(test, target).await.map_err(SmokeError::Failed)
             }
             SmokeTest::Browser { service, declared, path, probe } => {
                 browser::smoke(*probe, declared, service.port.unwrap_or(0), path).await
@@ -256,11 +257,16 @@ impl SmokeTest<'_> {
     }
 }
 
-async fn custom(check: &SmokeCheck, client: &reqwest::Client, plan: &Plan, reaper: &Reaper) -> Result<String, String> {
+async fn custom(
+    check: &SmokeCheck,
+    client: &reqwest::Client,
+    plan: &Plan,
+    reaper: &Reaper,
+) -> Result<String, SmokeError> {
     match &check.action {
         SmokeAction::Http { method, url, body, expect_status, expect_body } => {
             let method = reqwest::Method::from_bytes(method.as_bytes())
-                .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+                .map_err(|_| SmokeError::Failed(format!("`{method}` is not an HTTP method")))?;
             let mut request = client.request(method.clone(), url);
             if let Some(body) = body {
                 let is_json = serde_json::from_str::<serde_json::Value>(body).is_ok();
@@ -269,16 +275,19 @@ async fn custom(check: &SmokeCheck, client: &reqwest::Client, plan: &Plan, reape
                 }
                 request = request.body(body.clone());
             }
-            let response = request.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
+            let response = request.send().await.map_err(HttpError::request(&method, url))?;
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
             let status_ok = expect_status.map_or(status.is_success(), |want| status.as_u16() == want);
             if !status_ok {
                 let want = expect_status.map_or_else(|| "2xx".to_owned(), |s| s.to_string());
-                return Err(format!("{method} {url} answered {status}, expected {want}"));
+                return Err(SmokeError::Failed(format!("{method} {url} answered {status}, expected {want}")));
             }
             if let Some(needle) = expect_body.as_ref().filter(|needle| !text.contains(needle.as_str())) {
-                return Err(format!("{method} {url}: the body does not contain `{needle}`: {}", clip(&text)));
+                let shown = clip(&text);
+                return Err(SmokeError::Failed(format!(
+                    "{method} {url}: the body does not contain `{needle}`: {shown}"
+                )));
             }
             Ok(format!("{method} {url} answered {status}"))
         }
@@ -286,11 +295,12 @@ async fn custom(check: &SmokeCheck, client: &reqwest::Client, plan: &Plan, reape
             let mut command = std::process::Command::new(&words[0]);
             // Marked like the services, so a command cut off by its timeout is swept with them.
             command.args(&words[1..]).current_dir(&plan.dir).env(RUN_VAR, &plan.run_id);
-            let output = capture(reaper, &mut command, None).await.map_err(|e| e.to_string())?;
+            let output = capture(reaper, &mut command, None).await?;
             if output.status.success() {
                 Ok("exited with code 0".to_owned())
             } else {
-                Err(format!("`{}` {}: {}", shell_words::join(words), output.status, clip(&output.combined())))
+                let shown = clip(&output.combined());
+                Err(SmokeError::Failed(format!("`{}` {}: {shown}", shell_words::join(words), output.status)))
             }
         }
     }

@@ -68,7 +68,7 @@ async fn relay(app: &App, body: RunBody, tx: &Frames) -> bool {
     let (service, url) = match app.endpoint(agui::KIND).await {
         Ok(found) => found,
         Err(error) => {
-            return send(app, tx, json!({"kind": "error", "message": error})).await
+            return send(app, tx, json!({"kind": "error", "message": error.to_string()})).await
                 && send(app, tx, json!({"kind": "done", "clean": false})).await;
         }
     };

@@ -23,6 +23,7 @@ use super::guard::{self, Seen};
 use crate::config::KindName;
 use crate::control::{Answer, Op};
 use crate::error::{Error, Result};
+use crate::http::HttpError;
 use crate::kinds::agui::client::Conversation;
 use crate::kinds::mcp::session::Session;
 use crate::kinds::{litellm, mcp};
@@ -37,6 +38,26 @@ const STYLE: &str = include_str!("page/app.css");
 /// Lines `/api/logs` gives when not told, and at most.
 const DEFAULT_LINES: usize = 500;
 const MAX_LINES: usize = 5000;
+
+/// Why a console API call could not be answered: the `error` of its JSON answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("this stack has no `kind = \"{0}\"` service")]
+    NoService(String),
+    #[error("`{0}` has no port, so no URL")]
+    NoUrl(String),
+    /// `why` is the MCP client's own words (`kinds::mcp::session` gives no typed error yet).
+    #[error("cannot reach the MCP server `{name}` at {url}: {why}")]
+    Unreachable { name: String, url: String, why: String },
+    #[error("`{call}` on `{name}` failed: {why}")]
+    Mcp { call: String, name: String, why: String },
+    #[error("the body must be {{\"name\", \"arguments\"}}: {0}")]
+    Body(#[source] serde_json::Error),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("GET {url}/models answered {status}: {body}")]
+    Answered { url: String, status: reqwest::StatusCode, body: Value },
+}
 
 pub struct App {
     pub port: u16,
@@ -60,7 +81,7 @@ pub async fn closed(mut closing: watch::Receiver<bool>) {
 
 impl App {
     pub fn new(port: u16, token: String, context: Arc<Context>, closing: watch::Receiver<bool>) -> Result<Arc<App>> {
-        let client_error = |e: String| Error::failed("cannot build the console's HTTP client").cause(e);
+        let client_error = |e| Error::failed("cannot build the console's HTTP client").caused_by(e);
         Ok(Arc::new(App {
             port,
             token,
@@ -84,19 +105,15 @@ impl App {
     }
 
     /// The stack's first service of `kind`, with its URL (the running one's, else the plan's).
-    pub async fn endpoint(&self, kind: KindName) -> std::result::Result<(String, String), String> {
+    pub async fn endpoint(&self, kind: KindName) -> std::result::Result<(String, String), ApiError> {
         let label = format!("{kind:?}").to_lowercase();
         let plan = &self.context.plan;
-        let service = plan
-            .services
-            .iter()
-            .find(|s| s.kind == Some(kind))
-            .ok_or_else(|| format!("this stack has no `kind = \"{label}\"` service"))?;
+        let service = plan.services.iter().find(|s| s.kind == Some(kind)).ok_or(ApiError::NoService(label))?;
         // The supervisor's own status: no `/proc` scan for what listens beyond loopback.
         let status = self.context.control.status().await.unwrap_or_default();
         let running = status.into_iter().find(|s| s.name == service.name);
         let url = running.and_then(|s| s.url).or_else(|| service.url.clone());
-        let url = url.ok_or_else(|| format!("`{}` has no port, so no URL", service.name))?;
+        let url = url.ok_or_else(|| ApiError::NoUrl(service.name.clone()))?;
         Ok((service.name.clone(), url))
     }
 }
@@ -287,16 +304,19 @@ async fn logs_stream(State(app): State<Arc<App>>) -> Response {
 async fn mcp_tools(State(app): State<Arc<App>>) -> Response {
     let result = async {
         let (name, url) = app.endpoint(mcp::KIND).await?;
-        let mut session =
-            Session::open(&url).await.map_err(|e| format!("cannot reach the MCP server `{name}` at {url}: {e}"))?;
+        let mut session = Session::open(&url).await.map_err(|why| unreachable(&name, &url, why))?;
         let listed = session.list_tools().await;
         let era = session.era().version().to_owned();
         session.close().await;
-        let tools = listed.map_err(|e| format!("`tools/list` on `{name}` failed: {e}"))?;
-        Ok::<_, String>(json!({"ok": true, "service": name, "url": url, "era": era, "tools": tools}))
+        let tools = listed.map_err(|why| ApiError::Mcp { call: "tools/list".to_owned(), name: name.clone(), why })?;
+        Ok::<_, ApiError>(json!({"ok": true, "service": name, "url": url, "era": era, "tools": tools}))
     }
     .await;
-    app.json(&result.unwrap_or_else(|error| json!({"ok": false, "error": error})))
+    app.json(&result.unwrap_or_else(|error| json!({"ok": false, "error": error.to_string()})))
+}
+
+fn unreachable(name: &str, url: &str, why: String) -> ApiError {
+    ApiError::Unreachable { name: name.to_owned(), url: url.to_owned(), why }
 }
 
 #[derive(Deserialize)]
@@ -309,19 +329,17 @@ struct CallBody {
 /// Calls one tool of the stack MCP server; its result as the server sent it.
 async fn mcp_call(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let result = async {
-        let call: CallBody =
-            serde_json::from_slice(&body).map_err(|e| format!("the body must be {{\"name\", \"arguments\"}}: {e}"))?;
+        let call: CallBody = serde_json::from_slice(&body).map_err(ApiError::Body)?;
         let (name, url) = app.endpoint(mcp::KIND).await?;
-        let mut session =
-            Session::open(&url).await.map_err(|e| format!("cannot reach the MCP server `{name}` at {url}: {e}"))?;
+        let mut session = Session::open(&url).await.map_err(|why| unreachable(&name, &url, why))?;
         let arguments = call.arguments.unwrap_or_else(|| json!({}));
         let answered = session.call_result(&call.name, arguments).await;
         session.close().await;
-        let result = answered.map_err(|e| format!("`{}` on `{name}` failed: {e}", call.name))?;
-        Ok::<_, String>(json!({"ok": true, "result": result}))
+        let result = answered.map_err(|why| ApiError::Mcp { call: call.name, name, why })?;
+        Ok::<_, ApiError>(json!({"ok": true, "result": result}))
     }
     .await;
-    app.json(&result.unwrap_or_else(|error| json!({"ok": false, "error": error})))
+    app.json(&result.unwrap_or_else(|error| json!({"ok": false, "error": error.to_string()})))
 }
 
 /// The proxy's models (asked with the master key, which stays here), the one the agent uses and
@@ -335,21 +353,22 @@ async fn models(State(app): State<Arc<App>>) -> Response {
         if let Some(key) = plan.secrets.iter().find(|s| s.name == "LITELLM_MASTER_KEY") {
             request = request.bearer_auth(&key.value);
         }
-        let answered = request.send().await.map_err(|e| format!("GET {url}/models: {e}"))?;
+        let models_url = format!("{url}/models");
+        let answered = request.send().await.map_err(HttpError::request("GET", &models_url))?;
         let status = answered.status();
-        let body: Value = answered.json().await.map_err(|e| format!("GET {url}/models: {e}"))?;
+        let body: Value = answered.json().await.map_err(HttpError::request("GET", &models_url))?;
         if !status.is_success() {
-            return Err(format!("GET {url}/models answered {status}: {body}"));
+            return Err(ApiError::Answered { url, status, body });
         }
         let models: Vec<Value> = body
             .get("data")
             .and_then(Value::as_array)
             .map(|data| data.iter().filter_map(|m| m.get("id")).map(|id| json!({"id": id})).collect())
             .unwrap_or_default();
-        Ok::<_, String>(json!({"ok": true, "proxy": name, "url": url, "models": models}))
+        Ok::<_, ApiError>(json!({"ok": true, "proxy": name, "url": url, "models": models}))
     }
     .await;
-    let mut value = result.unwrap_or_else(|error| json!({"ok": false, "error": error}));
+    let mut value = result.unwrap_or_else(|error| json!({"ok": false, "error": error.to_string()}));
     value["model"] = json!(plan.model);
     value["offline"] = json!(plan.model.as_ref().map(|_| plan.model_offline));
     value["why"] = json!(why);

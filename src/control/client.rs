@@ -9,20 +9,36 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use super::protocol::{ANSWER_LIMIT, Answer, Op, Request, VERSION, lock_path, path};
+use crate::error::Error;
 use crate::output::short;
 
 /// Why a client got no answer.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing listens: no stack runs here.
+    #[error("no stack is running here")]
     NotRunning,
     /// The supervisor took the connection but did not answer within `after`; `pid` is the one in
     /// its run lock, when it can be read.
-    Silent {
-        after: Duration,
-        pid: Option<u32>,
-    },
-    Io(io::Error),
+    #[error("{}", ClientError::silent(*.after, *.pid).0)]
+    Silent { after: Duration, pid: Option<u32> },
+    #[error("cannot talk to the running stack: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// The error a command shows, with what to do about it.
+impl From<ClientError> for Error {
+    fn from(error: ClientError) -> Error {
+        match error {
+            ClientError::NotRunning => Error::failed(error.to_string())
+                .hint("start one with `agui-dev up` (or `agui-dev up -d` in the background)"),
+            ClientError::Silent { after, pid } => {
+                let (message, hint) = ClientError::silent(after, pid);
+                Error::failed(message).hint(hint)
+            }
+            ClientError::Io(err) => Error::failed("cannot talk to the running stack").caused_by(err),
+        }
+    }
 }
 
 impl ClientError {
@@ -98,4 +114,27 @@ async fn exchange(dir: &Path, op: Op) -> Result<Answer, ClientError> {
         return Err(ClientError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the stack closed the connection")));
     }
     serde_json::from_str(&answer).map_err(|e| ClientError::Io(io::Error::other(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_client_error_becomes_the_error_a_command_shows() {
+        let shown = |error: ClientError| Error::from(error).render(false);
+        assert_eq!(
+            shown(ClientError::NotRunning),
+            "error: no stack is running here\nhint: start one with `agui-dev up` (or `agui-dev up -d` in the background)"
+        );
+        let silent = shown(ClientError::Silent { after: Duration::from_secs(10), pid: Some(42) });
+        assert!(
+            silent.starts_with("error: the stack's agui-dev (pid 42) did not answer within 10s\nhint: "),
+            "{silent}"
+        );
+        assert!(silent.contains("`kill 42`"), "{silent}");
+        let io = ClientError::Io(io::Error::other("broken pipe"));
+        assert_eq!(io.to_string(), "cannot talk to the running stack: broken pipe");
+        assert_eq!(shown(io), "error: cannot talk to the running stack\n  caused by: broken pipe");
+    }
 }

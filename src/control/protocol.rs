@@ -108,8 +108,8 @@ impl Answer {
         Answer { version: VERSION, ok: true, ..Answer::default() }
     }
 
-    pub fn error(message: impl Into<String>) -> Answer {
-        Answer { version: VERSION, ok: false, error: Some(message.into()), ..Answer::default() }
+    pub fn error(message: impl std::fmt::Display) -> Answer {
+        Answer { version: VERSION, ok: false, error: Some(message.to_string()), ..Answer::default() }
     }
 }
 

@@ -20,8 +20,8 @@ pub struct Held<'a> {
     pub service: &'a Service,
     pub port: u16,
     pub probe: Option<Probe>,
-    /// One attempt of its ready probe.
-    pub answer: Result<(), String>,
+    /// One attempt of its ready probe, when it has one.
+    pub answer: Option<Result<(), ready::ProbeError>>,
 }
 
 /// Checks every declared port; returns the services found running.
@@ -38,8 +38,8 @@ pub async fn check<'a>(found: &mut Diagnosis, doctor: &Doctor<'a>) -> Vec<Held<'
         let ours = holder.as_ref().is_some_and(|h| looks_like_ours(h.pid, service));
         let probe = doctor.ready_of(service);
         let answer = match &probe {
-            Some(probe) => ready::attempt(probe, Duration::from_millis(1500)).await,
-            None => Err("no ready probe".to_owned()),
+            Some(probe) => Some(ready::attempt(probe, Duration::from_millis(1500)).await),
+            None => None,
         };
         let held_by = holder.as_ref().map_or_else(
             || "a process agui-dev cannot see (another user's?)".to_owned(),
@@ -47,7 +47,7 @@ pub async fn check<'a>(found: &mut Diagnosis, doctor: &Doctor<'a>) -> Vec<Held<'
         );
         // An http probe's 2xx is the service's own answer; a tcp probe only proves a listener.
         let is_http = matches!(probe, Some(Probe::Http(_)));
-        if ours || (is_http && answer.is_ok()) {
+        if ours || (is_http && answer.as_ref().is_some_and(Result::is_ok)) {
             found.ok(PORTS_FREE, subject, format!("port {port} is held by the running `{}`: {held_by}", service.name));
             running.push(Held { service, port, probe, answer });
             continue;

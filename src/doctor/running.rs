@@ -21,7 +21,7 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>, running: Vec<Held
     for Held { service, port, probe, answer } in running {
         let subject = Some(service.name.as_str());
         match (&probe, answer) {
-            (Some(probe), Ok(())) => {
+            (Some(probe), Some(Ok(()))) => {
                 found.ok(RUNNING_READY, subject, format!("running: the ready probe ({probe}) answered"));
                 if let Some(kind) = service.kind.and_then(kinds::of) {
                     kind.doctor_running(service, port, found).await;
@@ -30,7 +30,7 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>, running: Vec<Held
                     }
                 }
             }
-            (Some(probe), Err(error)) => found.fail(
+            (Some(probe), Some(Err(error))) => found.fail(
                 RUNNING_READY,
                 subject,
                 format!("`{}` holds port {port} but its ready probe ({probe}) fails: {error}", service.name),
@@ -39,7 +39,7 @@ pub async fn check(found: &mut Diagnosis, doctor: &Doctor<'_>, running: Vec<Held
                     doctor.stack.dir.join(".agui-dev/logs").join(format!("{}.log", service.name)).display()
                 ),
             ),
-            (None, _) => {}
+            _ => {}
         }
     }
 }

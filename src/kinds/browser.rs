@@ -21,10 +21,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, HOST, ORIGIN};
 
-use super::lookup;
+use super::{SmokeError, lookup};
 use crate::config::Service;
 use crate::diagnosis::{Area, CheckId, Diagnosis};
-use crate::http::{local_probe_client, local_url};
+use crate::http::{HttpError, local_probe_client, local_url};
 
 pub const RUNNING_CROSS_ORIGIN: CheckId = CheckId::new(Area::Running, "running.cross-origin");
 pub const RUNNING_DNS_REBINDING: CheckId = CheckId::new(Area::Running, "running.dns-rebinding");
@@ -75,7 +75,7 @@ pub enum Verdict {
     /// Not probed: `public = true`.
     Skipped(String),
     /// The probe could not be made (the request failed).
-    Unknown(String),
+    Unknown(HttpError),
 }
 
 /// Runs `probe` against `service`, listening on `port`, whose clients call `path`.
@@ -119,11 +119,13 @@ pub async fn doctor(found: &mut Diagnosis, service: &Service, port: u16, path: &
 }
 
 /// Smoke's verdict for one probe: passed, or failed with the doctor id and the fix.
-pub async fn smoke(each: Probe, service: &Service, port: u16, path: &str) -> Result<String, String> {
+pub async fn smoke(each: Probe, service: &Service, port: u16, path: &str) -> Result<String, SmokeError> {
     match probe(each, service, port, path).await {
         Verdict::Refused(text) | Verdict::Skipped(text) => Ok(text),
-        Verdict::Open { found, fix } => Err(format!("{found} (doctor: `{}`); fix: {fix}", each.check().id)),
-        Verdict::Unknown(error) => Err(format!("could not probe: {error}")),
+        Verdict::Open { found, fix } => {
+            Err(SmokeError::Failed(format!("{found} (doctor: `{}`); fix: {fix}", each.check().id)))
+        }
+        Verdict::Unknown(error) => Err(SmokeError::Unprobed(error)),
     }
 }
 
@@ -135,7 +137,7 @@ enum Seen {
 /// `OPTIONS path` from a foreign origin, as a browser sends it before a cross-site `POST` with a
 /// JSON body. It cannot do work: a CORS layer answers a preflight itself, and a server that
 /// handled it like any request would find no body, so no run input and no JSON-RPC message.
-async fn cross_origin(client: &reqwest::Client, port: u16, path: &str) -> Result<Seen, String> {
+async fn cross_origin(client: &reqwest::Client, port: u16, path: &str) -> Result<Seen, HttpError> {
     let url = local_url(port, path);
     let response = client
         .request(reqwest::Method::OPTIONS, &url)
@@ -144,7 +146,7 @@ async fn cross_origin(client: &reqwest::Client, port: u16, path: &str) -> Result
         .header("Access-Control-Request-Headers", "content-type")
         .send()
         .await
-        .map_err(|e| format!("OPTIONS {url}: {e}"))?;
+        .map_err(HttpError::request("OPTIONS", &url))?;
     let status = response.status();
     let asked = format!("`OPTIONS {path}` with `Origin: {FOREIGN_ORIGIN}`");
     if status == StatusCode::FORBIDDEN {
@@ -166,7 +168,7 @@ async fn cross_origin(client: &reqwest::Client, port: u16, path: &str) -> Result
 /// would send it. It cannot do work: AG-UI runs and MCP messages are `POST`s with a body; a `GET`
 /// of the AG-UI endpoint is refused or unknown, and a `GET` of the MCP endpoint at most opens the
 /// server's notification stream, which is never read here.
-async fn dns_rebinding(client: &reqwest::Client, port: u16, path: &str) -> Result<Seen, String> {
+async fn dns_rebinding(client: &reqwest::Client, port: u16, path: &str) -> Result<Seen, HttpError> {
     let url = local_url(port, path);
     let own = answer(client, &url, None).await?;
     let foreign_host = format!("{FOREIGN_HOST}:{port}");
@@ -201,13 +203,13 @@ struct Answer {
     body: String,
 }
 
-async fn answer(client: &reqwest::Client, url: &str, host: Option<&str>) -> Result<Answer, String> {
+async fn answer(client: &reqwest::Client, url: &str, host: Option<&str>) -> Result<Answer, HttpError> {
     let mut request = client.get(url);
     if let Some(host) = host {
         // The client only adds its own `Host` when the request has none.
         request = request.header(HOST, host);
     }
-    let mut response = request.send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let mut response = request.send().await.map_err(HttpError::request("GET", url))?;
     let status = response.status();
     let mut body = Vec::new();
     if !status.is_success() {

@@ -45,6 +45,26 @@ fn builtin(kinds: &mut Registry) -> Result<()> {
 
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// Why a smoke check failed: the text its verdict shows.
+#[derive(Debug, thiserror::Error)]
+pub enum SmokeError {
+    /// A request that got no answer.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    /// An answer that could not be read: `POST http://…: why`.
+    #[error("{request}: {source}")]
+    Reading { request: String, source: Box<dyn std::error::Error + Send + Sync> },
+    /// A foreign-page probe that could not be made (`kinds::browser`).
+    #[error("could not probe: {0}")]
+    Unprobed(#[source] crate::http::HttpError),
+    /// A command that could not be run to its end.
+    #[error(transparent)]
+    Run(#[from] crate::system::run::RunError),
+    /// The check ran and what it saw is not what it asks for: the verdict in words.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// What a kind knows. Only `name` and `defaults` are required; the rest default to nothing.
 pub trait Kind: Sync {
     /// What `kind = "..."` says.

@@ -27,7 +27,46 @@ pub struct PhaseOf {
 
 pub type Snapshot = Arc<Vec<PhaseOf>>;
 
-pub(super) type Reply = oneshot::Sender<Result<Done, String>>;
+/// Why a request to the running stack was not done: the text its answer carries.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// The supervisor has ended.
+    #[error("the stack is stopping")]
+    Gone,
+    #[error("name at least one service")]
+    NoName,
+    #[error("there is no service `{name}` in the running stack{also}")]
+    NoService { name: String, also: Suggestion },
+    #[error("`{name}` is no longer in the stack file; `agui-dev stop {name}` stops it")]
+    Removed { name: String },
+    #[error("`{name}` now depends on `{missing}`, which is not running; restart the stack")]
+    NewDependency { name: String, missing: String },
+    #[error("not ready within {}", super::short(*.0))]
+    NotReadyWithin(Duration),
+    /// A service waited for, or one it needs, is down: `why` as its state says it.
+    #[error("`{name}`{} {why}", if *.dependency { " (a dependency)" } else { "" })]
+    Down { name: String, dependency: bool, why: String },
+}
+
+/// What follows an unknown service's name: the nearest known one, or the list of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Suggestion {
+    None,
+    Near(String),
+    Known(Vec<String>),
+}
+
+impl std::fmt::Display for Suggestion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Suggestion::None => Ok(()),
+            Suggestion::Near(near) => write!(f, "; did you mean `{near}`?"),
+            Suggestion::Known(known) => write!(f, " ({})", known.join(", ")),
+        }
+    }
+}
+
+pub(super) type Reply = oneshot::Sender<Result<Done, ControlError>>;
 
 pub(super) enum Request {
     Status(oneshot::Sender<Vec<ServiceStatus>>),
@@ -64,24 +103,21 @@ pub struct Control {
     pub(super) events: mpsc::Sender<Event>,
 }
 
-/// What a request answers when the supervisor has already ended.
-const GONE: &str = "the stack is stopping";
-
 impl Control {
     /// Asks the supervisor to stop the stack, as Ctrl-C would (but with no signal).
     pub async fn down(&self) {
         let _ = self.events.send(Event::Stop).await;
     }
 
-    pub async fn status(&self) -> Result<Vec<ServiceStatus>, String> {
+    pub async fn status(&self) -> Result<Vec<ServiceStatus>, ControlError> {
         let (reply, answer) = oneshot::channel();
         self.send(Request::Status(reply)).await?;
-        answer.await.map_err(|_| GONE.to_owned())
+        answer.await.map_err(|_| ControlError::Gone)
     }
 
     /// Stops `names` (their dependents first, unless `with_dependents` is false, in which case
     /// only they restart), starts them again in order and waits until they are ready.
-    pub async fn restart(&self, names: &[String], with_dependents: bool) -> Result<Done, String> {
+    pub async fn restart(&self, names: &[String], with_dependents: bool) -> Result<Done, ControlError> {
         self.ask_and_wait(|reply| Request::Restart { names: names.to_vec(), with_dependents, fresh: None, reply }).await
     }
 
@@ -92,7 +128,7 @@ impl Control {
         fresh: Arc<Plan>,
         names: &[String],
         with_dependents: bool,
-    ) -> Result<Done, String> {
+    ) -> Result<Done, ControlError> {
         self.ask_and_wait(|reply| Request::Restart {
             names: names.to_vec(),
             with_dependents,
@@ -103,24 +139,24 @@ impl Control {
     }
 
     /// Stops `names` and what depends on them; they stay stopped, and the stack keeps running.
-    pub async fn stop(&self, names: &[String]) -> Result<Done, String> {
+    pub async fn stop(&self, names: &[String]) -> Result<Done, ControlError> {
         self.ask(|reply| Request::Stop { names: names.to_vec(), reply }).await
     }
 
     /// Starts `names` and what they need that is not running, and waits until they are ready.
-    pub async fn start(&self, names: &[String]) -> Result<Done, String> {
+    pub async fn start(&self, names: &[String]) -> Result<Done, ControlError> {
         self.ask_and_wait(|reply| Request::Start { names: names.to_vec(), reply }).await
     }
 
     /// Replaces the plan: changed services restart (with their dependents), added ones start,
     /// removed ones stop; waits until what was started is ready.
-    pub async fn apply(&self, plan: Arc<Plan>) -> Result<Done, String> {
+    pub async fn apply(&self, plan: Arc<Plan>) -> Result<Done, ControlError> {
         self.ask_and_wait(|reply| Request::Apply { plan, reply }).await
     }
 
     /// Waits until `names` (all services when empty) are ready; an error when one of them, or
     /// something it needs, failed or was stopped.
-    pub async fn wait(&self, names: &[String], limit: Duration) -> Result<(), String> {
+    pub async fn wait(&self, names: &[String], limit: Duration) -> Result<(), ControlError> {
         let mut phases = self.phases.clone();
         let wait = async {
             loop {
@@ -129,26 +165,24 @@ impl Control {
                     return verdict;
                 }
                 if phases.changed().await.is_err() {
-                    return Err(GONE.to_owned());
+                    return Err(ControlError::Gone);
                 }
             }
         };
-        tokio::time::timeout(limit, wait)
-            .await
-            .unwrap_or_else(|_| Err(format!("not ready within {}", super::short(limit))))
+        tokio::time::timeout(limit, wait).await.unwrap_or(Err(ControlError::NotReadyWithin(limit)))
     }
 
-    async fn send(&self, request: Request) -> Result<(), String> {
-        self.events.send(Event::Request(request)).await.map_err(|_| GONE.to_owned())
+    async fn send(&self, request: Request) -> Result<(), ControlError> {
+        self.events.send(Event::Request(request)).await.map_err(|_| ControlError::Gone)
     }
 
-    async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Done, String> {
+    async fn ask(&self, request: impl FnOnce(Reply) -> Request) -> Result<Done, ControlError> {
         let (reply, answer) = oneshot::channel();
         self.send(request(reply)).await?;
-        answer.await.map_err(|_| GONE.to_owned())?
+        answer.await.map_err(|_| ControlError::Gone)?
     }
 
-    async fn ask_and_wait(&self, request: impl FnOnce(Reply) -> Request) -> Result<Done, String> {
+    async fn ask_and_wait(&self, request: impl FnOnce(Reply) -> Request) -> Result<Done, ControlError> {
         let done = self.ask(request).await?;
         let mut started = done.restarted.clone();
         started.extend(done.started.iter().cloned());
@@ -163,7 +197,7 @@ impl Control {
 
 /// Whether waiting for `names` (all when empty) is over: `Ok` when all are ready or completed,
 /// `Err` when one of them or something it depends on failed, exited or is stopped.
-pub fn verdict(snapshot: &[PhaseOf], names: &[String]) -> Option<Result<(), String>> {
+pub fn verdict(snapshot: &[PhaseOf], names: &[String]) -> Option<Result<(), ControlError>> {
     let find = |name: &str| snapshot.iter().find(|p| p.name == name);
     let wanted: Vec<&str> = if names.is_empty() {
         snapshot.iter().map(|p| p.name.as_str()).collect()
@@ -172,7 +206,7 @@ pub fn verdict(snapshot: &[PhaseOf], names: &[String]) -> Option<Result<(), Stri
     };
     for name in &wanted {
         if find(name).is_none() {
-            return Some(Err(format!("there is no service `{name}` in the running stack")));
+            return Some(Err(ControlError::NoService { name: (*name).to_owned(), also: Suggestion::None }));
         }
     }
     // Everything the wanted services need, to find a failed dependency.
@@ -196,8 +230,8 @@ pub fn verdict(snapshot: &[PhaseOf], names: &[String]) -> Option<Result<(), Stri
             Phase::Stopped => format!("is stopped; `agui-dev start {name}` starts it"),
             _ => continue,
         };
-        let whose = if wanted.contains(name) { String::new() } else { " (a dependency)".to_owned() };
-        return Some(Err(format!("`{name}`{whose} {why}")));
+        let dependency = !wanted.contains(name);
+        return Some(Err(ControlError::Down { name: (*name).to_owned(), dependency, why }));
     }
     wanted.iter().all(|n| find(n).is_some_and(|p| p.phase.satisfies())).then_some(Ok(()))
 }
@@ -224,10 +258,11 @@ mod tests {
         assert_eq!(verdict(&up, &[]), None);
         let failed = [of("a", Phase::Failed, &[]), of("b", Phase::Pending, &["a"])];
         let error = verdict(&failed, &names(&["b"])).unwrap().unwrap_err();
-        assert_eq!(error, "`a` (a dependency) failed");
+        assert_eq!(error.to_string(), "`a` (a dependency) failed");
         let stopped = [of("a", Phase::Stopped, &[])];
-        assert!(verdict(&stopped, &names(&["a"])).unwrap().unwrap_err().contains("agui-dev start a"));
-        assert!(verdict(&up, &names(&["zz"])).unwrap().unwrap_err().contains("no service `zz`"));
+        assert!(verdict(&stopped, &names(&["a"])).unwrap().unwrap_err().to_string().contains("agui-dev start a"));
+        let unknown = verdict(&up, &names(&["zz"])).unwrap().unwrap_err();
+        assert_eq!(unknown.to_string(), "there is no service `zz` in the running stack");
         let task = [of("t", Phase::Completed, &[]), of("b", Phase::Ready, &["t"])];
         assert_eq!(verdict(&task, &[]), Some(Ok(())));
     }

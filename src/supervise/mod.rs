@@ -65,7 +65,7 @@ pub enum Outcome {
 
 enum Event {
     Ready { index: usize, generation: u32 },
-    NotReady { index: usize, generation: u32, error: String },
+    NotReady { index: usize, generation: u32, error: ready::ProbeError },
     Exited { index: usize, generation: u32, status: ExitStatus },
     Respawn { index: usize, generation: u32 },
     Signal(Signal),
@@ -263,7 +263,7 @@ impl Supervisor {
                 }
                 Some(Outcome::Failed(
                     self.failure(index, format!("service `{name}` did not become ready"))
-                        .cause(error)
+                        .caused_by(error)
                         .hint("check the service's output above and its `ready` probe; raise `ready.timeout` if it is only slow"),
                 ))
             }
@@ -451,7 +451,7 @@ impl Supervisor {
                 slot.state = State::Exited;
                 return Err(Outcome::Failed(
                     Error::failed(format!("cannot start service `{}`", service.name))
-                        .cause(error)
+                        .caused_by(error)
                         .hint("check `command` and `cwd` in the stack file, or run `agui-dev doctor`"),
                 ));
             }

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,6 +72,17 @@ pub struct SpawnSpec<'a> {
     pub env: &'a std::collections::BTreeMap<String, String>,
 }
 
+/// Why a service's process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    NotFound(#[from] program::NotFound),
+    #[error("cannot start `{}`: {source}", program.display())]
+    Start { program: PathBuf, source: std::io::Error },
+    #[error("cannot read the output of `{program}`: {source}")]
+    Output { program: String, source: std::io::Error },
+}
+
 /// Starts a service in a new process group with its output piped to the printer.
 pub fn spawn(
     reaper: &Reaper,
@@ -79,7 +90,7 @@ pub fn spawn(
     out: &Out,
     recent: &Arc<Recent>,
     log_watch: Option<&Arc<LogWatch>>,
-) -> Result<(Running, oneshot::Receiver<ExitStatus>), String> {
+) -> Result<(Running, oneshot::Receiver<ExitStatus>), SpawnError> {
     let program = program::resolve(&spec.command[0], spec.cwd, spec.env.get("PATH").map(String::as_str))?;
     let mut command = Command::new(&program);
     command
@@ -92,13 +103,13 @@ pub fn spawn(
         .stderr(Stdio::piped())
         .process_group(0);
     let (mut child, exit) =
-        reaper.spawn(&mut command).map_err(|err| format!("cannot start `{}`: {err}", program.display()))?;
+        reaper.spawn(&mut command).map_err(|source| SpawnError::Start { program: program.clone(), source })?;
     let pid = child.id() as i32;
     let mut readers = Vec::new();
     let pipes: [Option<OwnedFd>; 2] = [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)];
     for fd in pipes.into_iter().flatten() {
         let receiver = pipe::Receiver::from_owned_fd(fd)
-            .map_err(|err| format!("cannot read the output of `{}`: {err}", spec.command[0]))?;
+            .map_err(|source| SpawnError::Output { program: spec.command[0].clone(), source })?;
         readers.push(tokio::spawn(read_lines(receiver, spec.index, out.clone(), recent.clone(), log_watch.cloned())));
     }
     Ok((Running { pid, readers }, exit))

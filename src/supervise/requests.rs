@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::change::{self, changed_variables};
-use super::control::{Done, Request, ServiceStatus, Variables};
+use super::control::{ControlError, Done, Request, ServiceStatus, Suggestion, Variables};
 use super::state::{self, State};
 use super::{Outcome, Slot, Supervisor, edges};
 use crate::output::{Level, Msg};
@@ -65,9 +65,9 @@ impl Supervisor {
     }
 
     /// The indices of `names`, or an error naming the first unknown one.
-    fn indices(&self, names: &[String]) -> Result<Vec<usize>, String> {
+    fn indices(&self, names: &[String]) -> Result<Vec<usize>, ControlError> {
         if names.is_empty() {
-            return Err("name at least one service".to_owned());
+            return Err(ControlError::NoName);
         }
         let known: Vec<&str> = self
             .plan
@@ -84,11 +84,12 @@ impl Supervisor {
                     .iter()
                     .position(|k| k == name)
                     .and_then(|_| self.plan.services.iter().position(|s| &s.name == name))
-                    .ok_or_else(|| match crate::config::nearest(name, &known) {
-                        Some(near) => {
-                            format!("there is no service `{name}` in the running stack; did you mean `{near}`?")
-                        }
-                        None => format!("there is no service `{name}` in the running stack ({})", known.join(", ")),
+                    .ok_or_else(|| ControlError::NoService {
+                        name: name.clone(),
+                        also: match crate::config::nearest(name, &known) {
+                            Some(near) => Suggestion::Near(near.to_owned()),
+                            None => Suggestion::Known(known.iter().map(|k| (*k).to_owned()).collect()),
+                        },
                     })
             })
             .collect()
@@ -99,7 +100,7 @@ impl Supervisor {
         names: &[String],
         with_dependents: bool,
         fresh: Option<Arc<Plan>>,
-    ) -> Result<Done, String> {
+    ) -> Result<Done, ControlError> {
         let targets = self.indices(names)?;
         let mut done = Done::default();
         let mut replaced: Vec<(usize, ServicePlan)> = Vec::new();
@@ -107,17 +108,11 @@ impl Supervisor {
             for &index in &targets {
                 let old = &self.plan.services[index];
                 let Some(new) = fresh.services.iter().find(|s| s.name == old.name) else {
-                    return Err(format!(
-                        "`{}` is no longer in the stack file; `agui-dev stop {}` stops it",
-                        old.name, old.name
-                    ));
+                    return Err(ControlError::Removed { name: old.name.clone() });
                 };
                 if let Some(missing) = new.depends_on.iter().find(|d| !self.plan.services.iter().any(|s| &s.name == *d))
                 {
-                    return Err(format!(
-                        "`{}` now depends on `{missing}`, which is not running; restart the stack",
-                        old.name
-                    ));
+                    return Err(ControlError::NewDependency { name: old.name.clone(), missing: missing.clone() });
                 }
                 let names = changed_variables(old, new);
                 if !names.is_empty() {
@@ -151,7 +146,7 @@ impl Supervisor {
         Ok(done)
     }
 
-    async fn stop_named(&mut self, names: &[String]) -> Result<Done, String> {
+    async fn stop_named(&mut self, names: &[String]) -> Result<Done, ControlError> {
         let targets = self.indices(names)?;
         let set: Vec<usize> = state::dependents_closure(&self.depends_on, &targets)
             .into_iter()
@@ -171,7 +166,7 @@ impl Supervisor {
         Ok(done)
     }
 
-    fn start_named(&mut self, names: &[String]) -> Result<Done, String> {
+    fn start_named(&mut self, names: &[String]) -> Result<Done, ControlError> {
         let targets = self.indices(names)?;
         let mut done = Done::default();
         self.revive_dependencies(&targets, &mut done);
@@ -190,7 +185,7 @@ impl Supervisor {
         }
     }
 
-    async fn apply(&mut self, fresh: &Arc<Plan>) -> Result<Done, String> {
+    async fn apply(&mut self, fresh: &Arc<Plan>) -> Result<Done, ControlError> {
         let mut change = change::between(&self.plan, fresh);
         let gone = |name: &str| self.plan.services.iter().zip(&self.slots).any(|(p, s)| p.name == name && s.removed);
         change.removed.retain(|name| !gone(name));

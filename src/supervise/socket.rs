@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use super::control::{Control, Done, ServiceStatus};
+use super::control::{Control, ControlError, Done, ServiceStatus};
 use super::state::Phase;
 use crate::control::protocol::{Answer, MAX_CLIENTS, MAX_REQUEST, Op, Request, VERSION, path};
 use crate::output::{Level, Out, short};
@@ -207,14 +207,21 @@ async fn write_answer(stream: &mut (impl AsyncWriteExt + Unpin), answer: &Answer
     stream.write_all(&line).await
 }
 
+/// Why a request line was not taken: the error its answer carries.
+#[derive(Debug, thiserror::Error)]
+pub enum BadRequest {
+    #[error("malformed request: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error("unsupported protocol version {0}; this agui-dev speaks {VERSION}")]
+    Version(u32),
+}
+
 /// One request line as a client sends it; for a malformed one or one of another protocol
 /// version, the error its answer carries.
-pub fn parse(line: &[u8]) -> Result<Op, String> {
+pub fn parse(line: &[u8]) -> Result<Op, BadRequest> {
     match serde_json::from_slice::<Request>(line) {
-        Err(err) => Err(format!("malformed request: {err}")),
-        Ok(request) if request.version != VERSION => {
-            Err(format!("unsupported protocol version {}; this agui-dev speaks {VERSION}", request.version))
-        }
+        Err(err) => Err(BadRequest::Malformed(err)),
+        Ok(request) if request.version != VERSION => Err(BadRequest::Version(request.version)),
         Ok(request) => Ok(request.op),
     }
 }
@@ -222,7 +229,7 @@ pub fn parse(line: &[u8]) -> Result<Op, String> {
 /// What the supervisor answers to `op`: the socket's clients and the console both ask here.
 pub async fn answer(op: Op, context: &Context) -> Answer {
     let control = &context.control;
-    let done = |result: Result<Done, String>| match result {
+    let done = |result: Result<Done, ControlError>| match result {
         Ok(done) => Answer { done: Some(done), ..Answer::ok() },
         Err(error) => Answer::error(error),
     };

@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::{oneshot, watch};
 
 use super::guardian::Guardian;
-use super::process::{self, LogWatch, Recent, Running, SpawnSpec};
+use super::process::{self, LogWatch, Recent, Running, SpawnError, SpawnSpec};
 use crate::output::Out;
 use crate::plan::ServicePlan;
 use crate::system::group::{self, Stopped};
@@ -30,7 +30,7 @@ pub trait Spawner: Send + Sync {
         out: &Out,
         recent: &Arc<Recent>,
         log_watch: Option<&Arc<LogWatch>>,
-    ) -> Result<(Running, Exit), String>;
+    ) -> Result<(Running, Exit), SpawnError>;
 
     /// Stops a started service's process group; `hurry` cuts the grace short.
     fn stop(&self, pgid: i32, signal: Signal, grace: Duration, hurry: watch::Receiver<bool>) -> BoxFuture<Stopped>;
@@ -51,7 +51,7 @@ impl Spawner for Processes {
         out: &Out,
         recent: &Arc<Recent>,
         log_watch: Option<&Arc<LogWatch>>,
-    ) -> Result<(Running, Exit), String> {
+    ) -> Result<(Running, Exit), SpawnError> {
         let spec = SpawnSpec { index, command: &service.command, cwd: &service.cwd, env: &service.env };
         let (running, exit) = process::spawn(&self.reaper, &spec, out, recent, log_watch)?;
         if let Some(guardian) = &self.guardian {

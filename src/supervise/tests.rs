@@ -8,7 +8,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::sync::{oneshot, watch};
 
-use super::process::{LogWatch, Recent, Running};
+use super::process::{LogWatch, Recent, Running, SpawnError};
 use super::spawner::{BoxFuture, Exit, Spawner};
 use super::{Outcome, Supervisor};
 use crate::config::Restart;
@@ -46,7 +46,7 @@ impl Spawner for Fake {
         _out: &Out,
         _recent: &Arc<Recent>,
         _log_watch: Option<&Arc<LogWatch>>,
-    ) -> Result<(Running, Exit), String> {
+    ) -> Result<(Running, Exit), SpawnError> {
         let pid = {
             let mut next = self.next_pid.lock().unwrap();
             *next += 1;
@@ -285,7 +285,7 @@ async fn restart_without_dependents_restarts_only_the_named() {
     assert_eq!(fake.log()[logged..], ["stop b", "start b"]);
     assert_eq!(stack.pids().await["c"], before["c"]);
     let error = stack.control.restart(&names(&["zz"]), false).await.unwrap_err();
-    assert!(error.contains("no service `zz`"), "{error}");
+    assert!(error.to_string().contains("no service `zz`"), "{error}");
     assert!(matches!(stack.down().await, Outcome::Stopped));
 }
 
@@ -301,7 +301,7 @@ async fn a_stopped_service_stays_stopped_fails_nothing_and_starts_again_with_wha
     assert_eq!(stack.phase("b").await, Phase::Stopped);
     assert_eq!(stack.phase("a").await, Phase::Ready);
     let waited = stack.control.wait(&names(&["c"]), Duration::from_secs(5)).await.unwrap_err();
-    assert!(waited.contains("is stopped"), "{waited}");
+    assert!(waited.to_string().contains("is stopped"), "{waited}");
     // Starting `c` starts `b`, which it needs, first.
     let done = stack.control.start(&names(&["c"])).await.unwrap();
     assert_eq!(done.started, ["b", "c"]);
@@ -321,6 +321,7 @@ async fn a_restart_that_fails_to_start_is_reported_and_the_rest_keeps_running() 
     fresh.services[3].ready_timeout = Duration::from_mins(10);
     fake.scripted.lock().unwrap().insert("d".to_owned(), vec![ExitStatus::Code(4)]);
     let error = stack.control.restart_with(Arc::new(fresh), &names(&["d"]), true).await.unwrap_err();
+    let error = error.to_string();
     assert!(error.contains("`d`") && error.contains("exited with code 4"), "{error}");
     assert_eq!(stack.phase("d").await, Phase::Failed);
     assert_eq!(stack.phase("a").await, Phase::Ready);

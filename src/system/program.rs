@@ -22,15 +22,26 @@ pub fn which(program: &str) -> Option<PathBuf> {
     find(program, &cwd, std::env::var("PATH").ok().as_deref())
 }
 
+/// Why `resolve` found no program to run.
+#[derive(Debug, thiserror::Error)]
+pub enum NotFound {
+    #[error("program `{0}` was not found on PATH")]
+    NotOnPath(String),
+    #[error("`{0}` is not executable")]
+    NotExecutable(String),
+    #[error("`{program}` does not exist (looked in `{}`)", cwd.display())]
+    Missing { program: String, cwd: PathBuf },
+}
+
 /// `find`, with an error that says why.
-pub fn resolve(program: &str, cwd: &Path, path: Option<&str>) -> Result<PathBuf, String> {
+pub fn resolve(program: &str, cwd: &Path, path: Option<&str>) -> Result<PathBuf, NotFound> {
     find(program, cwd, path).ok_or_else(|| {
         if !program.contains('/') {
-            format!("program `{program}` was not found on PATH")
+            NotFound::NotOnPath(program.to_owned())
         } else if cwd.join(program).exists() {
-            format!("`{program}` is not executable")
+            NotFound::NotExecutable(program.to_owned())
         } else {
-            format!("`{program}` does not exist (looked in `{}`)", cwd.display())
+            NotFound::Missing { program: program.to_owned(), cwd: cwd.to_owned() }
         }
     })
 }

@@ -3,7 +3,6 @@
 //! optional time limit. A helper that outlives its limit is killed: its whole process group when
 //! it leads one (the caller set `process_group(0)`), else the process itself.
 
-use std::fmt;
 use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -28,24 +27,39 @@ impl Output {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The program could not be started.
-    Spawn { program: String, error: std::io::Error },
+    #[error("cannot run `{program}`: {error}")]
+    Spawn {
+        program: String,
+        #[source]
+        error: std::io::Error,
+    },
     /// It did not end within the limit and was killed.
+    #[error("no answer within {}", humantime::format_duration(*.0))]
     TimedOut(Duration),
     /// The reaper lost its status (agui-dev is shutting down).
+    #[error("lost the exit status of `{program}`")]
     Lost { program: String },
 }
 
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RunError::Spawn { program, error } => write!(f, "cannot run `{program}`: {error}"),
-            RunError::TimedOut(limit) => write!(f, "no answer within {}", humantime::format_duration(*limit)),
-            RunError::Lost { program } => write!(f, "lost the exit status of `{program}`"),
-        }
-    }
+/// Why `stdout_of` has no output to give.
+#[derive(Debug, thiserror::Error)]
+pub enum StdoutError {
+    /// The program could not be started: only the system's reason, as the caller names it.
+    #[error("{0}")]
+    Spawn(#[source] std::io::Error),
+    #[error(transparent)]
+    Run(RunError),
+    /// It ran and failed: the exit status worded as the standard library words it, and the last
+    /// line of stderr.
+    #[error("{}", failed(.status, .last))]
+    Failed { status: String, last: String },
+}
+
+fn failed(status: &str, last: &str) -> String {
+    format!("{status} {last}").trim().to_owned()
 }
 
 /// Runs `command` with stdin closed and its output captured, until it exits or `limit` passes.
@@ -95,13 +109,13 @@ pub async fn stdout_of(
     program: &std::path::Path,
     args: &[&str],
     limit: Duration,
-) -> Result<String, String> {
+) -> Result<String, StdoutError> {
     let mut command = Command::new(program);
     command.args(args);
     let output = match capture(reaper, &mut command, Some(limit)).await {
         Ok(output) => output,
-        Err(RunError::Spawn { error, .. }) => return Err(error.to_string()),
-        Err(error) => return Err(error.to_string()),
+        Err(RunError::Spawn { error, .. }) => return Err(StdoutError::Spawn(error)),
+        Err(error) => return Err(StdoutError::Run(error)),
     };
     if output.status.success() {
         return Ok(output.stdout.trim().to_owned());
@@ -111,7 +125,7 @@ pub async fn stdout_of(
         ExitStatus::Signal(signal) => format!("signal: {} ({})", signal as i32, signal.as_str()),
     };
     let last = output.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned();
-    Err(format!("{status} {last}").trim().to_owned())
+    Err(StdoutError::Failed { status, last })
 }
 
 #[cfg(test)]

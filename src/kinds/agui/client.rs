@@ -121,25 +121,28 @@ impl Outcome {
     }
 }
 
-/// Why a run could not be read at all (as opposed to a run that arrived and broke a rule).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a run could not be read at all (as opposed to a run that arrived and broke a rule). The
+/// messages carry the whole chain of causes: reqwest's own is often only "error sending request".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     /// The request could not be sent (nothing listens, a refused connection, a timeout).
+    #[error("POST {url}: {message}")]
     Send { url: String, message: String },
     /// The server answered, but not with success.
+    #[error("POST {url} answered {status}: {body}")]
     Status { url: String, status: u16, body: String },
     /// The stream broke off (a reset, or nothing arrived for the idle limit).
+    #[error("reading the answer of POST {url}: {message}")]
     Read { url: String, message: String },
 }
 
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientError::Send { url, message } => write!(f, "POST {url}: {message}"),
-            ClientError::Status { url, status, body } => write!(f, "POST {url} answered {status}: {body}"),
-            ClientError::Read { url, message } => write!(f, "reading the answer of POST {url}: {message}"),
-        }
-    }
+/// Why a `STATE_DELTA` left the state as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    #[error("`delta` is not a JSON Patch: {0}")]
+    NotAPatch(#[source] serde_json::Error),
+    #[error("the JSON Patch does not apply: {0}")]
+    DoesNotApply(#[source] json_patch::PatchError),
 }
 
 /// How long the connection may take to open, and the stream to stay silent.
@@ -147,7 +150,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// The HTTP client for runs (no proxy, no limit on a long run, an idle limit).
-pub fn http_client() -> Result<reqwest::Client, String> {
+pub fn http_client() -> Result<reqwest::Client, crate::http::HttpError> {
     crate::http::local_stream_client(CONNECT_TIMEOUT, IDLE_TIMEOUT)
 }
 
@@ -199,7 +202,8 @@ pub async fn start<'c>(
     let status = response.status();
     if !status.is_success() {
         conversation.messages.pop();
-        let body = crate::http::read_body(response, MAX_SSE_EVENT, "an error answer").await.unwrap_or_else(|e| e);
+        let body =
+            crate::http::read_body(response, MAX_SSE_EVENT, "an error answer").await.unwrap_or_else(|e| e.to_string());
         return Err(ClientError::Status { url: url.to_owned(), status: status.as_u16(), body: super::clip(&body) });
     }
     let state = conversation.state.clone();
@@ -260,10 +264,10 @@ impl Run<'_> {
             let frames = if let Some(bytes) = chunk {
                 match self.decoder.push(&bytes) {
                     Ok(frames) => frames,
-                    Err(message) => {
+                    Err(error) => {
                         self.ended = true;
                         self.response = None;
-                        return Some(Err(ClientError::Read { url: self.url.clone(), message }));
+                        return Some(Err(ClientError::Read { url: self.url.clone(), message: error.to_string() }));
                     }
                 }
             } else {
@@ -432,7 +436,7 @@ impl Run<'_> {
                         self.outcome.state = state;
                         self.pending.push_back(Update::State(self.outcome.state.clone()));
                     }
-                    Err(message) => self.pending.push_back(Update::BadDelta { index, message }),
+                    Err(error) => self.pending.push_back(Update::BadDelta { index, message: error.to_string() }),
                 }
             }
             _ => {}
@@ -481,11 +485,10 @@ impl Run<'_> {
 }
 
 /// `state` with an RFC 6902 patch applied; the state is untouched when any operation fails.
-pub fn apply_delta(state: &Value, delta: Value) -> Result<Value, String> {
-    let patch: json_patch::Patch =
-        serde_json::from_value(delta).map_err(|err| format!("`delta` is not a JSON Patch: {err}"))?;
+pub fn apply_delta(state: &Value, delta: Value) -> Result<Value, PatchError> {
+    let patch: json_patch::Patch = serde_json::from_value(delta).map_err(PatchError::NotAPatch)?;
     let mut next = state.clone();
-    json_patch::patch(&mut next, &patch).map_err(|err| format!("the JSON Patch does not apply: {err}"))?;
+    json_patch::patch(&mut next, &patch).map_err(PatchError::DoesNotApply)?;
     Ok(next)
 }
 

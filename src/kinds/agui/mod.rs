@@ -13,10 +13,10 @@ mod subagents;
 
 use std::path::Path;
 
-use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, loopback_host};
+use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeError, SmokeTarget, Wiring, clip, loopback_host};
 use crate::config::{KindName, Probe, Service};
 use crate::diagnosis::{CheckId, Diagnosis};
-use crate::http::local_url;
+use crate::http::{HttpError, local_url};
 
 /// Where a run is posted.
 pub const RUN: &str = "/agent";
@@ -88,46 +88,50 @@ impl Kind for Agui {
     }
 
     fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
-        Box::pin(async move {
-            let url = local_url(target.port, RUN);
-            let response = target
-                .client
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .header("Accept", "text/event-stream")
-                .body(events::run_input("Say hello in one short sentence."))
-                .send()
-                .await
-                .map_err(|e| format!("POST {url}: {e}"))?;
-            let status = response.status();
-            // The run asks for one short sentence: its whole answer is held to one event's cap.
-            let body = crate::http::read_body(response, events::MAX_SSE_EVENT, "a smoke run's answer")
-                .await
-                .map_err(|e| format!("POST {url}: {e}"))?;
-            if !status.is_success() {
-                return Err(format!("POST {url} answered {status}: {}", clip(&body)));
-            }
-            let frames = events::sse_frames(&body).map_err(|e| format!("POST {url}: {e}"))?;
-            let kept = keep_run(target.dir, &frames, target.secrets);
-            let checked = rules::check_smoke(&frames);
-            if let Some(broken) = &checked.broken {
-                return Err(format!("{broken}{kept}"));
-            }
-            let warnings: String = checked
-                .warnings
-                .iter()
-                .map(|w| format!("; warning: rule `{}` at event {}: {}", w.rule, w.index, w.message))
-                .collect::<Vec<_>>()
-                .concat();
-            Ok(format!(
-                "{} events, {} run{}; the answer: {}{warnings}{kept}",
-                checked.events,
-                checked.runs,
-                if checked.runs == 1 { "" } else { "s" },
-                clip(&checked.text)
-            ))
-        })
+        Box::pin(async move { smoke_run(&target).await.map_err(|e| e.to_string()) })
     }
+}
+
+/// One run asking for a short sentence, its stream checked against the rules.
+async fn smoke_run(target: &SmokeTarget<'_>) -> Result<String, SmokeError> {
+    let url = local_url(target.port, RUN);
+    let request = format!("POST {url}");
+    let response = target
+        .client
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "text/event-stream")
+        .body(events::run_input("Say hello in one short sentence."))
+        .send()
+        .await
+        .map_err(HttpError::request("POST", &url))?;
+    let status = response.status();
+    // The run asks for one short sentence: its whole answer is held to one event's cap.
+    let body = crate::http::read_body(response, events::MAX_SSE_EVENT, "a smoke run's answer")
+        .await
+        .map_err(|e| SmokeError::Reading { request: request.clone(), source: Box::new(e) })?;
+    if !status.is_success() {
+        return Err(SmokeError::Failed(format!("{request} answered {status}: {}", clip(&body))));
+    }
+    let frames = events::sse_frames(&body).map_err(|e| SmokeError::Reading { request, source: Box::new(e) })?;
+    let kept = keep_run(target.dir, &frames, target.secrets);
+    let checked = rules::check_smoke(&frames);
+    if let Some(broken) = &checked.broken {
+        return Err(SmokeError::Failed(format!("{broken}{kept}")));
+    }
+    let warnings: String = checked
+        .warnings
+        .iter()
+        .map(|w| format!("; warning: rule `{}` at event {}: {}", w.rule, w.index, w.message))
+        .collect::<Vec<_>>()
+        .concat();
+    Ok(format!(
+        "{} events, {} run{}; the answer: {}{warnings}{kept}",
+        checked.events,
+        checked.runs,
+        if checked.runs == 1 { "" } else { "s" },
+        clip(&checked.text)
+    ))
 }
 
 /// Where smoke keeps the last captured run, under the stack file's folder.

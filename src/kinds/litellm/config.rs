@@ -1,7 +1,7 @@
 //! What agui-dev knows about the LiteLLM proxy: its config file, which provider key each model
 //! needs, and which model to offer the AG-UI server (the compromised releases are in `advisories`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -56,10 +56,19 @@ impl ModelEntry {
     }
 }
 
+/// Why a proxy config file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("`{}` is not a valid LiteLLM config: {source}", path.display())]
+    Invalid { path: PathBuf, source: serde_norway::Error },
+}
+
 /// Reads a proxy config file.
-pub fn read_config(path: &Path) -> Result<ProxyConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read `{}`: {err}", path.display()))?;
-    serde_norway::from_str(&text).map_err(|err| format!("`{}` is not a valid LiteLLM config: {err}", path.display()))
+pub fn read_config(path: &Path) -> Result<ProxyConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    serde_norway::from_str(&text).map_err(|source| ConfigError::Invalid { path: path.to_owned(), source })
 }
 
 /// The provider of a LiteLLM model id (`deepseek/deepseek-chat` -> `deepseek`), guessing the

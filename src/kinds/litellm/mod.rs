@@ -20,11 +20,11 @@ use serde_json::json;
 use toml::Spanned;
 
 use super::container::Container;
-use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, lookup};
+use super::{Defaults, Inspect, Kind, LocalBoxFuture, SmokeError, SmokeTarget, Wiring, clip, lookup};
 use crate::config::{KindKeys, KindName, KindTable, Probe, Service, Stack, keys_of};
 use crate::diagnosis::{CheckId, Diagnosis};
 use crate::error::{Error, Result};
-use crate::http::local_url;
+use crate::http::{HttpError, local_url};
 
 /// Answers 2xx once the proxy serves; costs nothing (`/health` would call every model).
 pub const READINESS: &str = "/health/readiness";
@@ -237,10 +237,11 @@ impl Kind for Litellm {
 
     fn smoke<'a>(&'a self, test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
-            match test {
+            let verdict = match test {
                 "readiness" => readiness(&target).await,
                 _ => completion(&target).await,
-            }
+            };
+            verdict.map_err(|e| e.to_string())
         })
     }
 
@@ -259,34 +260,38 @@ fn generate_master_key() -> String {
     format!("sk-agui-{}", crate::secret::random_hex(16))
 }
 
-async fn readiness(target: &SmokeTarget<'_>) -> Result<String, String> {
+async fn readiness(target: &SmokeTarget<'_>) -> Result<String, SmokeError> {
     let url = local_url(target.port, READINESS);
-    let response = target.client.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let response = target.client.get(&url).send().await.map_err(HttpError::request("GET", &url))?;
     let status = response.status();
-    status.is_success().then(|| format!("GET {url} answered {status}")).ok_or(format!("GET {url} answered {status}"))
+    let answered = format!("GET {url} answered {status}");
+    if status.is_success() { Ok(answered) } else { Err(SmokeError::Failed(answered)) }
 }
 
 /// One short completion with the model the AG-UI servers use, through the proxy.
-async fn completion(target: &SmokeTarget<'_>) -> Result<String, String> {
+async fn completion(target: &SmokeTarget<'_>) -> Result<String, SmokeError> {
     let model = target
         .model
         .map(str::to_owned)
         .or_else(|| target.env.get("LITELLM_MODEL").cloned())
-        .ok_or("no model is known to ask for")?;
+        .ok_or_else(|| SmokeError::Failed("no model is known to ask for".to_owned()))?;
     let key = target.env.get("LITELLM_MASTER_KEY").cloned().unwrap_or_default();
     let url = local_url(target.port, COMPLETIONS);
     let body = json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "Say hello."}]});
     let response =
-        target.client.post(&url).bearer_auth(key).json(&body).send().await.map_err(|e| format!("POST {url}: {e}"))?;
+        target.client.post(&url).bearer_auth(key).json(&body).send().await.map_err(HttpError::request("POST", &url))?;
     let status = response.status();
-    let answer: serde_json::Value =
-        response.json().await.map_err(|e| format!("POST {url} answered {status} without JSON: {e}"))?;
+    let answer: serde_json::Value = response.json().await.map_err(|e| SmokeError::Reading {
+        request: format!("POST {url} answered {status} without JSON"),
+        source: Box::new(e),
+    })?;
     if !status.is_success() {
-        return Err(format!("POST {url} with model `{model}` answered {status}: {}", answer["error"]["message"]));
+        let message = &answer["error"]["message"];
+        return Err(SmokeError::Failed(format!("POST {url} with model `{model}` answered {status}: {message}")));
     }
     let text = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default();
     if text.trim().is_empty() {
-        return Err(format!("model `{model}` answered no text"));
+        return Err(SmokeError::Failed(format!("model `{model}` answered no text")));
     }
     Ok(format!("model `{model}` answered: {}", clip(text)))
 }
