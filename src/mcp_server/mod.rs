@@ -28,7 +28,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CustomRequest, CustomResult, ErrorCode, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RunningService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -165,9 +165,12 @@ impl ServerHandler for Handler {
                 None,
             ));
         };
-        let result: CallToolResult = serde_json::from_value(result).map_err(|e| {
+        let mut result: CallToolResult = serde_json::from_value(result).map_err(|e| {
             ErrorData::internal_error(format!("the answer of `{name}` is not a tool result: {e}"), None)
         })?;
+        // A 2026-07-28 result must say it is complete (a 2025-era client is not shown the field:
+        // rmcp takes it off); rmcp adds it only to results built by its constructors.
+        result.result_type = Some(ResultType::COMPLETE);
         Ok(result.into())
     }
 }

@@ -130,8 +130,8 @@ async fn read(
     messages: mpsc::Sender<ClientJsonRpcMessage>,
 ) {
     // Until the first request, rmcp takes only requests (`initialize`, `server/discover`, `ping`,
-    // or one with 2026-07-28 `_meta`): a notification then would end the session, and there is
-    // nothing yet it could be about.
+    // or one with 2026-07-28 `_meta`): anything else then would end the session, and there is
+    // nothing yet a notification or an answer could be about.
     let mut requested = false;
     loop {
         let line = match read_line(&mut input).await {
@@ -173,7 +173,9 @@ async fn read(
                 owed.owe(request.id.clone());
                 requested = true;
             }
-            JsonRpcMessage::Notification(_) if !requested => continue,
+            JsonRpcMessage::Notification(_) | JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_) if !requested => {
+                continue;
+            }
             JsonRpcMessage::Notification(notification) => {
                 if let ClientNotification::CancelledNotification(cancelled) = &notification.notification
                     && let Some(id) = &cancelled.params.request_id
