@@ -228,7 +228,7 @@ fn smoke_lists_every_page_of_tools() {
         assert_eq!(code, 0, "{sdk}: {stderr}");
         let message = passed_message(&stdout, "mcp.tools");
         let all = common::PAGED_TOOLS.join(", ");
-        assert!(message.starts_with(&format!("{era}")), "{sdk}: {message}");
+        assert!(message.starts_with(era), "{sdk}: {message}");
         assert!(
             message.contains(&format!(": 5 tools ({all}); `page1_alpha` answered page1_alpha answered")),
             "{sdk}: {message}"
