@@ -551,3 +551,21 @@ fn the_live_mcp_check_names_the_2025_era_of_a_legacy_server() {
     run.expect("running.dns-rebinding", "ok", "was refused (403)", None);
     server.signal(nix::sys::signal::Signal::SIGTERM);
 }
+
+/// Doctor's live MCP check against a server that lists its tools on three pages (`nextCursor`),
+/// in either era: every tool is named, not only the first page's.
+#[test]
+fn the_live_mcp_check_names_every_page_of_tools() {
+    for (sdk, era) in [("v2", "MCP 2026-07-28 (server/discover"), ("v1", "MCP 2025-11-25 (2025 era")] {
+        let fixture = Fixture::new(&common::paged_mcp_stack(sdk, common::free_port()));
+        let (code, _, stderr) = fixture.run(&["up", "-d"]);
+        assert_eq!(code, 0, "{sdk}: {stderr}");
+        let run = doctor(&fixture, &[], &[]);
+        let all = common::PAGED_TOOLS.join(", ");
+        let check = run.expect("running.mcp", "ok", &format!(" works: 5 tools ({all})"), None);
+        assert!(check["message"].as_str().unwrap().starts_with(era), "{sdk}: {check}");
+        let (code, _, stderr) = fixture.run(&["down"]);
+        assert_eq!(code, 0, "{sdk}: {stderr}");
+        assert_eq!(fixture.survivors(), Vec::<i32>::new());
+    }
+}

@@ -14,17 +14,27 @@ use common::{Captured, Fixture, WAIT, free_port, real_stack, repo_root};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-/// Runs `agui-dev mcp` with these lines on stdin (then end of input); returns its exit code, the
-/// stdout lines and stderr.
+/// Runs `agui-dev mcp` and writes it these lines one at a time, waiting for the answer to each
+/// before the next (the server answers requests side by side, so only this keeps answers in the
+/// order of the lines); a notification gets none. Then the end of input; returns its exit code,
+/// the stdout lines and stderr.
 fn exchange(fixture: &Fixture, args: &[&str], lines: &[&str]) -> (i32, Vec<String>, String) {
     let mut child =
         fixture.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = Captured::start(child.stdout.take().unwrap());
     let stderr = Captured::start(child.stderr.take().unwrap());
     let mut stdin = child.stdin.take().unwrap();
+    let mut answers = 0;
     for line in lines {
         stdin.write_all(line.as_bytes()).unwrap();
         stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+        let notification = serde_json::from_str::<Value>(line)
+            .is_ok_and(|m| m.get("method").is_some() && m.get("id").is_none() && m["jsonrpc"] == "2.0");
+        if !notification {
+            answers += 1;
+            stdout.wait_until(&format!("answer {answers}"), |out| out.matches('\n').count() >= answers);
+        }
     }
     drop(stdin);
     let deadline = Instant::now() + WAIT;
@@ -67,7 +77,8 @@ fn garbage_on_stdin_gets_json_rpc_errors_and_the_server_reads_on() {
         r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"logs","arguments":{"grep":"("}}}"#,
         r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"arguments":{}}}"#,
         r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#,
-        r#"{"jsonrpc":"2.0","id":10,"method":"initialize","params":{"protocolVersion":"1999-01-01"}}"#,
+        r#"{"jsonrpc":"2.0","id":10,"method":"initialize","params":{"protocolVersion":"1999-01-01","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+        r#"{"jsonrpc":"2.0","id":11,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#,
     ];
     let (code, out, stderr) = exchange(&fixture, &["mcp"], &lines);
     assert_eq!(code, 0, "{stderr}");
@@ -105,11 +116,15 @@ fn garbage_on_stdin_gets_json_rpc_errors_and_the_server_reads_on() {
     assert_eq!(code_of(13), Some(-32602));
     assert_eq!(answers[14], json!({"jsonrpc": "2.0", "id": 9, "result": {}}));
     assert_eq!(answers[15]["result"]["protocolVersion"], "2025-11-25", "an unknown version gets the newest");
+    assert_eq!(code_of(16), Some(-32602), "`initialize` needs `capabilities` and `clientInfo`");
+    assert!(answers[16]["error"]["message"].as_str().unwrap().contains("missing field `capabilities`"), "{out:#?}");
 
-    // With --allow-control the control tools are listed, and 2026-07-28's discovery answers.
-    let discover = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
-    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
-    let (code, out, stderr) = exchange(&fixture, &["mcp", "--allow-control"], &[discover, list]);
+    // With --allow-control the control tools are listed, and 2026-07-28's discovery answers
+    // (a 2026-07-28 request names its version and the client's capabilities in `_meta`).
+    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    let discover = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{{{meta}}}}}"#);
+    let list = format!(r#"{{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{{{meta}}}}}"#);
+    let (code, out, stderr) = exchange(&fixture, &["mcp", "--allow-control"], &[&discover, &list]);
     assert_eq!(code, 0, "{stderr}");
     let answers: Vec<Value> = out.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(answers[0]["result"]["supportedVersions"].as_array().unwrap().contains(&json!("2026-07-28")));
@@ -138,9 +153,9 @@ fn a_line_past_the_cap_gets_an_error_and_the_next_line_is_served() {
     assert_eq!(answers[1], json!({"jsonrpc": "2.0", "id": 2, "result": {}}));
 }
 
-/// Runs the official client (`tests/fixtures/mcp-stdio-client/client.mjs`) against `agui-dev
-/// mcp ARGS` in the fixture's folder; returns its report.
-fn official_client(fixture: &Fixture, args: &[&str], negotiation: &str, steps: &Value) -> Value {
+/// Runs an official client (`tests/fixtures/mcp-stdio-client/client.mjs`; `sdk` v1 or v2) against
+/// `agui-dev mcp ARGS` in the fixture's folder; returns its report.
+fn official_client(fixture: &Fixture, args: &[&str], sdk: &str, negotiation: &str, steps: &Value) -> Value {
     let mut program = vec![common::BIN.to_owned()];
     program.extend(args.iter().map(|a| (*a).to_owned()));
     let mut command = Command::new("node");
@@ -149,6 +164,7 @@ fn official_client(fixture: &Fixture, args: &[&str], negotiation: &str, steps: &
         .env("MCP_CLIENT_FROM", repo_root().join("templates/agui-server/package.json"))
         .env("AGUI_DEV_COMMAND", serde_json::to_string(&program).unwrap())
         .env("AGUI_DEV_CWD", fixture.path())
+        .env("MCP_CLIENT_SDK", sdk)
         .env("MCP_NEGOTIATION", negotiation)
         .env("MCP_STEPS", steps.to_string())
         .env("AGUI_TEST_MARKER", &fixture.marker)
@@ -201,7 +217,7 @@ fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack
         {"tool": "mcp_call", "arguments": {"name": "calculate", "arguments": {"expression": "6*7"}}},
         {"tool": "logs", "arguments": {"service": "agui", "lines": 5}},
     ]);
-    let report = official_client(&fixture, &["mcp"], "legacy", &steps);
+    let report = official_client(&fixture, &["mcp"], "v2", "legacy", &steps);
     assert_eq!(report["protocolVersion"], "2025-11-25", "{report}");
     let names: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["status", "logs", "agui_turn", "mcp_tools", "mcp_call", "doctor"]);
@@ -239,7 +255,7 @@ fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack
         {"tool": "restart", "arguments": {"services": ["agui"]}},
         {"tool": "status"},
     ]);
-    let report = official_client(&fixture, &["mcp", "--allow-control"], "auto", &steps);
+    let report = official_client(&fixture, &["mcp", "--allow-control"], "v2", "auto", &steps);
     assert_eq!(report["protocolVersion"], "2026-07-28", "{report}");
     let names: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names[6..], ["restart", "stop", "start"]);
@@ -249,7 +265,86 @@ fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack
     let (before, after) = (pid_of(call(&report, "status", 0), "agui"), pid_of(call(&report, "status", 1), "agui"));
     assert_ne!(before, after, "restart must give `agui` a new process");
 
+    // The 1.x SDK's client (2025 era only), as coding agents built on it connect.
+    let steps = json!([{"tool": "status"}, {"tool": "mcp_tools"}]);
+    let report = official_client(&fixture, &["mcp"], "v1", "legacy", &steps);
+    assert_eq!(report["protocolVersion"], "2025-11-25", "{report}");
+    assert_eq!(report["server"]["name"], "agui-dev", "{report}");
+    assert_eq!(report["tools"].as_array().unwrap().len(), 6, "{report}");
+    let status = call(&report, "status", 0);
+    assert_eq!(status["structuredContent"]["services"].as_array().unwrap().len(), 3, "{status}");
+    let listed = call(&report, "mcp_tools", 0)["structuredContent"]["tools"].as_array().unwrap().len();
+    assert_eq!(listed, 3, "{report}");
+
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0, "{}", up.stderr.text());
     assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+/// `agui-dev mcp` answers requests side by side: while `agui_turn` waits on a slow agent (the
+/// fixture AG-UI server in `slow` mode, which keeps its run open for minutes), `ping` is answered;
+/// `notifications/cancelled` for the turn ends it (the agent sees agui-dev close the stream) and
+/// the turn gets no answer; the server then serves on and ends with its input.
+#[test]
+fn a_slow_tool_call_does_not_hold_up_ping_and_cancelling_it_ends_its_work() {
+    let port = free_port();
+    let fixture = Fixture::new(&format!("[services.agent]\nkind = \"agui\"\ncommand = \"true\"\nport = {port}\n"));
+    let mut agent = Command::new("python3");
+    agent
+        .arg(repo_root().join("tests/fixtures/agui-server/serve.py"))
+        .args([&port.to_string(), "slow"])
+        .env("AGUI_TEST_MARKER", &fixture.marker);
+    let agent = fixture.spawn_command(agent);
+    agent.stdout.wait_for("listening");
+
+    let mut mcp =
+        fixture.command(&["mcp"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = Captured::start(mcp.stdout.take().unwrap());
+    let stderr = Captured::start(mcp.stderr.take().unwrap());
+    let mut stdin = mcp.stdin.take().unwrap();
+    // Owns stdin: dropping it is the end of input.
+    let mut send = move |line: &str| {
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    };
+    let answers = |count: usize, what: &str| -> Vec<Value> {
+        let text = stdout.wait_until(what, |out| out.lines().count() >= count);
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+    );
+    assert_eq!(answers(1, "the answer to `initialize`")[0]["id"], 1);
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    send(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"agui_turn","arguments":{"message":"take your time"}}}"#,
+    );
+    agent.stdout.wait_for("slow run started");
+
+    send(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
+    let seen = answers(2, "the answer to `ping` while the turn runs");
+    assert_eq!(seen[1], json!({"jsonrpc": "2.0", "id": 3, "result": {}}), "{seen:?}");
+
+    send(
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"the user gave up"}}"#,
+    );
+    agent.stdout.wait_for("client left");
+    send(r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#);
+    let seen = answers(3, "the answer to the second `ping`");
+    assert_eq!(seen[2]["id"], 4, "the cancelled turn was answered: {seen:?}");
+
+    drop(send);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = mcp.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "`agui-dev mcp` did not end with its input; stderr:\n{}", stderr.text());
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{}", stderr.wait_until_closed());
+    let out = stdout.wait_until_closed();
+    assert_eq!(out.lines().count(), 3, "the cancelled turn was answered after all:\n{out}");
+    agent.signal(Signal::SIGTERM);
 }

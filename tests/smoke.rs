@@ -288,3 +288,22 @@ fn smoke_speaks_2026_07_28_to_the_template() {
     assert!(message.contains("`calculate` answered 42"), "{message}");
     assert_eq!(fixture.survivors(), Vec::<i32>::new());
 }
+
+/// A server that lists its tools on three pages (`nextCursor`), in either era: smoke lists every
+/// tool, not the first page's.
+#[test]
+fn smoke_lists_every_page_of_tools() {
+    for (sdk, era) in [("v2", "MCP 2026-07-28 (server/discover"), ("v1", "MCP 2025-11-25 (2025 era")] {
+        let fixture = Fixture::new(&common::paged_mcp_stack(sdk, free_port()));
+        let (code, stdout, stderr) = smoke(&fixture, &["--json"]);
+        assert_eq!(code, 0, "{sdk}: {stderr}");
+        let message = passed_message(&stdout, "mcp.tools");
+        let all = common::PAGED_TOOLS.join(", ");
+        assert!(message.starts_with(era), "{sdk}: {message}");
+        assert!(
+            message.contains(&format!(": 5 tools ({all}); `page1_alpha` answered page1_alpha answered")),
+            "{sdk}: {message}"
+        );
+        assert_eq!(fixture.survivors(), Vec::<i32>::new());
+    }
+}

@@ -535,3 +535,17 @@ pub fn require_root(program: &str) {
     let found = Command::new(program).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     assert!(found, "this root-only test needs `{program}` (util-linux) on PATH");
 }
+
+/// The tools of `tests/fixtures/mcp-paged/server.mjs`, which lists them on three pages.
+pub const PAGED_TOOLS: [&str; 5] = ["page1_alpha", "page1_bravo", "page2_charlie", "page2_delta", "page3_echo"];
+
+/// A stack of one `kind = "mcp"` service: the paged fixture server on the official SDK `sdk`
+/// (`v2`: 2026-07-28, SSE answers; `v1`: the 2025-era handshake with sessions). Its folder is the
+/// MCP template's, whose node_modules hold both SDKs (set-up installs them).
+pub fn paged_mcp_stack(sdk: &str, port: u16) -> String {
+    let root = repo_root().display().to_string();
+    format!(
+        "[services.mcp]\nkind = \"mcp\"\ncwd = \"{root}/templates/mcp-server\"\n\
+         command = [\"node\", \"{root}/tests/fixtures/mcp-paged/server.mjs\"]\nport = {port}\nenv = {{ MCP_SDK = \"{sdk}\" }}\n"
+    )
+}

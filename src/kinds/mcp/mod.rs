@@ -121,7 +121,8 @@ async fn check_running(found: &mut Diagnosis, subject: Option<&str>, port: u16) 
                 session::Era::Modern => String::new(),
                 session::Era::Legacy(_) => format!("; it does not answer `server/discover` ({} clients fall back)", session::MODERN),
             };
-            found.ok(RUNNING_MCP, subject, format!("{spoken} works: {} tools{note}", tools.len()));
+            let names: Vec<&str> = tools.iter().map(|(name, _)| name.as_str()).collect();
+            found.ok(RUNNING_MCP, subject, format!("{spoken} works: {} tools ({}){note}", tools.len(), names.join(", ")));
             era = Some(spoken);
         }
         Ok(Err(error)) => found.fail(

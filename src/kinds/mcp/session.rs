@@ -1,34 +1,51 @@
 //! What agui-dev knows about talking to an MCP server over streamable HTTP, in both protocol eras
-//! (docs/protocol-facts.md):
+//! (docs/protocol-facts.md), on the official Rust SDK (`rmcp`):
 //!
 //! - **2026-07-28**: no handshake and no session. The client asks `server/discover` first; every
-//!   request carries the protocol version twice (`_meta["io.modelcontextprotocol/protocolVersion"]`
-//!   and the `MCP-Protocol-Version` header) and its method in the `Mcp-Method` header (the SDK v2
-//!   server refuses a request without it: `-32020 … the required Mcp-Method header is absent`);
-//!   `tools/call` also names its tool in `Mcp-Name`.
+//!   request carries the protocol version in `_meta` and in the `MCP-Protocol-Version` header,
+//!   and its method in `Mcp-Method` (`tools/call` also names its tool in `Mcp-Name`). rmcp sends
+//!   all of them.
 //! - **2025 era** (2024-11-05 … 2025-11-25): `initialize`, then `notifications/initialized`, then
-//!   requests carrying the `mcp-session-id` it returned.
+//!   requests carrying the `mcp-session-id` it returned; `close` ends the session (DELETE).
 //!
-//! `open` tries the first and falls back to the second, like the v2 client's `auto` mode, so a
-//! server that only knows the old handshake still works and the report says which era it speaks.
-//! Both media types go in `Accept` (servers answer 406 otherwise).
+//! `open` tries the first and falls back to the second (rmcp's `Auto` lifecycle, like the v2
+//! TypeScript client's `auto` mode), so a server that only knows the old handshake still works and
+//! the report says which era it speaks. Answers are read as they arrive: a JSON body whole, an SSE
+//! stream event by event.
+//!
+//! What agui-dev keeps in its own hands around rmcp: the HTTP client (`http::local_client`: never
+//! through a proxy from the environment, every request bounded in time), the most it reads of one
+//! answer (`MAX_MCP_BODY`, a JSON body or one SSE event), a bound on the pages of a list, and
+//! errors that read as sentences.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, PaginatedRequestParams, ProtocolVersion,
+};
+use rmcp::service::{ClientInitializeError, RunningService};
+use rmcp::transport::streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError};
+use rmcp::transport::worker::WorkerQuitReason;
+use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ErrorData, RoleClient, ServiceError};
 use serde_json::{Value, json};
 
-const ACCEPT: &str = "application/json, text/event-stream";
 /// The current stable revision.
 pub const MODERN: &str = "2026-07-28";
-/// The newest 2025-era revision, offered in `initialize`.
-pub const LEGACY_LATEST: &str = "2025-11-25";
-const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-/// The most agui-dev reads of one answer, which it holds whole to parse. A `tools/list` of
-/// hundreds of tools with their schemas is well under a megabyte; a tool result carrying a file or
-/// a query's rows can run to several. 16 MiB is past those and still bounds what a broken or
-/// hostile server can make agui-dev hold.
+/// The most agui-dev reads of one answer (a JSON body, or one event of an SSE stream), which it
+/// holds whole to parse. A `tools/list` of hundreds of tools with their schemas is well under a
+/// megabyte; a tool result carrying a file or a query's rows can run to several. 16 MiB is past
+/// those and still bounds what a broken or hostile server can make agui-dev hold.
 pub const MAX_MCP_BODY: usize = 16 * 1024 * 1024;
+/// The most pages of `tools/list` agui-dev follows. Servers page by tens of tools; a server that
+/// hands out cursors without end must not keep agui-dev asking.
+const MAX_PAGES: usize = 1000;
+/// The errors of rmcp's HTTP transport on reqwest.
+type HttpError = StreamableHttpError<reqwest::Error>;
+/// The bound of one HTTP request to the server (a POST and its whole answer).
+const REQUEST_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Which protocol generation a server answered in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,60 +76,65 @@ impl fmt::Display for Era {
 }
 
 pub struct Session {
-    client: reqwest::Client,
-    url: String,
+    service: RunningService<RoleClient, ClientConfig>,
     era: Era,
-    id: Option<String>,
-    next: u64,
 }
 
 impl Session {
     /// Opens a session: `server/discover` (2026-07-28), else `initialize` and
-    /// `notifications/initialized` (2025 era). The error names what both attempts answered.
+    /// `notifications/initialized` (2025 era). The error names what failed.
     pub async fn open(url: &str) -> Result<Session, String> {
-        let client = crate::http::local_client(Duration::from_mins(1))?;
-        let mut session = Session { client, url: url.to_owned(), era: Era::Modern, id: None, next: 1 };
-        let discovered = session.request("server/discover", json!({})).await;
-        let modern_refusal = match discovered {
-            Ok(result) if offers_modern(&result) => return Ok(session),
-            Ok(result) => {
-                format!("`server/discover` offered {}", result.get("supportedVersions").unwrap_or(&Value::Null))
-            }
-            Err(error) => error,
+        let client = crate::http::local_client(REQUEST_TIMEOUT)?;
+        let config = StreamableHttpClientTransportConfig::with_uri(url)
+            .max_json_response_size(MAX_MCP_BODY)
+            .max_sse_event_size(MAX_MCP_BODY);
+        let transport = StreamableHttpClientTransport::with_client(client, config);
+        let me = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("agui-dev", env!("CARGO_PKG_VERSION")),
+        );
+        let lifecycle = ClientLifecycleMode::Auto {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            legacy_version: Some(ProtocolVersion::V_2025_11_25),
         };
-        session.era = Era::Legacy(LEGACY_LATEST.to_owned());
-        let params = json!({
-            "protocolVersion": LEGACY_LATEST,
-            "capabilities": {},
-            "clientInfo": {"name": "agui-dev", "version": env!("CARGO_PKG_VERSION")},
-        });
-        let result = session
-            .request("initialize", params)
-            .await
-            .map_err(|legacy| format!("neither protocol era works: {MODERN}: {modern_refusal}; 2025 era: {legacy}"))?;
-        if session.id.is_none() {
-            return Err("`initialize` returned no `mcp-session-id` header".to_owned());
-        }
-        if let Some(version) = result.get("protocolVersion").and_then(Value::as_str) {
-            session.era = Era::Legacy(version.to_owned());
-        }
-        session
-            .post("notifications/initialized", None, &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await?;
-        Ok(session)
+        let service = me.serve_with_lifecycle(transport, lifecycle).await.map_err(|e| opening(&e))?;
+        let version = service.peer_info().map(|info| info.protocol_version.clone());
+        let era = match version {
+            Some(version) if !version.has_initialize() => Era::Modern,
+            Some(version) => Era::Legacy(version.to_string()),
+            None => return Err("the server answered neither `server/discover` nor `initialize`".to_owned()),
+        };
+        Ok(Session { service, era })
     }
 
     pub fn era(&self) -> &Era {
         &self.era
     }
 
-    /// The server's tools as it describes them (name, title, description, input schema, …).
+    /// The server's tools as it describes them (name, title, description, input schema, …), every
+    /// page of them: `tools/list` is asked again with each `nextCursor` until there is none.
     pub async fn list_tools(&mut self) -> Result<Vec<Value>, String> {
-        let mut result = self.request("tools/list", json!({})).await?;
-        match result.get_mut("tools").map(Value::take) {
-            Some(Value::Array(tools)) => Ok(tools),
-            _ => Err("`tools/list` returned no `tools`".to_owned()),
+        let mut tools = Vec::new();
+        let mut cursors = HashSet::new();
+        let mut cursor = None;
+        for page in 1..=MAX_PAGES {
+            let params = cursor.take().map(|cursor| PaginatedRequestParams::default().with_cursor(Some(cursor)));
+            let listed = self.service.peer().list_tools(params).await.map_err(|e| {
+                let at = if page == 1 { String::new() } else { format!(" (page {page})") };
+                format!("`tools/list`{at} failed: {}", describe(&e))
+            })?;
+            for tool in listed.tools {
+                tools.push(serde_json::to_value(tool).map_err(|e| format!("`tools/list`: {e}"))?);
+            }
+            let Some(next) = listed.next_cursor else { return Ok(tools) };
+            if !cursors.insert(next.clone()) {
+                return Err(format!(
+                    "`tools/list` handed out the cursor `{next}` a second time (at page {page}); stopped"
+                ));
+            }
+            cursor = Some(next);
         }
+        Err(format!("`tools/list` has more than {MAX_PAGES} pages (the most agui-dev reads); stopped"))
     }
 
     /// The names of the server's tools, with their input schemas.
@@ -143,88 +165,89 @@ impl Session {
     /// Calls a tool and returns its whole `CallToolResult` (content, `structuredContent`,
     /// `isError`) as the server sent it, for a caller that passes it on.
     pub async fn call_result(&mut self, name: &str, arguments: Value) -> Result<Value, String> {
-        self.request("tools/call", json!({"name": name, "arguments": arguments})).await
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        match arguments {
+            Value::Object(arguments) => params = params.with_arguments(arguments),
+            Value::Null => {}
+            other => return Err(format!("the arguments of `{name}` must be a JSON object, not `{other}`")),
+        }
+        let result = self
+            .service
+            .peer()
+            .call_tool(params)
+            .await
+            .map_err(|e| format!("`tools/call` of `{name}` failed: {}", describe(&e)))?;
+        serde_json::to_value(result).map_err(|e| format!("`tools/call` of `{name}`: {e}"))
     }
 
-    /// Ends a 2025-era session (DELETE), so the server frees it; 2026-07-28 has nothing to end.
+    /// Ends the session: a 2025-era one is deleted on the server (DELETE), so the server frees it;
+    /// 2026-07-28 has nothing to end.
     pub async fn close(self) {
-        if let Some(id) = &self.id {
-            let _ = self.client.delete(&self.url).header("mcp-session-id", id).send().await;
-        }
-    }
-
-    async fn request(&mut self, method: &str, mut params: Value) -> Result<Value, String> {
-        let id = self.next;
-        self.next += 1;
-        if self.era == Era::Modern {
-            let meta = json!({
-                META_VERSION: MODERN,
-                "io.modelcontextprotocol/clientInfo": {"name": "agui-dev", "version": env!("CARGO_PKG_VERSION")},
-                "io.modelcontextprotocol/clientCapabilities": {},
-            });
-            if let Some(object) = params.as_object_mut() {
-                object.insert("_meta".to_owned(), meta);
-            }
-        }
-        let name =
-            (method == "tools/call").then(|| params.get("name").and_then(Value::as_str).unwrap_or("").to_owned());
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let body = self.post(method, name.as_deref(), &message).await?;
-        // The answer is JSON or a small SSE stream carrying the JSON-RPC response.
-        let message = if body.trim_start().starts_with('{') {
-            serde_json::from_str::<Value>(&body).map_err(|e| format!("`{method}`: {e}"))?
-        } else {
-            crate::kinds::agui::events::parse_sse(&body)?
-                .into_iter()
-                .find(|m| m.get("id").and_then(Value::as_u64) == Some(id))
-                .ok_or_else(|| format!("`{method}` got no response"))?
-        };
-        if let Some(error) = message.get("error") {
-            return Err(format!("`{method}` failed: {error}"));
-        }
-        message.get("result").cloned().ok_or_else(|| format!("`{method}` returned no result"))
-    }
-
-    async fn post(&mut self, method: &str, tool: Option<&str>, message: &Value) -> Result<String, String> {
-        let mut request = self
-            .client
-            .post(&self.url)
-            .header("Accept", ACCEPT)
-            .header("Content-Type", "application/json")
-            .body(message.to_string());
-        match &self.era {
-            Era::Modern => {
-                request = request.header("MCP-Protocol-Version", MODERN).header("Mcp-Method", method);
-                if let Some(tool) = tool {
-                    request = request.header("Mcp-Name", tool);
-                }
-            }
-            Era::Legacy(version) => {
-                if let Some(id) = &self.id {
-                    request = request.header("mcp-session-id", id).header("mcp-protocol-version", version);
-                }
-            }
-        }
-        let response = request.send().await.map_err(|e| format!("POST {}: {e}", self.url))?;
-        let status = response.status();
-        if let Some(id) = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
-            self.id = Some(id.to_owned());
-        }
-        let what = format!("the answer of POST {} (`{method}`)", self.url);
-        let body = crate::http::read_body(response, MAX_MCP_BODY, &what).await?;
-        if !status.is_success() {
-            return Err(format!("POST {} answered {status}: {}", self.url, body.chars().take(200).collect::<String>()));
-        }
-        Ok(body)
+        let _ = self.service.cancel().await;
     }
 }
 
-/// Whether a `server/discover` result lists the revision agui-dev speaks.
-fn offers_modern(result: &Value) -> bool {
-    result
-        .get("supportedVersions")
-        .and_then(Value::as_array)
-        .is_some_and(|versions| versions.iter().any(|v| v.as_str() == Some(MODERN)))
+/// Why opening failed: when both eras were tried, what each answered.
+fn opening(error: &ClientInitializeError) -> String {
+    match error {
+        ClientInitializeError::LegacyFallbackFailed { discover, fallback } => format!(
+            "neither protocol era works: {MODERN}: {}; 2025 era: {}",
+            describe(discover.as_ref()),
+            describe(fallback.as_ref())
+        ),
+        other => describe(other),
+    }
+}
+
+/// An rmcp error as one line: through rmcp's wrappers (a transport error in a worker's quit
+/// reason in a service or lifecycle error, whose texts repeat each other and name Rust types) to
+/// what happened, then its causes; the size cap in agui-dev's words.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(error) = error.downcast_ref::<ClientInitializeError>() {
+        match error {
+            ClientInitializeError::TransportError { error, context } => {
+                return format!("{}, when {context}", describe(error));
+            }
+            ClientInitializeError::JsonRpcError(data) => return answered(data),
+            _ => {}
+        }
+    }
+    match error.downcast_ref::<ServiceError>() {
+        Some(ServiceError::TransportSend(error)) => return describe(error),
+        Some(ServiceError::McpError(data)) => return answered(data),
+        _ => {}
+    }
+    if let Some(error) = error.downcast_ref::<DynamicTransportError>() {
+        return describe(error.error.as_ref());
+    }
+    if let Some(WorkerQuitReason::Fatal { error, .. }) = error.downcast_ref::<WorkerQuitReason<HttpError>>() {
+        return describe(error);
+    }
+    match error.downcast_ref::<HttpError>() {
+        Some(HttpError::ResponseBodyTooLarge { max_size }) => {
+            return format!(
+                "the answer is longer than {} (the most agui-dev reads of it); stopped reading",
+                crate::http::size(*max_size)
+            );
+        }
+        Some(HttpError::Client(error)) => return describe(error),
+        _ => {}
+    }
+    let mut said: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(error) = next {
+        let text = error.to_string();
+        if !said.iter().any(|earlier| earlier.contains(&text)) {
+            said.push(text);
+        }
+        next = error.source();
+    }
+    said.join(": ")
+}
+
+/// A JSON-RPC error the server answered.
+fn answered(error: &ErrorData) -> String {
+    format!("the server answered error {}: {}", error.code.0, error.message)
 }
 
 /// Arguments for a harmless call of a listed tool: `calculate` if the server has it, else the
@@ -247,14 +270,26 @@ mod tests {
     #[tokio::test]
     async fn an_answer_longer_than_the_cap_is_an_error_and_is_not_read_to_its_end() {
         let total = 2 * MAX_MCP_BODY;
-        let start: &[u8] = br#"{"jsonrpc":"2.0","id":1,"result":{"supportedVersions":[""#;
+        let start: &[u8] = br#"{"jsonrpc":"2.0","id":0,"result":{"supportedVersions":[""#;
         let (port, server) = endless::serve("HTTP/1.1 200 OK\r\nContent-Type: application/json", start, total);
         let error = Session::open(&crate::http::local_url(port, "/mcp")).await.err().unwrap();
-        let url = format!("http://127.0.0.1:{port}/mcp");
-        let expected = format!(
-            "the answer of POST {url} (`server/discover`) is longer than 16 MiB (the most agui-dev reads of it)"
-        );
-        assert!(error.contains(&expected), "{error}");
+        let expected = "the answer is longer than 16 MiB (the most agui-dev reads of it); stopped reading";
+        assert!(error.contains(expected), "{error}");
         assert!(endless::written(server).await < total, "the whole answer was read");
+    }
+
+    /// An SSE answer is read event by event: the `server/discover` result arrives in the first
+    /// event, and the session is open while the server is still sending (here, twice the cap
+    /// that a client reading the whole body first would have to hold).
+    #[tokio::test]
+    async fn an_sse_answer_is_used_as_it_arrives_not_when_it_ends() {
+        let total = 2 * MAX_MCP_BODY;
+        let start: &[u8] = b"data: {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"supportedVersions\":[\"2026-07-28\"],\
+            \"capabilities\":{\"tools\":{}},\"resultType\":\"complete\",\"ttlMs\":0,\"cacheScope\":\"private\"}}\n\n: ";
+        let (port, server) = endless::serve("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream", start, total);
+        let session = Session::open(&crate::http::local_url(port, "/mcp")).await.unwrap();
+        assert_eq!(session.era(), &Era::Modern);
+        session.close().await;
+        assert!(endless::written(server).await < total, "the whole stream was read before the answer was used");
     }
 }
