@@ -346,6 +346,11 @@ pub enum Provider {
     Gemini,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text).map_err(|_| format!("`{text}` is not a duration; write e.g. \"90s\" or \"5m\""))
+/// A `--timeout` that is not a duration.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a duration; write e.g. \"90s\" or \"5m\"")]
+pub struct NotADuration(String);
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, NotADuration> {
+    humantime::parse_duration(text).map_err(|_| NotADuration(text.to_owned()))
 }

@@ -247,7 +247,7 @@ impl SmokeTest<'_> {
                     dir: &plan.dir,
                     secrets: &plan.secrets,
                 };
-                kind.smoke(test, target).await.map_err(SmokeError::Failed)
+                kind.smoke(test, target).await
             }
             SmokeTest::Browser { service, declared, path, probe } => {
                 browser::smoke(*probe, declared, service.port.unwrap_or(0), path).await

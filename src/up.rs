@@ -95,9 +95,8 @@ pub async fn foreground(cli: &Cli, args: &UpArgs) -> Result<()> {
 fn fresh(original: Arc<plan::Plan>) -> Fresh {
     Arc::new(move || {
         // Ports chosen for `port = "auto"` stay: a restart must not move a service.
-        let stack = crate::kinds::load_keeping(&original.stack_file, &watch::rules::auto_ports(&original))
-            .map_err(|e| e.render(false))?;
-        plan::build_again(&stack, &original).map(Arc::new).map_err(|e| e.render(false))
+        let stack = crate::kinds::load_keeping(&original.stack_file, &watch::rules::auto_ports(&original))?;
+        plan::build_again(&stack, &original).map(Arc::new)
     })
 }
 

@@ -414,7 +414,8 @@ fn a_silent_supervisor_is_named_by_its_pid_within_the_answer_limit() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"status"}}"#;
+    // A 2026-07-28 request: no handshake, its version and the client's capabilities in `_meta`.
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"status","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
     writeln!(mcp.stdin.take().unwrap(), "{call}").unwrap();
     let mcp_out = common::Captured::start(mcp.stdout.take().unwrap());
 

@@ -13,6 +13,21 @@ pub struct Unexpanded {
     pub unset: Option<String>,
 }
 
+/// Why `${services.NAME.port}` has no value.
+#[derive(Debug, thiserror::Error)]
+pub enum NoPort {
+    #[error("service `{0}` has no `port`")]
+    NoPort(String),
+    #[error("there is no service `{0}`")]
+    NoService(String),
+}
+
+impl From<NoPort> for Unexpanded {
+    fn from(error: NoPort) -> Self {
+        error.to_string().into()
+    }
+}
+
 impl From<String> for Unexpanded {
     fn from(message: String) -> Self {
         Unexpanded { message, hint: None, unset: None }
@@ -62,7 +77,7 @@ impl Own<'_> {
 pub fn expand(
     text: &str,
     var: &dyn Fn(&str) -> Option<String>,
-    port: &dyn Fn(&str) -> Result<u16, String>,
+    port: &dyn Fn(&str) -> Result<u16, NoPort>,
 ) -> Result<String, Unexpanded> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -126,7 +141,7 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         };
-        let port = |name: &str| if name == "api" { Ok(8080) } else { Err(format!("no `{name}`")) };
+        let port = |name: &str| if name == "api" { Ok(8080) } else { Err(super::NoPort::NoService(name.to_owned())) };
         expand(text, &var, &port).map_err(|e| e.message)
     }
 
@@ -150,7 +165,7 @@ mod tests {
             Some("export `MISSING`, add it to an env file, or write `${MISSING:-default}`")
         );
         assert_eq!(missing.unset.as_deref(), Some("MISSING"));
-        assert_eq!(run("${services.db.port}").unwrap_err(), "no `db`");
+        assert_eq!(run("${services.db.port}").unwrap_err(), "there is no service `db`");
         assert!(run("${services.api.host}").unwrap_err().contains("not a known reference"));
         assert!(run("${OPEN").unwrap_err().contains("without a closing"));
     }

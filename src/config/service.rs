@@ -49,8 +49,8 @@ impl Loader<'_> {
             |key: &str| own.var(key).or_else(|| self.process_env.get(key).or_else(|| file_env.get(key)).cloned());
         let port_of = |service: &str| match (shared.ports.get(service), shared.names.contains(&service)) {
             (Some(port), _) => Ok(*port),
-            (None, true) => Err(format!("service `{service}` has no `port`")),
-            (None, false) => Err(format!("there is no service `{service}`")),
+            (None, true) => Err(interpolate::NoPort::NoPort(service.to_owned())),
+            (None, false) => Err(interpolate::NoPort::NoService(service.to_owned())),
         };
         let expand = |text: &str, at: &Range<usize>| {
             interpolate::expand(text, &lookup, &port_of)

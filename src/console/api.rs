@@ -25,7 +25,7 @@ use crate::control::{Answer, Op};
 use crate::error::{Error, Result};
 use crate::http::HttpError;
 use crate::kinds::agui::client::Conversation;
-use crate::kinds::mcp::session::Session;
+use crate::kinds::mcp::session::{McpError, Session};
 use crate::kinds::{litellm, mcp};
 use crate::output::logfile;
 use crate::secret::redact;
@@ -46,11 +46,20 @@ pub enum ApiError {
     NoService(String),
     #[error("`{0}` has no port, so no URL")]
     NoUrl(String),
-    /// `why` is the MCP client's own words (`kinds::mcp::session` gives no typed error yet).
     #[error("cannot reach the MCP server `{name}` at {url}: {why}")]
-    Unreachable { name: String, url: String, why: String },
+    Unreachable {
+        name: String,
+        url: String,
+        #[source]
+        why: McpError,
+    },
     #[error("`{call}` on `{name}` failed: {why}")]
-    Mcp { call: String, name: String, why: String },
+    Mcp {
+        call: String,
+        name: String,
+        #[source]
+        why: McpError,
+    },
     #[error("the body must be {{\"name\", \"arguments\"}}: {0}")]
     Body(#[source] serde_json::Error),
     #[error(transparent)]
@@ -315,7 +324,7 @@ async fn mcp_tools(State(app): State<Arc<App>>) -> Response {
     app.json(&result.unwrap_or_else(|error| json!({"ok": false, "error": error.to_string()})))
 }
 
-fn unreachable(name: &str, url: &str, why: String) -> ApiError {
+fn unreachable(name: &str, url: &str, why: McpError) -> ApiError {
     ApiError::Unreachable { name: name.to_owned(), url: url.to_owned(), why }
 }
 

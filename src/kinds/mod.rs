@@ -57,6 +57,16 @@ pub enum SmokeError {
     /// A foreign-page probe that could not be made (`kinds::browser`).
     #[error("could not probe: {0}")]
     Unprobed(#[source] crate::http::HttpError),
+    /// No MCP session could be opened (`kinds::mcp::session`); the text says what each era answered.
+    #[error(transparent)]
+    McpOpen(#[from] mcp::session::McpError),
+    /// A request of an open MCP session failed, in the era named.
+    #[error("{era}: {source}")]
+    Mcp {
+        era: String,
+        #[source]
+        source: mcp::session::McpError,
+    },
     /// A command that could not be run to its end.
     #[error(transparent)]
     Run(#[from] crate::system::run::RunError),
@@ -169,8 +179,8 @@ pub trait Kind: Sync {
     }
 
     /// Runs smoke test `test` against a ready service; the text says what passed or failed.
-    fn smoke<'a>(&'a self, test: &'a str, _target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
-        Box::pin(async move { Err(format!("unknown smoke test `{test}`")) })
+    fn smoke<'a>(&'a self, test: &'a str, _target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, SmokeError>> {
+        Box::pin(async move { Err(SmokeError::Failed(format!("unknown smoke test `{test}`"))) })
     }
 
     /// `export`: the kind's own image for `service`. `None` builds it like any other service

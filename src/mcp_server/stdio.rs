@@ -143,13 +143,13 @@ async fn read(
                     crate::http::size(MAX_LINE)
                 );
                 out.status(Level::Warn, format!("agui-dev mcp: {text}")).await;
-                reply(&out, error(Value::Null, INVALID_REQUEST, text)).await;
+                reply(&out, error(Value::Null, INVALID_REQUEST, text).answer()).await;
                 continue;
             }
             Ok(Line::NotUtf8) => {
                 // Say so and read on, as for any bad line.
                 out.status(Level::Warn, "agui-dev mcp: an input line is not UTF-8").await;
-                reply(&out, error(Value::Null, PARSE_ERROR, "unreadable line: not UTF-8")).await;
+                reply(&out, error(Value::Null, PARSE_ERROR, "unreadable line: not UTF-8").answer()).await;
                 continue;
             }
             Err(err) => {
@@ -163,8 +163,8 @@ async fn read(
         let message = match parse(&line) {
             Ok(Some(message)) => message,
             Ok(None) => continue,
-            Err(answer) => {
-                reply(&out, answer).await;
+            Err(refused) => {
+                reply(&out, refused.answer()).await;
                 continue;
             }
         };
@@ -193,7 +193,7 @@ async fn read(
 
 /// One line: a message for rmcp, nothing (a malformed notification or a stray answer, which get
 /// no answer), or the JSON-RPC error to answer it with.
-fn parse(line: &str) -> Result<Option<ClientJsonRpcMessage>, String> {
+fn parse(line: &str) -> Result<Option<ClientJsonRpcMessage>, Refused> {
     let message: Value =
         serde_json::from_str(line).map_err(|err| error(Value::Null, PARSE_ERROR, format!("parse error: {err}")))?;
     let Some(object) = message.as_object() else {
@@ -241,10 +241,26 @@ fn fits(method: &str, params: Value) -> Result<(), serde_json::Error> {
     }
 }
 
-fn error(id: Value, code: i64, message: impl Into<String>) -> String {
-    let mut answer = json!({"jsonrpc": "2.0", "error": {"code": code, "message": message.into()}});
-    answer["id"] = id;
-    answer.to_string()
+/// A line refused before rmcp sees it, with the JSON-RPC error that answers it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Refused {
+    id: Value,
+    code: i64,
+    message: String,
+}
+
+impl Refused {
+    /// The JSON-RPC error line that answers the refused one.
+    fn answer(&self) -> String {
+        let mut answer = json!({"jsonrpc": "2.0", "error": {"code": self.code, "message": self.message}});
+        answer["id"] = self.id.clone();
+        answer.to_string()
+    }
+}
+
+fn error(id: Value, code: i64, message: impl Into<String>) -> Refused {
+    Refused { id, code, message: message.into() }
 }
 
 async fn reply(out: &Out, line: String) {

@@ -23,7 +23,7 @@ use crate::plan::Plan;
 use crate::system::listening;
 
 /// Builds the plan again from the stack file and env files, for `restart`.
-pub type Fresh = Arc<dyn Fn() -> Result<Arc<Plan>, String> + Send + Sync>;
+pub type Fresh = Arc<dyn Fn() -> crate::error::Result<Arc<Plan>> + Send + Sync>;
 
 /// What the server needs besides the control handle.
 pub struct Context {
@@ -251,7 +251,7 @@ pub async fn answer(op: Op, context: &Context) -> Answer {
         },
         Op::Restart { services, deps } => match (context.fresh)() {
             Ok(fresh) => done(control.restart_with(fresh, &services, deps).await),
-            Err(error) => Answer::error(error),
+            Err(error) => Answer::error(error.render(false)),
         },
         Op::Stop { services } => done(control.stop(&services).await),
         Op::Start { services } => done(control.start(&services).await),

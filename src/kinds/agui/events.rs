@@ -24,6 +24,11 @@ pub fn run_input(prompt: &str) -> String {
 pub const MAX_SSE_EVENT: usize = 16 * 1024 * 1024;
 
 /// Why an SSE body could not be read as AG-UI events.
+/// What is wrong with a field of an event, in words for the rule's finding.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
 #[derive(Debug, thiserror::Error)]
 pub enum SseError {
     #[error(

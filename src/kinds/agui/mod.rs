@@ -87,13 +87,13 @@ impl Kind for Agui {
         vec![("HOST", "0.0.0.0".to_owned()), ("AGUI_ALLOWED_HOSTS", host.to_owned())]
     }
 
-    fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
-        Box::pin(async move { smoke_run(&target).await.map_err(|e| e.to_string()) })
+    fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, SmokeError>> {
+        Box::pin(smoke_run(target))
     }
 }
 
 /// One run asking for a short sentence, its stream checked against the rules.
-async fn smoke_run(target: &SmokeTarget<'_>) -> Result<String, SmokeError> {
+async fn smoke_run(target: SmokeTarget<'_>) -> Result<String, SmokeError> {
     let url = local_url(target.port, RUN);
     let request = format!("POST {url}");
     let response = target

@@ -16,6 +16,7 @@
 
 use serde_json::{Map, Value};
 
+use super::events::Malformed;
 use super::steps::Steps;
 use super::subagents::Subagents;
 
@@ -261,10 +262,10 @@ impl Validator {
             ));
         }
         if let Some(outcome) = event.get("outcome") {
-            check_outcome(outcome).map_err(|why| ("agui.finished-outcome", why))?;
+            check_outcome(outcome).map_err(|why| ("agui.finished-outcome", why.to_string()))?;
         }
         if let Some(usage) = event.get("usage") {
-            check_usage(usage).map_err(|why| ("agui.finished-usage", why))?;
+            check_usage(usage).map_err(|why| ("agui.finished-usage", why.to_string()))?;
         }
         self.state = State::Finished;
         Ok(())
@@ -415,34 +416,35 @@ fn text(event: &Map<String, Value>, name: &str) -> String {
 
 /// `{type:"success"}` (optional `pendingToolCallIds`), `{type:"interrupt", interrupts:[…≥1]}` or
 /// `{type:"cancelled"}`.
-fn check_outcome(outcome: &Value) -> Result<(), String> {
-    let object = outcome.as_object().ok_or_else(|| format!("`outcome` is not an object: {outcome}"))?;
+fn check_outcome(outcome: &Value) -> Result<(), Malformed> {
+    let object = outcome.as_object().ok_or_else(|| Malformed(format!("`outcome` is not an object: {outcome}")))?;
     match object.get("type").and_then(Value::as_str) {
         Some("success") => match object.get("pendingToolCallIds") {
             None => Ok(()),
             Some(Value::Array(ids)) if ids.iter().all(Value::is_string) => Ok(()),
-            Some(other) => Err(format!("`outcome.pendingToolCallIds` is not a list of ids: {other}")),
+            Some(other) => Err(Malformed(format!("`outcome.pendingToolCallIds` is not a list of ids: {other}"))),
         },
         Some("interrupt") => match object.get("interrupts").and_then(Value::as_array) {
             Some(list) if !list.is_empty() => Ok(()),
-            _ => Err("an `interrupt` outcome needs a non-empty `interrupts` list".to_owned()),
+            _ => Err(Malformed("an `interrupt` outcome needs a non-empty `interrupts` list".to_owned())),
         },
         Some("cancelled") => Ok(()),
-        other => Err(format!(
+        other => Err(Malformed(format!(
             "`outcome.type` is {}, not `success`, `interrupt` or `cancelled`",
             other.map_or_else(|| "missing".to_owned(), |t| format!("`{t}`"))
-        )),
+        ))),
     }
 }
 
 /// A list of objects whose token counts (`…Tokens`) are non-negative integers.
-fn check_usage(usage: &Value) -> Result<(), String> {
-    let entries = usage.as_array().ok_or_else(|| format!("`usage` is not a list of entries: {usage}"))?;
+fn check_usage(usage: &Value) -> Result<(), Malformed> {
+    let entries = usage.as_array().ok_or_else(|| Malformed(format!("`usage` is not a list of entries: {usage}")))?;
     for (at, entry) in entries.iter().enumerate() {
-        let entry: &Map<String, Value> = entry.as_object().ok_or_else(|| format!("`usage[{at}]` is not an object"))?;
+        let entry: &Map<String, Value> =
+            entry.as_object().ok_or_else(|| Malformed(format!("`usage[{at}]` is not an object")))?;
         for (name, value) in entry.iter().filter(|(name, _)| name.ends_with("Tokens")) {
             if value.as_u64().is_none() {
-                return Err(format!("`usage[{at}].{name}` is {value}, not a non-negative integer"));
+                return Err(Malformed(format!("`usage[{at}].{name}` is {value}, not a non-negative integer")));
             }
         }
     }

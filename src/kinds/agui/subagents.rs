@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use super::events::Malformed;
+
 /// Subagent invocations started and not yet ended in this run, and those that ended in it. Both
 /// are per run: the 1.0.0 verifier forgets them at `RUN_STARTED`, and a suspended subagent may be
 /// continued (started again under its id) by a later run.
@@ -83,7 +85,7 @@ impl Subagents {
             return Err(("agui.subagent-end-open", format!("`{kind}` for subagent `{id}`, {why}")));
         };
         if let Some(outcome) = event.get("outcome") {
-            check_outcome(outcome).map_err(|why| ("agui.subagent-finished-outcome", why))?;
+            check_outcome(outcome).map_err(|why| ("agui.subagent-finished-outcome", why.to_string()))?;
         }
         let id = self.active.remove(at);
         self.ended.push(id);
@@ -93,18 +95,18 @@ impl Subagents {
 
 /// `{type:"success"}` or `{type:"suspended"}` with optional `interruptIds` (strings). Not the run's
 /// outcomes: a subagent is never `interrupt` or `cancelled` (the 1.0.0 verifier names the two).
-fn check_outcome(outcome: &Value) -> Result<(), String> {
-    let object = outcome.as_object().ok_or_else(|| format!("`outcome` is not an object: {outcome}"))?;
+fn check_outcome(outcome: &Value) -> Result<(), Malformed> {
+    let object = outcome.as_object().ok_or_else(|| Malformed(format!("`outcome` is not an object: {outcome}")))?;
     match object.get("type").and_then(Value::as_str) {
         Some("success") => Ok(()),
         Some("suspended") => match object.get("interruptIds") {
             None => Ok(()),
             Some(Value::Array(ids)) if ids.iter().all(Value::is_string) => Ok(()),
-            Some(other) => Err(format!("`outcome.interruptIds` is not a list of interrupt ids: {other}")),
+            Some(other) => Err(Malformed(format!("`outcome.interruptIds` is not a list of interrupt ids: {other}"))),
         },
-        other => Err(format!(
+        other => Err(Malformed(format!(
             "a subagent's `outcome.type` is {}, not `success` or `suspended`",
             other.map_or_else(|| "missing".to_owned(), |t| format!("`{t}`"))
-        )),
+        ))),
     }
 }

@@ -235,13 +235,12 @@ impl Kind for Litellm {
         &["readiness", "completion"]
     }
 
-    fn smoke<'a>(&'a self, test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
+    fn smoke<'a>(&'a self, test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, SmokeError>> {
         Box::pin(async move {
-            let verdict = match test {
+            match test {
                 "readiness" => readiness(&target).await,
                 _ => completion(&target).await,
-            };
-            verdict.map_err(|e| e.to_string())
+            }
         })
     }
 

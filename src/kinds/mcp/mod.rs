@@ -7,7 +7,7 @@ pub mod session;
 
 use std::time::Duration;
 
-use super::{Defaults, Kind, LocalBoxFuture, SmokeTarget, Wiring, clip, loopback_host};
+use super::{Defaults, Kind, LocalBoxFuture, SmokeError, SmokeTarget, Wiring, clip, loopback_host};
 use crate::config::{KindName, Probe, Service, Stack};
 use crate::diagnosis::{Area, CheckId, Diagnosis};
 use crate::error::Result;
@@ -85,14 +85,16 @@ impl Kind for Mcp {
         ]
     }
 
-    fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, String>> {
+    fn smoke<'a>(&'a self, _test: &'a str, target: SmokeTarget<'a>) -> LocalBoxFuture<'a, Result<String, SmokeError>> {
         Box::pin(async move {
             let mut session = session::Session::open(&local_url(target.port, PATH)).await?;
             let era = session.era().clone();
-            let tools = session.tools().await.map_err(|e| format!("{era}: {e}"))?;
-            let (name, arguments) = session::pick_call(&tools)
-                .ok_or_else(|| format!("{era}: the server lists no tool that can be called without arguments"))?;
-            let answer = session.call(&name, arguments).await.map_err(|e| format!("{era}: {e}"))?;
+            let in_era = |source| SmokeError::Mcp { era: era.to_string(), source };
+            let tools = session.tools().await.map_err(in_era)?;
+            let (name, arguments) = session::pick_call(&tools).ok_or_else(|| {
+                SmokeError::Failed(format!("{era}: the server lists no tool that can be called without arguments"))
+            })?;
+            let answer = session.call(&name, arguments).await.map_err(in_era)?;
             session.close().await;
             let names: Vec<&str> = tools.iter().map(|(n, _)| n.as_str()).collect();
             Ok(format!("{era}: {} tools ({}); `{name}` answered {}", tools.len(), names.join(", "), clip(&answer)))

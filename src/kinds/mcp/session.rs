@@ -80,10 +80,40 @@ pub struct Session {
     era: Era,
 }
 
+/// Why a conversation with an MCP server failed. `Display` is the sentence a report shows; the
+/// rmcp error it came from stays the source.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    /// agui-dev's HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] crate::http::HttpError),
+    /// Neither handshake worked; when both eras were tried, the text says what each answered.
+    #[error("{}", opening(.0))]
+    Open(#[source] Box<ClientInitializeError>),
+    #[error("the server answered neither `server/discover` nor `initialize`")]
+    NoHandshake,
+    /// A request that failed on the way or was answered with a JSON-RPC error.
+    #[error("{request} failed: {}", describe(.source))]
+    Request {
+        request: String,
+        #[source]
+        source: ServiceError,
+    },
+    /// An answer agui-dev will not follow further (a repeated cursor, too many pages) or cannot
+    /// turn into JSON.
+    #[error("{0}")]
+    Answer(String),
+    #[error("the arguments of `{tool}` must be a JSON object, not `{arguments}`")]
+    Arguments { tool: String, arguments: Value },
+    /// The tool ran and said it failed (`isError`).
+    #[error("tool `{tool}` answered an error: {text}")]
+    Tool { tool: String, text: String },
+}
+
 impl Session {
     /// Opens a session: `server/discover` (2026-07-28), else `initialize` and
     /// `notifications/initialized` (2025 era). The error names what failed.
-    pub async fn open(url: &str) -> Result<Session, String> {
+    pub async fn open(url: &str) -> Result<Session, McpError> {
         let client = crate::http::local_client(REQUEST_TIMEOUT)?;
         let config = StreamableHttpClientTransportConfig::with_uri(url)
             .max_json_response_size(MAX_MCP_BODY)
@@ -97,12 +127,12 @@ impl Session {
             preferred_versions: vec![ProtocolVersion::V_2026_07_28],
             legacy_version: Some(ProtocolVersion::V_2025_11_25),
         };
-        let service = me.serve_with_lifecycle(transport, lifecycle).await.map_err(|e| opening(&e))?;
+        let service = me.serve_with_lifecycle(transport, lifecycle).await.map_err(|e| McpError::Open(Box::new(e)))?;
         let version = service.peer_info().map(|info| info.protocol_version.clone());
         let era = match version {
             Some(version) if !version.has_initialize() => Era::Modern,
             Some(version) => Era::Legacy(version.to_string()),
-            None => return Err("the server answered neither `server/discover` nor `initialize`".to_owned()),
+            None => return Err(McpError::NoHandshake),
         };
         Ok(Session { service, era })
     }
@@ -113,32 +143,34 @@ impl Session {
 
     /// The server's tools as it describes them (name, title, description, input schema, …), every
     /// page of them: `tools/list` is asked again with each `nextCursor` until there is none.
-    pub async fn list_tools(&mut self) -> Result<Vec<Value>, String> {
+    pub async fn list_tools(&mut self) -> Result<Vec<Value>, McpError> {
         let mut tools = Vec::new();
         let mut cursors = HashSet::new();
         let mut cursor = None;
         for page in 1..=MAX_PAGES {
             let params = cursor.take().map(|cursor| PaginatedRequestParams::default().with_cursor(Some(cursor)));
-            let listed = self.service.peer().list_tools(params).await.map_err(|e| {
-                let at = if page == 1 { String::new() } else { format!(" (page {page})") };
-                format!("`tools/list`{at} failed: {}", describe(&e))
+            let listed = self.service.peer().list_tools(params).await.map_err(|source| {
+                let request = if page == 1 { "`tools/list`".to_owned() } else { format!("`tools/list` (page {page})") };
+                McpError::Request { request, source }
             })?;
             for tool in listed.tools {
-                tools.push(serde_json::to_value(tool).map_err(|e| format!("`tools/list`: {e}"))?);
+                tools.push(serde_json::to_value(tool).map_err(|e| McpError::Answer(format!("`tools/list`: {e}")))?);
             }
             let Some(next) = listed.next_cursor else { return Ok(tools) };
             if !cursors.insert(next.clone()) {
-                return Err(format!(
+                return Err(McpError::Answer(format!(
                     "`tools/list` handed out the cursor `{next}` a second time (at page {page}); stopped"
-                ));
+                )));
             }
             cursor = Some(next);
         }
-        Err(format!("`tools/list` has more than {MAX_PAGES} pages (the most agui-dev reads); stopped"))
+        Err(McpError::Answer(format!(
+            "`tools/list` has more than {MAX_PAGES} pages (the most agui-dev reads); stopped"
+        )))
     }
 
     /// The names of the server's tools, with their input schemas.
-    pub async fn tools(&mut self) -> Result<Vec<(String, Value)>, String> {
+    pub async fn tools(&mut self) -> Result<Vec<(String, Value)>, McpError> {
         let tools = self.list_tools().await?;
         Ok(tools
             .iter()
@@ -149,7 +181,7 @@ impl Session {
     }
 
     /// Calls a tool and returns its text content; a result marked `isError` is an error.
-    pub async fn call(&mut self, name: &str, arguments: Value) -> Result<String, String> {
+    pub async fn call(&mut self, name: &str, arguments: Value) -> Result<String, McpError> {
         let result = self.call_result(name, arguments).await?;
         let text: Vec<&str> = result
             .get("content")
@@ -157,27 +189,27 @@ impl Session {
             .map(|c| c.iter().filter_map(|part| part.get("text").and_then(Value::as_str)).collect())
             .unwrap_or_default();
         if result.get("isError").and_then(Value::as_bool) == Some(true) {
-            return Err(format!("tool `{name}` answered an error: {}", text.join(" ")));
+            return Err(McpError::Tool { tool: name.to_owned(), text: text.join(" ") });
         }
         Ok(text.join(" "))
     }
 
     /// Calls a tool and returns its whole `CallToolResult` (content, `structuredContent`,
     /// `isError`) as the server sent it, for a caller that passes it on.
-    pub async fn call_result(&mut self, name: &str, arguments: Value) -> Result<Value, String> {
+    pub async fn call_result(&mut self, name: &str, arguments: Value) -> Result<Value, McpError> {
         let mut params = CallToolRequestParams::new(name.to_owned());
         match arguments {
             Value::Object(arguments) => params = params.with_arguments(arguments),
             Value::Null => {}
-            other => return Err(format!("the arguments of `{name}` must be a JSON object, not `{other}`")),
+            other => return Err(McpError::Arguments { tool: name.to_owned(), arguments: other }),
         }
         let result = self
             .service
             .peer()
             .call_tool(params)
             .await
-            .map_err(|e| format!("`tools/call` of `{name}` failed: {}", describe(&e)))?;
-        serde_json::to_value(result).map_err(|e| format!("`tools/call` of `{name}`: {e}"))
+            .map_err(|source| McpError::Request { request: format!("`tools/call` of `{name}`"), source })?;
+        serde_json::to_value(result).map_err(|e| McpError::Answer(format!("`tools/call` of `{name}`: {e}")))
     }
 
     /// Ends the session: a 2025-era one is deleted on the server (DELETE), so the server frees it;
@@ -274,7 +306,7 @@ mod tests {
         let (port, server) = endless::serve("HTTP/1.1 200 OK\r\nContent-Type: application/json", start, total);
         let error = Session::open(&crate::http::local_url(port, "/mcp")).await.err().unwrap();
         let expected = "the answer is longer than 16 MiB (the most agui-dev reads of it); stopped reading";
-        assert!(error.contains(expected), "{error}");
+        assert!(error.to_string().contains(expected), "{error}");
         assert!(endless::written(server).await < total, "the whole answer was read");
     }
 
