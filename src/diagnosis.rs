@@ -4,7 +4,7 @@
 //! Every check id belongs to an `Area`, and the human report walks `Area::ALL`: a finding cannot
 //! fall out of the report, because its area is a type, not a prefix looked up in a list. The
 //! ids are constants next to the checks that make them; `docs/doctor.md` lists them all, and a
-//! test in `commands::doctor` keeps the two in line.
+//! test in `doctor` keeps the two in line.
 
 /// Where a check belongs; the human report shows areas in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
