@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::LazyLock;
 
 use agui_dev::config::{KindKeys, KindName, KindTable, Probe, Service, Stack, keys_of};
@@ -259,17 +259,6 @@ fn code_of(path: &Path) -> String {
     text.lines().filter(|line| !line.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
 }
 
-/// `path` itself when it is a Rust file, else the Rust files under it.
-fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path).unwrap() {
-            rust_files(&entry.unwrap().path(), out);
-        }
-    } else if path.extension().is_some_and(|e| e == "rs") {
-        out.push(path.to_owned());
-    }
-}
-
 /// The "A service kind" section of the contributors' docs: (the number of files it claims, the
 /// paths it names: those under `src/` or `docs/`, and `README.md`).
 fn kind_section(root: &Path) -> (usize, Vec<String>) {
@@ -345,7 +334,7 @@ fn the_docs_list_the_files_a_kind_touches() {
     let src = root.join("src");
     let mut files = Vec::new();
     for generic in ["config", "plan.rs", "supervise", "ready.rs"] {
-        rust_files(&src.join(generic), &mut files);
+        common::rust_files(&src.join(generic), &mut files);
     }
     assert!(files.len() >= 8, "{files:?}");
     let mut leaks = Vec::new();
@@ -361,7 +350,7 @@ fn the_docs_list_the_files_a_kind_touches() {
 
     // A kind's type is added in one place: the registration.
     let mut all_files = Vec::new();
-    rust_files(&src, &mut all_files);
+    common::rust_files(&src, &mut all_files);
     for kind in &real {
         let kind_file = std::fs::read_to_string(src.join("kinds").join(kind).join("mod.rs")).unwrap();
         let type_name = kind_file.split("impl Kind for ").nth(1).unwrap().split_whitespace().next().unwrap();

@@ -3,8 +3,10 @@
 //! when a module under `src/` names (`crate::X`, or `super::X` reaching the crate root) a module
 //! of its own layer or of a layer above it.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `module -> layer`, from the ```text block of `src/lib.rs`.
 fn layer_table(lib: &str) -> BTreeMap<String, usize> {
@@ -109,17 +111,6 @@ fn sibling_imports(module_path: &[String], text: &str) -> Vec<String> {
     found
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// `src/supervise/process.rs` -> `["supervise", "process"]`; `src/config/mod.rs` -> `["config"]`.
 fn module_path(relative: &Path) -> Vec<String> {
     let mut parts: Vec<String> = relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
@@ -140,7 +131,7 @@ fn violations(src: &Path) -> Vec<String> {
         assert!(table.contains_key(module), "module `{module}` is not in the layer table of src/lib.rs");
     }
     let mut files = Vec::new();
-    rust_files(src, &mut files);
+    common::rust_files(src, &mut files);
     let mut bad = Vec::new();
     for file in files {
         let relative = file.strip_prefix(src).unwrap();
@@ -178,7 +169,7 @@ fn every_import_points_down_the_layers() {
 /// not a sibling: a parent declares its children, and children use what it re-exports.
 fn circles(src: &Path) -> Vec<String> {
     let mut files = Vec::new();
-    rust_files(src, &mut files);
+    common::rust_files(src, &mut files);
     let mut uses: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut texts = Vec::new();
     for file in &files {
@@ -258,7 +249,7 @@ fn the_scanner_sees_every_form_of_path() {
 fn only_system_reads_proc() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    common::rust_files(&src, &mut files);
     let mut bad = Vec::new();
     for file in files {
         let relative = file.strip_prefix(&src).unwrap();

@@ -3,26 +3,17 @@
 //! outside tests. Code is formatted by rustfmt, so a function ends at the first line that closes
 //! a brace at its own indentation.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 const MOST_LINES_IN_A_FILE: usize = 600;
 const MOST_LINES_IN_A_FUNCTION: usize = 80;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 fn sources() -> Vec<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    common::rust_files(&src, &mut files);
     files.sort();
     files
         .into_iter()

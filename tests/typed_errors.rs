@@ -3,7 +3,9 @@
 //! has its own error type implementing `std::error::Error` (docs/development.md, "Errors"); a
 //! string error loses its source and cannot be matched on.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 /// Files still on `String` errors while other work on them lands (issue 20): a path under `src/`,
 /// or a folder ending in `/`. The list only shrinks; it is empty once they are converted.
@@ -13,17 +15,6 @@ const NOT_YET_TYPED: &[&str] = &[];
 /// end is in one of them: `(file, text on the line)`. `Kind::smoke` is implemented in
 /// `kinds/mcp/mod.rs`; `Fresh` is built in `commands/up.rs`. They go with the files above.
 const BOUND_TO_NOT_YET: &[(&str, &str)] = &[];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The code of a file without its line comments and without the items under `#[cfg(test)]`,
 /// each blanked, so line numbers stay. Code is formatted by rustfmt: an item ends at the first
@@ -106,7 +97,7 @@ fn string_errors(code: &[&str]) -> Vec<(usize, String)> {
 /// `BOUND_TO_NOT_YET` that excuses nothing any more (its signature was converted).
 fn unexcused(src: &Path) -> (Vec<String>, Vec<String>) {
     let mut files = Vec::new();
-    rust_files(src, &mut files);
+    common::rust_files(src, &mut files);
     files.sort();
     let mut bad = Vec::new();
     let mut used = vec![false; BOUND_TO_NOT_YET.len()];

@@ -549,3 +549,15 @@ pub fn paged_mcp_stack(sdk: &str, port: u16) -> String {
          command = [\"node\", \"{root}/tests/fixtures/mcp-paged/server.mjs\"]\nport = {port}\nenv = {{ MCP_SDK = \"{sdk}\" }}\n"
     )
 }
+
+/// `path` itself when it is a Rust file, else the Rust files under it: what the source scans
+/// (`layers`, `sizes`, `typed_errors`, `kinds`) read.
+pub fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            rust_files(&entry.unwrap().path(), out);
+        }
+    } else if path.extension().is_some_and(|e| e == "rs") {
+        out.push(path.to_owned());
+    }
+}
