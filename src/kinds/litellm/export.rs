@@ -82,14 +82,10 @@ fn pinned_version(service: &Service) -> Result<String> {
     })
 }
 
-/// The pinned `litellm` version of a requirements file (`litellm==X` or `litellm[proxy]==X`).
-pub fn pin(requirements: &str) -> Option<String> {
-    requirements.lines().find_map(|line| {
-        let line = line.trim().trim_end_matches('\\').trim();
-        let (name, version) = line.split_once("==")?;
-        let name = name.split('[').next()?.trim();
-        (name.eq_ignore_ascii_case("litellm")).then(|| version.split([' ', ';']).next().unwrap_or("").to_owned())
-    })
+/// The pinned `litellm` version of a requirements file (`litellm==X` or `litellm[proxy]==X`), read
+/// as `setup` and doctor read it.
+fn pin(requirements: &str) -> Option<String> {
+    super::advisories::litellm_pin(requirements).map(|(_, version)| version)
 }
 
 /// The proxy's arguments inside its container: the image's entrypoint is `litellm`. It binds
