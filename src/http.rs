@@ -24,14 +24,6 @@ impl HttpError {
     }
 }
 
-/// For the callers still on `String` errors (`NOT_YET_TYPED` in tests/typed_errors.rs), whose
-/// `?` needs it; it goes once they are typed.
-impl From<HttpError> for String {
-    fn from(error: HttpError) -> String {
-        error.to_string()
-    }
-}
-
 /// A client whose requests each end within `timeout`.
 pub fn local_client(timeout: Duration) -> Result<reqwest::Client, HttpError> {
     reqwest::Client::builder().no_proxy().timeout(timeout).build().map_err(HttpError::Client)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, UpArgs};
 use crate::config;
-use crate::control::{self, Answer, Op};
+use crate::control::{self, Answer, ClientError, Op};
 use crate::error::{Error, Result};
 use crate::output::{Level, Style};
 use crate::plan;
@@ -126,25 +126,31 @@ pub async fn background(cli: &Cli, args: &UpArgs) -> Result<()> {
     let printer = crate::session::printer(cli, Style::LIVE, &[], None, Vec::new())?;
     let out = printer.out();
     let outcome = match wait_for_background(child, &dir).await {
-        (Some(true), _) => {
+        Background::Ended if only_tasks(&file, &args.services) => {
             let text = "every task completed; nothing is left running (`agui-dev logs` shows their output)";
             out.status(Level::Success, text.to_owned()).await;
             Ok(())
         }
-        (None, Some(answer)) => {
-            for s in answer.services.unwrap_or_default() {
+        Background::Ended => {
+            let text = "the background agui-dev stopped before the stack was ready (`agui-dev down`?); nothing is left \
+                        running (`agui-dev logs` shows the output)";
+            out.status(Level::Warn, text.to_owned()).await;
+            Ok(())
+        }
+        Background::Running(answer) => {
+            for s in answer.as_ref().and_then(|a| a.services.clone()).unwrap_or_default() {
                 if let Some(url) = s.url {
                     out.status(Level::Info, format!("  `{}`  {url}", s.name)).await;
                 }
             }
-            if let Some(console) = answer.console {
+            if let Some(console) = answer.and_then(|a| a.console.clone()) {
                 out.status(Level::Info, format!("console: {console}")).await;
             }
             let text = format!("the stack runs in the background (agui-dev pid {child_pid}); `agui-dev down` stops it");
             out.status(Level::Success, text).await;
             Ok(())
         }
-        _ => {
+        Background::Failed => {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
             let last: Vec<&str> = text.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
             Err(Error::failed("the stack did not start; nothing is left running").cause(format!(
@@ -184,10 +190,25 @@ fn spawn_background(cli: &Cli, args: &UpArgs, file: &Path, dir: &Path) -> Result
     Ok((child, log_path))
 }
 
-/// Waits until the background stack is ready, or the background agui-dev has ended: `Some(success)`
-/// when it ended (or is ending, after a failure), else the stack's `status`.
-async fn wait_for_background(mut child: std::process::Child, dir: &Path) -> (Option<bool>, Option<Answer>) {
-    let mut ended = loop {
+/// How the background agui-dev came out of its start.
+enum Background {
+    /// Ready and running, with its `status` when it answered one.
+    Running(Option<Box<Answer>>),
+    /// Ended with exit 0: nothing is left running.
+    Ended,
+    /// A service failed, or it ended with an error: it stopped everything.
+    Failed,
+}
+
+/// Whether the services `up` starts (those named and what they depend on) are all tasks.
+fn only_tasks(file: &Path, services: &[String]) -> bool {
+    let plan = crate::kinds::load(file).and_then(|stack| plan::build(&stack, services));
+    plan.is_ok_and(|plan| plan.services.iter().all(|s| s.task))
+}
+
+/// Waits until the background stack is ready, or the background agui-dev has ended.
+async fn wait_for_background(mut child: std::process::Child, dir: &Path) -> Background {
+    let ended = loop {
         if let Ok(Some(status)) = child.try_wait() {
             break Some(status.success());
         }
@@ -198,15 +219,28 @@ async fn wait_for_background(mut child: std::process::Child, dir: &Path) -> (Opt
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
-    // A run of tasks only ends by itself once they completed: its loop takes no request after
-    // that, so a `status` that fails here means the background agui-dev is exiting.
-    let status = if ended.is_none() { control::ask(dir, Op::Status).await.ok().filter(|a| a.ok) } else { None };
-    if ended.is_none() && status.is_none() {
-        let exit = tokio::task::spawn_blocking(move || child.wait().is_ok_and(|s| s.success()));
-        // Bounded: it has nothing left to stop, only its output to flush.
-        ended = Some(tokio::time::timeout(Duration::from_secs(30), exit).await.is_ok_and(|e| e.unwrap_or(false)));
-    } else if ended == Some(false) {
-        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    match ended {
+        Some(true) => return Background::Ended,
+        Some(false) => {
+            let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+            return Background::Failed;
+        }
+        None => {}
     }
-    (ended, status)
+    match control::ask(dir, Op::Status).await {
+        Ok(answer) if answer.ok => Background::Running(Some(Box::new(answer))),
+        // Busy or slow to answer: it was ready a moment ago, and still runs.
+        Err(ClientError::Silent { .. }) => Background::Running(None),
+        // A run of tasks only ends by itself once they completed, and then answers no request (or
+        // no longer listens): the background agui-dev is exiting. Bounded: it has nothing left to
+        // stop, only its output to flush; one that does not exit still runs.
+        _ => {
+            let exit = tokio::task::spawn_blocking(move || child.wait().is_ok_and(|s| s.success()));
+            match tokio::time::timeout(Duration::from_secs(30), exit).await {
+                Ok(Ok(true)) => Background::Ended,
+                Ok(_) => Background::Failed,
+                Err(_) => Background::Running(None),
+            }
+        }
+    }
 }

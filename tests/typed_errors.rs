@@ -7,15 +7,6 @@ mod common;
 
 use std::path::Path;
 
-/// Files still on `String` errors while other work on them lands (issue 20): a path under `src/`,
-/// or a folder ending in `/`. The list only shrinks; it is empty once they are converted.
-const NOT_YET_TYPED: &[&str] = &[];
-
-/// Signatures outside those files that must stay `String` until they convert, because the other
-/// end is in one of them: `(file, text on the line)`. `Kind::smoke` is implemented in
-/// `kinds/mcp/mod.rs`; `Fresh` is built in `commands/up.rs`. They go with the files above.
-const BOUND_TO_NOT_YET: &[(&str, &str)] = &[];
-
 /// The code of a file without its line comments and without the items under `#[cfg(test)]`,
 /// each blanked, so line numbers stay. Code is formatted by rustfmt: an item ends at the first
 /// line that closes a brace at the attribute's indentation, or at its first `;` when it has no
@@ -93,38 +84,30 @@ fn string_errors(code: &[&str]) -> Vec<(usize, String)> {
     found
 }
 
-/// Every string error the lists above do not excuse, as `src/file:line: text`; and each entry of
-/// `BOUND_TO_NOT_YET` that excuses nothing any more (its signature was converted).
-fn unexcused(src: &Path) -> (Vec<String>, Vec<String>) {
+/// Every string error outside test code, as `src/file:line: text`.
+fn string_errors_in(src: &Path) -> Vec<String> {
     let mut files = Vec::new();
     common::rust_files(src, &mut files);
     files.sort();
     let mut bad = Vec::new();
-    let mut used = vec![false; BOUND_TO_NOT_YET.len()];
     for file in files {
         let relative = file.strip_prefix(src).unwrap().display().to_string();
-        let not_yet = NOT_YET_TYPED.iter().any(|p| relative == *p || (p.ends_with('/') && relative.starts_with(p)));
-        if relative.ends_with("tests.rs") || not_yet {
+        if relative.ends_with("tests.rs") {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();
         let code = code_outside_tests(&text);
         for (line, found) in string_errors(&code) {
-            match BOUND_TO_NOT_YET.iter().position(|(f, on)| *f == relative && code[line - 1].contains(on)) {
-                Some(entry) => used[entry] = true,
-                None => bad.push(format!("src/{relative}:{line}: {found}")),
-            }
+            bad.push(format!("src/{relative}:{line}: {found}"));
         }
     }
-    let stale = BOUND_TO_NOT_YET.iter().zip(used).filter(|(_, used)| !used).map(|((f, on), _)| format!("{f}: {on}"));
-    (bad, stale.collect())
+    bad
 }
 
 #[test]
 fn no_string_errors_outside_tests() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let (bad, stale) = unexcused(&src);
-    assert!(stale.is_empty(), "remove from BOUND_TO_NOT_YET, they excuse nothing now:\n{}", stale.join("\n"));
+    let bad = string_errors_in(&src);
     assert!(
         bad.is_empty(),
         "`Result<_, String>` outside tests (give the layer's error type, with `thiserror`; see docs/development.md):\n{}",

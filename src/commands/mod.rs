@@ -1,6 +1,6 @@
 //! Thin handlers, one module per subcommand (the control socket's six share one): each takes its
 //! subcommand's clap `Args`, turns them into the call of the subsystem that does the work, and
-//! returns its `Error`. Only this layer knows about the process's exit code.
+//! returns its `Error`, which `lib::run` turns into the process's exit code.
 
 mod chat;
 mod check;

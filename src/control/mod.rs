@@ -2,7 +2,8 @@
 //! the run lock that makes one `up` per stack. The supervisor serves the protocol
 //! (`supervise::socket`); `status`, `restart`, the console and `agui-dev mcp` ask through it.
 //! `requests` are those commands for the terminal; `logs` reads what the stack wrote, running
-//! or not.
+//! or not; `stack` finds the stack's folder and the services whose logs it holds; `status` is
+//! `status` for people.
 
 pub mod client;
 pub mod lock;

@@ -5,27 +5,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::client::{self, ClientError};
+use super::client;
 use super::protocol::{Answer, Done, Op};
 use crate::cli::{Cli, RestartArgs, ServicesArgs, StatusArgs, WaitArgs};
 use crate::error::{Error, Result};
 use crate::output::{Level, Out, Printer, Style};
 
-fn not_running() -> Error {
-    Error::failed("no stack is running here")
-        .hint("start one with `agui-dev up` (or `agui-dev up -d` in the background)")
-}
-
 /// One request; an answer with `ok: false` becomes an error.
 async fn ask(dir: &Path, op: Op) -> Result<Answer> {
-    let answer = client::ask(dir, op).await.map_err(|err| match err {
-        ClientError::NotRunning => not_running(),
-        ClientError::Silent { after, pid } => {
-            let (message, hint) = ClientError::silent(after, pid);
-            Error::failed(message).hint(hint)
-        }
-        ClientError::Io(err) => Error::failed("cannot talk to the running stack").cause(err),
-    })?;
+    let answer = client::ask(dir, op).await?;
     if answer.ok {
         Ok(answer)
     } else {

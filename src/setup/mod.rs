@@ -14,7 +14,7 @@
 //! versions pinned with ==" for a dependency's extra (`httpx[http2]` from litellm), though the
 //! packages that extra brings are pinned. `pip check` then confirms that the pins fit together.
 //! For each service folder with a `package.json` and no `node_modules`: an install with the
-//! project's own package manager (`node_install`: `npm ci`, pnpm, yarn; workspaces at their root).
+//! project's own package manager (`node`: `npm ci`, pnpm, yarn; workspaces at their root).
 //! All steps run at once; a lock file keeps two agui-dev runs from installing into one venv.
 
 use std::path::{Path, PathBuf};

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Event;
-use super::state::Phase;
-pub use crate::control::{Done, ServiceStatus, Variables};
+
+use crate::control::{Done, Phase, ServiceStatus};
 use crate::plan::Plan;
 
 /// One service's phase, as the snapshot publishes it.

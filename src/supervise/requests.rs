@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use super::change::{self, changed_variables};
-use super::control::{ControlError, Done, Request, ServiceStatus, Suggestion, Variables};
+use super::control::{ControlError, Request, Suggestion};
 use super::state::{self, State};
 use super::{Outcome, Slot, Supervisor, edges};
+use crate::control::{Done, ServiceStatus, Variables};
 use crate::output::{Level, Msg};
 use crate::plan::{Plan, ServicePlan};
 

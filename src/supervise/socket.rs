@@ -1,5 +1,5 @@
-//! The control endpoint: a Unix socket at `.agui-dev/control.sock` next to the stack file, and
-//! its client. One JSON request per line, one JSON answer per line, both with `"version"`
+//! The control endpoint's server: a Unix socket at `.agui-dev/control.sock` next to the stack
+//! file (its client is `control::client`). One JSON request per line, one JSON answer per line, both with `"version"`
 //! (docs/control.md). Only the user who runs the stack may connect: the folder is 0700, the
 //! socket 0600, and each peer's uid is checked with SO_PEERCRED. A malformed or oversized request
 //! gets an error answer; nothing a client sends can stop the supervisor.
@@ -15,9 +15,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use super::control::{Control, ControlError, Done, ServiceStatus};
-use super::state::Phase;
+use super::control::{Control, ControlError};
 use crate::control::protocol::{Answer, MAX_CLIENTS, MAX_REQUEST, Op, Request, VERSION, path};
+use crate::control::{Done, Phase, ServiceStatus};
 use crate::output::{Level, Out, short};
 use crate::plan::Plan;
 use crate::system::listening;

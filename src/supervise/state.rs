@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::process::Running;
 use crate::config::Restart;
-pub use crate::control::Phase;
+use crate::control::Phase;
 use crate::system::reaper::ExitStatus;
 
 pub enum State {

@@ -228,7 +228,7 @@ impl Up {
         self.control.status().await.unwrap().into_iter().map(|s| (s.name, s.pid)).collect()
     }
 
-    async fn phase(&self, name: &str) -> super::state::Phase {
+    async fn phase(&self, name: &str) -> crate::control::Phase {
         self.control.status().await.unwrap().into_iter().find(|s| s.name == name).unwrap().state
     }
 
@@ -270,7 +270,7 @@ async fn restart_stops_dependents_first_and_leaves_the_others_running() {
     assert_ne!(after["c"], before["c"]);
     let status = stack.control.status().await.unwrap();
     let b = status.iter().find(|s| s.name == "b").unwrap();
-    assert_eq!((b.state, b.restarts), (super::state::Phase::Ready, 1));
+    assert_eq!((b.state, b.restarts), (crate::control::Phase::Ready, 1));
     assert!(matches!(stack.down().await, Outcome::Stopped));
 }
 
@@ -291,7 +291,7 @@ async fn restart_without_dependents_restarts_only_the_named() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stopped_service_stays_stopped_fails_nothing_and_starts_again_with_what_it_needs() {
-    use super::state::Phase;
+    use crate::control::Phase;
     let fake = Arc::new(Fake::default());
     let stack = up(chain(), fake.clone()).await;
     let logged = fake.log().len();
@@ -312,7 +312,7 @@ async fn a_stopped_service_stays_stopped_fails_nothing_and_starts_again_with_wha
 
 #[tokio::test(start_paused = true)]
 async fn a_restart_that_fails_to_start_is_reported_and_the_rest_keeps_running() {
-    use super::state::Phase;
+    use crate::control::Phase;
     let fake = Arc::new(Fake::default());
     let stack = up(chain(), fake.clone()).await;
     // The new definition waits for a line nobody prints, so the exit comes before ready.
@@ -345,7 +345,7 @@ async fn apply_restarts_what_changed_with_dependents_and_stops_what_was_removed(
     let done = stack.control.apply(fresh).await.unwrap();
     assert_eq!(done.restarted, ["b", "c"]);
     assert_eq!(done.stopped, ["d"]);
-    assert_eq!(done.variables, [super::control::Variables { service: "b".into(), names: vec!["API_KEY".into()] }]);
+    assert_eq!(done.variables, [crate::control::Variables { service: "b".into(), names: vec!["API_KEY".into()] }]);
     assert!(!format!("{done:?}").contains("new-secret-value"));
     let log = fake.log()[logged..].to_vec();
     assert!(
@@ -362,7 +362,7 @@ async fn apply_restarts_what_changed_with_dependents_and_stops_what_was_removed(
     let mut services = Arc::try_unwrap(again).ok().unwrap();
     services.services.insert(1, b);
     let done = stack.control.apply(Arc::new(services)).await.unwrap();
-    assert_eq!(done, super::control::Done::default());
+    assert_eq!(done, crate::control::Done::default());
     assert!(matches!(stack.down().await, Outcome::Stopped));
 }
 
@@ -375,7 +375,7 @@ async fn restart_with_a_fresh_plan_names_the_changed_variables() {
     fresh.services[3].env.insert("UNRELATED".into(), "x".into());
     let done = stack.control.restart_with(Arc::new(fresh), &names(&["a"]), false).await.unwrap();
     assert_eq!(done.restarted, ["a"]);
-    assert_eq!(done.variables, [super::control::Variables { service: "a".into(), names: vec!["GREETING".into()] }]);
+    assert_eq!(done.variables, [crate::control::Variables { service: "a".into(), names: vec!["GREETING".into()] }]);
     // Only the named service took the new definition: `d` was neither restarted nor changed.
     let again = stack.control.restart_with(chain(), &names(&["d"]), false).await.unwrap();
     assert!(again.variables.is_empty());
@@ -406,7 +406,7 @@ async fn a_removed_service_put_back_in_the_file_starts_again() {
     assert_eq!(stack.control.apply(without_d).await.unwrap().stopped, ["d"]);
     let done = stack.control.apply(chain()).await.unwrap();
     assert_eq!(done.started, ["d"]);
-    assert_eq!(stack.phase("d").await, super::state::Phase::Ready);
+    assert_eq!(stack.phase("d").await, crate::control::Phase::Ready);
     assert!(matches!(stack.down().await, Outcome::Stopped));
 }
 
@@ -421,7 +421,7 @@ async fn a_service_added_to_the_file_starts_after_what_it_needs() {
     let done = stack.control.apply(Arc::new(with_e)).await.unwrap();
     assert_eq!(done.started, ["e"]);
     assert!(done.restarted.is_empty() && done.stopped.is_empty(), "{done:?}");
-    assert_eq!(stack.phase("e").await, super::state::Phase::Ready);
+    assert_eq!(stack.phase("e").await, crate::control::Phase::Ready);
     assert_eq!(fake.log()[logged..], ["start e".to_owned()]);
     let after = stack.pids().await;
     for name in ["a", "b", "c", "d"] {

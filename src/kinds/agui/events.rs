@@ -40,14 +40,6 @@ pub enum SseError {
     NotJson { frame: String, source: serde_json::Error },
 }
 
-/// For `kinds/mcp/session.rs`, still on `String` errors (`NOT_YET_TYPED` in
-/// tests/typed_errors.rs), whose `?` needs it; it goes once that file is typed.
-impl From<SseError> for String {
-    fn from(error: SseError) -> String {
-        error.to_string()
-    }
-}
-
 /// The `data:` payloads of an SSE body, one per event (the lines of one event joined), unparsed:
 /// the rules decide what a frame that is not JSON means. An event over `MAX_SSE_EVENT` is an error.
 pub fn sse_frames(body: &str) -> Result<Vec<String>, SseError> {
