@@ -167,7 +167,7 @@ fn check_node_service(
     }
     let manifest = cwd.join("package.json");
     let text = std::fs::read_to_string(&manifest).ok()?;
-    let install = install_command(cwd);
+    let install = crate::setup::node::detect(cwd, &doctor.stack.dir).command_line();
     if !cwd.join("node_modules").is_dir() {
         found.fail(
             TOOLS_NODE_MODULES,
@@ -315,16 +315,4 @@ fn installed_versions(node_modules: &Path, package: &str) -> BTreeSet<String> {
     }
     versions.extend(packages.iter().filter_map(|p| version_in(&p.join("node_modules"))));
     versions
-}
-
-fn install_command(cwd: &Path) -> &'static str {
-    if cwd.join("pnpm-lock.yaml").exists() {
-        "pnpm install"
-    } else if cwd.join("yarn.lock").exists() {
-        "yarn install"
-    } else if cwd.join("package-lock.json").exists() {
-        "npm ci --include=dev"
-    } else {
-        "npm install --include=dev"
-    }
 }

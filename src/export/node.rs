@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::kinds::versions;
+use crate::setup::node::Manager;
 
 /// Node LTS lines with an official image, newest first. The newest one the `engines` range
 /// allows is chosen: that is what `node:<major>` resolves to and what gets security fixes longest.
@@ -56,15 +57,15 @@ pub enum PackageManager {
     NpmNoLock,
 }
 
+/// Read as `setup` reads it (`setup::node::detect`), within the folder that is the image's build
+/// context: a lockfile above it does not reach the image.
 pub fn package_manager(dir: &Path) -> PackageManager {
-    if dir.join("package-lock.json").is_file() {
-        PackageManager::Npm
-    } else if dir.join("pnpm-lock.yaml").is_file() {
-        PackageManager::Pnpm
-    } else if dir.join("yarn.lock").is_file() {
-        PackageManager::Yarn { berry: dir.join(".yarnrc.yml").is_file() }
-    } else {
-        PackageManager::NpmNoLock
+    let found = crate::setup::node::detect(dir, dir);
+    match (found.manager, found.locked) {
+        (Manager::Npm, true) => PackageManager::Npm,
+        (Manager::Pnpm, true) => PackageManager::Pnpm,
+        (Manager::Yarn, true) => PackageManager::Yarn { berry: dir.join(".yarnrc.yml").is_file() },
+        (_, false) => PackageManager::NpmNoLock,
     }
 }
 

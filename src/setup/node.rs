@@ -59,6 +59,18 @@ pub struct NodeInstall {
     pub pinned: Option<String>,
 }
 
+impl NodeInstall {
+    /// What a person types to install it, dev dependencies included (doctor's fixes).
+    pub fn command_line(&self) -> &'static str {
+        match (self.manager, self.locked) {
+            (Manager::Pnpm, _) => "pnpm install",
+            (Manager::Yarn, _) => "yarn install",
+            (Manager::Npm, true) => "npm ci --include=dev",
+            (Manager::Npm, false) => "npm install --include=dev",
+        }
+    }
+}
+
 /// The install a service folder needs: it has a `package.json` and no `node_modules`.
 pub fn needed(cwd: &Path, stack_dir: &Path) -> Option<NodeInstall> {
     if !cwd.join("package.json").is_file() || cwd.join("node_modules").is_dir() {
