@@ -1,7 +1,7 @@
 //! What a command starts from: the stack file the command line points at, loaded, and the printer
 //! set up for the command's kind of output.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::Cli;
 use crate::config::{self, Stack};
@@ -9,11 +9,18 @@ use crate::error::{Error, Result};
 use crate::output::{Colors, Printer, Settings, Style};
 use crate::secret::Secret;
 
-/// Finds and loads the stack file the command line points at.
-pub fn load_stack(cli: &Cli) -> Result<Stack> {
+/// The stack file the command line points at (`-f`, `$AGUI_DEV_FILE`, else the nearest
+/// `stack.toml` here or above), and the folder that holds it.
+pub fn stack_file(cli: &Cli) -> Result<(PathBuf, PathBuf)> {
     let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
     let path = config::discover(cli.file.as_deref(), &cwd)?;
-    crate::kinds::load(&path)
+    let dir = path.parent().map_or(cwd, Path::to_path_buf);
+    Ok((path, dir))
+}
+
+/// Finds and loads the stack file the command line points at.
+pub fn load_stack(cli: &Cli) -> Result<Stack> {
+    crate::kinds::load(&stack_file(cli)?.0)
 }
 
 /// Starts the printer for a command.

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{Cli, UpArgs};
-use crate::config;
 use crate::control::{self, Answer, ClientError, Op};
 use crate::error::{Error, Result};
 use crate::output::{Level, Style};
@@ -114,9 +113,7 @@ async fn kill_strays(launch: &launch::Launch) {
 /// `up -d`: starts `agui-dev up --detached-child` in its own session with its output in
 /// `.agui-dev/detached.log`, waits for the stack, prints the URLs and returns.
 pub async fn background(cli: &Cli, args: &UpArgs) -> Result<()> {
-    let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
-    let file = config::discover(cli.file.as_deref(), &cwd)?;
-    let dir = file.parent().map_or_else(|| cwd.clone(), Path::to_path_buf);
+    let (file, dir) = crate::session::stack_file(cli)?;
     if control::ask(&dir, Op::Status).await.is_ok() {
         return Err(Error::usage("this stack is already running")
             .hint("`agui-dev status` shows it, `agui-dev logs -f` follows its output, `agui-dev down` stops it"));

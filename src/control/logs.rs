@@ -9,13 +9,12 @@
 //! old one's last lines are shown. Size alone cannot tell: a new run may write more than the old
 //! file held within one poll.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
 use crate::cli::{Cli, LogsArgs};
-use crate::config;
 use crate::error::{Error, Result};
 use crate::output::logfile::{Logged, Tail};
 use crate::output::structured::{self, LogLevel};
@@ -45,9 +44,8 @@ impl Filter {
 /// Shows the logs `args` asks for; with `--follow`, keeps showing new lines until Ctrl-C.
 pub async fn show(cli: &Cli, args: &LogsArgs) -> Result<()> {
     let LogsArgs { services, follow, lines, since, grep, level, timestamps, json, raw } = args;
-    let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
-    let stack_file = config::discover(cli.file.as_deref(), &cwd)?;
-    let dir = stack_file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf).join(".agui-dev").join("logs");
+    let (stack_file, stack_dir) = crate::session::stack_file(cli)?;
+    let dir = super::stack::logs_dir(&stack_dir);
     let (names, secrets) = super::stack::services_and_secrets(&stack_file, &dir);
     let selected = super::stack::select(&names, services, &dir)?;
     let grep = match grep {

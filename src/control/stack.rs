@@ -10,9 +10,12 @@ use crate::secret::Secret;
 
 /// The running stack's folder (the stack file's), found as every command finds the stack file.
 pub fn stack_dir(cli: &Cli) -> Result<PathBuf> {
-    let cwd = std::env::current_dir().map_err(|err| Error::usage("cannot read the current folder").cause(err))?;
-    let path = crate::config::discover(cli.file.as_deref(), &cwd)?;
-    Ok(path.parent().map_or_else(|| cwd.clone(), Path::to_path_buf))
+    Ok(crate::session::stack_file(cli)?.1)
+}
+
+/// Where the printer of a run in `stack_dir` keeps each service's output.
+pub fn logs_dir(stack_dir: &Path) -> PathBuf {
+    stack_dir.join(".agui-dev").join("logs")
 }
 
 /// The services in the order `up` shows them (so each keeps its colour) and the secrets to hide.

@@ -36,9 +36,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cli::{Cli, McpArgs};
-use crate::config;
 use crate::error::{Error, Result};
-use crate::kinds;
 use crate::output::Level;
 use crate::plan;
 use crate::secret::Secret;
@@ -180,11 +178,7 @@ impl ServerHandler for Handler {
 /// The secrets every answer is cleaned of: the plan's (provider keys, the user's master key),
 /// else the secret-named variables of the environment.
 fn secrets(cli: &Cli) -> Vec<Secret> {
-    let plan = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| config::discover(cli.file.as_deref(), &cwd).ok())
-        .and_then(|path| kinds::load(&path).ok())
-        .and_then(|stack| plan::build(&stack, &[]).ok());
+    let plan = crate::session::load_stack(cli).and_then(|stack| plan::build(&stack, &[])).ok();
     if let Some(plan) = plan {
         return plan.secrets;
     }

@@ -11,13 +11,13 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use crate::cli::Cli;
-use crate::config::{self, KindName};
+use crate::config::KindName;
 use crate::control::{self, Answer, ClientError, Op};
 use crate::error::Error;
 use crate::kinds::agui::client;
 use crate::kinds::agui::rules::Finding;
 use crate::kinds::mcp::session::Session;
-use crate::kinds::{self, agui, mcp};
+use crate::kinds::{agui, mcp};
 use crate::output::logfile;
 use crate::plan::{self, Plan};
 
@@ -195,9 +195,7 @@ impl Server<'_> {
     }
 
     fn plan(&self) -> Result<Plan, Value> {
-        let cwd = std::env::current_dir().map_err(|e| failed(format!("cannot read the current folder: {e}")))?;
-        let path = config::discover(self.cli.file.as_deref(), &cwd).map_err(|e| failed(explain(&e)))?;
-        kinds::load(&path).and_then(|stack| plan::build(&stack, &[])).map_err(|e| failed(explain(&e)))
+        crate::session::load_stack(self.cli).and_then(|stack| plan::build(&stack, &[])).map_err(|e| failed(explain(&e)))
     }
 
     async fn status(&self) -> Value {
@@ -250,16 +248,11 @@ impl Server<'_> {
             Ok(grep) => grep,
             Err(e) => return failed(format!("`grep` is not a valid regular expression: {e}")),
         };
-        let cwd = match std::env::current_dir() {
-            Ok(cwd) => cwd,
-            Err(e) => return failed(format!("cannot read the current folder: {e}")),
-        };
-        let stack_file = match config::discover(self.cli.file.as_deref(), &cwd) {
-            Ok(path) => path,
+        let (stack_file, stack_dir) = match crate::session::stack_file(self.cli) {
+            Ok(found) => found,
             Err(e) => return failed(explain(&e)),
         };
-        let dir =
-            stack_file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf).join(".agui-dev").join("logs");
+        let dir = control::stack::logs_dir(&stack_dir);
         // Lines were redacted when they were written; the answer is redacted again on its way out.
         let (names, _) = control::stack::services_and_secrets(&stack_file, &dir);
         let asked: Vec<String> = service.into_iter().collect();
