@@ -159,6 +159,10 @@ pub struct UpArgs {
     /// Serve the dev console even when `CI` is set or the stack file turns it off.
     #[arg(long)]
     pub console: bool,
+    /// Do not receive traces: no `OTEL_*` variables for the services (also `[traces] enabled =
+    /// false`).
+    #[arg(long)]
+    pub no_traces: bool,
     /// Internal: this is the background agui-dev of `up -d`.
     #[arg(long, hide = true)]
     pub detached_child: bool,

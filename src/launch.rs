@@ -1,6 +1,6 @@
 //! What `up` and `smoke` share: from the stack file to a supervisor about to run. Plan, the
 //! one-run-per-stack lock, missing set-up, the port check (nothing starts if a port is taken),
-//! the printer with the log files, the notes, and the guardian.
+//! the printer with the log files, the notes, the guardian, and the trace receiver when asked.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::setup;
 use crate::supervise::guardian::Guardian;
 use crate::supervise::{Control, Supervisor, start_guardian};
 use crate::system::{ports, reaper::Reaper};
+use crate::traces::{self, Forward, Store};
 
 pub struct Launch {
     pub stack: Stack,
@@ -22,7 +23,10 @@ pub struct Launch {
     pub reaper: Reaper,
     pub out: Out,
     pub log_dir: PathBuf,
+    /// The spans the services sent, when the run has a trace receiver.
+    pub traces: Option<Arc<Store>>,
     printer: Printer,
+    _receiver: Option<traces::Receiver>,
     // Held until the command ends: the lock keeps a second run out, and the guardian must not
     // act (its pipe closes with it) before the command has looked for left-over processes.
     _lock: StackLock,
@@ -30,15 +34,21 @@ pub struct Launch {
 }
 
 /// Everything up to a supervisor for `services` (all when empty) and what they depend on:
-/// set-up as `setup` says, output shown as `style` says.
+/// set-up as `setup` says, output shown as `style` says, a trace receiver when `traced` and
+/// `[traces]` agree.
 pub async fn prepare(
     cli: &Cli,
     services: &[String],
     setup: setup::Mode,
     style: Style,
+    traced: bool,
 ) -> Result<(Launch, Supervisor, Control)> {
     let stack = crate::session::load_stack(cli)?;
-    let plan = Arc::new(plan::build(&stack, services)?);
+    // Bound before the plan: every service's environment names its port.
+    let receiver =
+        if traced && stack.traces.enabled { Some(traces::receiver::bind().map_err(no_receiver)?) } else { None };
+    let tracing = receiver.as_ref().map(|bound| plan::Tracing { endpoint: bound.endpoint() });
+    let plan = Arc::new(plan::build_traced(&stack, services, tracing)?);
     let lock = crate::control::lock_stack(&plan.dir)?;
     let reaper = Reaper::start().map_err(|err| Error::failed("cannot supervise child processes").cause(err))?;
     let names: Vec<String> = plan.services.iter().map(|s| s.name.clone()).collect();
@@ -61,8 +71,54 @@ pub async fn prepare(
     }
     let guardian = start_guardian(&reaper, &plan.run_id, &out).await;
     let (supervisor, control) = Supervisor::new(plan.clone(), out.clone(), reaper.clone(), guardian.clone());
-    let launch = Launch { stack, plan, reaper, out, log_dir, printer, _lock: lock, _guardian: guardian };
+    let (store, receiver) = match receiver {
+        Some(bound) => {
+            let bounds = traces::Bounds { max_traces: stack.traces.max_traces, max_bytes: stack.traces.max_bytes };
+            let store = Arc::new(Store::new(bounds));
+            let forward = forward_to(&stack, &out).await;
+            let receiver = traces::receiver::serve(bound, store.clone(), control.secrets.clone(), forward, out.clone())
+                .map_err(no_receiver)?;
+            (Some(store), Some(receiver))
+        }
+        None => (None, None),
+    };
+    let launch = Launch {
+        stack,
+        plan,
+        reaper,
+        out,
+        log_dir,
+        traces: store,
+        printer,
+        _receiver: receiver,
+        _lock: lock,
+        _guardian: guardian,
+    };
     Ok((launch, supervisor, control))
+}
+
+fn no_receiver(err: traces::TraceError) -> Error {
+    Error::failed("cannot start the trace receiver")
+        .cause(err)
+        .hint("run `up --no-traces`, or `[traces] enabled = false`")
+}
+
+/// The user's own OTLP endpoint, from agui-dev's environment or the stack's env files: the
+/// services send to agui-dev now, and agui-dev sends on to it.
+async fn forward_to(stack: &Stack, out: &Out) -> Option<Forward> {
+    let from_files = |name: &str| stack.services.iter().find_map(|s| s.file_env.get(name).cloned());
+    let forward = Forward::from_env(|name| std::env::var(name).ok().or_else(|| from_files(name)))?;
+    if !forward.url.starts_with("http://") {
+        let text = format!(
+            "traces are not forwarded to {}: agui-dev forwards over plain HTTP only (a local Jaeger, Phoenix or \
+             collector); they are kept here",
+            forward.url
+        );
+        out.status(Level::Warn, text).await;
+        return None;
+    }
+    out.status(Level::Info, format!("traces are forwarded to {} as well", forward.url)).await;
+    Some(forward)
 }
 
 impl Launch {

@@ -17,8 +17,9 @@
 //! layer 3  kinds                        the registered kinds (litellm, mcp, agui): their keys,
 //!                                       defaults, wiring, probes, doctor, smoke, their containers for
 //!                                       export; a stack file read with them (`kinds::load`)
-//! layer 4  plan session                 what will run: order, commands, environments, secrets; the
-//!                                       stack file and printer a command starts from
+//! layer 4  plan session traces          what will run: order, commands, environments, secrets; the
+//!                                       stack file and printer a command starts from; the trace
+//!                                       receiver and its bounded store
 //! layer 5  ready control setup          readiness probes; a running stack seen by its clients (the
 //!                                       control protocol, its client, the run lock, the commands
 //!                                       that ask it, its logs); installs
@@ -59,6 +60,7 @@ pub mod setup;
 pub mod smoke;
 pub mod supervise;
 pub mod system;
+pub mod traces;
 pub mod up;
 pub mod watch;
 

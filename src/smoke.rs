@@ -44,7 +44,7 @@ pub async fn run(cli: &Cli, options: &SmokeArgs) -> Result<()> {
     // The services' lines go to the log files, and to stdout only with `-v`.
     let style = Style { show_services: cli.verbose, ..Style::LIVE };
     let setup = setup::Mode::before_run(options.no_setup);
-    let (launch, supervisor, mut control) = launch::prepare(cli, &[], setup, style).await?;
+    let (launch, supervisor, mut control) = launch::prepare(cli, &[], setup, style, false).await?;
     let launch::Launch { stack, plan, reaper, out, log_dir, .. } = &launch;
     let mut stack_task = tokio::spawn(supervisor.run());
     let mut ended_early = None;

@@ -28,7 +28,7 @@ pub async fn foreground(cli: &Cli, args: &UpArgs) -> Result<()> {
     }
     let style = Style { timestamps: args.timestamps, raw: args.raw, ..Style::LIVE };
     let setup = setup::Mode::before_run(args.no_setup);
-    let (launch, mut supervisor, control) = launch::prepare(cli, &args.services, setup, style).await?;
+    let (launch, mut supervisor, control) = launch::prepare(cli, &args.services, setup, style, !args.no_traces).await?;
     // A run of tasks only ends when they have completed, as `docker compose up` does; unless a
     // task watches files, since a change runs it again.
     let rerun = watch::enabled(args.no_watch) && launch.plan.services.iter().any(|s| s.task && !s.watch.is_empty());
@@ -52,6 +52,7 @@ pub async fn foreground(cli: &Cli, args: &UpArgs) -> Result<()> {
         out: launch.out.clone(),
         console: bound.as_ref().map(console::Bound::url),
         exposure: socket::Exposure::default(),
+        traces: launch.traces.clone(),
     });
     let console = match bound {
         Some(bound) => {
@@ -177,7 +178,13 @@ fn spawn_background(cli: &Cli, args: &UpArgs, file: &Path, dir: &Path) -> Result
         command.arg("-v");
     }
     command.args(["up", "--detached-child"]).args(&args.services);
-    for (set, flag) in [(args.no_watch, "--no-watch"), (args.no_console, "--no-console"), (args.console, "--console")] {
+    let flags = [
+        (args.no_watch, "--no-watch"),
+        (args.no_console, "--no-console"),
+        (args.console, "--console"),
+        (args.no_traces, "--no-traces"),
+    ];
+    for (set, flag) in flags {
         if set {
             command.arg(flag);
         }

@@ -57,6 +57,20 @@ pub struct Stack {
     /// them (`kinds::inherits`); the rest of the stack still interpolates with them.
     pub file_keys: Vec<String>,
     pub console: Console,
+    pub traces: Traces,
+}
+
+/// The `[traces]` table as `up` uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traces {
+    pub enabled: bool,
+    pub max_traces: usize,
+    pub max_bytes: usize,
+}
+
+impl Traces {
+    pub const DEFAULT_MAX_TRACES: u64 = 1000;
+    pub const DEFAULT_MAX_MIB: u64 = 64;
 }
 
 /// The `[console]` table as `up` uses it.
@@ -295,6 +309,7 @@ impl Loader<'_> {
         });
         let console = Console { enabled: file.console.enabled, port: valid(file.console.port.as_ref()).copied() };
         let file_keys = stack_files.keys().cloned().collect();
+        let traces = self.traces(&file.traces)?;
         Ok(Stack {
             name,
             dir: self.dir,
@@ -305,6 +320,36 @@ impl Loader<'_> {
             env_files,
             file_keys,
             console,
+            traces,
+        })
+    }
+
+    /// `[traces]` with its defaults; a bound of 0 would keep nothing and is refused.
+    fn traces(&self, section: &schema::TracesSection) -> Result<Traces> {
+        let bound = |value: Option<&Spanned<u64>>, default: u64, key: &str, hint: &str| match value {
+            Some(value) if *value.get_ref() == 0 => Err(self
+                .source
+                .error(&value.span(), format!("`[traces] {key}` must be at least 1"))
+                .hint(hint.to_owned())),
+            Some(value) => Ok(*value.get_ref()),
+            None => Ok(default),
+        };
+        let max_traces = bound(
+            section.max_traces.as_ref(),
+            Traces::DEFAULT_MAX_TRACES,
+            "max_traces",
+            "write how many traces to keep, or `enabled = false` to keep none",
+        )?;
+        let max_mib = bound(
+            section.max_mib.as_ref(),
+            Traces::DEFAULT_MAX_MIB,
+            "max_mib",
+            "write how many MiB the kept traces may take, or `enabled = false` to keep none",
+        )?;
+        Ok(Traces {
+            enabled: section.enabled.unwrap_or(true),
+            max_traces: usize::try_from(max_traces).unwrap_or(usize::MAX),
+            max_bytes: usize::try_from(max_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
         })
     }
 

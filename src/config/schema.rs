@@ -31,6 +31,21 @@ pub struct StackFile {
     /// The dev console `up` serves in the browser.
     #[serde(default)]
     pub console: ConsoleSection,
+    /// The trace receiver `up` runs.
+    #[serde(default)]
+    pub traces: TracesSection,
+}
+
+/// `[traces]`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TracesSection {
+    /// Run the receiver and point every service at it: default true.
+    pub enabled: Option<bool>,
+    /// Traces kept in memory, the newest; default 1000.
+    pub max_traces: Option<Spanned<u64>>,
+    /// Memory the kept spans may take, in MiB; default 64.
+    pub max_mib: Option<Spanned<u64>>,
 }
 
 /// `[console]`

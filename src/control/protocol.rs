@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::traces::{Detail, Summary, Totals};
+
 pub const VERSION: u32 = 1;
 /// A request longer than this is refused (and the connection closed: it cannot be resynced).
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -54,6 +56,12 @@ pub enum Op {
     },
     /// Stops the stack as Ctrl-C would; the answer carries agui-dev's pid to wait on.
     Down,
+    /// The kept traces, newest first (`traces`), with the totals.
+    Traces,
+    /// One trace whole (`trace`): by trace id, by AG-UI run id, or `last` (the newest run).
+    Trace {
+        id: String,
+    },
 }
 
 impl Op {
@@ -101,6 +109,14 @@ pub struct Answer {
     /// The dev console's URL with its token, in `status`, when the run serves one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console: Option<String>,
+    /// What the trace receiver saw since `up` started, in `status` and `traces`, when the run
+    /// receives traces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Totals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces: Option<Vec<Summary>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Box<Detail>>,
 }
 
 impl Answer {

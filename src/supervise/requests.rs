@@ -284,6 +284,7 @@ impl Supervisor {
             model_offline: fresh.model_offline,
             run_id: self.plan.run_id.clone(),
             selected_all: self.plan.selected_all,
+            tracing: self.plan.tracing.clone(),
         });
         self.depends_on = edges(&self.plan);
     }

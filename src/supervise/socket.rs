@@ -35,6 +35,8 @@ pub struct Context {
     pub console: Option<String>,
     /// What the services listen on beyond loopback, as last read (see `add_exposed`).
     pub exposure: Exposure,
+    /// The spans the services sent, when the run receives traces.
+    pub traces: Option<Arc<crate::traces::Store>>,
 }
 
 /// The last reading of what each process group listens on beyond loopback.
@@ -227,6 +229,8 @@ pub fn parse(line: &[u8]) -> Result<Op, BadRequest> {
 }
 
 /// What the supervisor answers to `op`: the socket's clients and the console both ask here.
+const NOT_TRACED: &str = "this run receives no traces (`up --no-traces` or `[traces] enabled = false`)";
+
 pub async fn answer(op: Op, context: &Context) -> Answer {
     let control = &context.control;
     let done = |result: Result<Done, ControlError>| match result {
@@ -244,6 +248,7 @@ pub async fn answer(op: Op, context: &Context) -> Answer {
                     pid: Some(std::process::id()),
                     stack: Some(context.plan.stack_name.clone()),
                     console: context.console.clone(),
+                    totals: context.traces.as_ref().map(|store| store.totals()),
                     ..Answer::ok()
                 }
             }
@@ -266,6 +271,18 @@ pub async fn answer(op: Op, context: &Context) -> Answer {
             control.down().await;
             Answer { pid: Some(std::process::id()), ..Answer::ok() }
         }
+        Op::Traces => match &context.traces {
+            Some(store) => Answer { traces: Some(store.list()), totals: Some(store.totals()), ..Answer::ok() },
+            None => Answer::error(NOT_TRACED),
+        },
+        Op::Trace { id } => match &context.traces {
+            Some(store) => match store.find(&id) {
+                Some(detail) => Answer { trace: Some(Box::new(detail)), ..Answer::ok() },
+                None if id == "last" => Answer::error("no AG-UI run has been traced yet; run one (`agui-dev chat`)"),
+                None => Answer::error(format!("no kept trace has the trace id or AG-UI run id `{id}`")),
+            },
+            None => Answer::error(NOT_TRACED),
+        },
     }
 }
 

@@ -113,6 +113,7 @@ pub(super) fn plan(services: Vec<ServicePlan>) -> Arc<Plan> {
         model_offline: false,
         run_id: "test".to_owned(),
         selected_all: true,
+        tracing: None,
     })
 }
 

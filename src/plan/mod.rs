@@ -14,6 +14,9 @@ use crate::kinds;
 use crate::output::short;
 use crate::secret::{self, Secret};
 
+mod tracing;
+pub use tracing::Tracing;
+
 pub struct Plan {
     pub stack_name: String,
     pub stack_file: PathBuf,
@@ -33,6 +36,8 @@ pub struct Plan {
     pub run_id: String,
     /// Whether the run was asked for every service (`up`), not a selection (`up agui`).
     pub selected_all: bool,
+    /// The trace receiver every service sends its spans to, when `up` runs one.
+    pub tracing: Option<Tracing>,
 }
 
 #[derive(Clone)]
@@ -72,7 +77,12 @@ pub struct ServicePlan {
 
 /// Builds the plan for `selected` services (all when empty) and what they depend on.
 pub fn build(stack: &Stack, selected: &[String]) -> Result<Plan> {
-    build_with(stack, selected, None)
+    build_traced(stack, selected, None)
+}
+
+/// `build`, with every service pointed at the trace receiver `tracing`.
+pub fn build_traced(stack: &Stack, selected: &[String], tracing: Option<Tracing>) -> Result<Plan> {
+    build_in(stack, selected, None, tracing, &std::env::vars().collect())
 }
 
 /// The plan of a running stack built again from a fresh read of its files (a restart or a
@@ -82,11 +92,7 @@ pub fn build_again(stack: &Stack, previous: &Plan) -> Result<Plan> {
     // A whole-stack run takes services added to the file too; a selection stays a selection.
     let selected: Vec<String> =
         if previous.selected_all { Vec::new() } else { previous.services.iter().map(|s| s.name.clone()).collect() };
-    build_with(stack, &selected, Some(previous))
-}
-
-fn build_with(stack: &Stack, selected: &[String], previous: Option<&Plan>) -> Result<Plan> {
-    build_in(stack, selected, previous, &std::env::vars().collect())
+    build_in(stack, &selected, Some(previous), previous.tracing.clone(), &std::env::vars().collect())
 }
 
 /// `build_with` for agui-dev's environment `process_env` (the services inherit from it).
@@ -94,6 +100,7 @@ fn build_in(
     stack: &Stack,
     selected: &[String],
     previous: Option<&Plan>,
+    tracing: Option<Tracing>,
     process_env: &BTreeMap<String, String>,
 ) -> Result<Plan> {
     let wanted = with_dependencies(stack, selected)?;
@@ -108,7 +115,8 @@ fn build_in(
     let mut services = Vec::new();
     for service in stack.services.iter().filter(|s| wanted.contains(&s.name.as_str())) {
         let wave = waves[service.name.as_str()];
-        services.push(plan_service(stack, service, wave, &wiring, &run_id, process_env, &stack_secrets)?);
+        let run = Run { id: &run_id, tracing: tracing.as_ref(), process_env };
+        services.push(plan_service(stack, service, wave, &wiring, &run, &stack_secrets)?);
     }
     services.sort_by_key(|s| s.wave);
 
@@ -124,6 +132,7 @@ fn build_in(
         model_offline: wiring.model_offline,
         run_id,
         selected_all: selected.is_empty(),
+        tracing,
     })
 }
 
@@ -202,12 +211,11 @@ fn plan_service(
     service: &config::Service,
     wave: usize,
     wiring: &kinds::Wiring,
-    run_id: &str,
-    process_env: &BTreeMap<String, String>,
+    run: &Run<'_>,
     stack_secrets: &[String],
 ) -> Result<ServicePlan> {
     let defaults = wiring.defaults(service).map_err(|error| stack.source.locate(&service.span, error))?;
-    let env = environment(service, &defaults, run_id, process_env);
+    let env = environment(service, &defaults, &stack.name, run);
 
     let command = match (&service.command, defaults.command) {
         (Some(command), _) => command.clone(),
@@ -261,15 +269,19 @@ fn plan_service(
     })
 }
 
+/// What every service of one run shares.
+struct Run<'a> {
+    id: &'a str,
+    tracing: Option<&'a Tracing>,
+    /// agui-dev's environment: the services inherit from it.
+    process_env: &'a BTreeMap<String, String>,
+}
+
 /// The service's environment, each later source winning: agui-dev's own (secrets scoped by
-/// `kinds::inherits`) and the env files, `PORT` and the run's variables, the kind's wiring, the
-/// service's `env`.
-fn environment(
-    service: &config::Service,
-    defaults: &kinds::Defaults,
-    run_id: &str,
-    process_env: &BTreeMap<String, String>,
-) -> EnvBuilder {
+/// `kinds::inherits`) and the env files, `PORT` and the run's variables, the trace receiver's, the
+/// kind's wiring, the service's `env`.
+fn environment(service: &config::Service, defaults: &kinds::Defaults, stack: &str, run: &Run<'_>) -> EnvBuilder {
+    let process_env = run.process_env;
     let inherited = process_env.iter().filter(|(key, _)| kinds::inherits(service, key));
     let mut env = EnvBuilder { env: inherited.map(|(k, v)| (k.clone(), v.clone())).collect(), own: Vec::new() };
     for (key, value) in service.file_env.iter().filter(|(key, _)| kinds::inherits(service, key)) {
@@ -279,7 +291,16 @@ fn environment(
         env.set("PORT", port.to_string());
     }
     env.set("PYTHONUNBUFFERED", "1".to_owned());
-    env.set(RUN_VAR, run_id.to_owned());
+    env.set(RUN_VAR, run.id.to_owned());
+    if let Some(tracing) = run.tracing {
+        for key in tracing::USERS {
+            env.env.remove(key);
+        }
+        let inherited = |key: &str| env.env.get(key).cloned();
+        for (key, value) in tracing::variables(tracing, &service.name, stack, run.id, inherited) {
+            env.set(key, value);
+        }
+    }
     for key in &defaults.remove_env {
         env.env.remove(*key);
         env.own.retain(|k| k != key);
@@ -442,7 +463,7 @@ env_files = ["opted.env"]
         std::fs::write(dir.path().join("opted.env"), "UNIT_OWN_TOKEN=tok-unit-own-0003\n").unwrap();
         let stack = kinds::load(&dir.path().join("stack.toml")).unwrap();
         let env = process_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        build_in(&stack, &[], None, &env).unwrap()
+        build_in(&stack, &[], None, None, &env).unwrap()
     }
 
     fn service<'a>(plan: &'a Plan, name: &str) -> &'a ServicePlan {

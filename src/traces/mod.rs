@@ -1,0 +1,101 @@
+//! Traces of the stack's services: an OTLP/HTTP receiver `up` runs on loopback (`receiver`), the
+//! bounded store it fills (`store`), OTLP read and redacted (`otlp`), and what a trace adds up to
+//! (`model`). Every service is pointed at the receiver through the standard `OTEL_*` variables
+//! (`plan::Tracing`), so any OpenTelemetry SDK in the stack is traced, and a user's own endpoint
+//! keeps getting the same (redacted) spans. docs/traces.md is the user's side of it.
+
+pub mod model;
+pub mod otlp;
+pub mod receiver;
+pub mod store;
+
+pub use model::{Detail, Span, Summary, Totals};
+pub use receiver::Receiver;
+pub use store::{Bounds, Store};
+
+/// Where spans are forwarded: the user's own OTLP/HTTP traces endpoint and its headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forward {
+    /// The full URL, `/v1/traces` included.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Forward {
+    /// The user's own endpoint as the OpenTelemetry variables name it (`get` reads them as
+    /// agui-dev found them): `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as written, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces`; the headers likewise.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Option<Forward> {
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let url = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
+            set("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+        })?;
+        let headers = set("OTEL_EXPORTER_OTLP_TRACES_HEADERS").or_else(|| set("OTEL_EXPORTER_OTLP_HEADERS"));
+        let headers = headers
+            .iter()
+            .flat_map(|list| list.split(','))
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, value)| (percent_decode(name.trim()), percent_decode(value.trim())))
+            .collect();
+        Some(Forward { url: url.trim().to_owned(), headers })
+    }
+}
+
+/// `%XX` decoded, as the spec writes header values; a malformed escape stays as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| text.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(byte) = escaped {
+            out.push(byte);
+            at += 3;
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("cannot open the trace receiver's port on 127.0.0.1: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error("{0}")]
+    Protobuf(#[source] prost::DecodeError),
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_endpoint_and_headers_are_read_as_the_sdks_read_them() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        };
+        assert_eq!(Forward::from_env(env(&[])), None);
+        let base = Forward::from_env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Basic%20abc%3D,x-team = a"),
+        ]))
+        .unwrap();
+        assert_eq!(base.url, "http://127.0.0.1:4318/v1/traces");
+        let headers = [("Authorization".to_owned(), "Basic abc=".to_owned()), ("x-team".to_owned(), "a".to_owned())];
+        assert_eq!(base.headers, headers);
+        let traces = Forward::from_env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:9999/api/traces"),
+        ]))
+        .unwrap();
+        assert_eq!((traces.url.as_str(), traces.headers.len()), ("http://b:9999/api/traces", 0));
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,203 @@
+//! The OTLP/HTTP receiver `up` runs on 127.0.0.1: `POST /v1/traces` in protobuf or JSON, redacted,
+//! kept in the store and, when the user had an endpoint of their own, forwarded there too.
+//! `/v1/metrics` and `/v1/logs` are answered and dropped, so an SDK that sends them by default
+//! does not log export errors.
+//!
+//! Who may send: the services of the stack, which are local processes. Like the console, the
+//! receiver wants its own `Host` (a rebound DNS name fails) and refuses any request with an
+//! `Origin`: SDKs send none, browsers always do on a POST.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::otlp::{self, Encoding};
+use super::store::Store;
+use super::{Forward, TraceError};
+use crate::output::{Level, Out};
+use crate::secret::Secret;
+
+/// The largest body read; OTLP exporters send batches of 512 spans, far below this.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Bodies decoded at once: what a flood can hold in memory beyond the store is this many bodies.
+const DECODING: usize = 2;
+/// Batches waiting to be forwarded; beyond them a batch is dropped and counted.
+const FORWARD_QUEUE: usize = 64;
+
+struct App {
+    port: u16,
+    store: Arc<Store>,
+    /// The run's secrets, updated when a restart or reload reads new ones.
+    secrets: watch::Receiver<Vec<Secret>>,
+    decoding: Semaphore,
+    forward: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+/// The running receiver; dropping it stops it.
+pub struct Receiver {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+    forwarder: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.abort();
+        }
+    }
+}
+
+/// The receiver's port, bound before the plan is made: the services' environment names it.
+pub struct Bound {
+    listener: std::net::TcpListener,
+    pub port: u16,
+}
+
+impl Bound {
+    /// `http://127.0.0.1:PORT`: what `OTEL_EXPORTER_OTLP_ENDPOINT` names.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Binds a free port on 127.0.0.1.
+pub fn bind() -> Result<Bound, TraceError> {
+    let listener =
+        std::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).map_err(TraceError::Listen)?;
+    listener.set_nonblocking(true).map_err(TraceError::Listen)?;
+    let port = listener.local_addr().map_err(TraceError::Listen)?.port();
+    Ok(Bound { listener, port })
+}
+
+/// Serves `bound` until the receiver is dropped.
+pub fn serve(
+    bound: Bound,
+    store: Arc<Store>,
+    secrets: watch::Receiver<Vec<Secret>>,
+    forward: Option<Forward>,
+    out: Out,
+) -> Result<Receiver, TraceError> {
+    let port = bound.port;
+    let listener = tokio::net::TcpListener::from_std(bound.listener).map_err(TraceError::Listen)?;
+    let (sender, forwarder) = match forward {
+        Some(forward) => {
+            let (sender, queue) = mpsc::channel(FORWARD_QUEUE);
+            (Some(sender), Some(tokio::spawn(forwarding(forward, queue, store.clone(), out))))
+        }
+        None => (None, None),
+    };
+    let app = Arc::new(App { port, store, secrets, decoding: Semaphore::new(DECODING), forward: sender });
+    let router = Router::new()
+        .route("/v1/traces", post(traces))
+        .route("/v1/metrics", post(dropped))
+        .route("/v1/logs", post(dropped))
+        .with_state(app);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(Receiver { port, task, forwarder })
+}
+
+async fn traces(State(app): State<Arc<App>>, request: Request) -> Response {
+    if let Err(refusal) = guard(request.headers(), app.port) {
+        return *refusal;
+    }
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(encoding) = Encoding::of(content_type) else {
+        let text = "OTLP/HTTP takes application/x-protobuf or application/json";
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, text).into_response();
+    };
+    if request.headers().get(header::CONTENT_ENCODING).is_some_and(|v| v != "identity") {
+        let text = "compressed bodies are not taken; set OTEL_EXPORTER_OTLP_COMPRESSION=none";
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, text).into_response();
+    }
+    // Waiting here, before the body is read, is what bounds the memory a flood can hold.
+    let Ok(_permit) = app.decoding.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_BODY).await else {
+        app.store.dropped(1);
+        let text = format!("the body is longer than {MAX_BODY} bytes; send smaller batches");
+        return (StatusCode::PAYLOAD_TOO_LARGE, text).into_response();
+    };
+    let mut decoded = match otlp::decode(&body, encoding) {
+        Ok(decoded) => decoded,
+        Err(err) => return (StatusCode::BAD_REQUEST, format!("not an OTLP trace request: {err}")).into_response(),
+    };
+    drop(body);
+    otlp::redact(&mut decoded, &app.secrets.borrow());
+    if let Some(forward) = &app.forward
+        && forward.try_send(otlp::encode(&decoded)).is_err()
+    {
+        app.store.forward_failed();
+    }
+    app.store.add(otlp::spans(&decoded));
+    success(encoding)
+}
+
+/// An empty `Export*ServiceResponse`: full success.
+fn success(encoding: Encoding) -> Response {
+    match encoding {
+        Encoding::Protobuf => ([(header::CONTENT_TYPE, "application/x-protobuf")], Body::empty()).into_response(),
+        Encoding::Json => ([(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
+    }
+}
+
+async fn dropped(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = guard(&headers, app.port) {
+        return *refusal;
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    success(Encoding::of(content_type).unwrap_or(Encoding::Protobuf))
+}
+
+fn guard(headers: &HeaderMap, port: u16) -> Result<(), Box<Response>> {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if host != format!("127.0.0.1:{port}") && host != format!("localhost:{port}") {
+        let text = "refused: the Host header must be 127.0.0.1 or localhost with the receiver's port";
+        return Err(Box::new((StatusCode::MISDIRECTED_REQUEST, text).into_response()));
+    }
+    if headers.contains_key(header::ORIGIN) {
+        return Err(Box::new((StatusCode::FORBIDDEN, "refused: web pages may not send traces here").into_response()));
+    }
+    Ok(())
+}
+
+/// Sends each batch to the user's endpoint, one at a time. A failure is counted, and said once.
+async fn forwarding(forward: Forward, mut queue: mpsc::Receiver<Vec<u8>>, store: Arc<Store>, out: Out) {
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+        Ok(client) => client,
+        Err(err) => {
+            out.status(Level::Warn, format!("traces are not forwarded to {}: {err}", forward.url)).await;
+            return;
+        }
+    };
+    let mut said = false;
+    while let Some(batch) = queue.recv().await {
+        let mut request = client.post(&forward.url).header(header::CONTENT_TYPE, "application/x-protobuf").body(batch);
+        for (name, value) in &forward.headers {
+            request = request.header(name, value);
+        }
+        let why = match request.send().await {
+            Ok(answer) if answer.status().is_success() => continue,
+            Ok(answer) => format!("it answered {}", answer.status()),
+            Err(err) => err.to_string(),
+        };
+        store.forward_failed();
+        if !said {
+            said = true;
+            let text = format!("cannot forward traces to {} ({why}); they are still kept here", forward.url);
+            out.status(Level::Warn, text).await;
+        }
+    }
+}
