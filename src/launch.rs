@@ -26,7 +26,7 @@ pub struct Launch {
     /// The spans the services sent, when the run has a trace receiver.
     pub traces: Option<Arc<Store>>,
     printer: Printer,
-    _receiver: Option<traces::Receiver>,
+    receiver: Option<traces::Receiver>,
     // Held until the command ends: the lock keeps a second run out, and the guardian must not
     // act (its pipe closes with it) before the command has looked for left-over processes.
     _lock: StackLock,
@@ -90,7 +90,7 @@ pub async fn prepare(
         log_dir,
         traces: store,
         printer,
-        _receiver: receiver,
+        receiver,
         _lock: lock,
         _guardian: guardian,
     };
@@ -124,6 +124,9 @@ async fn forward_to(stack: &Stack, out: &Out) -> Option<Forward> {
 impl Launch {
     /// Writes everything still queued and stops the printer.
     pub async fn finish(self) {
+        if let Some(receiver) = self.receiver {
+            receiver.stop().await;
+        }
         self.out.flush().await;
         drop(self.out);
         self.printer.finish();

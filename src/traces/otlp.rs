@@ -52,8 +52,9 @@ pub fn count(request: &ExportTraceServiceRequest) -> usize {
     request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
 }
 
-/// Replaces every secret value in every string of `request`: names, attribute values (nested
-/// too), events, links and status messages.
+/// Replaces every secret value in every string of `request`: names, attribute keys and values
+/// (nested too), events, links, trace states, scopes and status messages. Bytes values are
+/// emptied (nothing shows them, and a key in them would still be a key).
 pub fn redact(request: &mut ExportTraceServiceRequest, secrets: &[Secret]) {
     if secrets.is_empty() {
         return;
@@ -68,14 +69,21 @@ pub fn redact(request: &mut ExportTraceServiceRequest, secrets: &[Secret]) {
             redact_all(&mut resource.attributes, &text);
         }
         for scope in &mut resource.scope_spans {
+            if let Some(scope) = &mut scope.scope {
+                text(&mut scope.name);
+                text(&mut scope.version);
+                redact_all(&mut scope.attributes, &text);
+            }
             for span in &mut scope.spans {
                 text(&mut span.name);
+                text(&mut span.trace_state);
                 redact_all(&mut span.attributes, &text);
                 for event in &mut span.events {
                     text(&mut event.name);
                     redact_all(&mut event.attributes, &text);
                 }
                 for link in &mut span.links {
+                    text(&mut link.trace_state);
                     redact_all(&mut link.attributes, &text);
                 }
                 if let Some(status) = &mut span.status {
@@ -88,6 +96,7 @@ pub fn redact(request: &mut ExportTraceServiceRequest, secrets: &[Secret]) {
 
 fn redact_all(attributes: &mut [KeyValue], text: &impl Fn(&mut String)) {
     for attribute in attributes {
+        text(&mut attribute.key);
         if let Some(value) = &mut attribute.value {
             redact_value(value, text);
         }
@@ -216,6 +225,44 @@ mod tests {
         let text = serde_json::to_string(&spans).unwrap() + &format!("{:?}", encode(&request));
         assert!(!text.contains("sk-live-0123456789"), "{text}");
         assert!(text.contains("[redacted:OPENAI_API_KEY]"), "{text}");
+    }
+
+    /// Whatever a body holds, reading it and everything done with what was read ends without a
+    /// panic: the receiver runs all of it for every request.
+    fn take(body: &[u8], encoding: Encoding) {
+        let secrets = vec![Secret { name: "K".to_owned(), value: "sk-live-0123456789".to_owned() }];
+        if let Ok(mut request) = decode(body, encoding) {
+            redact(&mut request, &secrets);
+            let spans = spans(&request);
+            let _ = encode(&request);
+            let _ = crate::traces::model::summarize(&spans);
+            let _: usize = spans.iter().map(Span::weight).sum();
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_body_is_read_or_refused_without_a_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            take(&body, Encoding::Protobuf);
+            take(&body, Encoding::Json);
+        }
+
+        #[test]
+        fn a_valid_body_changed_and_cut_is_read_or_refused_without_a_panic(
+            flips in proptest::collection::vec((0..10_000usize, proptest::prelude::any::<u8>()), 1..6),
+            cut in 0..10_000usize,
+        ) {
+            let request = decode(NODE_JSON.as_bytes(), Encoding::Json).unwrap();
+            for mut body in [encode(&request), NODE_JSON.as_bytes().to_vec()] {
+                for (at, byte) in &flips {
+                    let at = at % body.len();
+                    body[at] = *byte;
+                }
+                body.truncate(cut % (body.len() + 1));
+                take(&body, Encoding::Protobuf);
+                take(&body, Encoding::Json);
+            }
+        }
     }
 
     #[test]

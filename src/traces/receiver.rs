@@ -29,6 +29,8 @@ use crate::secret::Secret;
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Bodies decoded at once: what a flood can hold in memory beyond the store is this many bodies.
 const DECODING: usize = 2;
+/// How long a body may take to arrive once its turn to be decoded has come.
+const BODY_TIME: Duration = Duration::from_secs(10);
 /// Batches waiting to be forwarded; beyond them a batch is dropped and counted.
 const FORWARD_QUEUE: usize = 64;
 
@@ -46,6 +48,18 @@ pub struct Receiver {
     pub port: u16,
     task: tokio::task::JoinHandle<()>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Stops serving and forwarding, and waits until both tasks are gone: the forwarder holds an
+    /// `Out`, and the printer finishes only once every `Out` is dropped.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        if let Some(forwarder) = self.forwarder.take() {
+            forwarder.abort();
+            let _ = forwarder.await;
+        }
+    }
 }
 
 impl Drop for Receiver {
@@ -121,14 +135,21 @@ async fn traces(State(app): State<Arc<App>>, request: Request) -> Response {
         let text = "compressed bodies are not taken; set OTEL_EXPORTER_OTLP_COMPRESSION=none";
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, text).into_response();
     }
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY as u64) {
+        return too_large(&app);
+    }
     // Waiting here, before the body is read, is what bounds the memory a flood can hold.
     let Ok(_permit) = app.decoding.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_BODY).await else {
-        app.store.dropped(1);
-        let text = format!("the body is longer than {MAX_BODY} bytes; send smaller batches");
-        return (StatusCode::PAYLOAD_TOO_LARGE, text).into_response();
+    // A sender that stops halfway must not keep the permit: the others wait on it.
+    let body = match tokio::time::timeout(BODY_TIME, axum::body::to_bytes(request.into_body(), MAX_BODY)).await {
+        Ok(Ok(body)) => body,
+        // With a declared length within the limit, the limit was not what failed: the sender went.
+        Ok(Err(_)) if declared.is_none() => return too_large(&app),
+        Ok(Err(err)) => return (StatusCode::BAD_REQUEST, format!("the body could not be read: {err}")).into_response(),
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time").into_response(),
     };
     let mut decoded = match otlp::decode(&body, encoding) {
         Ok(decoded) => decoded,
@@ -143,6 +164,12 @@ async fn traces(State(app): State<Arc<App>>, request: Request) -> Response {
     }
     app.store.add(otlp::spans(&decoded));
     success(encoding)
+}
+
+fn too_large(app: &App) -> Response {
+    app.store.dropped(1);
+    let text = format!("the body is longer than {MAX_BODY} bytes; send smaller batches");
+    (StatusCode::PAYLOAD_TOO_LARGE, text).into_response()
 }
 
 /// An empty `Export*ServiceResponse`: full success.

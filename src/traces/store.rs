@@ -34,6 +34,15 @@ struct Inner {
 struct Held {
     spans: Vec<Span>,
     bytes: usize,
+    /// `summarize(spans)`, made when first asked for and forgotten when a span arrives: `status`
+    /// and the Traces panel ask often, and most traces are complete by then.
+    summary: Option<Summary>,
+}
+
+impl Held {
+    fn summary(&mut self) -> &Summary {
+        self.summary.get_or_insert_with(|| model::summarize(&self.spans))
+    }
 }
 
 impl Store {
@@ -61,6 +70,7 @@ impl Store {
             let held = inner.traces.entry(span.trace_id.clone()).or_default();
             held.bytes += weight;
             held.spans.push(span);
+            held.summary = None;
             inner.bytes += weight;
             while inner.bytes > self.bounds.max_bytes || inner.traces.len() > self.bounds.max_traces {
                 inner.evict_oldest();
@@ -70,8 +80,8 @@ impl Store {
 
     /// The kept traces, newest first.
     pub fn list(&self) -> Vec<Summary> {
-        let inner = self.lock();
-        inner.traces.values().rev().map(|held| model::summarize(&held.spans)).collect()
+        let mut inner = self.lock();
+        inner.traces.values_mut().rev().map(|held| held.summary().clone()).collect()
     }
 
     /// A trace by its id, by the AG-UI run id it carries, or `last`: the newest AG-UI run.
@@ -95,14 +105,14 @@ impl Store {
 
     /// Since the store was made: the kept traces added up, plus what the evicted ones added.
     pub fn totals(&self) -> Totals {
-        let inner = self.lock();
+        let mut inner = self.lock();
         let mut totals = inner.totals.clone();
         totals.input_tokens = inner.gone.input_tokens;
         totals.output_tokens = inner.gone.output_tokens;
         totals.cost = inner.gone.cost;
         totals.runs = inner.gone.runs;
-        for held in inner.traces.values() {
-            let summary = model::summarize(&held.spans);
+        for held in inner.traces.values_mut() {
+            let summary = held.summary();
             totals.runs += u64::from(summary.run_id.is_some());
             totals.input_tokens += summary.input_tokens;
             totals.output_tokens += summary.output_tokens;
@@ -135,10 +145,10 @@ impl Store {
 
 impl Inner {
     fn evict_oldest(&mut self) {
-        let Some((_, held)) = self.traces.shift_remove_index(0) else { return };
+        let Some((_, mut held)) = self.traces.shift_remove_index(0) else { return };
         self.bytes -= held.bytes;
         self.totals.evicted_traces += 1;
-        let summary = model::summarize(&held.spans);
+        let summary = held.summary();
         self.gone.input_tokens += summary.input_tokens;
         self.gone.output_tokens += summary.output_tokens;
         self.gone.cost += summary.cost;

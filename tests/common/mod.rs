@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod browser;
+pub mod otlp;
 pub mod pty;
 
 use std::io::{BufRead, BufReader, Read};
