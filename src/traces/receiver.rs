@@ -9,6 +9,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,6 +19,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::sync::{Semaphore, mpsc, watch};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 
 use super::otlp::{self, Encoding};
 use super::store::Store;
@@ -31,8 +35,10 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 const DECODING: usize = 2;
 /// How long a body may take to arrive once its turn to be decoded has come.
 const BODY_TIME: Duration = Duration::from_secs(10);
-/// Batches waiting to be forwarded; beyond them a batch is dropped and counted.
+/// Batches waiting to be forwarded, and their bytes at most: beyond either, a batch is dropped and
+/// counted (a slow endpoint must not grow agui-dev's memory past `[traces]`'s bound by more).
 const FORWARD_QUEUE: usize = 64;
+pub const FORWARD_BYTES: usize = 8 * 1024 * 1024;
 
 struct App {
     port: u16,
@@ -40,7 +46,30 @@ struct App {
     /// The run's secrets, updated when a restart or reload reads new ones.
     secrets: watch::Receiver<Vec<Secret>>,
     decoding: Semaphore,
-    forward: Option<mpsc::Sender<Vec<u8>>>,
+    forward: Option<Queue>,
+}
+
+/// The forwarder's queue, with the bytes in it (counted until a batch has been sent).
+#[derive(Clone)]
+struct Queue {
+    sender: mpsc::Sender<Vec<u8>>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    /// Queues `request` encoded; `false` when the queue is full.
+    fn push(&self, request: &ExportTraceServiceRequest) -> bool {
+        let length = request.encoded_len();
+        if self.bytes.fetch_add(length, Ordering::Relaxed) + length > FORWARD_BYTES {
+            self.bytes.fetch_sub(length, Ordering::Relaxed);
+            return false;
+        }
+        if self.sender.try_send(otlp::encode(request)).is_err() {
+            self.bytes.fetch_sub(length, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
 }
 
 /// The running receiver; dropping it stops it.
@@ -103,14 +132,16 @@ pub fn serve(
 ) -> Result<Receiver, TraceError> {
     let port = bound.port;
     let listener = tokio::net::TcpListener::from_std(bound.listener).map_err(TraceError::Listen)?;
-    let (sender, forwarder) = match forward {
+    let (queue, forwarder) = match forward {
         Some(forward) => {
-            let (sender, queue) = mpsc::channel(FORWARD_QUEUE);
-            (Some(sender), Some(tokio::spawn(forwarding(forward, queue, store.clone(), out))))
+            let (sender, receiver) = mpsc::channel(FORWARD_QUEUE);
+            let queue = Queue { sender, bytes: Arc::new(AtomicUsize::new(0)) };
+            let bytes = queue.bytes.clone();
+            (Some(queue), Some(tokio::spawn(forwarding(forward, receiver, bytes, store.clone(), out))))
         }
         None => (None, None),
     };
-    let app = Arc::new(App { port, store, secrets, decoding: Semaphore::new(DECODING), forward: sender });
+    let app = Arc::new(App { port, store, secrets, decoding: Semaphore::new(DECODING), forward: queue });
     let router = Router::new()
         .route("/v1/traces", post(traces))
         .route("/v1/metrics", post(dropped))
@@ -158,7 +189,7 @@ async fn traces(State(app): State<Arc<App>>, request: Request) -> Response {
     drop(body);
     otlp::redact(&mut decoded, &app.secrets.borrow());
     if let Some(forward) = &app.forward
-        && forward.try_send(otlp::encode(&decoded)).is_err()
+        && !forward.push(&decoded)
     {
         app.store.forward_failed();
     }
@@ -201,7 +232,13 @@ fn guard(headers: &HeaderMap, port: u16) -> Result<(), Box<Response>> {
 }
 
 /// Sends each batch to the user's endpoint, one at a time. A failure is counted, and said once.
-async fn forwarding(forward: Forward, mut queue: mpsc::Receiver<Vec<u8>>, store: Arc<Store>, out: Out) {
+async fn forwarding(
+    forward: Forward,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+    store: Arc<Store>,
+    out: Out,
+) {
     let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
         Ok(client) => client,
         Err(err) => {
@@ -211,20 +248,27 @@ async fn forwarding(forward: Forward, mut queue: mpsc::Receiver<Vec<u8>>, store:
     };
     let mut said = false;
     while let Some(batch) = queue.recv().await {
-        let mut request = client.post(&forward.url).header(header::CONTENT_TYPE, "application/x-protobuf").body(batch);
-        for (name, value) in &forward.headers {
-            request = request.header(name, value);
-        }
-        let why = match request.send().await {
-            Ok(answer) if answer.status().is_success() => continue,
-            Ok(answer) => format!("it answered {}", answer.status()),
-            Err(err) => err.to_string(),
-        };
+        let length = batch.len();
+        let sent = send(&client, &forward, batch).await;
+        queued.fetch_sub(length, Ordering::Relaxed);
+        let Err(why) = sent else { continue };
         store.forward_failed();
         if !said {
             said = true;
             let text = format!("cannot forward traces to {} ({why}); they are still kept here", forward.url);
             out.status(Level::Warn, text).await;
         }
+    }
+}
+
+async fn send(client: &reqwest::Client, forward: &Forward, batch: Vec<u8>) -> Result<(), String> {
+    let mut request = client.post(&forward.url).header(header::CONTENT_TYPE, "application/x-protobuf").body(batch);
+    for (name, value) in &forward.headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Ok(answer) if answer.status().is_success() => Ok(()),
+        Ok(answer) => Err(format!("it answered {}", answer.status())),
+        Err(err) => Err(err.to_string()),
     }
 }
