@@ -56,18 +56,21 @@ impl Store {
 
     /// Keeps `spans`, evicting the oldest traces until the bounds hold again.
     pub fn add(&self, spans: Vec<Span>) {
+        // Weighed before the lock: `status` and the Traces panel wait on it.
+        let weighed: Vec<(usize, Span)> = spans.into_iter().map(|span| (span.weight(), span)).collect();
         let mut inner = self.lock();
-        for span in spans {
-            let weight = span.weight();
+        for (weight, span) in weighed {
             inner.totals.spans += 1;
             if weight > self.bounds.max_bytes {
                 inner.totals.dropped_spans += 1;
                 continue;
             }
-            if !inner.traces.contains_key(&span.trace_id) {
+            let held = if let Some(held) = inner.traces.get_mut(&span.trace_id) {
+                held
+            } else {
                 inner.totals.traces += 1;
-            }
-            let held = inner.traces.entry(span.trace_id.clone()).or_default();
+                inner.traces.entry(span.trace_id.clone()).or_default()
+            };
             held.bytes += weight;
             held.spans.push(span);
             held.summary = None;
