@@ -549,3 +549,40 @@ fn garbage_on_every_input_is_answered_and_never_stops_the_receiver() {
     assert!(!up.stderr.text().contains("panicked"), "{}", up.stderr.text());
     stop(up);
 }
+
+#[test]
+fn senders_that_stall_halfway_do_not_hold_up_the_others() {
+    use std::io::Write;
+    let fixture = Fixture::new(SLEEPERS);
+    let up = fixture.spawn_command(up_command(&fixture));
+    up.stderr.wait_for("all 2 services are ready");
+    let (port, _) = receiver_of(&fixture, "app");
+    // As many stalled bodies as are decoded at once: each takes a turn and keeps its connection open.
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let head = format!(
+                "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-protobuf\r\n\
+                 Content-Length: 5000\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&[0x0a; 10]).unwrap();
+            stream
+        })
+        .collect();
+    // Nothing outside tells when the receiver has taken them up: give it a moment. The check below
+    // that the request did wait shows it had.
+    std::thread::sleep(Duration::from_secs(1));
+    // Answered once the stalled ones are let go (after 10 s), well within the test's wait; before,
+    // it waited as long as they kept their connections open.
+    let started = Instant::now();
+    assert_eq!(post_protobuf(port, &otlp::request("agui", 1, 1, 2)).0, 200);
+    let waited = started.elapsed();
+    eprintln!("answered after {:.1} s behind {} stalled senders", waited.as_secs_f64(), stalled.len());
+    assert!(waited > Duration::from_secs(5), "the stalled senders held nothing: {waited:?}");
+    for mut stream in stalled {
+        stream.set_read_timeout(Some(common::WAIT)).unwrap();
+        assert_eq!(otlp::read_answer(&mut stream).0, 408);
+    }
+    stop(up);
+}
