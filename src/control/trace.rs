@@ -71,7 +71,7 @@ pub fn waterfall(detail: &Detail, width: usize, color: bool) -> String {
         // Details line up under the name, two columns in, and are cut at the width.
         let indent = format!("{:service_width$}  {}  ", "", "  ".repeat(depth.min(DEPTH)));
         let room = width.saturating_sub(indent.len()).max(MIN_BAR * 2);
-        for line in details(span) {
+        for line in details(span, room) {
             let _ = writeln!(text, "{indent}{}", paint(color, &dim, &clip(&line, room)));
         }
         if let Some(message) = &span.error {
@@ -95,11 +95,24 @@ fn cells(span: &Span, start: u64, total: u64, width: usize) -> (usize, usize) {
     (from, to.clamp(from + 1, width))
 }
 
-/// What matters of a span beyond its name and time: a model call's model, tokens, cost, first
-/// token and finish reason; a tool call's name, arguments and result.
-fn details(span: &Span) -> Vec<String> {
+/// What matters of a span beyond its name and time, in lines of at most `room` characters: a
+/// model call's model, tokens, cost, first token and finish reason (wrapped between facts); a tool
+/// call's name, arguments and result (each cut at the width).
+fn details(span: &Span, room: usize) -> Vec<String> {
     match Role::of(span) {
-        Role::Model(call) => model_line(&call).into_iter().collect(),
+        Role::Model(call) => {
+            let mut lines: Vec<String> = Vec::new();
+            for part in model_facts(&call) {
+                match lines.last_mut() {
+                    Some(line) if line.chars().count() + 3 + part.chars().count() <= room => {
+                        line.push_str(" · ");
+                        line.push_str(&part);
+                    }
+                    _ => lines.push(part),
+                }
+            }
+            lines
+        }
         Role::Tool(ToolCall { name, arguments, result }) => {
             let mut lines = vec![format!("tool `{name}`")];
             lines.extend(arguments.map(|a| format!("arguments: {}", one_line(&a))));
@@ -110,7 +123,7 @@ fn details(span: &Span) -> Vec<String> {
     }
 }
 
-fn model_line(call: &ModelCall) -> Option<String> {
+fn model_facts(call: &ModelCall) -> Vec<String> {
     let mut parts = Vec::new();
     match (&call.model, &call.response_model) {
         (Some(asked), Some(answered)) if asked != answered => parts.push(format!("model {asked} → {answered}")),
@@ -126,7 +139,7 @@ fn model_line(call: &ModelCall) -> Option<String> {
     if !call.finish_reasons.is_empty() {
         parts.push(format!("finish {}", call.finish_reasons.join(", ")));
     }
-    (!parts.is_empty()).then(|| parts.join(" · "))
+    parts
 }
 
 /// The line above a waterfall: which run and trace, how long, the model, tokens and cost.
@@ -278,15 +291,18 @@ pub fn ms(value: f64) -> String {
     }
 }
 
-/// US dollars: `$0`, `$0.0123`, `$0.000123`.
+/// US dollars, to the millionth and without trailing zeros: `$0`, `$0.0123`, `$0.002`, `$1.50`.
 pub fn dollars(cost: f64) -> String {
     if cost <= 0.0 {
-        "$0".to_owned()
-    } else if cost >= 0.01 {
-        format!("${cost:.4}")
-    } else {
-        format!("${cost:.6}")
+        return "$0".to_owned();
     }
+    if cost >= 1.0 {
+        return format!("${cost:.2}");
+    }
+    let text = format!("{cost:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    // Less than a millionth is not nothing.
+    if text == "0" { "<$0.000001".to_owned() } else { format!("${text}") }
 }
 
 fn plural(count: u64, what: &str) -> String {
@@ -320,7 +336,8 @@ mod tests {
     fn numbers_read_as_people_write_them() {
         let shown: Vec<String> = [0.42, 3.44, 312.4, 2410.0, 62_000.0].into_iter().map(ms).collect();
         assert_eq!(shown, ["0.42ms", "3.4ms", "312ms", "2.41s", "1m02s"]);
-        assert_eq!([dollars(0.0), dollars(0.0123), dollars(0.000_123)], ["$0", "$0.0123", "$0.000123"]);
+        let costs = [0.0, 0.0123, 0.000_123, 0.0012 + 0.0008, 1.5, 1e-9].map(dollars);
+        assert_eq!(costs, ["$0", "$0.0123", "$0.000123", "$0.002", "$1.50", "<$0.000001"]);
         assert_eq!([plural(1, "run"), plural(2, "run"), plural(3, "batch")], ["1 run", "2 runs", "3 batches"]);
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(one_line("a\n  b\tc"), "a b c");
@@ -338,7 +355,7 @@ mod tests {
             start_ns: 100,
             end_ns: 100,
             error: None,
-            attributes: Default::default(),
+            attributes: std::collections::BTreeMap::default(),
             events: Vec::new(),
         };
         assert_eq!(cells(&span, 0, 100, 10), (9, 10), "a span of no time at the very end");

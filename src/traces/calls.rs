@@ -145,26 +145,17 @@ pub fn tree(spans: &[Span]) -> Vec<(usize, usize)> {
     children.values_mut().for_each(by_start);
     let mut order = Vec::with_capacity(spans.len());
     let mut seen = vec![false; spans.len()];
-    let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&i| (i, 0)).collect();
     // Spans in a cycle of parent ids (a confused sender) are reached from no root: they go last.
-    let mut rest = (0..spans.len()).rev().collect::<Vec<_>>();
-    loop {
-        let Some((index, depth)) = stack.pop().or_else(|| {
-            while let Some(i) = rest.pop() {
-                if !seen[i] {
-                    return Some((i, 0));
-                }
+    for first in roots.iter().copied().chain(0..spans.len()) {
+        let mut stack = vec![(first, 0)];
+        while let Some((index, depth)) = stack.pop() {
+            if std::mem::replace(&mut seen[index], true) {
+                continue;
             }
-            None
-        }) else {
-            break;
-        };
-        if std::mem::replace(&mut seen[index], true) {
-            continue;
-        }
-        order.push((index, depth));
-        if let Some(kids) = children.get(spans[index].span_id.as_str()) {
-            stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
+            order.push((index, depth));
+            if let Some(kids) = children.get(spans[index].span_id.as_str()) {
+                stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
+            }
         }
     }
     order
@@ -353,7 +344,7 @@ mod tests {
         litellm.events.push(SpanEvent {
             name: "gen_ai.first_token".into(),
             time_ns: 40_000_000,
-            attributes: Default::default(),
+            attributes: std::collections::BTreeMap::default(),
         });
         let Role::Model(call) = Role::of(&litellm) else { panic!("not a model call") };
         assert_eq!(call.first_token_ms, Some(40.0), "an event wins over the attribute");
