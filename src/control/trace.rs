@@ -30,8 +30,7 @@ fn paint(color: bool, style: &Style, text: &str) -> String {
 /// and the error of a span that failed (marked `✗`).
 pub fn waterfall(detail: &Detail, width: usize, color: bool) -> String {
     let spans = &detail.spans;
-    let mut text = header(&detail.summary, color);
-    text.push('\n');
+    let mut text = header(&detail.summary, width, color);
     if spans.is_empty() {
         text.push_str("(no spans)\n");
         return text;
@@ -100,19 +99,7 @@ fn cells(span: &Span, start: u64, total: u64, width: usize) -> (usize, usize) {
 /// call's name, arguments and result (each cut at the width).
 fn details(span: &Span, room: usize) -> Vec<String> {
     match Role::of(span) {
-        Role::Model(call) => {
-            let mut lines: Vec<String> = Vec::new();
-            for part in model_facts(&call) {
-                match lines.last_mut() {
-                    Some(line) if line.chars().count() + 3 + part.chars().count() <= room => {
-                        line.push_str(" · ");
-                        line.push_str(&part);
-                    }
-                    _ => lines.push(part),
-                }
-            }
-            lines
-        }
+        Role::Model(call) => wrap(model_facts(&call), room),
         Role::Tool(ToolCall { name, arguments, result }) => {
             let mut lines = vec![format!("tool `{name}`")];
             lines.extend(arguments.map(|a| format!("arguments: {}", one_line(&a))));
@@ -142,29 +129,59 @@ fn model_facts(call: &ModelCall) -> Vec<String> {
     parts
 }
 
-/// The line above a waterfall: which run and trace, how long, the model, tokens and cost.
-pub fn header(summary: &Summary, color: bool) -> String {
-    let mut parts = Vec::new();
+/// Facts joined by ` · ` in lines of at most `room` characters, each fact whole on one line.
+fn wrap(facts: Vec<String>, room: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for fact in facts {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 3 + fact.chars().count() <= room => {
+                line.push_str(" · ");
+                line.push_str(&fact);
+            }
+            _ => lines.push(fact),
+        }
+    }
+    lines
+}
+
+/// What failed traces are marked with, in the header and the list.
+const FAILED: &str = "✗ failed";
+
+/// The lines above a waterfall: which run and trace, how long, the model, tokens and cost.
+pub fn header(summary: &Summary, width: usize, color: bool) -> String {
+    let mut facts = Vec::new();
     if let Some(run) = &summary.run_id {
-        parts.push(format!("run {run}"));
+        facts.push(format!("run {run}"));
     }
-    parts.push(format!("trace {}", summary.trace_id));
+    facts.push(format!("trace {}", summary.trace_id));
     if summary.run_id.is_none() {
-        parts.push(format!("`{}`", one_line(&summary.name)));
+        facts.push(format!("`{}`", one_line(&summary.name)));
     }
-    parts.push(ms(summary.duration_ms));
+    facts.push(ms(summary.duration_ms));
     if let Some(model) = &summary.model {
-        parts.push(format!("model {model}"));
+        facts.push(format!("model {model}"));
     }
-    parts.push(plural(summary.model_calls as u64, "model call"));
-    parts.push(format!("{} in / {} out tokens", summary.input_tokens, summary.output_tokens));
-    parts.push(dollars(summary.cost));
-    parts.push(format!("{} from {}", plural(summary.spans as u64, "span"), summary.services.join(", ")));
-    let mut line = paint(color, &Style::new().bold(), &parts.join(" · "));
+    facts.push(plural(summary.model_calls as u64, "model call"));
+    facts.push(format!("{} in / {} out tokens", summary.input_tokens, summary.output_tokens));
+    facts.push(dollars(summary.cost));
+    facts.push(format!("{} from {}", plural(summary.spans as u64, "span"), summary.services.join(", ")));
     if summary.error {
-        let _ = write!(line, " · {}", paint(color, &Style::new().red().bold(), "✗ failed"));
+        facts.push(FAILED.to_owned());
     }
-    line
+    let mut text = String::new();
+    for line in wrap(facts, width) {
+        let (plain, failed) = match line.strip_suffix(FAILED) {
+            Some(before) => (before, FAILED),
+            None => (line.as_str(), ""),
+        };
+        let bold = paint(color, &Style::new().bold(), plain);
+        let _ = writeln!(
+            text,
+            "{bold}{}",
+            if failed.is_empty() { String::new() } else { paint(color, &Style::new().red().bold(), failed) }
+        );
+    }
+    text
 }
 
 /// The kept traces, newest first, one row each, then the totals.
