@@ -155,8 +155,8 @@ fn trace_draws_a_posted_run_and_status_adds_up_the_runs() {
     assert_eq!(mcp["start_ns"].as_u64(), Some(BASE_NS + 950_000_000));
 
     // `last` is the newest run (the health check after it is no run); a trace id and the old run id work too.
-    let (_, last, _) = run(&fixture, &["trace", "last", "--json"]);
-    assert_eq!(serde_json::from_str::<Value>(&last).unwrap(), detail);
+    let (_, newest, _) = run(&fixture, &["trace", "last", "--json"]);
+    assert_eq!(serde_json::from_str::<Value>(&newest).unwrap(), detail);
     let (_, by_trace, _) = run(&fixture, &["trace", &trace_id(2), "--json"]);
     assert_eq!(serde_json::from_str::<Value>(&by_trace).unwrap(), detail);
     let (_, old_json, _) = run(&fixture, &["trace", "run-old", "--json"]);
