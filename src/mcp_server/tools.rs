@@ -70,6 +70,26 @@ fn services_schema(what: &str) -> Value {
     )
 }
 
+/// The tools that read the stack's traces.
+fn trace_tools() -> [Value; 2] {
+    [
+        json!({
+            "name": "trace",
+            "title": "Why was this run slow",
+            "description": "One traced AG-UI run (or any kept trace) across the stack's services: where the time went (model calls and their time to first token, tool calls and their latency, the slowest spans on their own, errors), then the waterfall of every span with tokens, cost, finish reasons and tool arguments and results. structuredContent holds the trace (`summary`, `spans` with every attribute) and `time_spent`.",
+            "inputSchema": schema(json!({
+                "id": {"type": "string", "description": "an AG-UI run id, a trace id, or `last` (default: the newest traced run; see `traces`)"},
+            }), &[]),
+        }),
+        json!({
+            "name": "traces",
+            "title": "Kept traces",
+            "description": "The traces the running stack keeps, newest first (time, run id or trace id, duration, model, tokens, cost, error), and the totals since `up` started (runs, tokens, cost).",
+            "inputSchema": schema(json!({}), &[]),
+        }),
+    ]
+}
+
 impl Server<'_> {
     /// `tools/list`: the control tools only with `--allow-control`.
     pub fn list(&self) -> Vec<Value> {
@@ -123,21 +143,8 @@ impl Server<'_> {
                 "description": "agui-dev doctor: checks of the venv, LiteLLM, provider keys, ports, tools, the running services and the configuration, each with a fix. Spends no money.",
                 "inputSchema": schema(json!({}), &[]),
             }),
-            json!({
-                "name": "trace",
-                "title": "Why was this run slow",
-                "description": "One traced AG-UI run (or any kept trace) across the stack's services: where the time went (model calls and their time to first token, tool calls and their latency, the slowest spans on their own, errors), then the waterfall of every span with tokens, cost, finish reasons and tool arguments and results. structuredContent holds the trace (`summary`, `spans` with every attribute) and `time_spent`.",
-                "inputSchema": schema(json!({
-                    "id": {"type": "string", "description": "an AG-UI run id, a trace id, or `last` (default: the newest traced run; see `traces`)"},
-                }), &[]),
-            }),
-            json!({
-                "name": "traces",
-                "title": "Kept traces",
-                "description": "The traces the running stack keeps, newest first (time, run id or trace id, duration, model, tokens, cost, error), and the totals since `up` started (runs, tokens, cost).",
-                "inputSchema": schema(json!({}), &[]),
-            }),
         ];
+        tools.extend(trace_tools());
         if self.allow_control {
             tools.push(json!({
                 "name": "restart",
