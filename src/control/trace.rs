@@ -161,9 +161,13 @@ pub fn header(summary: &Summary, width: usize, color: bool) -> String {
     if let Some(model) = &summary.model {
         facts.push(format!("model {model}"));
     }
-    facts.push(plural(summary.model_calls as u64, "model call"));
-    facts.push(format!("{} in / {} out tokens", summary.input_tokens, summary.output_tokens));
-    facts.push(dollars(summary.cost));
+    if summary.model_calls == 0 {
+        facts.push("no model calls".to_owned());
+    } else {
+        facts.push(plural(summary.model_calls as u64, "model call"));
+        facts.push(format!("{} in / {} out tokens", summary.input_tokens, summary.output_tokens));
+        facts.push(dollars(summary.cost));
+    }
     facts.push(format!("{} from {}", plural(summary.spans as u64, "span"), summary.services.join(", ")));
     if summary.error {
         facts.push(FAILED.to_owned());
@@ -360,21 +364,51 @@ mod tests {
         assert_eq!(one_line("a\n  b\tc"), "a b c");
     }
 
-    #[test]
-    fn a_bar_covers_at_least_one_cell_inside_the_axis() {
-        let mut span = Span {
-            trace_id: String::new(),
-            span_id: String::new(),
-            parent_id: None,
-            name: String::new(),
-            service: String::new(),
-            kind: String::new(),
-            start_ns: 100,
-            end_ns: 100,
+    fn span(id: &str, parent: Option<&str>, service: &str, ns: (u64, u64)) -> Span {
+        Span {
+            trace_id: "t".repeat(32),
+            span_id: id.to_owned(),
+            parent_id: parent.map(str::to_owned),
+            name: format!("span {id}"),
+            service: service.to_owned(),
+            kind: "internal".to_owned(),
+            start_ns: ns.0,
+            end_ns: ns.1,
             error: None,
             attributes: std::collections::BTreeMap::default(),
             events: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn colour_only_paints_the_same_text_and_lost_counts_are_said() {
+        let mut spans =
+            vec![span("a", None, "agui", (0, 4_000_000)), span("b", Some("a"), "mcp", (1_000_000, 2_000_000))];
+        spans[1].error = Some("boom\nat line 2".to_owned());
+        let detail = Detail { summary: crate::traces::model::summarize(&spans), spans };
+        let plain = waterfall(&detail, 80, false);
+        let painted = waterfall(&detail, 80, true);
+        assert!(painted.contains("\x1b[31"), "{painted:?}");
+        assert_eq!(crate::output::strip_ansi(&painted), plain);
+        assert!(plain.contains("error: boom at line 2"), "one line: {plain}");
+        assert!(plain.lines().all(|l| l.chars().count() <= 80), "{plain}");
+        assert!(
+            plain.starts_with(&format!(
+                "trace {} · `span a` · 4.0ms · no model calls\n2 spans from agui, mcp · ✗ failed\n",
+                "t".repeat(32)
+            )),
+            "{plain}"
+        );
+        let totals = Totals { runs: 1, evicted_traces: 2, dropped_spans: 1, forward_failures: 3, ..Totals::default() };
+        assert_eq!(
+            totals_text(&totals),
+            "1 run · 0 in / 0 out tokens · $0 (2 traces evicted, 1 span dropped, 3 batches not forwarded)"
+        );
+    }
+
+    #[test]
+    fn a_bar_covers_at_least_one_cell_inside_the_axis() {
+        let mut span = span("a", None, "agui", (100, 100));
         assert_eq!(cells(&span, 0, 100, 10), (9, 10), "a span of no time at the very end");
         span.start_ns = 0;
         assert_eq!(cells(&span, 0, 100, 10), (0, 10));
