@@ -66,12 +66,12 @@ pub enum Command {
     Down,
     /// Wait until services of the running stack (default: all) are ready; for scripts.
     Wait(WaitArgs),
-    /// Show a traced run as a waterfall: each span on one time axis, under its parent, with the
-    /// model calls' tokens, cost, time to first token and finish reason, and the tool calls'
-    /// arguments and results; failed spans marked `✗`.
+    /// Show a traced run as a waterfall: its spans on one time axis, with tokens, cost and tools.
     ///
-    /// ID is an AG-UI run id, a trace id, or `last` (the newest traced run; the default). Asks the
-    /// running stack, which keeps the latest traces in memory (`[traces]` in stack.toml).
+    /// Each span stands under its parent; under a model call its tokens, cost, time to first
+    /// token and finish reason, under a tool call its arguments and result; failed spans are
+    /// marked `✗`. ID is an AG-UI run id, a trace id, or `last` (the newest traced run; the
+    /// default). Asks the running stack, which keeps the latest traces in memory (`[traces]`).
     ///
     /// Examples:
     ///   agui-dev trace                     the last AG-UI run
