@@ -25,7 +25,7 @@ fn paint(color: bool, style: &Style, text: &str) -> String {
     if color { style.clone().force_styling(true).apply_to(text).to_string() } else { text.to_owned() }
 }
 
-/// The waterfall of one trace, `width` columns wide: the header line, the axis, then one line per
+/// The waterfall of one trace, `width` columns wide: the header, the axis, then one line per
 /// span (service, indented name, duration, bar) and under it the details of a model or tool call
 /// and the error of a span that failed (marked `✗`).
 pub fn waterfall(detail: &Detail, width: usize, color: bool) -> String {
