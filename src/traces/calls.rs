@@ -204,53 +204,64 @@ pub struct Failed {
 /// How many of the slowest spans `TimeSpent` names.
 const SLOWEST: usize = 3;
 
+/// Adds up `detail`: in one pass down the tree and one back up, so a trace of a hundred thousand
+/// spans (a flood the store still holds) is read in moments.
 pub fn time_spent(detail: &Detail) -> TimeSpent {
     let spans = &detail.spans;
     let roles: Vec<Role> = spans.iter().map(Role::of).collect();
-    let index: HashMap<&str, usize> = spans.iter().enumerate().map(|(i, s)| (s.span_id.as_str(), i)).collect();
-    // The spans above span `i`, nearest first (bounded: a cycle of ids ends it).
-    let ancestors = |i: usize| {
-        let mut found = Vec::new();
-        let mut parent = spans[i].parent_id.as_deref();
-        while let Some(&p) = parent.and_then(|id| index.get(id)) {
-            if found.len() >= spans.len() {
-                break;
-            }
-            found.push(p);
-            parent = spans[p].parent_id.as_deref();
+    let order = tree(spans);
+    // Each span's parent in the tree: the last span seen one level up (the order is depth-first).
+    let mut parent = vec![None; spans.len()];
+    let mut path: Vec<usize> = Vec::new();
+    for &(i, depth) in &order {
+        path.truncate(depth);
+        parent[i] = path.last().copied();
+        path.push(i);
+    }
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
+    for (i, p) in parent.iter().enumerate() {
+        if let Some(p) = *p {
+            children[p].push(i);
         }
-        found
-    };
-    let above: Vec<Vec<usize>> = (0..spans.len()).map(ancestors).collect();
-    // A call inside a call of the same kind is that call seen from further in (the agent's
-    // model-call span and the proxy's below it): counted once, as the outer one.
-    let inside = |i: usize, same: fn(&Role) -> bool| above[i].iter().any(|&p| same(&roles[p]));
-    let is_model = |r: &Role| matches!(r, Role::Model(_));
-    let is_tool = |r: &Role| matches!(r, Role::Tool(_));
-    let above = &above;
-    let below = |i: usize| (0..spans.len()).filter(move |&j| above[j].contains(&i));
+    }
+    // Down: whether a model call or a tool call is above each span. A call inside a call of the
+    // same kind is that call seen from further in (the agent's model-call span and the proxy's
+    // below it): it is counted once, as the outer one.
+    let (mut model_above, mut tool_above) = (vec![false; spans.len()], vec![false; spans.len()]);
+    for &(i, _) in &order {
+        if let Some(p) = parent[i] {
+            model_above[i] = model_above[p] || matches!(roles[p], Role::Model(_));
+            tool_above[i] = tool_above[p] || matches!(roles[p], Role::Tool(_));
+        }
+    }
+    // Up: whether a span below each failed, and the earliest first token below it (Unix ns).
+    let (mut failed_below, mut first_below) = (vec![false; spans.len()], vec![None::<u64>; spans.len()]);
+    for &(i, _) in order.iter().rev() {
+        let own = match &roles[i] {
+            Role::Model(call) => call.first_token_ms.map(|ms| spans[i].start_ns + (ms * 1e6) as u64),
+            _ => None,
+        };
+        let mut first = own;
+        for &c in &children[i] {
+            failed_below[i] |= spans[c].error.is_some() || failed_below[c];
+            first = [first, first_below[c]].into_iter().flatten().min();
+        }
+        first_below[i] = first;
+    }
     let mut spent = TimeSpent { total_ms: detail.summary.duration_ms, ..TimeSpent::default() };
-    for (i, span) in spans.iter().enumerate() {
+    for &(i, _) in &order {
+        let span = &spans[i];
         match &roles[i] {
-            Role::Model(call) if !inside(i, is_model) => {
+            Role::Model(call) if !model_above[i] => {
                 spent.model_calls += 1;
                 spent.model_ms += span.duration_ms();
-                // Its own first token, else the earliest one a span inside it saw.
-                let seen = call.first_token_ms.or_else(|| {
-                    below(i)
-                        .filter_map(|j| match &roles[j] {
-                            Role::Model(inner) => inner
-                                .first_token_ms
-                                .map(|ms| ms + spans[j].start_ns.saturating_sub(span.start_ns) as f64 / 1e6),
-                            _ => None,
-                        })
-                        .reduce(f64::min)
-                });
-                spent.first_token_ms.extend(seen);
+                // Its own first token, else the earliest a span inside it saw.
+                let inner = || first_below[i].map(|at| at.saturating_sub(span.start_ns) as f64 / 1e6);
+                spent.first_token_ms.extend(call.first_token_ms.or_else(inner));
             }
-            Role::Tool(call) if !inside(i, is_tool) => {
+            Role::Tool(call) if !tool_above[i] => {
                 spent.tool_ms += span.duration_ms();
-                let error = span.error.is_some() || below(i).any(|j| spans[j].error.is_some());
+                let error = span.error.is_some() || failed_below[i];
                 spent.tool_calls.push(ToolTime { name: call.name.clone(), ms: span.duration_ms(), error });
             }
             _ => {}
@@ -264,15 +275,14 @@ pub fn time_spent(detail: &Detail) -> TimeSpent {
             });
         }
     }
-    let mut slow: Vec<Slow> = spans
+    let mut slow: Vec<Slow> = order
         .iter()
-        .enumerate()
-        .map(|(i, span)| Slow {
-            span_id: span.span_id.clone(),
-            service: span.service.clone(),
-            name: span.name.clone(),
-            self_ms: self_ms(spans, i),
-            duration_ms: span.duration_ms(),
+        .map(|&(i, _)| Slow {
+            span_id: spans[i].span_id.clone(),
+            service: spans[i].service.clone(),
+            name: spans[i].name.clone(),
+            self_ms: self_ms(&spans[i], children[i].iter().map(|&c| &spans[c])),
+            duration_ms: spans[i].duration_ms(),
         })
         .collect();
     slow.sort_by(|a, b| b.self_ms.total_cmp(&a.self_ms));
@@ -282,11 +292,8 @@ pub fn time_spent(detail: &Detail) -> TimeSpent {
 }
 
 /// A span's own time: its duration less the part of it its children cover.
-fn self_ms(spans: &[Span], i: usize) -> f64 {
-    let span = &spans[i];
-    let mut covered: Vec<(u64, u64)> = spans
-        .iter()
-        .filter(|c| c.parent_id.as_deref() == Some(span.span_id.as_str()) && c.span_id != span.span_id)
+fn self_ms<'a>(span: &Span, children: impl Iterator<Item = &'a Span>) -> f64 {
+    let mut covered: Vec<(u64, u64)> = children
         .map(|c| (c.start_ns.max(span.start_ns), c.end_ns.min(span.end_ns)))
         .filter(|(start, end)| start < end)
         .collect();
@@ -400,5 +407,19 @@ mod tests {
         assert_eq!(slowest, [("proxy", 580.0), ("tools/call calculate", 280.0), ("run", 100.0)]);
         assert_eq!(spent.errors.len(), 1);
         assert_eq!(spent.errors[0].message, "boom");
+    }
+
+    #[test]
+    fn a_flood_sized_trace_is_added_up() {
+        // A chain 100,000 spans deep, then as many siblings: work quadratic in the spans would
+        // not finish, and recursion this deep would overflow the stack.
+        let mut spans: Vec<Span> = (0..100_000u64)
+            .map(|i| span(&i.to_string(), i.checked_sub(1).map(|p| p.to_string()).as_deref(), (i, 200_000), json!({})))
+            .collect();
+        spans.extend((0..100_000u64).map(|i| span(&format!("s{i}"), Some("0"), (i, i + 1), json!({INPUT_TOKENS: 1}))));
+        let detail = Detail { summary: model::summarize(&spans[..10]), spans };
+        let spent = time_spent(&detail);
+        assert_eq!((spent.model_calls, spent.slowest[0].name.as_str()), (100_000, "99999"));
+        assert_eq!(tree(&detail.spans).last().map(|&(_, depth)| depth), Some(1));
     }
 }
