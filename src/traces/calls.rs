@@ -210,20 +210,7 @@ pub fn time_spent(detail: &Detail) -> TimeSpent {
     let spans = &detail.spans;
     let roles: Vec<Role> = spans.iter().map(Role::of).collect();
     let order = tree(spans);
-    // Each span's parent in the tree: the last span seen one level up (the order is depth-first).
-    let mut parent = vec![None; spans.len()];
-    let mut path: Vec<usize> = Vec::new();
-    for &(i, depth) in &order {
-        path.truncate(depth);
-        parent[i] = path.last().copied();
-        path.push(i);
-    }
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
-    for (i, p) in parent.iter().enumerate() {
-        if let Some(p) = *p {
-            children[p].push(i);
-        }
-    }
+    let (parent, children) = links(spans.len(), &order);
     // Down: whether a model call or a tool call is above each span. A call inside a call of the
     // same kind is that call seen from further in (the agent's model-call span and the proxy's
     // below it): it is counted once, as the outer one.
@@ -275,20 +262,46 @@ pub fn time_spent(detail: &Detail) -> TimeSpent {
             });
         }
     }
-    let mut slow: Vec<Slow> = order
+    spent.slowest = slowest(spans, &children);
+    spent
+}
+
+/// Each span's parent in the tree `order` (the last span seen one level up: the order is
+/// depth-first), and each span's children.
+fn links(count: usize, order: &[(usize, usize)]) -> (Vec<Option<usize>>, Vec<Vec<usize>>) {
+    let mut parent = vec![None; count];
+    let mut path: Vec<usize> = Vec::new();
+    for &(i, depth) in order {
+        path.truncate(depth);
+        parent[i] = path.last().copied();
+        path.push(i);
+    }
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (i, p) in parent.iter().enumerate() {
+        if let Some(p) = *p {
+            children[p].push(i);
+        }
+    }
+    (parent, children)
+}
+
+/// The `SLOWEST` spans by their own time, longest first.
+fn slowest(spans: &[Span], children: &[Vec<usize>]) -> Vec<Slow> {
+    let mut slow: Vec<Slow> = spans
         .iter()
-        .map(|&(i, _)| Slow {
-            span_id: spans[i].span_id.clone(),
-            service: spans[i].service.clone(),
-            name: spans[i].name.clone(),
-            self_ms: self_ms(&spans[i], children[i].iter().map(|&c| &spans[c])),
-            duration_ms: spans[i].duration_ms(),
+        .enumerate()
+        .map(|(i, span)| Slow {
+            span_id: span.span_id.clone(),
+            service: span.service.clone(),
+            name: span.name.clone(),
+            self_ms: self_ms(span, children[i].iter().map(|&c| &spans[c])),
+            duration_ms: span.duration_ms(),
         })
         .collect();
+    // Stable: of spans alike, the earlier stays first.
     slow.sort_by(|a, b| b.self_ms.total_cmp(&a.self_ms));
     slow.truncate(SLOWEST);
-    spent.slowest = slow;
-    spent
+    slow
 }
 
 /// A span's own time: its duration less the part of it its children cover.
