@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod pty;
+pub mod traced;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
