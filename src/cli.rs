@@ -66,6 +66,19 @@ pub enum Command {
     Down,
     /// Wait until services of the running stack (default: all) are ready; for scripts.
     Wait(WaitArgs),
+    /// Show a traced run as a waterfall: its spans on one time axis, with tokens, cost and tools.
+    ///
+    /// Each span stands under its parent; under a model call its tokens, cost, time to first
+    /// token and finish reason, under a tool call its arguments and result; failed spans are
+    /// marked `✗`. ID is an AG-UI run id, a trace id, or `last` (the newest traced run; the
+    /// default). Asks the running stack, which keeps the latest traces in memory (`[traces]`).
+    ///
+    /// Examples:
+    ///   agui-dev trace                     the last AG-UI run
+    ///   agui-dev trace --list              every kept trace, newest first, and the totals
+    ///   agui-dev trace RUN_ID --json       the run's spans as JSON, for scripts
+    #[command(verbatim_doc_comment)]
+    Trace(TraceArgs),
     /// Show the services' logs (from `.agui-dev/logs/`), whether or not the stack runs.
     ///
     /// Lines of all services are merged in the order they arrived. JSON log lines (pino, bunyan,
@@ -119,7 +132,7 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// An MCP server on stdio for coding agents (newline-delimited JSON-RPC 2.0).
     ///
-    /// Tools: `status`, `logs`, `agui_turn`, `mcp_tools`, `mcp_call`, `doctor`; with
+    /// Tools: `status`, `logs`, `agui_turn`, `mcp_tools`, `mcp_call`, `doctor`, `trace`, `traces`; with
     /// `--allow-control` also `restart`, `stop` and `start`. stdout carries only protocol messages.
     Mcp(McpArgs),
     /// Write the stack for Docker Compose or Kubernetes: official images, probes from `ready`,
@@ -181,7 +194,21 @@ impl UpArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// One JSON object on stdout: `services`, `model`, `offline`.
+    /// One JSON object on stdout: `services`, `model`, `offline`, and when the run receives traces
+    /// `totals` and `otlp_endpoint`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    /// An AG-UI run id, a trace id, or `last`.
+    #[arg(value_name = "ID", default_value = "last", conflicts_with = "list")]
+    pub id: String,
+    /// List the kept traces instead (newest first), with the totals since `up` started.
+    #[arg(long)]
+    pub list: bool,
+    /// JSON on stdout: the trace (`summary`, `spans`), or with `--list` `traces` and `totals`.
     #[arg(long)]
     pub json: bool,
 }

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::traced::{self, IDLE_STACK, agent_run, post_all, short_run, trace_id};
 use common::{Captured, Fixture, WAIT, free_port, real_stack, repo_root};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -103,7 +104,7 @@ fn garbage_on_stdin_gets_json_rpc_errors_and_the_server_reads_on() {
     assert_eq!(code_of(7), Some(-32700), "a cut line is a parse error");
     assert_eq!((code_of(8), &answers[8]["id"]), (Some(-32601), &json!(3)));
     let names = tool_names(&answers[9]);
-    assert_eq!(names, ["status", "logs", "agui_turn", "mcp_tools", "mcp_call", "doctor"]);
+    assert_eq!(names, ["status", "logs", "agui_turn", "mcp_tools", "mcp_call", "doctor", "trace", "traces"]);
     for tool in answers[9]["result"]["tools"].as_array().unwrap() {
         assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
     }
@@ -131,7 +132,7 @@ fn garbage_on_stdin_gets_json_rpc_errors_and_the_server_reads_on() {
     assert_eq!(answers[0]["result"]["resultType"], "complete");
     assert_eq!(answers[1]["result"]["resultType"], "complete");
     let names = tool_names(&answers[1]);
-    assert_eq!(names[6..], ["restart", "stop", "start"]);
+    assert_eq!(names[8..], ["restart", "stop", "start"]);
 }
 
 /// A line longer than the 4 MiB cap gets an error naming it and is skipped without being held; the
@@ -220,7 +221,7 @@ fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack
     let report = official_client(&fixture, &["mcp"], "v2", "legacy", &steps);
     assert_eq!(report["protocolVersion"], "2025-11-25", "{report}");
     let names: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["status", "logs", "agui_turn", "mcp_tools", "mcp_call", "doctor"]);
+    assert_eq!(names, ["status", "logs", "agui_turn", "mcp_tools", "mcp_call", "doctor", "trace", "traces"]);
 
     let status = call(&report, "status", 0);
     assert_eq!(status.get("isError"), None, "{status}");
@@ -258,7 +259,7 @@ fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack
     let report = official_client(&fixture, &["mcp", "--allow-control"], "v2", "auto", &steps);
     assert_eq!(report["protocolVersion"], "2026-07-28", "{report}");
     let names: Vec<&str> = report["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names[6..], ["restart", "stop", "start"]);
+    assert_eq!(names[8..], ["restart", "stop", "start"]);
     let restarted = call(&report, "restart", 0);
     assert_eq!(restarted.get("isError"), None, "{restarted}");
     assert_eq!(restarted["structuredContent"]["restarted"], json!(["agui"]), "{restarted}");
@@ -270,7 +271,7 @@ fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack
     let report = official_client(&fixture, &["mcp"], "v1", "legacy", &steps);
     assert_eq!(report["protocolVersion"], "2025-11-25", "{report}");
     assert_eq!(report["server"]["name"], "agui-dev", "{report}");
-    assert_eq!(report["tools"].as_array().unwrap().len(), 6, "{report}");
+    assert_eq!(report["tools"].as_array().unwrap().len(), 8, "{report}");
     let status = call(&report, "status", 0);
     assert_eq!(status["structuredContent"]["services"].as_array().unwrap().len(), 3, "{status}");
     let listed = call(&report, "mcp_tools", 0)["structuredContent"]["tools"].as_array().unwrap().len();
@@ -279,6 +280,73 @@ fn the_official_mcp_client_drives_agui_dev_mcp_against_the_running_offline_stack
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0, "{}", up.stderr.text());
     assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+/// The `trace` tool through the official client: where the time went (model calls with their
+/// time to first token, the tool call and its latency, the slowest spans on their own, the
+/// failure) before the waterfall, and the trace with that breakdown as structured content; the
+/// `traces` tool lists the kept ones with the totals; an unknown id is a tool error with the hint.
+#[test]
+fn the_trace_tool_says_where_a_runs_time_went() {
+    common::npm_ci(&repo_root().join("templates/agui-server"), "node_modules/@modelcontextprotocol/client");
+    let fixture = Fixture::new(IDLE_STACK);
+    let (code, _, stderr) = fixture.run(&["up", "-d", "--no-watch"]);
+    assert_eq!(code, 0, "{stderr}");
+    let endpoint = traced::status(&fixture)["otlp_endpoint"].as_str().unwrap().to_owned();
+    let run = agent_run(2, "run-new");
+    post_all(&endpoint, &short_run(1, "run-old"));
+    post_all(&endpoint, &run);
+
+    let steps = json!([
+        {"tool": "trace"},
+        {"tool": "trace", "arguments": {"id": "run-old"}},
+        {"tool": "traces"},
+        {"tool": "trace", "arguments": {"id": "nope"}},
+    ]);
+    let report = official_client(&fixture, &["mcp"], "v2", "legacy", &steps);
+    let last = call(&report, "trace", 0);
+    assert_eq!(last.get("isError"), None, "{last}");
+    let text = last["content"][0]["text"].as_str().unwrap();
+    let told = [
+        "where the time went (2.40s in all):",
+        "  model calls: 2, 1.99s (83%); first token after 160ms, 210ms",
+        "  tool calls: 1, 400ms (17%): `calculate` 400ms ✗",
+        "  slowest on their own: `litellm_request` (litellm) 1.08s; `litellm_request` (litellm) 860ms; \
+         `tools/call calculate` (mcp) 300ms",
+        "  failed: `tools/call calculate` (mcp): boom: division by zero",
+    ];
+    assert_eq!(text.lines().take(told.len()).collect::<Vec<_>>(), told, "{text}");
+    assert!(text.contains(&format!("run run-new · trace {}", trace_id(2))), "the waterfall follows: {text}");
+    assert!(!text.contains('\x1b'), "no colour for an agent: {text:?}");
+    let structured = &last["structuredContent"];
+    let mut detail = structured.clone();
+    detail.as_object_mut().unwrap().remove("time_spent");
+    // Read back as agui-dev's type: the client writes a whole f64 as an integer.
+    let detail: agui_dev::traces::Detail = serde_json::from_value(detail).unwrap();
+    assert_eq!(detail, traced::expected(&run), "the trace as `trace --json` has it");
+    assert_eq!(structured["time_spent"]["first_token_ms"], json!([160, 210]), "{structured}");
+    assert_eq!(structured["time_spent"]["tool_calls"], json!([{"name": "calculate", "ms": 400, "error": true}]));
+
+    let old = call(&report, "trace", 1);
+    assert_eq!(old["structuredContent"]["summary"]["trace_id"], trace_id(1), "{old}");
+    let listed = call(&report, "traces", 0);
+    let runs: Vec<&str> = listed["structuredContent"]["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs, ["run-new", "run-old"], "{listed}");
+    assert_eq!(listed["structuredContent"]["totals"]["runs"], 2, "{listed}");
+    assert!(listed["content"][0]["text"].as_str().unwrap().contains("since `up` started: 2 runs"), "{listed}");
+    let unknown = call(&report, "trace", 2);
+    assert_eq!(unknown["isError"], true, "{unknown}");
+    let said = unknown["content"][0]["text"].as_str().unwrap();
+    assert!(said.starts_with("no kept trace has the trace id or AG-UI run id `nope`\nhint: "), "{said}");
+
+    let (code, _, stderr) = fixture.run(&["down"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fixture.wait_for_no_survivors(WAIT), Vec::<i32>::new());
 }
 
 /// `agui-dev mcp` answers requests side by side: while `agui_turn` waits on a slow agent (the

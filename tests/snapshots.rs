@@ -259,3 +259,20 @@ fn help_examples_stand_one_per_line() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     snapshot!("help_examples", sections);
 }
+
+/// `agui-dev trace`'s waterfall of a fixed run (`common::traced::agent_run`: three services, two
+/// model calls through the proxy, a failed tool call, a span whose parent never came) at 100
+/// columns without colour, what the MCP `trace` tool says of where its time went, and the list.
+#[test]
+fn trace_waterfall() {
+    use agui_dev::control::trace;
+    let detail = common::traced::expected(&common::traced::agent_run(2, "run-new"));
+    let spent = agui_dev::traces::calls::time_spent(&detail);
+    let text = format!(
+        "{}\n{}\n{}",
+        trace::waterfall(&detail, 100, false),
+        trace::time_spent_text(&spent),
+        trace::list(std::slice::from_ref(&detail.summary), None)
+    );
+    snapshot!("trace_waterfall", text);
+}

@@ -12,6 +12,7 @@ mod logs;
 mod mcp;
 mod setup;
 mod smoke;
+mod trace;
 mod up;
 
 use crate::cli::{Cli, Command};
@@ -37,6 +38,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Start(args) => control::start(cli, args).await,
             Command::Down => control::down(cli).await,
             Command::Wait(args) => control::wait(cli, args).await,
+            Command::Trace(args) => trace::run(cli, args).await,
             Command::Logs(args) => logs::run(cli, args).await,
             Command::Check => check::run(cli).await,
             Command::Chat(args) => chat::run(cli, args).await,

@@ -3,7 +3,7 @@
 //! (`supervise::socket`); `status`, `restart`, the console and `agui-dev mcp` ask through it.
 //! `requests` are those commands for the terminal; `logs` reads what the stack wrote, running
 //! or not; `stack` finds the stack's folder and the services whose logs it holds; `status` is
-//! `status` for people.
+//! `status` for people, `trace` a trace for people.
 
 pub mod client;
 pub mod lock;
@@ -12,6 +12,7 @@ pub mod protocol;
 pub mod requests;
 pub mod stack;
 pub mod status;
+pub mod trace;
 
 pub use client::{ClientError, ask};
 pub use lock::{StackLock, lock_stack};

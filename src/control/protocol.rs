@@ -91,6 +91,9 @@ pub struct Answer {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What to do about `error`, when the supervisor knows (`agui-dev trace` before any run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<ServiceStatus>>,
     /// The model the AG-UI servers ask the proxy for, and whether it is the offline one.
@@ -113,6 +116,10 @@ pub struct Answer {
     /// receives traces.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totals: Option<Totals>,
+    /// The trace receiver's `http://127.0.0.1:PORT` (what the services' `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// names), in `status`, when the run receives traces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traces: Option<Vec<Summary>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +133,11 @@ impl Answer {
 
     pub fn error(message: impl std::fmt::Display) -> Answer {
         Answer { version: VERSION, ok: false, error: Some(message.to_string()), ..Answer::default() }
+    }
+
+    /// An error with what to do about it.
+    pub fn error_with_hint(message: impl std::fmt::Display, hint: impl Into<String>) -> Answer {
+        Answer { hint: Some(hint.into()), ..Answer::error(message) }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The commands that act on a running stack through its control socket, for the terminal:
-//! `status`, `restart`, `stop`, `start`, `wait` and `down`. One request each; the answer is
+//! `status`, `restart`, `stop`, `start`, `wait`, `down` and `trace`. One request each; the answer is
 //! printed, or becomes the error the command exits with.
 
 use std::path::Path;
@@ -7,18 +7,21 @@ use std::time::Duration;
 
 use super::client;
 use super::protocol::{Answer, Done, Op};
-use crate::cli::{Cli, RestartArgs, ServicesArgs, StatusArgs, WaitArgs};
+use crate::cli::{Cli, RestartArgs, ServicesArgs, StatusArgs, TraceArgs, WaitArgs};
 use crate::error::{Error, Result};
 use crate::output::{Level, Out, Printer, Style};
 
-/// One request; an answer with `ok: false` becomes an error.
+/// One request; an answer with `ok: false` becomes an error, with the supervisor's hint.
 async fn ask(dir: &Path, op: Op) -> Result<Answer> {
     let answer = client::ask(dir, op).await?;
     if answer.ok {
-        Ok(answer)
-    } else {
-        Err(Error::failed(answer.error.unwrap_or_else(|| "the request failed".to_owned())))
+        return Ok(answer);
     }
+    let error = Error::failed(answer.error.unwrap_or_else(|| "the request failed".to_owned()));
+    Err(match answer.hint {
+        Some(hint) => error.hint(hint),
+        None => error,
+    })
 }
 
 fn start_printer(cli: &Cli) -> Result<Printer> {
@@ -104,5 +107,35 @@ pub async fn down(cli: &Cli) -> Result<()> {
     while pid > 0 && !crate::system::proc::exited(pid) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Ok(())
+}
+
+/// `trace`: one trace as a waterfall on stdout (the width of the terminal, coloured when stdout
+/// takes colour), or the list of kept traces; `--json` prints the answer's data as it came.
+pub async fn trace(cli: &Cli, args: &TraceArgs) -> Result<()> {
+    let dir = super::stack::stack_dir(cli)?;
+    let op = if args.list { Op::Traces } else { Op::Trace { id: args.id.clone() } };
+    let answer = ask(&dir, op).await?;
+    let text = match (args.list, args.json) {
+        (true, true) => serde_json::json!({"traces": answer.traces, "totals": answer.totals}).to_string(),
+        (true, false) => super::trace::list(answer.traces.as_deref().unwrap_or_default(), answer.totals.as_ref()),
+        (false, json) => {
+            let Some(detail) = answer.trace else {
+                return Err(Error::failed("the running stack answered `trace` without the trace"));
+            };
+            if json {
+                serde_json::to_string(&detail).unwrap_or_default()
+            } else {
+                let color = crate::output::Colors::resolve(cli.color).stdout;
+                super::trace::waterfall(&detail, crate::output::stdout_width(), color)
+            }
+        }
+    };
+    let printer = start_printer(cli)?;
+    let out = printer.out();
+    out.data(text.trim_end()).await;
+    out.flush().await;
+    drop(out);
+    printer.finish();
     Ok(())
 }

@@ -54,5 +54,9 @@ pub fn table(answer: &Answer) -> String {
     if let Some(console) = &answer.console {
         let _ = writeln!(text, "console: {console}");
     }
+    if let Some(totals) = &answer.totals {
+        let receiver = answer.otlp_endpoint.as_ref().map(|e| format!(" · receiver {e}")).unwrap_or_default();
+        let _ = writeln!(text, "traces since `up` started: {}{receiver}", super::trace::totals_text(totals));
+    }
     text
 }

@@ -42,7 +42,8 @@ use crate::plan;
 use crate::secret::Secret;
 
 const INSTRUCTIONS: &str = "Tools for the local AG-UI agent stack run by agui-dev (LiteLLM proxy, MCP server, AG-UI server): \
-its status, its logs, one AG-UI turn against the agent, the stack MCP server's tools, and doctor's diagnosis.";
+its status, its logs, one AG-UI turn against the agent, the stack MCP server's tools, doctor's diagnosis, and the traces of \
+its runs (where a run's time went).";
 
 pub async fn run(cli: &Cli, args: &McpArgs) -> Result<()> {
     let allow_control = args.allow_control;

@@ -24,6 +24,8 @@ use crate::plan::{self, Plan};
 /// Lines `logs` returns when not told, and at most.
 const DEFAULT_LINES: u64 = 100;
 const MAX_LINES: u64 = 2000;
+/// The columns of the waterfall the `trace` tool writes: a wide terminal's.
+const TRACE_WIDTH: usize = 120;
 
 pub struct Server<'a> {
     pub cli: &'a Cli,
@@ -66,6 +68,26 @@ fn services_schema(what: &str) -> Value {
         json!({"services": {"type": "array", "items": {"type": "string"}, "minItems": 1, "description": what}}),
         &["services"],
     )
+}
+
+/// The tools that read the stack's traces.
+fn trace_tools() -> [Value; 2] {
+    [
+        json!({
+            "name": "trace",
+            "title": "Why was this run slow",
+            "description": "One traced AG-UI run (or any kept trace) across the stack's services: where the time went (model calls and their time to first token, tool calls and their latency, the slowest spans on their own, errors), then the waterfall of every span with tokens, cost, finish reasons and tool arguments and results. structuredContent holds the trace (`summary`, `spans` with every attribute) and `time_spent`.",
+            "inputSchema": schema(json!({
+                "id": {"type": "string", "description": "an AG-UI run id, a trace id, or `last` (default: the newest traced run; see `traces`)"},
+            }), &[]),
+        }),
+        json!({
+            "name": "traces",
+            "title": "Kept traces",
+            "description": "The traces the running stack keeps, newest first (time, run id or trace id, duration, model, tokens, cost, error), and the totals since `up` started (runs, tokens, cost).",
+            "inputSchema": schema(json!({}), &[]),
+        }),
+    ]
 }
 
 impl Server<'_> {
@@ -122,6 +144,7 @@ impl Server<'_> {
                 "inputSchema": schema(json!({}), &[]),
             }),
         ];
+        tools.extend(trace_tools());
         if self.allow_control {
             tools.push(json!({
                 "name": "restart",
@@ -180,6 +203,8 @@ impl Server<'_> {
                 None => failed("`name` is required: the tool to call (see mcp_tools)"),
             },
             "doctor" => self.doctor().await,
+            "trace" => self.trace(string("id").unwrap_or_else(|| "last".to_owned())).await,
+            "traces" => self.traces().await,
             "restart" if self.allow_control => {
                 let deps = arguments.get("deps").and_then(Value::as_bool).unwrap_or(true);
                 control(Op::Restart { services, deps }).await
@@ -207,6 +232,45 @@ impl Server<'_> {
             Ok(answer) => {
                 let text = control::status::table(&answer);
                 done(text, serde_json::to_value(&answer).ok())
+            }
+            Err(error) => error,
+        }
+    }
+
+    /// Where the time went first (what the agent asked), then the waterfall, without colour and
+    /// at a width an agent reads whole.
+    async fn trace(&self, id: String) -> Value {
+        let dir = match self.dir() {
+            Ok(dir) => dir,
+            Err(error) => return error,
+        };
+        match ask(&dir, Op::Trace { id }).await {
+            Ok(Answer { trace: Some(detail), .. }) => {
+                let spent = crate::traces::calls::time_spent(&detail);
+                let text = format!(
+                    "{}\n{}",
+                    control::trace::time_spent_text(&spent),
+                    control::trace::waterfall(&detail, TRACE_WIDTH, false)
+                );
+                let mut structured = serde_json::to_value(&detail).unwrap_or_else(|_| json!({}));
+                structured["time_spent"] = serde_json::to_value(&spent).unwrap_or_default();
+                done(text, Some(structured))
+            }
+            Ok(_) => failed("the running stack answered `trace` without the trace"),
+            Err(error) => error,
+        }
+    }
+
+    async fn traces(&self) -> Value {
+        let dir = match self.dir() {
+            Ok(dir) => dir,
+            Err(error) => return error,
+        };
+        match ask(&dir, Op::Traces).await {
+            Ok(answer) => {
+                let traces = answer.traces.unwrap_or_default();
+                let text = control::trace::list(&traces, answer.totals.as_ref());
+                done(text, Some(json!({"traces": traces, "totals": answer.totals})))
             }
             Err(error) => error,
         }
@@ -398,7 +462,13 @@ fn services_missing(op: &Op) -> bool {
 async fn ask(dir: &Path, op: Op) -> Result<Answer, Value> {
     match control::ask(dir, op).await {
         Ok(answer) if answer.ok => Ok(answer),
-        Ok(answer) => Err(failed(answer.error.unwrap_or_else(|| "the request failed".to_owned()))),
+        Ok(answer) => {
+            let error = answer.error.unwrap_or_else(|| "the request failed".to_owned());
+            Err(failed(match answer.hint {
+                Some(hint) => format!("{error}\nhint: {hint}"),
+                None => error,
+            }))
+        }
         Err(ClientError::NotRunning) => Err(failed(
             "no stack is running here; start one with `agui-dev up -d` (in the background) or `agui-dev up`",
         )),

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use color::{ColorChoice, Colors};
+pub use color::{ColorChoice, Colors, service_style};
 use terminal::{Item, Shared, Terminal};
 
 use crate::secret::Secret;
@@ -372,4 +372,15 @@ pub fn short(duration: Duration) -> String {
     } else {
         format!("{:.1}s", duration.as_secs_f64())
     }
+}
+
+/// How many columns stdout has: the terminal's width when it is one, else `$COLUMNS`, else 100
+/// (a pipe or a file: wide enough to read, narrow enough for a pager).
+pub fn stdout_width() -> usize {
+    let width = console::Term::stdout()
+        .size_checked()
+        .map(|(_, columns)| usize::from(columns))
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .unwrap_or(100);
+    width.clamp(40, 400)
 }

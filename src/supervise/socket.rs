@@ -228,9 +228,16 @@ pub fn parse(line: &[u8]) -> Result<Op, BadRequest> {
     }
 }
 
-/// What the supervisor answers to `op`: the socket's clients and the console both ask here.
-const NOT_TRACED: &str = "this run receives no traces (`up --no-traces` or `[traces] enabled = false`)";
+/// The answer to `traces` or `trace` in a run that receives no traces.
+fn not_traced() -> Answer {
+    Answer::error_with_hint(
+        "this run receives no traces: it was started with `up --no-traces` or `[traces] enabled = false`",
+        "stop it (`agui-dev down`) and start it again without `--no-traces`, with `[traces] enabled = true` or no \
+         `[traces]` table",
+    )
+}
 
+/// What the supervisor answers to `op`: the socket's clients and the console both ask here.
 pub async fn answer(op: Op, context: &Context) -> Answer {
     let control = &context.control;
     let done = |result: Result<Done, ControlError>| match result {
@@ -249,6 +256,7 @@ pub async fn answer(op: Op, context: &Context) -> Answer {
                     stack: Some(context.plan.stack_name.clone()),
                     console: context.console.clone(),
                     totals: context.traces.as_ref().map(|store| store.totals()),
+                    otlp_endpoint: context.plan.tracing.as_ref().map(|t| t.endpoint.clone()),
                     ..Answer::ok()
                 }
             }
@@ -273,15 +281,22 @@ pub async fn answer(op: Op, context: &Context) -> Answer {
         }
         Op::Traces => match &context.traces {
             Some(store) => Answer { traces: Some(store.list()), totals: Some(store.totals()), ..Answer::ok() },
-            None => Answer::error(NOT_TRACED),
+            None => not_traced(),
         },
         Op::Trace { id } => match &context.traces {
             Some(store) => match store.find(&id) {
                 Some(detail) => Answer { trace: Some(Box::new(detail)), ..Answer::ok() },
-                None if id == "last" => Answer::error("no AG-UI run has been traced yet; run one (`agui-dev chat`)"),
-                None => Answer::error(format!("no kept trace has the trace id or AG-UI run id `{id}`")),
+                None if id == "last" => Answer::error_with_hint(
+                    "no AG-UI run has been traced yet",
+                    "run one (`agui-dev chat -m hi`); `agui-dev trace --list` shows the traces kept so far",
+                ),
+                None => Answer::error_with_hint(
+                    format!("no kept trace has the trace id or AG-UI run id `{id}`"),
+                    "`agui-dev trace --list` shows the kept ones; the oldest go once `[traces]`'s `max_traces` or \
+                     `max_mib` is reached",
+                ),
             },
-            None => Answer::error(NOT_TRACED),
+            None => not_traced(),
         },
     }
 }

@@ -1,9 +1,11 @@
 //! Traces of the stack's services: an OTLP/HTTP receiver `up` runs on loopback (`receiver`), the
 //! bounded store it fills (`store`), OTLP read and redacted (`otlp`), and what a trace adds up to
-//! (`model`). Every service is pointed at the receiver through the standard `OTEL_*` variables
+//! (`model`); `calls` reads a trace as people ask about it: model calls, tool calls, where the
+//! time went. Every service is pointed at the receiver through the standard `OTEL_*` variables
 //! (`plan::Tracing`), so any OpenTelemetry SDK in the stack is traced, and a user's own endpoint
 //! keeps getting the same (redacted) spans. docs/traces.md is the user's side of it.
 
+pub mod calls;
 pub mod model;
 pub mod otlp;
 pub mod receiver;

@@ -70,7 +70,8 @@ impl Span {
         }
     }
 
-    fn tokens(&self) -> Option<(u64, u64)> {
+    /// The (input, output) tokens the span reports, under either naming; `None` when it reports none.
+    pub fn tokens(&self) -> Option<(u64, u64)> {
         let input = self.number(INPUT_TOKENS).or_else(|| self.number(INPUT_TOKENS_OLD));
         let output = self.number(OUTPUT_TOKENS).or_else(|| self.number(OUTPUT_TOKENS_OLD));
         if input.is_none() && output.is_none() {
@@ -79,7 +80,8 @@ impl Span {
         Some((input.unwrap_or(0.0) as u64, output.unwrap_or(0.0) as u64))
     }
 
-    fn cost(&self) -> Option<f64> {
+    /// The cost the span reports, under the first of `COST`'s names it carries.
+    pub fn cost(&self) -> Option<f64> {
         COST.iter().find_map(|key| self.number(key))
     }
 

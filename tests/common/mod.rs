@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod otlp;
 pub mod pty;
+pub mod traced;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
