@@ -36,6 +36,7 @@ fn receiver_of(fixture: &Fixture, service: &str) -> (u16, std::collections::BTre
         status["services"].as_array().unwrap().iter().find(|s| s["name"] == service).unwrap()["pid"].as_i64().unwrap();
     let env = otlp::environ(pid as i32);
     let endpoint = &env["OTEL_EXPORTER_OTLP_ENDPOINT"];
+    assert_eq!(status["otlp_endpoint"].as_str(), Some(endpoint.as_str()), "{status}");
     let port = endpoint.strip_prefix("http://127.0.0.1:").and_then(|p| p.parse().ok());
     (port.unwrap_or_else(|| panic!("not the receiver's endpoint: {endpoint}")), env)
 }
