@@ -85,14 +85,14 @@ env = {{ AGENT_MODE = "llm" }}
 class Stack:
     """One `agui-dev up` of the repository's stack in a folder of its own."""
 
-    def __init__(self, binary: str, traced: bool):
+    def __init__(self, binary: str, traced: bool, really: bool = True):
         self.traced = traced
         self.dir = tempfile.TemporaryDirectory(prefix="agui-trace-bench-")
         self.agui = free_port()
         Path(self.dir.name, "stack.toml").write_text(stack_toml(free_port(), free_port(), self.agui))
         env = {k: v for k, v in os.environ.items() if k not in PROVIDER_KEYS}
         env.update({"NO_COLOR": "1", RUN_TAG: RUN_ID, "LITELLM_MODEL": "offline-tools"})
-        args = [binary, "up"] + ([] if traced else ["--no-traces"])
+        args = [binary, "up"] + ([] if traced and really else ["--no-traces"])
         self.proc = subprocess.Popen(
             args, cwd=self.dir.name, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, start_new_session=True,
@@ -180,13 +180,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--control", action="store_true",
+                        help="an A/A run: both stacks with --no-traces, to see the noise of the difference")
     args = parser.parse_args()
+    args.bin = str(Path(args.bin).resolve())
     if not Path(args.bin).is_file():
         raise SystemExit(f"no agui-dev at {args.bin}; hint: cargo build --release, or pass --bin")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
-        stacks = [Stack(args.bin, traced=True), Stack(args.bin, traced=False)]
+        stacks = [Stack(args.bin, traced=True, really=not args.control), Stack(args.bin, traced=False)]
         for stack in stacks:
             stack.wait_ready(900)
         log(f"both stacks ready; {args.warmup} warm-up and {args.runs} measured runs each, alternating")
