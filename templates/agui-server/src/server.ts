@@ -49,7 +49,8 @@ try {
   throw err;
 }
 
-const telemetry = await startTelemetry(log);
+// The SDK loads while the server starts listening and connects to MCP; a run waits for it.
+const telemetry = startTelemetry(log);
 const mcp = config.mcpServerUrl ? new McpConnection(config.mcpServerUrl, log) : undefined;
 /** Runs in flight: abort them on shutdown, then give them a moment to send RUN_ERROR. */
 const activeRuns = new Map<AbortController, Promise<unknown>>();
@@ -146,6 +147,7 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse): Promise<v
     return;
   }
   const input = parsed.data as RunAgentInput;
+  await telemetry;
   // One span per run, continuing the caller's trace when it sent a W3C `traceparent`.
   const span = tracer.startSpan(
     `invoke_agent ${AGENT_NAME}`,
@@ -288,7 +290,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   ]);
   server.closeAllConnections();
   // The last runs' spans are still queued in the batch processor: send them before going.
-  await telemetry.shutdown();
+  await (await telemetry).shutdown();
   process.exit(0);
 }
 
