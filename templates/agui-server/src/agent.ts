@@ -16,8 +16,9 @@ import {
   type TokenUsage,
 } from "@ag-ui/core";
 import type { LlmConfig } from "./config.js";
-import { LlmError, streamChat, type ChatMessage, type ChatTool, type ChatToolCall } from "./llm.js";
+import { LlmError, type ChatMessage, type ChatTool, type ChatToolCall } from "./llm.js";
 import type { McpConnection } from "./mcp.js";
+import { tracedChat, tracedTool, type ToolAnswer } from "./spans.js";
 
 export const MAX_ROUNDS = 5;
 
@@ -252,7 +253,7 @@ export async function runAgent(
         emitter.toolArgs(call.id, call.args);
       };
 
-      const result = await streamChat(
+      const result = await tracedChat(
         deps.llm,
         // Last round: tools stay declared (the history refers to them) but may not be called.
         { messages: conversation, tools, ...(lastRound && tools.length > 0 ? { toolChoice: "none" as const } : {}) },
@@ -335,24 +336,35 @@ export async function runAgent(
 }
 
 async function executeTool(call: PendingCall, mcp: McpConnection | undefined, signal: AbortSignal): Promise<string> {
+  const target = mcp ? { url: mcp.url, protocol: mcp.protocol, sessionId: mcp.sessionId } : undefined;
+  const answer = await tracedTool(call, target, signal, () => callTool(call, mcp, signal));
+  return answer.content;
+}
+
+async function callTool(call: PendingCall, mcp: McpConnection | undefined, signal: AbortSignal): Promise<ToolAnswer> {
   let args: unknown;
   try {
     args = call.args.trim() ? JSON.parse(call.args) : {};
   } catch {
-    return `Error: the arguments for ${call.name} are not valid JSON: ${call.args}`;
+    return { content: `Error: the arguments for ${call.name} are not valid JSON: ${call.args}`, error: "invalid_arguments" };
   }
   if (!args || typeof args !== "object" || Array.isArray(args)) {
-    return `Error: the arguments for ${call.name} must be a JSON object`;
+    return { content: `Error: the arguments for ${call.name} must be a JSON object`, error: "invalid_arguments" };
   }
-  if (!mcp) return `Error: no MCP server is configured, so the tool ${call.name} is not available`;
+  if (!mcp) {
+    return { content: `Error: no MCP server is configured, so the tool ${call.name} is not available`, error: "no_mcp_server" };
+  }
   if (mcp.connected && !mcp.toolList.some((t) => t.name === call.name)) {
-    return `Error: unknown tool ${call.name}; available tools: ${mcp.toolList.map((t) => t.name).join(", ")}`;
+    return {
+      content: `Error: unknown tool ${call.name}; available tools: ${mcp.toolList.map((t) => t.name).join(", ")}`,
+      error: "unknown_tool",
+    };
   }
   try {
     const outcome = await mcp.callTool(call.name, args as Record<string, unknown>, signal);
-    return outcome.isError ? `Error: ${outcome.text}` : outcome.text;
+    return outcome.isError ? { content: `Error: ${outcome.text}`, error: "tool_error" } : { content: outcome.text };
   } catch (err) {
     if (signal.aborted) throw err;
-    return `Error: calling ${call.name} failed: ${err instanceof Error ? err.message : String(err)}`;
+    return { content: `Error: calling ${call.name} failed: ${err instanceof Error ? err.message : String(err)}`, error: "call_failed" };
   }
 }

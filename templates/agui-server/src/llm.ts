@@ -3,6 +3,7 @@
  * (LiteLLM proxy, DeepSeek, ...), on top of Node's fetch.
  */
 import type { LlmConfig } from "./config.js";
+import { traceCarrier } from "./telemetry.js";
 
 export interface ChatToolCall {
   id: string;
@@ -43,6 +44,9 @@ export interface Usage {
 export interface StreamResult {
   finishReason: string | undefined;
   usage: Usage | undefined;
+  /** The completion's id and the model that answered, as the provider named them. */
+  responseId?: string;
+  responseModel?: string;
 }
 
 export class LlmError extends Error {
@@ -132,6 +136,8 @@ interface ChunkChoice {
 }
 
 interface Chunk {
+  id?: unknown;
+  model?: unknown;
   choices?: ChunkChoice[];
   usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
   error?: unknown;
@@ -166,6 +172,9 @@ export async function streamChat(
     Accept: "text/event-stream, application/json",
   };
   if (llm.apiKey) headers.Authorization = `Bearer ${llm.apiKey}`;
+  // W3C trace context of the current span (the model call's), so the local proxy's spans join the
+  // run's trace (nothing when tracing is off); a provider's own API gets no such header.
+  if (llm.provider === "litellm") Object.assign(headers, traceCarrier());
   const body = {
     model: llm.model,
     messages: request.messages,
@@ -218,6 +227,8 @@ export async function streamChat(
       }
       const usage = toUsage(chunk.usage);
       if (usage) result.usage = usage;
+      if (typeof chunk.id === "string" && chunk.id) result.responseId ??= chunk.id;
+      if (typeof chunk.model === "string" && chunk.model) result.responseModel ??= chunk.model;
       const choice = chunk.choices?.[0];
       if (!choice) return;
       const delta = choice.delta ?? choice.message;

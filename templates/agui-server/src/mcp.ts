@@ -12,8 +12,10 @@ import {
   SdkHttpError,
   StreamableHTTPClientTransport,
   type CallToolResult,
+  type FetchLike,
   type Tool,
 } from "@modelcontextprotocol/client";
+import { traceCarrier } from "./telemetry.js";
 
 const CLIENT_INFO = { name: "agui-dev-agui-server", version: "0.1.0" };
 const MIN_BACKOFF_MS = 200;
@@ -60,6 +62,18 @@ export function resultToText(result: CallToolResult): string {
   return parts.join("\n");
 }
 
+/**
+ * Node's fetch, plus the W3C trace context of the current span (a tool call's) as HTTP headers:
+ * the transport-level half of the propagation; `callTool` also puts it in `params._meta`.
+ */
+const tracedFetch: FetchLike = (url, init) => {
+  const carrier = traceCarrier();
+  if (Object.keys(carrier).length === 0) return fetch(url, init);
+  const headers = new Headers(init?.headers);
+  for (const [name, value] of Object.entries(carrier)) headers.set(name, value);
+  return fetch(url, { ...init, headers });
+};
+
 export class McpConnection {
   private client: Client | undefined;
   private transport: StreamableHTTPClientTransport | undefined;
@@ -81,6 +95,11 @@ export class McpConnection {
 
   get toolList(): readonly Tool[] {
     return this.tools;
+  }
+
+  /** The 2025-era session, if the current connection has one. */
+  get sessionId(): string | undefined {
+    return this.transport?.sessionId;
   }
 
   /** Starts connecting in the background (retrying until it works or stop() is called). */
@@ -131,7 +150,7 @@ export class McpConnection {
   private async connectOnce(): Promise<void> {
     // "auto": probe with server/discover, fall back to initialize for 2025-era servers.
     const client = new Client(CLIENT_INFO, { capabilities: {}, versionNegotiation: { mode: "auto" } });
-    const transport = new StreamableHTTPClientTransport(new URL(this.url));
+    const transport = new StreamableHTTPClientTransport(new URL(this.url), { fetch: tracedFetch });
     try {
       await client.connect(transport);
       const tools: Tool[] = [];
@@ -177,7 +196,8 @@ export class McpConnection {
 
   /**
    * Calls a tool. On a session/connection error, reconnects with a new session
-   * (waiting up to `reconnectWaitMs`) and tries once more.
+   * (waiting up to `reconnectWaitMs`) and tries once more. The current span's trace context goes
+   * in `params._meta` (`traceparent`, `tracestate`), as the MCP semantic conventions ask.
    */
   async callTool(name: string, args: Record<string, unknown>, signal?: AbortSignal, reconnectWaitMs = 5_000): Promise<ToolOutcome> {
     for (let attempt = 1; ; attempt++) {
@@ -186,7 +206,9 @@ export class McpConnection {
       }
       const client = this.client!;
       try {
-        const result: CallToolResult = await client.callTool({ name, arguments: args }, { signal });
+        const meta = traceCarrier();
+        const params = { name, arguments: args, ...(Object.keys(meta).length > 0 ? { _meta: meta } : {}) };
+        const result: CallToolResult = await client.callTool(params, { signal });
         return { text: resultToText(result), isError: result.isError === true };
       } catch (err) {
         if (signal?.aborted) throw err;

@@ -7,17 +7,21 @@
  * Environment: PORT (default 3000), HOST (default 127.0.0.1), LLM_PROVIDER
  * (litellm | deepseek), LITELLM_ENDPOINT, LITELLM_API_KEY, LITELLM_MODEL,
  * DEEPSEEK_API_KEY, DEEPSEEK_MODEL, DEEPSEEK_ENDPOINT, MCP_SERVER_URL,
- * AGUI_ALLOWED_HOSTS and AGUI_ALLOWED_ORIGINS (see guard.ts: who may use this server).
+ * AGUI_ALLOWED_HOSTS and AGUI_ALLOWED_ORIGINS (see guard.ts: who may use this server), and the
+ * standard OTEL_* variables (see telemetry.ts: traces, on when an OTLP endpoint is set).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { RunAgentInputSchema } from "@ag-ui/core/schemas";
 import type { Event, RunAgentInput } from "@ag-ui/core";
 import { EventEncoder } from "@ag-ui/encoder";
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { RunEmitter, runAgent } from "./agent.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createGuard, firstSight, GuardConfigError, type Guard } from "./guard.js";
 import { McpConnection } from "./mcp.js";
+import { AGENT_NAME } from "./spans.js";
+import { failSpan, startTelemetry, traceTag, tracer } from "./telemetry.js";
 
 const LOG_PREFIX = "agui-server";
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -45,6 +49,8 @@ try {
   throw err;
 }
 
+// The SDK loads while the server starts listening and connects to MCP; a run waits for it.
+const telemetry = startTelemetry(log);
 const mcp = config.mcpServerUrl ? new McpConnection(config.mcpServerUrl, log) : undefined;
 /** Runs in flight: abort them on shutdown, then give them a moment to send RUN_ERROR. */
 const activeRuns = new Map<AbortController, Promise<unknown>>();
@@ -141,6 +147,25 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse): Promise<v
     return;
   }
   const input = parsed.data as RunAgentInput;
+  await telemetry;
+  // One span per run, continuing the caller's trace when it sent a W3C `traceparent`.
+  const span = tracer.startSpan(
+    `invoke_agent ${AGENT_NAME}`,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": AGENT_NAME,
+        "gen_ai.conversation.id": input.threadId,
+        "agui.run_id": input.runId,
+        "agui.thread_id": input.threadId,
+      },
+    },
+    propagation.extract(ROOT_CONTEXT, req.headers),
+  );
+  const tag = traceTag(span);
+  // `run-start`, not `run `: the `run <id> ` line is the one that says the run ended.
+  log(`run-start ${input.runId} thread=${input.threadId}${tag}`);
 
   const encoder = new EventEncoder(); // always SSE (no protobuf)
   res.writeHead(200, {
@@ -166,15 +191,22 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse): Promise<v
   });
   const started = Date.now();
   try {
-    const run = runAgent(input, { llm: config.llm, mcp }, emitter, abort.signal);
+    const run = context.with(trace.setSpan(ROOT_CONTEXT, span), () =>
+      runAgent(input, { llm: config.llm, mcp }, emitter, abort.signal),
+    );
     activeRuns.set(abort, run);
     const summary = await run;
+    span.setAttributes({ "agui.rounds": summary.rounds, "agui.tool_calls": summary.toolCalls, "agui.outcome": summary.outcome });
+    if (summary.outcome === "error") failSpan(span, "run_error", summary.error ?? "run failed");
+    else if (summary.outcome === "aborted") failSpan(span, "cancelled", "run aborted");
+    else span.setStatus({ code: SpanStatusCode.OK });
     const detail = summary.error ? ` error=${JSON.stringify(summary.error)}` : "";
     log(
       `run ${input.runId} thread=${input.threadId} model=${config.llm.provider}/${config.llm.model} ` +
-        `outcome=${summary.outcome} rounds=${summary.rounds} tool_calls=${summary.toolCalls} ${Date.now() - started}ms${detail}`,
+        `outcome=${summary.outcome} rounds=${summary.rounds} tool_calls=${summary.toolCalls} ${Date.now() - started}ms${detail}${tag}`,
     );
   } finally {
+    span.end();
     clearInterval(keepAlive);
     activeRuns.delete(abort);
     res.end();
@@ -257,6 +289,8 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
     mcp?.stop().catch(() => undefined),
   ]);
   server.closeAllConnections();
+  // The last runs' spans are still queued in the batch processor: send them before going.
+  await (await telemetry).shutdown();
   process.exit(0);
 }
 

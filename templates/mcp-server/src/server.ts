@@ -12,6 +12,7 @@
  * AGUI_ALLOWED_HOSTS (optional, comma-separated extra Host names; "*" disables the check;
  * MCP_ALLOWED_HOSTS is its older name and still read), AGUI_ALLOWED_ORIGINS (optional,
  * comma-separated extra browser origins besides loopback; "*" allows any). See guard.ts.
+ * The standard OTEL_* variables turn on traces (telemetry.ts, spans.ts): a span per tools/call.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -24,7 +25,9 @@ import {
   WebStandardStreamableHTTPServerTransport,
   type McpServer,
 } from "@modelcontextprotocol/server";
+import { context, propagation, ROOT_CONTEXT } from "@opentelemetry/api";
 import { createGuard, firstSight, GuardConfigError } from "./guard.js";
+import { startTelemetry } from "./telemetry.js";
 import { createMcpServer, SERVER_NAME, TOOL_NAMES } from "./tools.js";
 
 const LOG_PREFIX = "mcp-server";
@@ -46,6 +49,7 @@ function parsePort(raw: string | undefined, fallback: number): number {
 
 const PORT = parsePort(process.env.PORT, 3100);
 const HOST = process.env.HOST?.trim() || "127.0.0.1";
+const telemetry = await startTelemetry(log);
 
 // ---------------------------------------------------------------------------
 // Who may use this server (guard.ts): Host names this machine, Origin is loopback or listed.
@@ -256,7 +260,10 @@ async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<voi
   res.on("close", () => abort.abort());
   let response: Response;
   try {
-    response = await answerMcp(req, abort.signal);
+    // A caller's HTTP `traceparent` is the context a tool span continues when its request carries
+    // none in `params._meta` (spans.ts).
+    const caller = propagation.extract(ROOT_CONTEXT, req.headers);
+    response = await context.with(caller, () => answerMcp(req, abort.signal));
   } catch (err) {
     if (!(err instanceof BodyError)) throw err;
     response = jsonRpcResponse(err.status, err.code, err.message);
@@ -322,6 +329,8 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const open = [...sessions.values()];
   await Promise.allSettled([modern.close(), ...open.map(({ server }) => server.close())]);
   httpServer.closeAllConnections();
+  // The last tool calls' spans are still queued in the batch processor: send them before going.
+  await telemetry.shutdown();
   process.exit(0);
 }
 

@@ -1,6 +1,7 @@
 import { McpServer, type CallToolResult } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { CalcError, evaluate, formatNumber, MAX_EXPRESSION_LENGTH } from "./calc.js";
+import { traceToolCall } from "./spans.js";
 
 export const SERVER_NAME = "agui-dev-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -70,14 +71,15 @@ export function createMcpServer(): McpServer {
       }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async ({ expression }) => {
-      try {
-        return text(formatNumber(evaluate(expression)));
-      } catch (err) {
-        if (err instanceof CalcError) return toolError(`Invalid expression: ${err.message}`);
-        throw err;
-      }
-    },
+    async ({ expression }, ctx) =>
+      traceToolCall("calculate", { expression }, ctx, async () => {
+        try {
+          return text(formatNumber(evaluate(expression)));
+        } catch (err) {
+          if (err instanceof CalcError) return toolError(`Invalid expression: ${err.message}`);
+          throw err;
+        }
+      }),
   );
 
   server.registerTool(
@@ -98,27 +100,28 @@ export function createMcpServer(): McpServer {
       }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async ({ timezone }) => {
-      const zone = timezone ?? defaultTimeZone();
-      const now = new Date();
-      let parts: ReturnType<typeof zonedParts>;
-      try {
-        parts = zonedParts(now, zone);
-      } catch {
-        return toolError(
-          `Unknown time zone "${zone}". Use an IANA name such as "UTC", "Europe/Berlin" or "America/Los_Angeles".`,
+    async ({ timezone }, ctx) =>
+      traceToolCall("get_current_time", { timezone }, ctx, async () => {
+        const zone = timezone ?? defaultTimeZone();
+        const now = new Date();
+        let parts: ReturnType<typeof zonedParts>;
+        try {
+          parts = zonedParts(now, zone);
+        } catch {
+          return toolError(
+            `Unknown time zone "${zone}". Use an IANA name such as "UTC", "Europe/Berlin" or "America/Los_Angeles".`,
+          );
+        }
+        return text(
+          JSON.stringify({
+            utc: now.toISOString(),
+            timezone: zone,
+            local: `${parts.local}${parts.offset}`,
+            utcOffset: parts.offset,
+            weekday: parts.weekday,
+          }),
         );
-      }
-      return text(
-        JSON.stringify({
-          utc: now.toISOString(),
-          timezone: zone,
-          local: `${parts.local}${parts.offset}`,
-          utcOffset: parts.offset,
-          weekday: parts.weekday,
-        }),
-      );
-    },
+      }),
   );
 
   server.registerTool(
@@ -132,13 +135,14 @@ export function createMcpServer(): McpServer {
       }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async ({ text: input }) => {
-      const trimmed = input.trim();
-      const words = trimmed === "" ? 0 : trimmed.split(/\s+/u).length;
-      const characters = [...input].length;
-      const lines = input === "" ? 0 : input.split(/\r\n|\r|\n/).length;
-      return text(JSON.stringify({ words, characters, lines }));
-    },
+    async ({ text: input }, ctx) =>
+      traceToolCall("word_count", { text: input }, ctx, async () => {
+        const trimmed = input.trim();
+        const words = trimmed === "" ? 0 : trimmed.split(/\s+/u).length;
+        const characters = [...input].length;
+        const lines = input === "" ? 0 : input.split(/\r\n|\r|\n/).length;
+        return text(JSON.stringify({ words, characters, lines }));
+      }),
   );
 
   return server;

@@ -1,0 +1,152 @@
+#![allow(clippy::unwrap_used)]
+//! One AG-UI run is one trace across the stack: against the real offline stack of `templates/`
+//! with the tool-calling offline model, one `chat` turn yields, under one trace id, the AG-UI
+//! server's run span, its two model calls and the MCP server's `calculate` span, whose parent
+//! chain reaches the run. Read back through the control socket (`trace last`), as every client
+//! of the traces reads them. Spans of other services (LiteLLM's) may be in the trace too.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Fixture, WAIT, free_port, real_stack, repo_root};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+/// The repository's stack, on free ports: the templates, the agent in `llm` mode.
+fn stack() -> String {
+    format!("{}env = {{ AGENT_MODE = \"llm\" }}\n", real_stack(free_port(), free_port(), free_port()))
+}
+
+/// One control request, its answer.
+fn ask(fixture: &Fixture, request: &str) -> Value {
+    let mut stream = UnixStream::connect(fixture.file(".agui-dev/control.sock")).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(format!("{request}\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer).unwrap();
+    serde_json::from_str(&answer).unwrap()
+}
+
+fn attribute<'a>(span: &'a Value, key: &str) -> &'a Value {
+    &span["attributes"][key]
+}
+
+/// Whether the trace holds what one run with a tool call sends: the run span, two model calls of
+/// the AG-UI server, and the MCP server's tool span. The batch processors send every 200 ms, each
+/// service on its own, so the spans arrive over a moment.
+fn complete(trace: &Value) -> bool {
+    let spans = trace["spans"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let run = spans.iter().any(|s| attribute(s, "agui.run_id").is_string());
+    let chats =
+        spans.iter().filter(|s| s["service"] == "agui" && attribute(s, "gen_ai.operation.name") == "chat").count();
+    let tool = spans.iter().any(|s| s["service"] == "mcp" && s["name"] == "tools/call calculate");
+    run && chats == 2 && tool
+}
+
+#[test]
+fn one_chat_turn_is_one_trace_across_the_agui_server_litellm_and_the_mcp_server() {
+    let fixture = Fixture::new(&stack());
+    let mut up = fixture.up_real_stack(Some("offline-tools"));
+    let output = fixture
+        .offline_command(&["chat", "-m", "What is 6 times 7? Use a tool."])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("result of `calculate`:"), "the tool was called:\n{stderr}");
+
+    let deadline = Instant::now() + WAIT;
+    let trace = loop {
+        let answer = ask(&fixture, r#"{"version":1,"op":"trace","id":"last"}"#);
+        if answer["ok"] == true && complete(&answer["trace"]) {
+            break answer["trace"].clone();
+        }
+        assert!(Instant::now() < deadline, "the run's spans did not all arrive:\n{answer:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let spans = trace["spans"].as_array().unwrap();
+    let trace_id = trace["summary"]["trace_id"].as_str().unwrap();
+    assert!(trace_id.len() == 32 && trace_id.bytes().all(|b| b.is_ascii_hexdigit()), "{trace_id}");
+    assert!(spans.iter().all(|s| s["trace_id"] == trace_id), "{trace:#}");
+    let by_id: HashMap<&str, &Value> = spans.iter().map(|s| (s["span_id"].as_str().unwrap(), s)).collect();
+
+    // The AG-UI run: the root, with its ids and the number of model calls.
+    let runs: Vec<&Value> = spans.iter().filter(|s| attribute(s, "agui.run_id").is_string()).collect();
+    assert_eq!(runs.len(), 1, "{trace:#}");
+    let run = runs[0];
+    assert_eq!(run["service"], "agui");
+    assert!(run["name"].as_str().unwrap().starts_with("invoke_agent"), "{run:#}");
+    assert!(run.get("parent_id").is_none(), "the run is the trace's root: {run:#}");
+    assert!(attribute(run, "agui.thread_id").is_string(), "{run:#}");
+    assert_eq!(attribute(run, "agui.rounds"), 2, "{run:#}");
+    assert_eq!(trace["summary"]["run_id"], *attribute(run, "agui.run_id"));
+    assert_eq!(trace["summary"]["model"], "offline-tools");
+
+    // Two model calls under the run: the tool call, then the answer quoting its result.
+    let mut chats: Vec<&Value> =
+        spans.iter().filter(|s| s["service"] == "agui" && attribute(s, "gen_ai.operation.name") == "chat").collect();
+    chats.sort_by_key(|s| s["start_ns"].as_u64());
+    assert_eq!(chats.len(), 2, "{trace:#}");
+    for chat in &chats {
+        assert_eq!(chat["name"], "chat offline-tools");
+        assert_eq!(chat["kind"], "client");
+        assert_eq!(chat["parent_id"], run["span_id"]);
+        assert_eq!(attribute(chat, "gen_ai.request.model"), "offline-tools");
+        assert!(attribute(chat, "gen_ai.usage.input_tokens").as_u64().is_some_and(|n| n > 0), "{chat:#}");
+        assert!(attribute(chat, "gen_ai.input.messages").as_str().is_some_and(|m| m.contains("6 times 7")), "{chat:#}");
+        assert!(
+            attribute(chat, "gen_ai.tool.definitions").as_str().is_some_and(|t| t.contains("calculate")),
+            "{chat:#}"
+        );
+    }
+    assert_eq!(attribute(chats[0], "gen_ai.response.finish_reasons"), &serde_json::json!(["tool_calls"]));
+    assert_eq!(attribute(chats[1], "gen_ai.response.finish_reasons"), &serde_json::json!(["stop"]));
+
+    // The MCP server's span: `calculate` on 6*7, whose parents lead to the run through the AG-UI
+    // server's tool-call span.
+    let tools: Vec<&Value> = spans.iter().filter(|s| s["service"] == "mcp").collect();
+    assert_eq!(tools.len(), 1, "{trace:#}");
+    let tool = tools[0];
+    assert_eq!(tool["name"], "tools/call calculate");
+    assert_eq!(tool["kind"], "server");
+    assert_eq!(attribute(tool, "gen_ai.tool.call.result"), "42");
+    assert!(attribute(tool, "gen_ai.tool.call.arguments").as_str().is_some_and(|a| a.contains("6*7")), "{tool:#}");
+    let mut chain = vec![];
+    let mut at = tool;
+    while let Some(parent) = at["parent_id"].as_str() {
+        at = by_id.get(parent).unwrap_or_else(|| panic!("parent {parent} is not in the trace:\n{trace:#}"));
+        chain.push(at["name"].as_str().unwrap());
+        assert!(chain.len() <= spans.len(), "a cycle of parents: {chain:?}");
+    }
+    assert_eq!(at["span_id"], run["span_id"], "the tool span's parents {chain:?} do not reach the run");
+    assert_eq!(chain.first(), Some(&"execute_tool calculate"), "{chain:?}");
+
+    // The AG-UI server's log lines about the run name the trace.
+    let log = std::fs::read_to_string(fixture.file(".agui-dev/logs/agui.log")).unwrap();
+    let tagged: Vec<&str> = log.lines().filter(|l| l.contains(&format!("trace_id={trace_id}"))).collect();
+    assert_eq!(tagged.len(), 2, "a start and an end line:\n{log}");
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
+/// The two templates are separate npm projects, so the tracing set-up and the test receiver exist
+/// once in each: they must stay the same.
+#[test]
+fn the_templates_share_one_tracing_setup() {
+    for file in ["src/telemetry.ts", "test/otlp.ts"] {
+        let read =
+            |template: &str| std::fs::read_to_string(repo_root().join("templates").join(template).join(file)).unwrap();
+        assert!(
+            read("agui-server") == read("mcp-server"),
+            "templates/agui-server/{file} and templates/mcp-server/{file} differ: copy the change to both"
+        );
+    }
+}
