@@ -60,6 +60,20 @@ pub struct NodeInstall {
 }
 
 impl NodeInstall {
+    /// Whether the lockfile is newer than the record the package manager wrote in `node_modules`
+    /// at its last install. Without a lockfile or a record there is nothing to compare: not stale.
+    fn stale(&self) -> bool {
+        let (lockfiles, records): (&[&str], &[&str]) = match self.manager {
+            Manager::Npm => (&["package-lock.json", "npm-shrinkwrap.json"], &[".package-lock.json"]),
+            Manager::Pnpm => (&["pnpm-lock.yaml"], &[".modules.yaml"]),
+            Manager::Yarn => (&["yarn.lock"], &[".yarn-state.yml", ".yarn-integrity"]),
+        };
+        let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let lockfile = lockfiles.iter().find_map(|f| modified(self.root.join(f)));
+        let record = records.iter().find_map(|f| modified(self.root.join("node_modules").join(f)));
+        matches!((lockfile, record), (Some(lockfile), Some(record)) if lockfile > record)
+    }
+
     /// What a person types to install it, dev dependencies included (doctor's fixes).
     pub fn command_line(&self) -> &'static str {
         match (self.manager, self.locked) {
@@ -71,12 +85,18 @@ impl NodeInstall {
     }
 }
 
-/// The install a service folder needs: it has a `package.json` and no `node_modules`.
+/// The install a service folder needs: it has a `package.json` and no `node_modules`, or its
+/// lockfile changed since the last install (a pull that adds a package must not leave the service
+/// failing on a missing import).
 pub fn needed(cwd: &Path, stack_dir: &Path) -> Option<NodeInstall> {
-    if !cwd.join("package.json").is_file() || cwd.join("node_modules").is_dir() {
+    if !cwd.join("package.json").is_file() {
         return None;
     }
-    Some(detect(cwd, stack_dir))
+    let install = detect(cwd, stack_dir);
+    if cwd.join("node_modules").is_dir() && !install.stale() {
+        return None;
+    }
+    Some(install)
 }
 
 /// The package manager of a package folder, from the lockfile here or above (up to `stack_dir`).
@@ -364,6 +384,24 @@ mod tests {
         assert!(needed(&service, dir.path()).unwrap().locked);
         std::fs::create_dir(service.join("node_modules")).unwrap();
         assert_eq!(needed(&service, dir.path()), None);
+    }
+
+    #[test]
+    fn an_install_older_than_the_lockfile_is_needed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("package.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("package-lock.json"), "{}").unwrap();
+        std::fs::create_dir(dir.path().join("node_modules")).unwrap();
+        // No record of an install to compare with: left alone.
+        assert_eq!(needed(dir.path(), dir.path()), None);
+        let record = dir.path().join("node_modules/.package-lock.json");
+        std::fs::write(&record, "{}").unwrap();
+        let set =
+            |at: std::time::SystemTime| std::fs::File::options().write(true).open(&record).unwrap().set_modified(at);
+        set(std::time::SystemTime::now() - std::time::Duration::from_mins(1)).unwrap();
+        assert_eq!(needed(dir.path(), dir.path()).map(|job| job.command_line()), Some("npm ci --include=dev"));
+        set(std::time::SystemTime::now() + std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(needed(dir.path(), dir.path()), None);
     }
 
     #[test]

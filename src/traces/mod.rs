@@ -72,6 +72,11 @@ pub enum TraceError {
     Protobuf(#[source] prost::DecodeError),
     #[error("{0}")]
     Json(#[source] serde_json::Error),
+    /// Forwarding: the user's endpoint answered with an error status.
+    #[error("it answered {0}")]
+    Answered(reqwest::StatusCode),
+    #[error("{0}")]
+    Send(#[source] reqwest::Error),
 }
 
 #[cfg(test)]

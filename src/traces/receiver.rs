@@ -261,14 +261,14 @@ async fn forwarding(
     }
 }
 
-async fn send(client: &reqwest::Client, forward: &Forward, batch: Vec<u8>) -> Result<(), String> {
+async fn send(client: &reqwest::Client, forward: &Forward, batch: Vec<u8>) -> Result<(), TraceError> {
     let mut request = client.post(&forward.url).header(header::CONTENT_TYPE, "application/x-protobuf").body(batch);
     for (name, value) in &forward.headers {
         request = request.header(name, value);
     }
     match request.send().await {
         Ok(answer) if answer.status().is_success() => Ok(()),
-        Ok(answer) => Err(format!("it answered {}", answer.status())),
-        Err(err) => Err(err.to_string()),
+        Ok(answer) => Err(TraceError::Answered(answer.status())),
+        Err(err) => Err(TraceError::Send(err)),
     }
 }
