@@ -165,7 +165,8 @@ fn posted_spans() -> Value {
         ],
     )];
     let other = vec![span(OTHER, "00000000000000e1", "", "nightly job", base, 2000, 2100, &[])];
-    json!({"resourceSpans": [resource("agui", &[agui, vec![failed]].concat()), resource("mcp", &mcp), resource("worker", &other)]})
+    let agui = resource("agui", &[agui, vec![failed]].concat());
+    json!({"resourceSpans": [agui, resource("mcp", &mcp), resource("worker", &other)]})
 }
 
 #[test]

@@ -157,7 +157,8 @@ fn describe(update: Update, started: Instant) -> Value {
             let t_ms = started.elapsed().as_secs_f64() * 1000.0;
             let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             let at_ms = (at.as_secs_f64() * 1e4).round() / 10.0;
-            json!({"kind": "event", "index": index, "t_ms": (t_ms * 10.0).round() / 10.0, "at_ms": at_ms, "event": event})
+            let t_ms = (t_ms * 10.0).round() / 10.0;
+            json!({"kind": "event", "index": index, "t_ms": t_ms, "at_ms": at_ms, "event": event})
         }
         Update::Text(text) => json!({"kind": "text", "text": text}),
         Update::ToolCall(tool_call) => call("tool_call", tool_call),
