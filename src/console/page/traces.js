@@ -8,6 +8,7 @@
 "use strict";
 
 const TRACE_POLL_MS = 2000;
+const MAX_TRACE_ROWS = 200; // rows drawn; `[traces] max_traces` (1000 by default) may keep more
 
 // Attribute names the templates and LiteLLM write (GenAI and MCP semantic conventions).
 const A = {
@@ -146,7 +147,11 @@ const traces = {
     const key = JSON.stringify(this.list.map((s) => [s.trace_id, s.spans, s.duration_ms, s.error]));
     if (key === this.listKey) return; // unchanged: keep the rows (and a selection in them)
     this.listKey = key;
-    $("#traces-table tbody").replaceChildren(...this.list.map((s) => this.listRow(s)));
+    $("#traces-table tbody").replaceChildren(...this.list.slice(0, MAX_TRACE_ROWS).map((s) => this.listRow(s)));
+    if (this.list.length > MAX_TRACE_ROWS) {
+      $("#traces-table tbody").append(h("tr", {}, h("td", { colspan: "9", class: "muted",
+        text: `… ${this.list.length - MAX_TRACE_ROWS} older traces (agui-dev trace ID shows any of them)` })));
+    }
     if (!this.list.length) {
       $("#traces-table tbody").append(h("tr", {}, h("td", { colspan: "9", class: "muted",
         text: "No traces yet: chat with the agent, or point any OpenTelemetry SDK at the stack's receiver." })));
