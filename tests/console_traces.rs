@@ -19,13 +19,21 @@ const OTHER: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const RUN: &str = "run-posted-1";
 
 /// A service that prints where its spans go and one line of the trace, as the AG-UI template
-/// does, then idles.
+/// does, then idles; and the fixture AG-UI server (it sends no spans) for the console's chat.
 fn stack(console: &str) -> String {
+    let script = common::repo_root().join("tests/fixtures/agui-server/serve.py");
+    let port = common::free_port();
     format!(
         r#"
 [services.app]
 command = ["sh", "-c", "echo otlp=$OTEL_EXPORTER_OTLP_ENDPOINT; echo agui-server run-start {RUN} trace_id={TRACE}; echo unrelated line; exec sleep 600"]
 env = {{ OPENAI_API_KEY = "{SECRET}" }}
+
+[services.agui]
+kind = "agui"
+command = ["python3", {script:?}, "{port}", "good"]
+port = {port}
+ready = {{ log = "listening" }}
 
 {console}
 "#
@@ -173,7 +181,7 @@ fn posted_spans() -> Value {
 fn the_traces_panel_shows_posted_spans_as_a_waterfall_with_the_trace_s_log_lines() {
     let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));
     let mut up = fixture.spawn(&["up", "--console", "--no-watch"]);
-    up.stderr.wait_for("the service is ready");
+    up.stderr.wait_for("all 2 services are ready");
     let printed = up.stdout.wait_for("unrelated line");
     let receiver = printed.lines().find_map(|l| l.split("otlp=http://127.0.0.1:").nth(1)).unwrap();
     let receiver: u16 = receiver.trim().parse().unwrap();
@@ -220,7 +228,8 @@ fn the_traces_panel_shows_posted_spans_as_a_waterfall_with_the_trace_s_log_lines
     assert!(lines[0].contains(&format!("trace_id={TRACE}")), "{body}");
 
     // The panel, in Chromium.
-    let steps = browser(port, &token, &["--scenario", "traces", "--run-id", RUN]);
+    let otlp = format!("http://127.0.0.1:{receiver}");
+    let steps = browser(port, &token, &["--scenario", "traces", "--run-id", RUN, "--otlp", &otlp]);
     assert_eq!(steps["traces-row"]["first_is_run"], true, "AG-UI runs come first: {}", steps["traces-row"]);
     let waterfall = &steps["waterfall"];
     let spans: Vec<&str> = waterfall["spans"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
@@ -264,13 +273,28 @@ fn the_traces_panel_shows_posted_spans_as_a_waterfall_with_the_trace_s_log_lines
     assert_eq!(logged.as_array().unwrap().len(), 1, "{logged}");
     assert!(logged[0].as_str().unwrap().contains(&format!("run-start {RUN} trace_id={TRACE}")), "{logged}");
     kept_screenshot("traces.png");
+    // The console's own chat run, its spans sent after it: each event links to its span, a
+    // tool-call event by its call id although the tool span holds none of the events' times.
+    let linked = &steps["timeline-link"];
+    let links = &linked["links"];
+    for (event, span) in [
+        ("RUN_STARTED", "invoke_agent agui-dev-agent"),
+        ("TOOL_CALL_START", "execute_tool lookup"),
+        ("TOOL_CALL_RESULT", "execute_tool lookup"),
+        ("TEXT_MESSAGE_CONTENT", "chat fixture"),
+        ("STATE_SNAPSHOT", "chat fixture"),
+        ("RUN_FINISHED", "invoke_agent agui-dev-agent"),
+    ] {
+        assert_eq!(links[event], span, "{event}: {linked}");
+    }
+    assert_eq!(linked["selected"], "execute_tool lookup", "{linked}");
 
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0);
 
     // Without traces the API says so, plainly.
     let mut up = fixture.spawn(&["up", "--console", "--no-watch", "--no-traces"]);
-    up.stderr.wait_for("the service is ready");
+    up.stderr.wait_for("all 2 services are ready");
     let (port, token) = console_of(&up);
     for path in ["/api/traces", "/api/traces/last"] {
         let (code, _, body) = http(port, "GET", path, &[("X-Agui-Dev-Token", &token)], "");

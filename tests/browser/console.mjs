@@ -1,7 +1,7 @@
 // Drives the agui-dev dev console in Debian's Chromium (playwright-core, no browser download).
 //
 //   node tests/browser/console.mjs <console-url-with-token> <screenshot-dir> [--scenario e2e|bench-open|bench-events|traces|traces-chat]
-//        [--repeat N] [--message TEXT] [--services litellm,mcp,agui] [--timeout-s S] [--run-id ID] [--tool NAME] [--result TEXT]
+//        [--repeat N] [--message TEXT] [--services litellm,mcp,agui] [--timeout-s S] [--run-id ID] [--tool NAME] [--result TEXT] [--otlp URL]
 //
 // Every step prints one JSON line on stdout: {"step":"...","ok":true,...}. The first failing step prints
 // {"step":"...","ok":false,"error":"..."}, saves a screenshot and the script exits 1.
@@ -14,7 +14,7 @@ const STEP_TIMEOUT = 60_000;
 
 function parseArgs(argv) {
   const opts = { scenario: "e2e", repeat: 20, message: "hello", services: "litellm,mcp,agui", timeoutS: 600, positional: [],
-    runId: "", tool: "calculate", result: "42" };
+    runId: "", tool: "calculate", result: "42", otlp: "" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -29,6 +29,7 @@ function parseArgs(argv) {
     else if (a === "--run-id") opts.runId = value();
     else if (a === "--tool") opts.tool = value();
     else if (a === "--result") opts.result = value();
+    else if (a === "--otlp") opts.otlp = value();
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else opts.positional.push(a);
@@ -42,7 +43,7 @@ function parseArgs(argv) {
 
 function usage(error) {
   if (error) console.error(`console.mjs: ${error}`);
-  console.error("usage: node console.mjs <console-url-with-token> <screenshot-dir> [--scenario e2e|bench-open|bench-events|traces|traces-chat] [--repeat N] [--message TEXT] [--services a,b] [--timeout-s S] [--run-id ID] [--tool NAME] [--result TEXT]");
+  console.error("usage: node console.mjs <console-url-with-token> <screenshot-dir> [--scenario e2e|bench-open|bench-events|traces|traces-chat] [--repeat N] [--message TEXT] [--services a,b] [--timeout-s S] [--run-id ID] [--tool NAME] [--result TEXT] [--otlp URL]");
   process.exit(2);
 }
 
@@ -360,6 +361,42 @@ async function tracesPosted(context) {
     if (problems.length) throw new Error(problems.join("; "));
     return {};
   });
+  if (opts.otlp) await step("timeline-link", () => linkPostedRun(page), 90_000);
+}
+
+// A chat run with the stack's AG-UI server (a fixture that sends no spans), then the spans its
+// trace would have, sent here to the receiver: the run, a model call holding every event, and the
+// tool call after them all, so only its call id links the tool-call events to it.
+async function linkPostedRun(page) {
+  await page.fill("#agent-input", "hello");
+  await page.press("#agent-input", "Enter");
+  await page.waitForFunction(() => document.querySelector('#timeline tr[data-type="RUN_FINISHED"]') &&
+    !document.querySelector("#agent-send").disabled);
+  // `agent` is app.js's: the run's trace id, run id and each event's arrival time.
+  const run = await page.evaluate(() => ({ traceId: agent.traceId, runId: agent.runId,
+    times: [...agent.times.values()].map((t) => t.atMs) }));
+  const ms = (t) => String(Math.round(t * 1e6));
+  const [first, last] = [Math.min(...run.times), Math.max(...run.times)];
+  const str = (key, v) => ({ key, value: { stringValue: v } });
+  const span = (id, parent, name, from, to, attributes) => ({ traceId: run.traceId, spanId: id, parentSpanId: parent,
+    name, kind: 3, startTimeUnixNano: ms(from), endTimeUnixNano: ms(to), attributes });
+  const spans = [
+    span("00000000000001a1", "00000000000001ff", "invoke_agent agui-dev-agent", first - 100, last + 100, [str("agui.run_id", run.runId)]),
+    span("00000000000001b1", "00000000000001a1", "chat fixture", first - 50, last + 50, [str("gen_ai.operation.name", "chat")]),
+    span("00000000000001c1", "00000000000001a1", "execute_tool lookup", last + 60, last + 90,
+      [str("gen_ai.tool.name", "lookup"), str("gen_ai.tool.call.id", "call-1")]),
+  ];
+  const body = { resourceSpans: [{ resource: { attributes: [str("service.name", "agui")] }, scopeSpans: [{ scope: { name: "test" }, spans }] }] };
+  const res = await fetch(`${opts.otlp}/v1/traces`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`the receiver answered ${res.status}: ${await res.text()}`);
+  await page.waitForSelector(`body[data-timeline-linked="${run.traceId}"]`, { timeout: 60_000 });
+  const links = Object.fromEntries(await page.$$eval("#timeline tbody tr", (trs) => trs.map((tr) => [tr.dataset.type, tr.cells[4].textContent])));
+  await page.click("#trace-close");
+  await page.click('#timeline tr[data-type="TOOL_CALL_START"] td.span a');
+  await page.waitForSelector(`#trace-view[data-opened="${run.traceId}"]`);
+  const selected = await page.$eval("#waterfall .wf-row.selected", (r) => r.dataset.spanName);
+  if (selected !== links.TOOL_CALL_START) throw new Error(`the link to ${links.TOOL_CALL_START} opened ${selected}`);
+  return { trace_id: run.traceId, links, selected };
 }
 
 // A chat turn with the tool-calling model, then its trace: the row, the waterfall with the tool
@@ -397,7 +434,7 @@ async function tracesChat(context) {
     const name = await page.textContent(link);
     await page.click('#trace-close');
     await page.click(link);
-    await page.waitForSelector("#waterfall .wf-row.selected");
+    await page.waitForSelector(`#trace-view[data-opened="${run.trace_id}"]`);
     const selected = await page.$eval("#waterfall .wf-row.selected", (r) => r.dataset.spanName);
     if (selected !== name) throw new Error(`the link to ${name} opened ${selected}`);
     const links = await page.$$eval("#timeline tbody tr", (trs) => trs.map((tr) => [tr.dataset.type, tr.cells[4].textContent]));

@@ -177,11 +177,13 @@ const traces = {
     $("#trace-view").hidden = false;
     await this.load(id);
     if (spanId) this.select(spanId);
+    $("#trace-view").dataset.opened = id; // for the browser tests: the trace shown, span chosen
     $("#traces").scrollIntoView({ block: "start" });
   },
 
   close() {
     this.open = this.detail = this.selected = null;
+    delete $("#trace-view").dataset.opened;
     $("#trace-view").hidden = true;
     for (const tr of $("#traces-table").querySelectorAll("tr.selected")) tr.classList.remove("selected");
   },
