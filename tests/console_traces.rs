@@ -21,7 +21,7 @@ const RUN: &str = "run-posted-1";
 /// A service that prints where its spans go and one line of the trace, as the AG-UI template
 /// does, then idles; and the fixture AG-UI server (it sends no spans) for the console's chat.
 fn stack(console: &str) -> String {
-    let script = common::repo_root().join("tests/fixtures/agui-server/serve.py");
+    let script = common::repo_root().join("tests/fixtures/agui-server/serve.py").display().to_string();
     let port = common::free_port();
     format!(
         r#"
@@ -276,7 +276,7 @@ fn the_traces_panel_shows_posted_spans_as_a_waterfall_with_the_trace_s_log_lines
     // The console's own chat run, its spans sent after it: each event links to its span, a
     // tool-call event by its call id although the tool span holds none of the events' times.
     let linked = &steps["timeline-link"];
-    let links = &linked["links"];
+    let event_spans = &linked["links"];
     for (event, span) in [
         ("RUN_STARTED", "invoke_agent agui-dev-agent"),
         ("TOOL_CALL_START", "execute_tool lookup"),
@@ -285,7 +285,7 @@ fn the_traces_panel_shows_posted_spans_as_a_waterfall_with_the_trace_s_log_lines
         ("STATE_SNAPSHOT", "chat fixture"),
         ("RUN_FINISHED", "invoke_agent agui-dev-agent"),
     ] {
-        assert_eq!(links[event], span, "{event}: {linked}");
+        assert_eq!(event_spans[event], span, "{event}: {linked}");
     }
     assert_eq!(linked["selected"], "execute_tool lookup", "{linked}");
 
