@@ -1,7 +1,7 @@
 //! The console's routes: the page, the control protocol over HTTP, logs (history and live), the
-//! MCP server's tools and the proxy's models. Agent runs are `agent.rs`'s, traces `traces.rs`'s. Every response goes
-//! through `guard` first and leaves with the same security headers; every text that comes from
-//! a service is redacted on its way out.
+//! MCP server's tools and the proxy's models. Agent runs are `agent.rs`'s, traces `traces.rs`'s.
+//! Every response goes through `guard` first and leaves with the same security headers; every
+//! text that comes from a service is redacted on its way out.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
