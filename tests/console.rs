@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Running, WAIT, http};
+use common::{Fixture, WAIT, console_of, http};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -26,15 +26,6 @@ env = {{ OPENAI_API_KEY = "{SECRET}" }}
 {console}
 "#
     )
-}
-
-/// The console's port and token, from the line `up` prints at start.
-fn console_of(up: &Running<'_>) -> (u16, String) {
-    let text = up.stderr.wait_for("?token=");
-    let url = text.lines().find_map(|line| line.split("console: ").nth(1)).unwrap();
-    let rest = url.strip_prefix("http://127.0.0.1:").unwrap();
-    let (port, token) = rest.split_once("/?token=").unwrap();
-    (port.parse().unwrap(), token.trim().to_owned())
 }
 
 fn json(body: &str) -> Value {
@@ -68,7 +59,7 @@ fn only_the_console_page_with_the_token_gets_in_and_no_secret_gets_out() {
     assert!(header("content-security-policy").contains("default-src 'self'"), "{headers:?}");
     assert_eq!(header("referrer-policy"), "no-referrer");
     assert_eq!(header("x-frame-options"), "DENY");
-    for asset in ["/assets/app.js", "/assets/app.css"] {
+    for asset in ["/assets/app.js", "/assets/traces.js", "/assets/app.css"] {
         assert_eq!(http(port, "GET", asset, &[], "").0, 401, "{asset}");
         assert_eq!(http(port, "GET", asset, &with_token, "").0, 200, "{asset}");
     }

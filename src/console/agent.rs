@@ -106,11 +106,16 @@ async fn read_run(
     started: Instant,
 ) -> (bool, bool) {
     let thread = conversation.thread_id.clone();
-    let mut run = match client::start(&app.streams, url, conversation, message).await {
+    // The run's trace is the console's: the AG-UI server continues this `traceparent`, so the
+    // page knows which trace to open and can link each event to the span that produced it.
+    let (trace_id, parent_id) = (crate::secret::random_hex(16), crate::secret::random_hex(8));
+    let traceparent = [("traceparent", format!("00-{trace_id}-{parent_id}-01"))];
+    let mut run = match client::start_with(&app.streams, url, conversation, message, &traceparent).await {
         Ok(run) => run,
         Err(error) => return (send(app, tx, json!({"kind": "error", "message": error.to_string()})).await, false),
     };
-    let opened = json!({"kind": "run", "thread": thread, "run_id": run.run_id(), "service": service, "url": url});
+    let opened = json!({"kind": "run", "thread": thread, "run_id": run.run_id(), "trace_id": trace_id,
+        "service": service, "url": url});
     if !send(app, tx, opened).await {
         return (false, false);
     }
@@ -141,7 +146,8 @@ fn is_text(event: &Value) -> bool {
     matches!(event.get("type").and_then(Value::as_str), Some("TEXT_MESSAGE_CONTENT" | "TEXT_MESSAGE_CHUNK"))
 }
 
-/// One update as the page reads it (docs/console.md lists the kinds).
+/// One update as the page reads it (docs/console.md lists the kinds). An event carries `t_ms`
+/// since the run was sent and `at_ms`, the Unix time it arrived (what spans are placed by).
 fn describe(update: Update, started: Instant) -> Value {
     let call = |kind: &str, call: ToolCall| json!({"kind": kind, "id": call.id, "name": call.name, "arguments": call.arguments, "result": call.result});
     let finding =
@@ -149,7 +155,10 @@ fn describe(update: Update, started: Instant) -> Value {
     match update {
         Update::Event { index, event } => {
             let t_ms = started.elapsed().as_secs_f64() * 1000.0;
-            json!({"kind": "event", "index": index, "t_ms": (t_ms * 10.0).round() / 10.0, "event": event})
+            let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let at_ms = (at.as_secs_f64() * 1e4).round() / 10.0;
+            let t_ms = (t_ms * 10.0).round() / 10.0;
+            json!({"kind": "event", "index": index, "t_ms": t_ms, "at_ms": at_ms, "event": event})
         }
         Update::Text(text) => json!({"kind": "text", "text": text}),
         Update::ToolCall(tool_call) => call("tool_call", tool_call),

@@ -1,7 +1,7 @@
 //! The console's routes: the page, the control protocol over HTTP, logs (history and live), the
-//! MCP server's tools and the proxy's models. Agent runs are `agent.rs`'s. Every response goes
-//! through `guard` first and leaves with the same security headers; every text that comes from
-//! a service is redacted on its way out.
+//! MCP server's tools and the proxy's models. Agent runs are `agent.rs`'s, traces `traces.rs`'s.
+//! Every response goes through `guard` first and leaves with the same security headers; every
+//! text that comes from a service is redacted on its way out.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -33,6 +33,7 @@ use crate::supervise::socket::{self, Context};
 
 const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
+const TRACES_SCRIPT: &str = include_str!("page/traces.js");
 const STYLE: &str = include_str!("page/app.css");
 
 /// Lines `/api/logs` gives when not told, and at most.
@@ -132,6 +133,7 @@ pub fn router(app: Arc<App>, agent: Router<Arc<App>>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
+        .route("/assets/traces.js", get(|| async { asset("text/javascript; charset=utf-8", TRACES_SCRIPT) }))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
         .route("/api/status", get(status))
         .route("/api/control", post(control))
@@ -220,6 +222,9 @@ async fn control(State(app): State<Arc<App>>, body: Bytes) -> Response {
 struct LogQuery {
     service: Option<String>,
     n: Option<usize>,
+    /// Comma-separated: only lines containing one of these (the Traces panel asks for the lines
+    /// that carry a trace id or an AG-UI run id), looked for in the last `MAX_LINES` of each log.
+    any: Option<String>,
 }
 
 fn millis(at: SystemTime) -> u64 {
@@ -243,11 +248,15 @@ async fn logs(State(app): State<Arc<App>>, Query(query): Query<LogQuery>) -> Res
         None => known,
     };
     let limit = query.n.unwrap_or(DEFAULT_LINES).clamp(1, MAX_LINES);
+    let needles: Vec<String> =
+        query.any.iter().flat_map(|any| any.split(',')).filter(|n| !n.is_empty()).map(str::to_owned).collect();
     let read = tokio::task::spawn_blocking(move || {
         let mut lines = Vec::new();
+        let scan = if needles.is_empty() { limit } else { MAX_LINES };
         for name in names {
-            let (read, _) = logfile::recent(&dir, &name, limit).unwrap_or_default();
-            lines.extend(read.into_iter().map(|line| (name.clone(), line)));
+            let (read, _) = logfile::recent(&dir, &name, scan).unwrap_or_default();
+            let wanted = |line: &logfile::Logged| needles.is_empty() || needles.iter().any(|n| line.text.contains(n));
+            lines.extend(read.into_iter().filter(wanted).map(|line| (name.clone(), line)));
         }
         lines.sort_by_key(|(_, line)| line.at);
         lines.drain(..lines.len().saturating_sub(limit));

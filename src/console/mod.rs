@@ -1,6 +1,7 @@
 //! The dev console: a page on 127.0.0.1 that `up` serves beside the stack, showing the services
 //! (with restart, stop and start), their live logs, a chat with the AG-UI server with its event
-//! timeline, the MCP server's tools and the proxy's models.
+//! timeline, the traces of its runs (a waterfall per run, linked from the timeline), the MCP
+//! server's tools and the proxy's models.
 //!
 //! It is one more face of the control protocol: its `/api/status` and `/api/control` answer
 //! exactly what the control socket answers (`socket::answer`), so the terminal commands, the
@@ -13,6 +14,7 @@
 mod agent;
 mod api;
 mod guard;
+mod traces;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -114,7 +116,10 @@ impl Drop for Console {
 pub fn serve(bound: Bound, context: Arc<Context>) -> Result<Console> {
     let listener = tokio::net::TcpListener::from_std(bound.listener).map_err(cannot_listen)?;
     let (closing, closed) = watch::channel(false);
-    let router = api::router(api::App::new(bound.port, bound.token, context, closed.clone())?, agent::routes());
+    let router = api::router(
+        api::App::new(bound.port, bound.token, context, closed.clone())?,
+        agent::routes().merge(traces::routes()),
+    );
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).with_graceful_shutdown(api::closed(closed)).await;
     });

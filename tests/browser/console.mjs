@@ -1,7 +1,7 @@
 // Drives the agui-dev dev console in Debian's Chromium (playwright-core, no browser download).
 //
-//   node tests/browser/console.mjs <console-url-with-token> <screenshot-dir> [--scenario e2e|bench-open|bench-events]
-//        [--repeat N] [--message TEXT] [--services litellm,mcp,agui] [--timeout-s S]
+//   node tests/browser/console.mjs <console-url-with-token> <screenshot-dir> [--scenario e2e|bench-open|bench-events|traces|traces-chat]
+//        [--repeat N] [--message TEXT] [--services litellm,mcp,agui] [--timeout-s S] [--run-id ID] [--tool NAME] [--result TEXT] [--otlp URL]
 //
 // Every step prints one JSON line on stdout: {"step":"...","ok":true,...}. The first failing step prints
 // {"step":"...","ok":false,"error":"..."}, saves a screenshot and the script exits 1.
@@ -13,7 +13,8 @@ import path from "node:path";
 const STEP_TIMEOUT = 60_000;
 
 function parseArgs(argv) {
-  const opts = { scenario: "e2e", repeat: 20, message: "hello", services: "litellm,mcp,agui", timeoutS: 600, positional: [] };
+  const opts = { scenario: "e2e", repeat: 20, message: "hello", services: "litellm,mcp,agui", timeoutS: 600, positional: [],
+    runId: "", tool: "calculate", result: "42", otlp: "" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -25,12 +26,16 @@ function parseArgs(argv) {
     else if (a === "--message") opts.message = value();
     else if (a === "--services") opts.services = value();
     else if (a === "--timeout-s") opts.timeoutS = Number(value());
+    else if (a === "--run-id") opts.runId = value();
+    else if (a === "--tool") opts.tool = value();
+    else if (a === "--result") opts.result = value();
+    else if (a === "--otlp") opts.otlp = value();
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else opts.positional.push(a);
   }
   if (opts.positional.length !== 2) usage("expected <console-url-with-token> <screenshot-dir>");
-  if (!["e2e", "bench-open", "bench-events"].includes(opts.scenario)) usage(`unknown scenario ${opts.scenario}`);
+  if (!["e2e", "bench-open", "bench-events", "traces", "traces-chat"].includes(opts.scenario)) usage(`unknown scenario ${opts.scenario}`);
   if (!(opts.repeat >= 1)) usage("--repeat must be >= 1");
   [opts.url, opts.shots] = opts.positional;
   return opts;
@@ -38,7 +43,7 @@ function parseArgs(argv) {
 
 function usage(error) {
   if (error) console.error(`console.mjs: ${error}`);
-  console.error("usage: node console.mjs <console-url-with-token> <screenshot-dir> [--scenario e2e|bench-open|bench-events] [--repeat N] [--message TEXT] [--services a,b] [--timeout-s S]");
+  console.error("usage: node console.mjs <console-url-with-token> <screenshot-dir> [--scenario e2e|bench-open|bench-events|traces|traces-chat] [--repeat N] [--message TEXT] [--services a,b] [--timeout-s S] [--run-id ID] [--tool NAME] [--result TEXT] [--otlp URL]");
   process.exit(2);
 }
 
@@ -288,6 +293,156 @@ async function benchEvents(context) {
   }, opts.timeoutS * 1000);
 }
 
+// The Traces panel: the waterfall of the open trace, the tool span `opts.tool` chosen, its detail.
+async function openToolSpan(page) {
+  const tool = `#waterfall .wf-row[data-span-name$=" ${opts.tool}"]`;
+  await page.waitForSelector(tool);
+  const spans = await page.$$eval("#waterfall .wf-row", (rows) => rows.map((r) => r.dataset.spanName));
+  // The agent's tool span (it carries the call's result); the MCP server's, below it, has one too.
+  const id = await page.$eval(tool, (r) => r.dataset.spanId);
+  await page.click(`#waterfall .wf-row[data-span-id="${id}"]`);
+  await page.waitForFunction((want) => {
+    const pre = document.querySelector('#span-detail details[data-block="result"] pre');
+    return pre && pre.textContent.includes(want);
+  }, opts.result);
+  const detail = await page.$$eval('#span-detail details[data-block] pre', (pres) =>
+    Object.fromEntries(pres.map((p) => [p.parentElement.dataset.block, p.textContent])));
+  const fields = await page.$$eval("#span-detail dt", (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+  return { spans, span_id: id, result: detail.result, arguments: detail.arguments ?? null, fields };
+}
+
+// Spans the test POSTed to the receiver (tests/console_traces.rs): the run's row, its waterfall,
+// a model call's detail, the tool span and its result, the error span, the trace's log lines.
+async function tracesPosted(context) {
+  const page = await openConsole(context);
+  const problems = watch(page);
+  await step("load", async () => { await gotoDrawn(page); return {}; });
+  await step("traces-row", async () => {
+    const row = `#traces-table tr[data-run-id="${opts.runId}"]`;
+    await page.waitForSelector(row);
+    const first = await page.$eval("#traces-table tbody tr", (tr) => tr.dataset.runId);
+    const cells = await page.$$eval(`${row} td`, (tds) => tds.map((td) => td.textContent));
+    const ids = await page.$$eval("#traces-table tbody tr", (trs) => trs.map((tr) => tr.dataset.runId || tr.dataset.traceId));
+    return { first_is_run: !!first, cells, rows: ids, status: await page.textContent("#traces-status") };
+  });
+  await step("waterfall", async () => {
+    await page.click(`#traces-table tr[data-run-id="${opts.runId}"]`);
+    const tool = await openToolSpan(page);
+    // The tree: each row's indent says its depth.
+    const depths = await page.$$eval("#waterfall .wf-row .wf-name", (els) => els.map((e) => parseInt(e.style.paddingLeft, 10)));
+    const bars = await page.$$eval("#waterfall .wf-bar", (els) => els.map((e) => ({ left: e.style.left, width: e.style.width })));
+    return { ...tool, depths, bars, head: await page.textContent("#trace-head") };
+  });
+  await step("model-call", async () => {
+    await page.click('#waterfall .wf-row[data-span-name^="chat "]');
+    await page.waitForSelector('#span-detail details[data-block="messages sent"] pre');
+    const detail = await page.$$eval('#span-detail details[data-block] pre', (pres) =>
+      Object.fromEntries(pres.map((p) => [p.parentElement.dataset.block, p.textContent])));
+    const fields = await page.$$eval("#span-detail dt", (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+    const label = await page.$eval('#waterfall .wf-row[data-span-name^="chat "] .wf-label', (e) => e.textContent);
+    return { messages: detail["messages sent"], tools: detail["tool schemas sent"] ?? null, fields, label };
+  });
+  await step("error-span", async () => {
+    const errors = await page.$$eval("#waterfall .wf-row.error", (rows) => rows.map((r) => ({ name: r.dataset.spanName, title: r.title })));
+    if (!errors.length) throw new Error("no span is marked as an error");
+    await page.click("#waterfall .wf-row.error");
+    const error = await page.$eval("#span-detail", (el) => el.classList.contains("error") && [...el.querySelectorAll("dt")].find((dt) => dt.textContent === "error")?.nextElementSibling.textContent);
+    return { errors, error };
+  });
+  await step("trace-logs", async () => {
+    await page.waitForSelector("#trace-logs .log-line");
+    const lines = await page.$$eval("#trace-logs .log-line", (els) => els.map((e) => e.textContent));
+    return { lines };
+  });
+  await step("traces-shot", async () => {
+    // The model call chosen, so the screenshot shows the messages sent.
+    await page.click('#waterfall .wf-row[data-span-name^="chat "]');
+    await shot(page, "#traces", "traces.png");
+    if (problems.length) throw new Error(problems.join("; "));
+    return {};
+  });
+  if (opts.otlp) await step("timeline-link", () => linkPostedRun(page), 90_000);
+}
+
+// A chat run with the stack's AG-UI server (a fixture that sends no spans), then the spans its
+// trace would have, sent here to the receiver: the run, a model call holding every event, and the
+// tool call after them all, so only its call id links the tool-call events to it.
+async function linkPostedRun(page) {
+  await page.fill("#agent-input", "hello");
+  await page.press("#agent-input", "Enter");
+  await page.waitForFunction(() => document.querySelector('#timeline tr[data-type="RUN_FINISHED"]') &&
+    !document.querySelector("#agent-send").disabled);
+  // `agent` is app.js's: the run's trace id, run id and each event's arrival time.
+  const run = await page.evaluate(() => ({ traceId: agent.traceId, runId: agent.runId,
+    times: [...agent.times.values()].map((t) => t.atMs) }));
+  const ms = (t) => String(Math.round(t * 1e6));
+  const [first, last] = [Math.min(...run.times), Math.max(...run.times)];
+  const str = (key, v) => ({ key, value: { stringValue: v } });
+  const span = (id, parent, name, from, to, attributes) => ({ traceId: run.traceId, spanId: id, parentSpanId: parent,
+    name, kind: 3, startTimeUnixNano: ms(from), endTimeUnixNano: ms(to), attributes });
+  const spans = [
+    span("00000000000001a1", "00000000000001ff", "invoke_agent agui-dev-agent", first - 100, last + 100, [str("agui.run_id", run.runId)]),
+    span("00000000000001b1", "00000000000001a1", "chat fixture", first - 50, last + 50, [str("gen_ai.operation.name", "chat")]),
+    span("00000000000001c1", "00000000000001a1", "execute_tool lookup", last + 60, last + 90,
+      [str("gen_ai.tool.name", "lookup"), str("gen_ai.tool.call.id", "call-1")]),
+  ];
+  const body = { resourceSpans: [{ resource: { attributes: [str("service.name", "agui")] }, scopeSpans: [{ scope: { name: "test" }, spans }] }] };
+  const res = await fetch(`${opts.otlp}/v1/traces`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`the receiver answered ${res.status}: ${await res.text()}`);
+  await page.waitForSelector(`body[data-timeline-linked="${run.traceId}"]`, { timeout: 60_000 });
+  const links = Object.fromEntries(await page.$$eval("#timeline tbody tr", (trs) => trs.map((tr) => [tr.dataset.type, tr.cells[4].textContent])));
+  await page.click("#trace-close");
+  await page.click('#timeline tr[data-type="TOOL_CALL_START"] td.span a');
+  await page.waitForSelector(`#trace-view[data-opened="${run.traceId}"]`);
+  const selected = await page.$eval("#waterfall .wf-row.selected", (r) => r.dataset.spanName);
+  if (selected !== links.TOOL_CALL_START) throw new Error(`the link to ${links.TOOL_CALL_START} opened ${selected}`);
+  return { trace_id: run.traceId, links, selected };
+}
+
+// A chat turn with the tool-calling model, then its trace: the row, the waterfall with the tool
+// span and its result, and the timeline's link from the tool call's event to that span.
+async function tracesChat(context) {
+  const page = await openConsole(context);
+  const problems = watch(page);
+  await step("load", async () => { await gotoDrawn(page); return {}; });
+  const run = await step("chat", async () => {
+    await page.fill("#agent-input", opts.message);
+    await page.press("#agent-input", "Enter");
+    await page.waitForFunction(() => document.querySelector('#timeline tr[data-type="RUN_FINISHED"]') &&
+      !document.querySelector("#agent-send").disabled, null, { timeout: 120_000 });
+    const traceId = await page.$eval("#agent-thread", (el) => el.dataset.traceId);
+    if (!/^[0-9a-f]{32}$/.test(traceId || "")) throw new Error(`the run has no trace id: ${traceId}`);
+    const types = await page.$$eval("#timeline tbody tr", (trs) => trs.map((tr) => tr.dataset.type));
+    return { trace_id: traceId, types };
+  }, 150_000);
+  await step("traces-row", async () => {
+    const row = `#traces-table tr[data-trace-id="${run.trace_id}"]`;
+    await page.waitForSelector(row);
+    const runId = await page.$eval(row, (tr) => tr.dataset.runId);
+    if (!runId) throw new Error("the trace's row names no AG-UI run");
+    return { run_id: runId, cells: await page.$$eval(`${row} td`, (tds) => tds.map((td) => td.textContent)) };
+  });
+  await step("waterfall", async () => {
+    await page.click(`#traces-table tr[data-trace-id="${run.trace_id}"]`);
+    const tool = await openToolSpan(page);
+    await shot(page, "#traces", "traces-chat.png");
+    return tool;
+  });
+  await step("timeline-link", async () => {
+    await page.waitForSelector(`body[data-timeline-linked="${run.trace_id}"]`);
+    const link = '#timeline tr[data-type="TOOL_CALL_START"] td.span a';
+    const name = await page.textContent(link);
+    await page.click('#trace-close');
+    await page.click(link);
+    await page.waitForSelector(`#trace-view[data-opened="${run.trace_id}"]`);
+    const selected = await page.$eval("#waterfall .wf-row.selected", (r) => r.dataset.spanName);
+    if (selected !== name) throw new Error(`the link to ${name} opened ${selected}`);
+    const links = await page.$$eval("#timeline tbody tr", (trs) => trs.map((tr) => [tr.dataset.type, tr.cells[4].textContent]));
+    if (problems.length) throw new Error(problems.join("; "));
+    return { link: name, selected, links };
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -315,6 +470,8 @@ async function main() {
     for (const p of context.pages()) await p.close();
     if (opts.scenario === "e2e") await e2e(context);
     else if (opts.scenario === "bench-open") await benchOpen(context);
+    else if (opts.scenario === "traces") await tracesPosted(context);
+    else if (opts.scenario === "traces-chat") await tracesChat(context);
     else await benchEvents(context);
     return 0;
   } catch (e) {

@@ -563,3 +563,12 @@ pub fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
         out.push(path.to_owned());
     }
 }
+
+/// The dev console's port and token, from the line `up` prints at start.
+pub fn console_of(up: &Running<'_>) -> (u16, String) {
+    let text = up.stderr.wait_for("?token=");
+    let url = text.lines().find_map(|line| line.split("console: ").nth(1)).unwrap();
+    let rest = url.strip_prefix("http://127.0.0.1:").unwrap();
+    let (port, token) = rest.split_once("/?token=").unwrap();
+    (port.parse().unwrap(), token.trim().to_owned())
+}

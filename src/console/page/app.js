@@ -489,7 +489,8 @@ function appendAnsi(parent, text) {
 // ---- Agent panel: one run = POST /api/agent/run read as a stream; DOM updated once per frame ----
 
 const MAX_TIMELINE_ROWS = 20000;
-const ROW_TEMPLATE = h("tr", {}, h("td", { class: "num" }), h("td"), h("td", { class: "ids" }), h("td", { class: "num" }));
+const ROW_TEMPLATE = h("tr", {}, h("td", { class: "num" }), h("td"), h("td", { class: "ids" }), h("td", { class: "num" }),
+  h("td", { class: "span" }));
 
 const agent = {
   thread: null,
@@ -504,6 +505,9 @@ const agent = {
   assistantId: null,   // the messageId of the text in that bubble
   toolCards: new Map(),// tool call id -> card element
   marks: new Map(),    // index -> "violation" | "warning" | "run-error" (rows drawn later get it too)
+  times: new Map(),    // index -> {ev, atMs}: when each event arrived, to find its span (traces.js)
+  traceId: null,       // the trace of the run (the console sends its traceparent)
+  runId: null,
   sentAt: 0,
 
   init() {
@@ -544,7 +548,8 @@ const agent = {
     $("#agent-violation").replaceChildren();
     $("#agent-errors").replaceChildren();
     $("#timeline-count").textContent = "";
-    for (const m of [this.events, this.rows, this.marks, this.toolCards]) m.clear();
+    for (const m of [this.events, this.rows, this.marks, this.toolCards, this.times]) m.clear();
+    this.traceId = this.runId = null;
     this.rowCount = this.runEvents = 0;
     this.queue = [];
     this.assistant = null;
@@ -621,6 +626,8 @@ const agent = {
       switch (m.kind) {
         case "run":
           this.thread = m.thread || this.thread;
+          [this.traceId, this.runId] = [m.trace_id || null, m.run_id || null];
+          $("#agent-thread").dataset.traceId = m.trace_id || "";
           $("#agent-thread").textContent = `thread ${this.thread || "?"} · run ${m.run_id || "?"} · ${m.service || ""} ${m.url || ""}`;
           break;
         case "event":
@@ -686,6 +693,7 @@ const agent = {
       window.__agui.eventsRendered = this.runEvents;
       window.__agui.timelineRows = this.rowCount;
       window.__agui.lastRunDoneAt = performance.now();
+      if (this.traceId && typeof traces !== "undefined") traces.linkRun(this.traceId, this.runId, new Map(this.times));
     }
   },
 
@@ -697,6 +705,7 @@ const agent = {
       const first = tbody.firstElementChild;
       this.rows.delete(Number(first.dataset.index));
       this.events.delete(Number(first.dataset.index));
+      this.times.delete(Number(first.dataset.index));
       first.remove();
       this.rowCount--;
     }
@@ -720,6 +729,7 @@ const agent = {
     const mark = this.marks.get(m.index);
     if (mark) tr.classList.add(mark);
     this.events.set(m.index, ev);
+    this.times.set(m.index, { ev, atMs: m.at_ms });
     this.rows.set(m.index, tr);
     this.rowCount++;
     this.runEvents++;

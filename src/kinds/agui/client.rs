@@ -180,17 +180,27 @@ pub async fn start<'c>(
     conversation: &'c mut Conversation,
     message: &str,
 ) -> Result<Run<'c>, ClientError> {
+    start_with(http, url, conversation, message, &[]).await
+}
+
+/// `start`, with more request headers: the console sends its W3C `traceparent` this way, so the
+/// run lands in a trace whose id it knows.
+pub async fn start_with<'c>(
+    http: &reqwest::Client,
+    url: &str,
+    conversation: &'c mut Conversation,
+    message: &str,
+    headers: &[(&str, String)],
+) -> Result<Run<'c>, ClientError> {
     let run_id = format!("run-{}", crate::secret::random_hex(6));
     let user = json!({"id": format!("user-{}", crate::secret::random_hex(6)), "role": "user", "content": message});
     conversation.messages.push(user);
     let body = conversation.run_input(&run_id);
-    let sent = http
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "text/event-stream")
-        .body(body.to_string())
-        .send()
-        .await;
+    let mut request = http.post(url).header("Content-Type", "application/json").header("Accept", "text/event-stream");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let sent = request.body(body.to_string()).send().await;
     let response = match sent {
         Ok(response) => response,
         Err(err) => {
