@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! LiteLLM traces itself under `up`, with the real proxy from the shared venv and the template
 //! config: its `otel` callback sends spans to `up`'s receiver, continuing the caller's W3C
 //! `traceparent`, and the offline models report tokens at cost 0. With `--no-traces` the callback
