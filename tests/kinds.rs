@@ -333,7 +333,7 @@ fn the_docs_list_the_files_a_kind_touches() {
     // the probes run for every service alike.
     let src = root.join("src");
     let mut files = Vec::new();
-    for generic in ["config", "plan.rs", "supervise", "ready.rs"] {
+    for generic in ["config", "plan", "supervise", "ready.rs"] {
         common::rust_files(&src.join(generic), &mut files);
     }
     assert!(files.len() >= 8, "{files:?}");
