@@ -2,8 +2,9 @@
 
 //! LiteLLM traces itself under `up`, with the real proxy from the shared venv and the template
 //! config: its `otel` callback sends spans to `up`'s receiver, continuing the caller's W3C
-//! `traceparent`, and the offline models report tokens at cost 0. With `--no-traces` the callback
-//! is switched off (`OTEL_SDK_DISABLED`), so the proxy prints no spans.
+//! `traceparent`, and the offline models report tokens at cost 0 (also the offline model of a bare
+//! `model` whose key is missing). With `--no-traces` the callback is switched off
+//! (`OTEL_SDK_DISABLED`), so the proxy prints no spans.
 
 mod common;
 
@@ -63,6 +64,20 @@ fn ask(fixture: &Fixture, request: &Value) -> Value {
     serde_json::from_str(&answer).unwrap()
 }
 
+/// The control socket's `trace` answer for `TRACE` once it holds `count` model calls.
+fn wait_for_model_calls(fixture: &Fixture, count: usize) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let answer = ask(fixture, &json!({"version": 1, "op": "trace", "id": TRACE}));
+        let spans = answer["trace"]["spans"].as_array().cloned().unwrap_or_default();
+        if model_calls(&spans).len() >= count {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "no {count} model calls in trace {TRACE} within {WAIT:?}: {answer}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The spans that carry a model call's usage.
 fn model_calls(spans: &[Value]) -> Vec<&Value> {
     spans.iter().filter(|s| s["attributes"].get("gen_ai.usage.input_tokens").is_some()).collect()
@@ -96,16 +111,7 @@ fn the_proxy_continues_the_callers_trace_with_tokens_and_cost_0_and_no_key() {
     assert!(usage["prompt_tokens"].as_u64() > Some(0) && usage["completion_tokens"].as_u64() > Some(0), "{usage}");
 
     // Both calls' spans reach the receiver (a batch every 200 ms).
-    let deadline = Instant::now() + WAIT;
-    let answer = loop {
-        let answer = ask(&fixture, &json!({"version": 1, "op": "trace", "id": TRACE}));
-        let spans = answer["trace"]["spans"].as_array().cloned().unwrap_or_default();
-        if model_calls(&spans).len() >= 2 {
-            break answer;
-        }
-        assert!(Instant::now() < deadline, "no two model calls in trace {TRACE} within {WAIT:?}: {answer}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let answer = wait_for_model_calls(&fixture, 2);
     let text = answer.to_string();
     for secret in [MASTER_KEY, PROVIDER_KEY] {
         assert!(!text.contains(secret), "a key reached the stored spans: {text}");
@@ -160,4 +166,36 @@ fn without_traces_the_proxy_prints_no_spans_and_no_opentelemetry_error() {
     for needle in ["\"trace_id\"", "\"span_id\"", "Received Proxy Server Request", "opentelemetry", "OpenTelemetry"] {
         assert!(!output.contains(needle), "`{needle}` in the output of `up --no-traces`:\n{output}");
     }
+}
+
+#[test]
+fn a_bare_model_without_its_key_runs_offline_and_traced() {
+    let port = free_port();
+    let stack = format!(
+        "[services.litellm]\nkind = \"litellm\"\nvenv = \"{}\"\nmodel = \"deepseek/deepseek-chat\"\nport = {port}\n",
+        shared_venv().display()
+    );
+    let fixture = Fixture::new(&stack);
+    let mut up = up(&fixture, &[], &[]);
+    complete(port, &json!({"model": "offline", "messages": [{"role": "user", "content": "Hello"}]}));
+
+    let answer = wait_for_model_calls(&fixture, 1);
+    let spans = answer["trace"]["spans"].as_array().unwrap();
+    let call = model_calls(spans)[0];
+    assert_eq!(call["service"], "litellm", "{call}");
+    assert!(call["attributes"]["gen_ai.usage.output_tokens"].as_f64() > Some(0.0), "{call}");
+    assert_eq!(call["attributes"]["gen_ai.cost.total_cost"].as_f64(), Some(0.0), "{call}");
+    let ids: Vec<&str> = spans.iter().filter_map(|s| s["span_id"].as_str()).collect();
+    assert!(
+        spans
+            .iter()
+            .filter(|s| s["parent_id"].as_str().is_none_or(|p| !ids.contains(&p)))
+            .all(|s| s["parent_id"] == PARENT),
+        "{answer}"
+    );
+    assert!(!answer.to_string().contains(MASTER_KEY), "{answer}");
+
+    up.signal(nix::sys::signal::Signal::SIGINT);
+    assert_eq!(up.wait(), 0);
+    assert!(fixture.wait_for_no_survivors(WAIT).is_empty());
 }
