@@ -228,6 +228,9 @@ pub struct Wiring {
     /// A litellm service with a bare `model` whose key is missing runs from this generated
     /// config instead (service name, file): see `litellm::bare_model`.
     pub offline_config: Option<(String, PathBuf)>,
+    /// Whether the services send spans to `up`'s trace receiver (`plan::Tracing`): a kind whose
+    /// instrumentation would otherwise print its spans switches it off without one.
+    pub traced: bool,
     pub notes: Vec<String>,
 }
 
@@ -242,6 +245,7 @@ impl Wiring {
             model_offline: false,
             model: None,
             offline_config: None,
+            traced: false,
             notes: Vec::new(),
         };
         for kind in all() {

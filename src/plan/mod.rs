@@ -107,6 +107,7 @@ fn build_in(
     let waves = waves(stack);
 
     let mut wiring = kinds::Wiring::new(stack)?;
+    wiring.traced = tracing.is_some();
     let run_id = previous.map_or_else(|| secret::random_hex(8), |p| p.run_id.clone());
     if let Some(previous) = previous {
         wiring.keep_generated(&previous.secrets);

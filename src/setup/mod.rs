@@ -1,7 +1,8 @@
 //! `agui-dev setup`, and the missing parts of set-up that `up` and `smoke` run by themselves.
 //!
 //! For each litellm service: a venv with the pinned `litellm[proxy]` (the `requirements.txt` next
-//! to its config, else the pins embedded in agui-dev; hashes required), installed by `uv` with bytecode compiled (without it every
+//! to its config, else the pins embedded in agui-dev; hashes required; a venv that misses one of
+//! those pins, as after the pins changed, counts as missing), installed by `uv` with bytecode compiled (without it every
 //! start re-imports LiteLLM from source: about 10 s instead of 6 s where PYTHONDONTWRITEBYTECODE
 //! is set), then checked against the known-compromised releases (a requirements file pinning one
 //! is refused before anything is installed). uv is taken from PATH, else
@@ -149,13 +150,21 @@ fn steps(stack: &Stack, selected: &[String], mode: Mode) -> Vec<Step> {
     for service in stack.services.iter().filter(|s| selected.is_empty() || selected.contains(&s.name)) {
         if service.kind == Some(litellm::KIND) && service.command.is_none() {
             let venv = litellm::venv_of(service, &stack.dir);
-            let installed = venv.join("bin/litellm").is_file() && venv::distribution(&venv, "litellm").is_some();
             let requirements = litellm::keys(service)
                 .config
                 .as_ref()
                 .and_then(|c| c.parent())
                 .map(|d| d.join("requirements.txt"))
                 .filter(|r| r.is_file());
+            // A venv made from older pins (before the OpenTelemetry SDK joined them, say) is
+            // installed again: the pins are what the config's callbacks rely on.
+            let pins = match &requirements {
+                Some(file) => std::fs::read_to_string(file).unwrap_or_default(),
+                None => String::from_utf8_lossy(crate::embedded::litellm_requirements()).into_owned(),
+            };
+            let installed = venv.join("bin/litellm").is_file()
+                && venv::distribution(&venv, "litellm").is_some()
+                && venv::unmet_pins(&venv, &pins).is_empty();
             let already = steps.iter().any(|s| matches!(s, Step::Venv { venv: v, .. } if *v == venv));
             if (mode == Mode::Everything || !installed) && !already {
                 steps.push(Step::Venv { venv, requirements });

@@ -17,8 +17,9 @@ pub const OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
 const INPUT_TOKENS_OLD: &str = "gen_ai.usage.prompt_tokens";
 const OUTPUT_TOKENS_OLD: &str = "gen_ai.usage.completion_tokens";
 /// Cost has no semantic convention yet; these are the names the instrumentations we run write, in
-/// the order they are trusted.
-pub const COST: [&str; 3] = ["gen_ai.usage.cost", "gen_ai.cost.total_cost", "llm.cost"];
+/// the order they are trusted (`gen_ai.cost.total_cost`: LiteLLM's `otel` callback;
+/// `litellm.cost.total`: the same with `LITELLM_OTEL_V2=true`).
+pub const COST: [&str; 4] = ["gen_ai.usage.cost", "gen_ai.cost.total_cost", "litellm.cost.total", "llm.cost"];
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Span {

@@ -39,10 +39,16 @@ pub fn write_config(path: &Path, model: &str, key: &str) -> std::io::Result<()> 
          \x20   litellm_params:\n\
          \x20     model: openai/{OFFLINE}\n\
          \x20     mock_response: \"[offline model] {key} is not set, so this is a canned answer from agui-dev's offline model.\"\n\
+         \x20   model_info:\n\
+         \x20     input_cost_per_token: 0\n\
+         \x20     output_cost_per_token: 0\n\
          \x20 - model_name: {quoted}\n\
          \x20   litellm_params:\n\
          \x20     model: {quoted}\n\
-         \x20     api_key: os.environ/{key}\n"
+         \x20     api_key: os.environ/{key}\n\
+         # Spans to agui-dev's trace receiver under `up` (OTEL_SDK_DISABLED=true without one).\n\
+         litellm_settings:\n\
+         \x20 callbacks: [\"otel\"]\n"
     );
     std::fs::write(path, text)
 }

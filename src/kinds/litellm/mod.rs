@@ -36,6 +36,9 @@ pub const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
 /// The origins LiteLLM's CORS lets read its answers (litellm/proxy/proxy_server.py, `_get_cors_config`).
 pub const CORS_ORIGINS: &str = "LITELLM_CORS_ORIGINS";
 
+/// The OpenTelemetry SDK's off switch, which LiteLLM's `otel` callback obeys (no spans made).
+pub const SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+
 /// `kind = "litellm"`.
 pub const KIND: KindName = KindName::new("litellm");
 
@@ -182,6 +185,13 @@ impl Kind for Litellm {
         ];
         if let Some(key) = &wiring.master_key {
             env.push((MASTER_KEY.to_owned(), key.clone()));
+        }
+        // A config's `callbacks: ["otel"]` (the template's) sends spans to the receiver through
+        // the OTEL_* variables `up` sets (LiteLLM takes `http/protobuf` and appends `/v1/traces`).
+        // Without a receiver LiteLLM's callback would print every span to the log (its console
+        // exporter); the SDK switched off makes it a no-op instead.
+        if !wiring.traced {
+            env.push((SDK_DISABLED.to_owned(), "true".to_owned()));
         }
         // Unset, LiteLLM answers every web page's CORS with `*`. Its own pages are same-origin, and
         // browsers reach the agent through the AG-UI server: no other origin may read the proxy.
