@@ -1,9 +1,9 @@
 #![allow(clippy::unwrap_used)]
 //! One AG-UI run is one trace across the stack: against the real offline stack of `templates/`
 //! with the tool-calling offline model, one `chat` turn yields, under one trace id, the AG-UI
-//! server's run span, its two model calls and the MCP server's `calculate` span, whose parent
-//! chain reaches the run. Read back through the control socket (`trace last`), as every client
-//! of the traces reads them. Spans of other services (LiteLLM's) may be in the trace too.
+//! server's run span, its two model calls, LiteLLM's span of each of them, and the MCP server's
+//! `calculate` span, each under the span that caused it. Read back through the control socket
+//! (`trace last`), as every client of the traces reads them.
 
 mod common;
 
@@ -45,7 +45,24 @@ fn complete(trace: &Value) -> bool {
     let chats =
         spans.iter().filter(|s| s["service"] == "agui" && attribute(s, "gen_ai.operation.name") == "chat").count();
     let tool = spans.iter().any(|s| s["service"] == "mcp" && s["name"] == "tools/call calculate");
-    run && chats == 2 && tool
+    run && chats == 2 && tool && proxy_calls(spans).len() == 2
+}
+
+/// LiteLLM's spans of model calls: those that report tokens.
+fn proxy_calls(spans: &[Value]) -> Vec<&Value> {
+    spans.iter().filter(|s| s["service"] == "litellm" && attribute(s, "gen_ai.usage.input_tokens").is_u64()).collect()
+}
+
+/// The names of the spans above `span`, nearest first; it fails on a parent not in the trace.
+fn parents<'a>(span: &'a Value, by_id: &HashMap<&str, &'a Value>) -> Vec<&'a Value> {
+    let mut chain = vec![];
+    let mut at = span;
+    while let Some(parent) = at["parent_id"].as_str() {
+        at = by_id.get(parent).unwrap_or_else(|| panic!("parent {parent} of {span:#} is not in the trace"));
+        chain.push(at);
+        assert!(chain.len() <= by_id.len(), "a cycle of parents");
+    }
+    chain
 }
 
 #[test]
@@ -117,15 +134,31 @@ fn one_chat_turn_is_one_trace_across_the_agui_server_litellm_and_the_mcp_server(
     assert_eq!(tool["kind"], "server");
     assert_eq!(attribute(tool, "gen_ai.tool.call.result"), "42");
     assert!(attribute(tool, "gen_ai.tool.call.arguments").as_str().is_some_and(|a| a.contains("6*7")), "{tool:#}");
-    let mut chain = vec![];
-    let mut at = tool;
-    while let Some(parent) = at["parent_id"].as_str() {
-        at = by_id.get(parent).unwrap_or_else(|| panic!("parent {parent} is not in the trace:\n{trace:#}"));
-        chain.push(at["name"].as_str().unwrap());
-        assert!(chain.len() <= spans.len(), "a cycle of parents: {chain:?}");
-    }
-    assert_eq!(at["span_id"], run["span_id"], "the tool span's parents {chain:?} do not reach the run");
+    let chain: Vec<&str> = parents(tool, &by_id).iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(parents(tool, &by_id).last().map(|s| &s["span_id"]), Some(&run["span_id"]), "{chain:?}");
     assert_eq!(chain.first(), Some(&"execute_tool calculate"), "{chain:?}");
+
+    // LiteLLM continued each model call's trace: its span of the call sits under the AG-UI
+    // server's `chat` span, with the tokens, and cost 0 (the offline model). The trace counts each
+    // call once, on the proxy's span (the innermost that reports it).
+    let proxied = proxy_calls(spans);
+    assert_eq!(proxied.len(), 2, "{trace:#}");
+    let (mut input, mut output) = (0, 0);
+    for (call, chat) in proxied.iter().zip(&chats) {
+        let above: Vec<&Value> = parents(call, &by_id);
+        assert!(above.iter().any(|s| s["span_id"] == chat["span_id"]), "{call:#} is not under {chat:#}");
+        input += attribute(call, "gen_ai.usage.input_tokens").as_u64().unwrap();
+        output += attribute(call, "gen_ai.usage.output_tokens").as_u64().unwrap();
+        assert_eq!(attribute(call, "gen_ai.cost.total_cost").as_f64(), Some(0.0), "{call:#}");
+    }
+    let summary = &trace["summary"];
+    assert_eq!((summary["input_tokens"].as_u64(), summary["output_tokens"].as_u64()), (Some(input), Some(output)));
+    assert!(input > 0 && output > 0, "{summary:#}");
+    assert_eq!(summary["model_calls"], 2, "{summary:#}");
+    assert_eq!(summary["cost"], 0.0, "{summary:#}");
+    for service in ["agui", "litellm", "mcp"] {
+        assert!(summary["services"].as_array().unwrap().iter().any(|s| s == service), "{summary:#}");
+    }
 
     // The AG-UI server's log lines about the run name the trace.
     let log = std::fs::read_to_string(fixture.file(".agui-dev/logs/agui.log")).unwrap();
