@@ -170,6 +170,61 @@ fn one_chat_turn_is_one_trace_across_the_agui_server_litellm_and_the_mcp_server(
     assert_eq!(fixture.survivors(), Vec::<i32>::new());
 }
 
+/// A provider key and the master key, in agui-dev's environment and in the prompt (so in the
+/// AG-UI server's and LiteLLM's message attributes), reach neither the kept spans nor the copy
+/// forwarded to the user's own endpoint: each is `[redacted:NAME]` there.
+#[test]
+fn keys_in_the_environment_and_the_prompt_reach_no_kept_or_forwarded_span() {
+    const PROVIDER: &str = "sk-proj-traced0123456789abcdef";
+    const MASTER: &str = "sk-master-traced0123456789abcdef";
+    let sink = common::otlp::Sink::start();
+    let fixture = Fixture::new(&stack());
+    let mut command = fixture.offline_command(&["up"]);
+    command
+        .env("LITELLM_MODEL", "offline-tools")
+        .env("OPENAI_API_KEY", PROVIDER)
+        .env("LITELLM_MASTER_KEY", MASTER)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint());
+    let mut up = fixture.spawn_command(command);
+    up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
+    let message = format!("What is 6 times 7? Use a tool. My key is {PROVIDER}, the proxy's is {MASTER}.");
+    let output = fixture.offline_command(&["chat", "-m", &message]).stdin(Stdio::null()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let deadline = Instant::now() + WAIT;
+    let kept = loop {
+        let answer = ask(&fixture, r#"{"version":1,"op":"trace","id":"last"}"#);
+        if answer["ok"] == true && complete(&answer["trace"]) {
+            break answer.to_string();
+        }
+        assert!(Instant::now() < deadline, "the run's spans did not all arrive:\n{answer:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for (key, name) in [(PROVIDER, "OPENAI_API_KEY"), (MASTER, "LITELLM_MASTER_KEY")] {
+        assert!(!kept.contains(key), "{name} is in a kept span");
+        assert!(kept.contains(&format!("[redacted:{name}]")), "the prompt's {name} is not shown redacted:\n{kept}");
+    }
+    // The batches holding the prompt reach the sink redacted; no batch holds a key.
+    let markers = ["[redacted:OPENAI_API_KEY]", "[redacted:LITELLM_MASTER_KEY]"];
+    let deadline = Instant::now() + WAIT;
+    let bodies = loop {
+        let bodies: Vec<String> =
+            sink.received().iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect();
+        if markers.iter().all(|m| bodies.iter().any(|b| b.contains(m))) {
+            break bodies;
+        }
+        assert!(Instant::now() < deadline, "the prompt's spans were not forwarded redacted ({} batches)", bodies.len());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(bodies.iter().all(|b| !b.contains(PROVIDER) && !b.contains(MASTER)), "a key was forwarded");
+
+    up.signal(Signal::SIGINT);
+    assert_eq!(up.wait(), 0, "{}", up.stderr.text());
+    let shown = up.stderr.text();
+    assert!(!shown.contains(PROVIDER) && !shown.contains(MASTER), "a key in up's output:\n{shown}");
+    assert_eq!(fixture.survivors(), Vec::<i32>::new());
+}
+
 /// The two templates are separate npm projects, so the tracing set-up and the test receiver exist
 /// once in each: they must stay the same.
 #[test]
