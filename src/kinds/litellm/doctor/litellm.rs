@@ -24,6 +24,7 @@ pub const LITELLM_MASTER_KEY_LOCATION: CheckId = CheckId::new(Area::Litellm, "li
 pub const LITELLM_CONFIG_MASTER_KEY: CheckId = CheckId::new(Area::Litellm, "litellm.config_master_key");
 pub const LITELLM_PROVIDER_PREFIX: CheckId = CheckId::new(Area::Litellm, "litellm.provider_prefix");
 pub const LITELLM_DOTENV: CheckId = CheckId::new(Area::Litellm, "litellm.dotenv");
+pub const LITELLM_TRACES: CheckId = CheckId::new(Area::Litellm, "litellm.traces");
 
 /// Every id this file makes.
 pub const IDS: &[CheckId] = &[
@@ -39,6 +40,7 @@ pub const IDS: &[CheckId] = &[
     LITELLM_CONFIG_MASTER_KEY,
     LITELLM_PROVIDER_PREFIX,
     LITELLM_DOTENV,
+    LITELLM_TRACES,
 ];
 
 /// What the config says, for the checks after it.
@@ -126,6 +128,7 @@ fn check_config(
     check_duplicates(found, subject, &list);
     check_env_references(found, subject, &value, env);
     check_master_key(found, subject, &value, env);
+    check_traces(found, subject, &value);
     let models = litellm::read_config(config).map(|c| c.model_list).unwrap_or_default();
     Some(ProxyFacts { models })
 }
@@ -252,6 +255,28 @@ fn check_duplicates(found: &mut Diagnosis, subject: Option<&str>, list: &[Value]
             subject,
             format!("`{name}` is listed {count} times: LiteLLM load-balances requests between these entries"),
             "if that is not intended, give each entry its own `model_name`",
+        );
+    }
+}
+
+/// LiteLLM's OpenTelemetry callback: only the config switches it on (no variable does), and
+/// without it the proxy sends no spans, so a run's trace shows its model calls from the AG-UI
+/// server's side only.
+fn check_traces(found: &mut Diagnosis, subject: Option<&str>, value: &Value) {
+    let on = match value.get("litellm_settings").and_then(|s| s.get("callbacks")) {
+        Some(Value::Sequence(list)) => list.iter().any(|c| c.as_str() == Some("otel")),
+        Some(Value::String(name)) => name == "otel",
+        _ => false,
+    };
+    if on {
+        found.ok(LITELLM_TRACES, subject, "LiteLLM's OpenTelemetry callback is on: the proxy's spans join each run's trace");
+    } else {
+        found.warn(
+            LITELLM_TRACES,
+            subject,
+            "the config does not switch on LiteLLM's OpenTelemetry callback: a run's trace will show its model calls \
+             from the AG-UI server's side only, without the proxy's spans",
+            "add `callbacks: [\"otel\"]` under `litellm_settings` (agui-dev's pinned venv has the packages it needs)",
         );
     }
 }
