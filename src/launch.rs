@@ -112,12 +112,12 @@ async fn forward_to(stack: &Stack, out: &Out) -> Option<Forward> {
         let text = format!(
             "traces are not forwarded to {}: agui-dev forwards over plain HTTP only (a local Jaeger, Phoenix or \
              collector); they are kept here",
-            forward.url
+            forward.shown()
         );
         out.status(Level::Warn, text).await;
         return None;
     }
-    out.status(Level::Info, format!("traces are forwarded to {} as well", forward.url)).await;
+    out.status(Level::Info, format!("traces are forwarded to {} as well", forward.shown())).await;
     Some(forward)
 }
 

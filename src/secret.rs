@@ -18,14 +18,62 @@ pub fn is_secret_name(name: &str) -> bool {
     upper.ends_with("_KEY") || upper.ends_with("_TOKEN") || upper.contains("SECRET") || upper.contains("PASSWORD")
 }
 
-/// Adds the secret-named values of `env` to `secrets` (once per value; values shorter than 6
-/// characters are not worth hiding and would replace common words). Call `sort` when done.
+/// Variables holding `name=value,…` header lists for an OTLP endpoint: each value is a credential
+/// (`Authorization=Basic …`, `x-api-key=…`), though the variable's name says nothing of it.
+pub const HEADER_LISTS: [&str; 2] = ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"];
+
+/// Adds the secret-named values of `env` to `secrets`, and each value of an OTLP header list, as
+/// written and percent-decoded (once per value; values shorter than 6 characters are not worth
+/// hiding and would replace common words). Call `sort` when done.
 pub fn collect<'a>(secrets: &mut Vec<Secret>, env: impl IntoIterator<Item = (&'a String, &'a String)>) {
+    let mut add = |name: &String, value: &str| {
+        if value.len() >= 6 && !secrets.iter().any(|s| s.value == value) {
+            secrets.push(Secret { name: name.clone(), value: value.to_owned() });
+        }
+    };
     for (key, value) in env {
-        if is_secret_name(key) && value.len() >= 6 && !secrets.iter().any(|s| &s.value == value) {
-            secrets.push(Secret { name: key.clone(), value: value.clone() });
+        if is_secret_name(key) {
+            add(key, value);
+        } else if HEADER_LISTS.contains(&key.as_str()) {
+            for (_, header) in value.split(',').filter_map(|pair| pair.split_once('=')) {
+                add(key, header.trim());
+                add(key, &percent_decode(header.trim()));
+            }
         }
     }
+}
+
+/// `%XX` decoded, as the OpenTelemetry spec writes header values; a malformed escape stays as
+/// written.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| text.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(byte) = escaped {
+            out.push(byte);
+            at += 3;
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Lower-case hex, two digits a byte (ids, keys).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 /// Longest first, so a secret that contains another is replaced whole.
@@ -66,22 +114,28 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
 
 /// `bytes` random bytes from the kernel, in hex (run ids, generated master keys).
 pub fn random_hex(bytes: usize) -> String {
-    use std::fmt::Write;
     use std::io::Read;
     let mut raw = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut raw))
         .expect("the kernel's random source is readable");
-    let mut hex = String::new();
-    for byte in raw {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    hex(&raw)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_values_of_an_otlp_header_list_are_secrets_as_written_and_decoded() {
+        let env = [("OTEL_EXPORTER_OTLP_HEADERS".to_owned(), "Authorization=Basic%20dXNlcjpwYXNz, x-n=ab".to_owned())];
+        let mut secrets = Vec::new();
+        collect(&mut secrets, env.iter().map(|(k, v)| (k, v)));
+        let values: Vec<&str> = secrets.iter().map(|s| s.value.as_str()).collect();
+        assert_eq!(values, ["Basic%20dXNlcjpwYXNz", "Basic dXNlcjpwYXNz"]);
+        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
 
     #[test]
     fn secret_names_and_masks() {

@@ -179,6 +179,7 @@ fn posted_spans() -> Value {
 
 #[test]
 fn the_traces_panel_shows_posted_spans_as_a_waterfall_with_the_trace_s_log_lines() {
+    let started = std::time::SystemTime::now();
     let fixture = Fixture::new(&stack("[console]\nport = \"auto\""));
     let mut up = fixture.spawn(&["up", "--console", "--no-watch"]);
     up.stderr.wait_for("all 2 services are ready");
@@ -272,7 +273,7 @@ fn the_traces_panel_shows_posted_spans_as_a_waterfall_with_the_trace_s_log_lines
     let logged = &steps["trace-logs"]["lines"];
     assert_eq!(logged.as_array().unwrap().len(), 1, "{logged}");
     assert!(logged[0].as_str().unwrap().contains(&format!("run-start {RUN} trace_id={TRACE}")), "{logged}");
-    kept_screenshot("traces.png");
+    kept_screenshot("traces.png", started);
     // The console's own chat run, its spans sent after it: each event links to its span, a
     // tool-call event by its call id although the tool span holds none of the events' times.
     let linked = &steps["timeline-link"];
@@ -312,6 +313,7 @@ fn the_traces_panel_shows_posted_spans_as_a_waterfall_with_the_trace_s_log_lines
 /// waterfall with the `calculate` tool span and its result, the timeline's link to it.
 #[test]
 fn a_chat_turn_in_the_console_opens_as_a_trace_with_the_calculate_tool_span() {
+    let started = std::time::SystemTime::now();
     let (proxy, mcp, agui) = (common::free_port(), common::free_port(), common::free_port());
     let fixture = Fixture::new(&(common::real_stack(proxy, mcp, agui) + "\n[console]\nport = \"auto\"\n"));
     let mut command = fixture.offline_command(&["up", "--console"]);
@@ -327,7 +329,7 @@ fn a_chat_turn_in_the_console_opens_as_a_trace_with_the_calculate_tool_span() {
     assert!(spans.iter().filter(|s| s.starts_with("chat ")).count() >= 2, "two model calls: {spans:?}");
     assert!(spans.contains(&"tools/call calculate"), "the MCP server's span: {spans:?}");
     assert_eq!(steps["timeline-link"]["link"], "execute_tool calculate", "{}", steps["timeline-link"]);
-    kept_screenshot("traces-chat.png");
+    kept_screenshot("traces-chat.png", started);
 
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(), 0);
@@ -359,7 +361,9 @@ fn browser(port: u16, token: &str, args: &[&str]) -> serde_json::Map<String, Val
 }
 
 /// A screenshot the run kept under target/, for CI's artifacts.
-fn kept_screenshot(name: &str) {
+/// The screenshot `name` was taken by this run (after `since`), not left by an earlier one.
+fn kept_screenshot(name: &str, since: std::time::SystemTime) {
     let shot = common::repo_root().join("target/console-screenshots").join(name);
-    assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000), "no screenshot {}", shot.display());
+    let fresh = std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000 && m.modified().is_ok_and(|at| at >= since));
+    assert!(fresh, "no screenshot {} taken by this run", shot.display());
 }

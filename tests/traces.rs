@@ -8,8 +8,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -22,14 +20,11 @@ fn stack() -> String {
     format!("{}env = {{ AGENT_MODE = \"llm\" }}\n", real_stack(free_port(), free_port(), free_port()))
 }
 
-/// One control request, its answer.
-fn ask(fixture: &Fixture, request: &str) -> Value {
-    let mut stream = UnixStream::connect(fixture.file(".agui-dev/control.sock")).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream.write_all(format!("{request}\n").as_bytes()).unwrap();
-    let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer).unwrap();
-    serde_json::from_str(&answer).unwrap()
+/// The newest AG-UI run's trace, once it holds what one run with a tool call sends.
+fn last_complete_trace(fixture: &Fixture) -> Value {
+    let op = serde_json::json!({"op": "trace", "id": "last"});
+    common::otlp::ask_until(fixture.path(), &op, |answer| answer["ok"] == true && complete(&answer["trace"]))["trace"]
+        .clone()
 }
 
 fn attribute<'a>(span: &'a Value, key: &str) -> &'a Value {
@@ -78,15 +73,7 @@ fn one_chat_turn_is_one_trace_across_the_agui_server_litellm_and_the_mcp_server(
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("result of `calculate`:"), "the tool was called:\n{stderr}");
 
-    let deadline = Instant::now() + WAIT;
-    let trace = loop {
-        let answer = ask(&fixture, r#"{"version":1,"op":"trace","id":"last"}"#);
-        if answer["ok"] == true && complete(&answer["trace"]) {
-            break answer["trace"].clone();
-        }
-        assert!(Instant::now() < deadline, "the run's spans did not all arrive:\n{answer:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let trace = last_complete_trace(&fixture);
     let spans = trace["spans"].as_array().unwrap();
     let trace_id = trace["summary"]["trace_id"].as_str().unwrap();
     assert!(trace_id.len() == 32 && trace_id.bytes().all(|b| b.is_ascii_hexdigit()), "{trace_id}");
@@ -191,15 +178,7 @@ fn keys_in_the_environment_and_the_prompt_reach_no_kept_or_forwarded_span() {
     let output = fixture.offline_command(&["chat", "-m", &message]).stdin(Stdio::null()).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
-    let deadline = Instant::now() + WAIT;
-    let kept = loop {
-        let answer = ask(&fixture, r#"{"version":1,"op":"trace","id":"last"}"#);
-        if answer["ok"] == true && complete(&answer["trace"]) {
-            break answer.to_string();
-        }
-        assert!(Instant::now() < deadline, "the run's spans did not all arrive:\n{answer:#}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let kept = last_complete_trace(&fixture).to_string();
     for (key, name) in [(PROVIDER, "OPENAI_API_KEY"), (MASTER, "LITELLM_MASTER_KEY")] {
         assert!(!kept.contains(key), "{name} is in a kept span");
         assert!(kept.contains(&format!("[redacted:{name}]")), "the prompt's {name} is not shown redacted:\n{kept}");

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -56,12 +54,7 @@ fn complete(port: u16, body: &Value) -> String {
 }
 
 fn ask(fixture: &Fixture, request: &Value) -> Value {
-    let mut stream = UnixStream::connect(fixture.file(".agui-dev/control.sock")).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream.write_all(format!("{request}\n").as_bytes()).unwrap();
-    let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer).unwrap();
-    serde_json::from_str(&answer).unwrap()
+    common::otlp::ask(fixture.path(), request)
 }
 
 /// The control socket's `trace` answer for `TRACE` once it holds `count` model calls.

@@ -172,6 +172,7 @@ pub fn header(summary: &Summary, width: usize, color: bool) -> String {
     if summary.error {
         facts.push(FAILED.to_owned());
     }
+    let facts = facts.iter().map(|fact| printable(fact)).collect();
     let mut text = String::new();
     for line in wrap(facts, width) {
         let (plain, failed) = match line.strip_suffix(FAILED) {
@@ -273,14 +274,17 @@ pub fn time_spent_text(spent: &TimeSpent) -> String {
         let each: Vec<String> = spent
             .tool_calls
             .iter()
-            .map(|t| format!("`{}` {}{}", t.name, ms(t.ms), if t.error { " ✗" } else { "" }))
+            .map(|t| format!("`{}` {}{}", one_line(&t.name), ms(t.ms), if t.error { " ✗" } else { "" }))
             .collect();
         let count = spent.tool_calls.len();
         let _ =
             writeln!(text, "  tool calls: {count}, {}{}: {}", ms(spent.tool_ms), share(spent.tool_ms), each.join(", "));
     }
-    let slowest: Vec<String> =
-        spent.slowest.iter().map(|s| format!("`{}` ({}) {}", one_line(&s.name), s.service, ms(s.self_ms))).collect();
+    let slowest: Vec<String> = spent
+        .slowest
+        .iter()
+        .map(|s| format!("`{}` ({}) {}", one_line(&s.name), one_line(&s.service), ms(s.self_ms)))
+        .collect();
     if !slowest.is_empty() {
         let _ = writeln!(text, "  slowest on their own: {}", slowest.join("; "));
     }
@@ -289,7 +293,7 @@ pub fn time_spent_text(spent: &TimeSpent) -> String {
             text,
             "  failed: `{}` ({}): {}",
             one_line(&failed.name),
-            failed.service,
+            one_line(&failed.service),
             one_line(&failed.message)
         );
     }
@@ -336,8 +340,9 @@ fn plural(count: u64, what: &str) -> String {
 
 /// At most `width` characters, the last one `…` when cut.
 fn clip(text: &str, width: usize) -> String {
+    let text = printable(text);
     if text.chars().count() <= width {
-        return text.to_owned();
+        return text;
     }
     let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
     cut.push('…');
@@ -346,7 +351,13 @@ fn clip(text: &str, width: usize) -> String {
 
 /// Whitespace runs (newlines too) as one space: a value spread over lines would break the layout.
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    printable(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Without control characters: any local process can send a span, and an escape sequence in a
+/// span's name must not reach the terminal (a title, the clipboard through OSC 52).
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 #[cfg(test)]
@@ -362,6 +373,7 @@ mod tests {
         assert_eq!([plural(1, "run"), plural(2, "run"), plural(3, "batch")], ["1 run", "2 runs", "3 batches"]);
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(one_line("a\n  b\tc"), "a b c");
+        assert_eq!(clip("tool\x1b]52;c;cHduZWQ=\x07", 40), "tool]52;c;cHduZWQ=");
     }
 
     fn span(id: &str, parent: Option<&str>, service: &str, ns: (u64, u64)) -> Span {

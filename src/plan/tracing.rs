@@ -8,10 +8,18 @@ pub struct Tracing {
     pub endpoint: String,
 }
 
-/// The user's own endpoint variables: agui-dev forwards to what they name (`traces::Forward`), so
-/// a service must not send there itself with the user's credentials.
-pub const USERS: [&str; 3] =
-    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"];
+/// The user's own exporter variables, taken out of a traced service's environment: agui-dev
+/// forwards to the endpoint they name (`traces::Forward`), so a service must not send there itself
+/// with the user's credentials; and a trace-specific protocol (gRPC) or compression (gzip) set for
+/// a hosted collector would win over ours in every SDK, and the receiver takes neither.
+pub const USERS: [&str; 6] = [
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+];
 
 /// How long an SDK's batch processor waits before it sends: 200 ms instead of the standard 5 s,
 /// so a run shows in the console while the developer still looks at it.

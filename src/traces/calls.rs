@@ -225,7 +225,7 @@ pub fn time_spent(detail: &Detail) -> TimeSpent {
     let (mut failed_below, mut first_below) = (vec![false; spans.len()], vec![None::<u64>; spans.len()]);
     for &(i, _) in order.iter().rev() {
         let own = match &roles[i] {
-            Role::Model(call) => call.first_token_ms.map(|ms| spans[i].start_ns + (ms * 1e6) as u64),
+            Role::Model(call) => call.first_token_ms.map(|ms| spans[i].start_ns.saturating_add((ms * 1e6) as u64)),
             _ => None,
         };
         let mut first = own;

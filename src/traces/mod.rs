@@ -12,6 +12,8 @@ pub mod receiver;
 pub mod store;
 
 pub use model::{Detail, Span, Summary, Totals};
+
+use crate::secret;
 pub use receiver::Receiver;
 pub use store::{Bounds, Store};
 
@@ -24,6 +26,16 @@ pub struct Forward {
 }
 
 impl Forward {
+    /// The URL as it may be printed: without credentials (`user:pass@`) or a query (`?api-key=`).
+    pub fn shown(&self) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let path = if path.is_empty() { String::new() } else { format!("/{path}") };
+        if scheme.is_empty() { format!("{host}{path}") } else { format!("{scheme}://{host}{path}") }
+    }
+
     /// The user's own endpoint as the OpenTelemetry variables name it (`get` reads them as
     /// agui-dev found them): `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as written, else
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces`; the headers likewise.
@@ -37,31 +49,10 @@ impl Forward {
             .iter()
             .flat_map(|list| list.split(','))
             .filter_map(|pair| pair.split_once('='))
-            .map(|(name, value)| (percent_decode(name.trim()), percent_decode(value.trim())))
+            .map(|(name, value)| (secret::percent_decode(name.trim()), secret::percent_decode(value.trim())))
             .collect();
         Some(Forward { url: url.trim().to_owned(), headers })
     }
-}
-
-/// `%XX` decoded, as the spec writes header values; a malformed escape stays as written.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let escaped = (bytes[at] == b'%')
-            .then(|| text.get(at + 1..at + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        if let Some(byte) = escaped {
-            out.push(byte);
-            at += 3;
-        } else {
-            out.push(bytes[at]);
-            at += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +94,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((traces.url.as_str(), traces.headers.len()), ("http://b:9999/api/traces", 0));
-        assert_eq!(percent_decode("100%"), "100%");
+        let secret = Forward { url: "http://me:pw@collector:4318/v1/traces?api-key=abc".to_owned(), headers: vec![] };
+        assert_eq!(secret.shown(), "http://collector:4318/v1/traces");
     }
 }

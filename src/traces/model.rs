@@ -19,6 +19,9 @@ const OUTPUT_TOKENS_OLD: &str = "gen_ai.usage.completion_tokens";
 /// Cost has no semantic convention yet; these are the names the instrumentations we run write, in
 /// the order they are trusted (`gen_ai.cost.total_cost`: LiteLLM's `otel` callback;
 /// `litellm.cost.total`: the same with `LITELLM_OTEL_V2=true`).
+/// The largest token count or cost one span may add: far above any real call, and far below
+/// where sums could overflow a `u64` or lose all precision.
+const MAX_NUMBER: f64 = 1e12;
 pub const COST: [&str; 4] = ["gen_ai.usage.cost", "gen_ai.cost.total_cost", "litellm.cost.total", "llm.cost"];
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -62,13 +65,16 @@ impl Span {
         self.attributes.get(key).and_then(Value::as_str)
     }
 
-    /// A numeric attribute, also when an SDK sent it as a string.
+    /// A numeric attribute, also when an SDK sent it as a string; only a finite one, at least 0
+    /// and at most `MAX_NUMBER` (anyone on the machine can send a span: `NaN`, `inf` or 1e300 must
+    /// not turn the totals into something JSON cannot carry).
     pub fn number(&self, key: &str) -> Option<f64> {
-        match self.attributes.get(key)? {
+        let number = match self.attributes.get(key)? {
             Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.parse().ok(),
+            Value::String(s) => s.trim().parse().ok(),
             _ => None,
-        }
+        }?;
+        (number.is_finite() && number >= 0.0).then_some(number.min(MAX_NUMBER))
     }
 
     /// The (input, output) tokens the span reports, under either naming; `None` when it reports none.
@@ -213,21 +219,23 @@ pub fn summarize(spans: &[Span]) -> Summary {
         }
     }
     let reporting: HashSet<&str> = spans.iter().filter(|s| s.tokens().is_some()).map(|s| s.span_id.as_str()).collect();
-    // A reporting span with a reporting descendant is the same call seen from outside.
+    // A reporting span with a reporting descendant is the same call seen from outside. Each
+    // ancestor is walked once: a walk that reaches a span an earlier walk passed has nothing left
+    // to mark (which also ends a cycle of ids from a confused sender), so a trace of any depth
+    // costs one pass.
     let mut outer: HashSet<&str> = HashSet::new();
+    let mut passed: HashSet<&str> = HashSet::new();
     let by_id: BTreeMap<&str, &Span> = spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
     for span in spans.iter().filter(|s| reporting.contains(s.span_id.as_str())) {
         let mut parent = span.parent_id.as_deref();
-        let mut hops = 0;
         while let Some(id) = parent {
+            if !passed.insert(id) {
+                break;
+            }
             if reporting.contains(id) {
                 outer.insert(id);
             }
             parent = by_id.get(id).and_then(|p| p.parent_id.as_deref());
-            hops += 1;
-            if hops > spans.len() {
-                break; // a cycle of ids from a confused sender
-            }
         }
     }
     let mut summary = Summary {
@@ -251,8 +259,8 @@ pub fn summarize(spans: &[Span]) -> Summary {
     };
     for span in spans.iter().filter(|s| reporting.contains(s.span_id.as_str()) && !outer.contains(s.span_id.as_str())) {
         let (input, output) = span.tokens().unwrap_or_default();
-        summary.input_tokens += input;
-        summary.output_tokens += output;
+        summary.input_tokens = summary.input_tokens.saturating_add(input);
+        summary.output_tokens = summary.output_tokens.saturating_add(output);
         summary.cost += span.cost().unwrap_or(0.0);
         summary.model_calls += 1;
     }
@@ -297,6 +305,32 @@ mod tests {
         assert_eq!(summary.model.as_deref(), Some("offline-tools"));
         assert_eq!(summary.services, ["agui", "litellm", "mcp"]);
         assert!((summary.duration_ms - 1.000_005).abs() < 1e-9, "{}", summary.duration_ms);
+    }
+
+    #[test]
+    fn numbers_json_cannot_carry_are_not_counted_and_a_deep_trace_is_added_up_in_one_pass() {
+        let odd = [("NaN", None), ("inf", None), ("-3", None), ("1e300", Some(1e12)), (" 7 ", Some(7.0))];
+        for (text, expected) in odd {
+            let span = span("a", None, "agui", 0, &[(COST[0], text.into())]);
+            assert_eq!(span.number(COST[0]), expected, "{text}");
+        }
+        // A chain of 100,000 spans, each reporting tokens: only the deepest counts.
+        let mut spans = vec![span("0", None, "agui", 0, &[(INPUT_TOKENS, 1.into())])];
+        for i in 1..100_000u64 {
+            let (id, parent) = (i.to_string(), (i - 1).to_string());
+            spans.push(span(&id, Some(&parent), "agui", i, &[(INPUT_TOKENS, 1.into()), (COST[0], 1e300.into())]));
+        }
+        let summary = summarize(&spans);
+        assert_eq!((summary.input_tokens, summary.model_calls), (1, 1));
+        assert!(serde_json::to_string(&summary).is_ok_and(|json| !json.contains("null")));
+    }
+
+    #[test]
+    fn the_console_reads_cost_under_the_same_names() {
+        let page = include_str!("../console/page/traces.js");
+        let line = page.lines().find(|l| l.starts_with("const COST_KEYS")).unwrap();
+        let names: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+        assert_eq!(names, COST);
     }
 
     #[test]

@@ -239,10 +239,12 @@ async fn forwarding(
     store: Arc<Store>,
     out: Out,
 ) {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    // Never through `HTTP_PROXY`, as every client of agui-dev (`crate::http`): the endpoint is
+    // usually on this machine, and the batches carry the user's headers.
+    let client = match reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build() {
         Ok(client) => client,
         Err(err) => {
-            out.status(Level::Warn, format!("traces are not forwarded to {}: {err}", forward.url)).await;
+            out.status(Level::Warn, format!("traces are not forwarded to {}: {err}", forward.shown())).await;
             return;
         }
     };
@@ -255,7 +257,7 @@ async fn forwarding(
         store.forward_failed();
         if !said {
             said = true;
-            let text = format!("cannot forward traces to {} ({why}); they are still kept here", forward.url);
+            let text = format!("cannot forward traces to {} ({why}); they are still kept here", forward.shown());
             out.status(Level::Warn, text).await;
         }
     }
@@ -269,6 +271,6 @@ async fn send(client: &reqwest::Client, forward: &Forward, batch: Vec<u8>) -> Re
     match request.send().await {
         Ok(answer) if answer.status().is_success() => Ok(()),
         Ok(answer) => Err(TraceError::Answered(answer.status())),
-        Err(err) => Err(TraceError::Send(err)),
+        Err(err) => Err(TraceError::Send(err.without_url())),
     }
 }

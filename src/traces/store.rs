@@ -2,6 +2,8 @@
 //! bound is reached first. The oldest trace goes first; what goes is counted, and the totals of
 //! `status` keep counting it.
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
 use indexmap::IndexMap;
@@ -18,7 +20,11 @@ pub struct Bounds {
 pub struct Store {
     bounds: Bounds,
     inner: Mutex<Inner>,
+    hasher: RandomState,
 }
+
+/// What a kept span's id costs in `Held::ids`, beyond `Span::weight`: the hash and the table's slack.
+const ID_WEIGHT: usize = 16;
 
 #[derive(Default)]
 struct Inner {
@@ -33,6 +39,9 @@ struct Inner {
 #[derive(Default)]
 struct Held {
     spans: Vec<Span>,
+    /// Hashes of the span ids kept: an exporter that retries a batch whose answer it missed
+    /// sends the same spans again, which must not count twice.
+    ids: HashSet<u64>,
     bytes: usize,
     /// `summarize(spans)`, made when first asked for and forgotten when a span arrives: `status`
     /// and the Traces panel ask often, and most traces are complete by then.
@@ -47,7 +56,7 @@ impl Held {
 
 impl Store {
     pub fn new(bounds: Bounds) -> Store {
-        Store { bounds, inner: Mutex::new(Inner::default()) }
+        Store { bounds, inner: Mutex::new(Inner::default()), hasher: RandomState::new() }
     }
 
     pub fn bounds(&self) -> Bounds {
@@ -57,9 +66,15 @@ impl Store {
     /// Keeps `spans`, evicting the oldest traces until the bounds hold again.
     pub fn add(&self, spans: Vec<Span>) {
         // Weighed before the lock: `status` and the Traces panel wait on it.
-        let weighed: Vec<(usize, Span)> = spans.into_iter().map(|span| (span.weight(), span)).collect();
+        let weighed: Vec<(usize, u64, Span)> = spans
+            .into_iter()
+            .map(|span| (span.weight() + ID_WEIGHT, self.hasher.hash_one(&span.span_id), span))
+            .collect();
         let mut inner = self.lock();
-        for (weight, span) in weighed {
+        for (weight, id, span) in weighed {
+            if inner.traces.get(&span.trace_id).is_some_and(|held| held.ids.contains(&id)) {
+                continue;
+            }
             inner.totals.spans += 1;
             if weight > self.bounds.max_bytes {
                 inner.totals.dropped_spans += 1;
@@ -72,6 +87,7 @@ impl Store {
                 inner.traces.entry(span.trace_id.clone()).or_default()
             };
             held.bytes += weight;
+            held.ids.insert(id);
             held.spans.push(span);
             held.summary = None;
             inner.bytes += weight;
@@ -102,6 +118,8 @@ impl Store {
             })
         }?;
         let mut spans = held.spans.clone();
+        // Added up without the lock: a big trace must not hold up the receiver.
+        drop(inner);
         spans.sort_by_key(|s| s.start_ns);
         Some(Detail { summary: model::summarize(&spans), spans })
     }
@@ -117,8 +135,8 @@ impl Store {
         for held in inner.traces.values_mut() {
             let summary = held.summary();
             totals.runs += u64::from(summary.run_id.is_some());
-            totals.input_tokens += summary.input_tokens;
-            totals.output_tokens += summary.output_tokens;
+            totals.input_tokens = totals.input_tokens.saturating_add(summary.input_tokens);
+            totals.output_tokens = totals.output_tokens.saturating_add(summary.output_tokens);
             totals.cost += summary.cost;
         }
         totals
@@ -152,8 +170,8 @@ impl Inner {
         self.bytes -= held.bytes;
         self.totals.evicted_traces += 1;
         let summary = held.summary();
-        self.gone.input_tokens += summary.input_tokens;
-        self.gone.output_tokens += summary.output_tokens;
+        self.gone.input_tokens = self.gone.input_tokens.saturating_add(summary.input_tokens);
+        self.gone.output_tokens = self.gone.output_tokens.saturating_add(summary.output_tokens);
         self.gone.cost += summary.cost;
         self.gone.runs += u64::from(summary.run_id.is_some());
     }
@@ -201,8 +219,19 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_sent_again_is_kept_once() {
+        let store = Store::new(Bounds { max_traces: 10, max_bytes: 1 << 20 });
+        let batch = vec![span(1, 1, &[(model::INPUT_TOKENS, 5.into())]), span(1, 2, &[])];
+        store.add(batch.clone());
+        store.add(batch);
+        let totals = store.totals();
+        assert_eq!((totals.spans, totals.input_tokens), (2, 5));
+        assert_eq!(store.find(&format!("{:032x}", 1)).unwrap().spans.len(), 2);
+    }
+
+    #[test]
     fn the_byte_bound_holds_and_a_span_bigger_than_it_is_dropped() {
-        let one = span(0, 0, &[]).weight();
+        let one = span(0, 0, &[]).weight() + ID_WEIGHT;
         let store = Store::new(Bounds { max_traces: 1000, max_bytes: one * 10 });
         for i in 0..100 {
             store.add(vec![span(i, i, &[])]);

@@ -20,7 +20,8 @@ const A = {
   tool: "gen_ai.tool.name", callId: "gen_ai.tool.call.id", args: "gen_ai.tool.call.arguments",
   result: "gen_ai.tool.call.result", mcpMethod: "mcp.method.name",
 };
-const COST_KEYS = ["gen_ai.usage.cost", "gen_ai.cost.total_cost", "llm.cost"];
+// The same names, in the same order, as `traces::model::COST` (a test checks they agree).
+const COST_KEYS = ["gen_ai.usage.cost", "gen_ai.cost.total_cost", "litellm.cost.total", "llm.cost"];
 
 const attr = (span, key) => (span.attributes || {})[key];
 const num = (span, ...keys) => {
@@ -48,13 +49,19 @@ function spanTree(spans) {
   }
   const out = [];
   const seen = new Set();
-  const walk = (s, depth) => {
-    if (seen.has(s.span_id)) return; // a cycle from a confused sender
-    seen.add(s.span_id);
-    out.push({ span: s, depth });
-    for (const c of children.get(s.span_id) || []) walk(c, depth + 1);
+  // A stack, not recursion: a chain thousands of spans deep must not overflow the call stack.
+  const walk = (root) => {
+    const stack = [{ span: root, depth: 0 }];
+    while (stack.length > 0) {
+      const { span, depth } = stack.pop();
+      if (seen.has(span.span_id)) continue; // a cycle from a confused sender
+      seen.add(span.span_id);
+      out.push({ span, depth });
+      const below = children.get(span.span_id) || [];
+      for (let i = below.length - 1; i >= 0; i--) stack.push({ span: below[i], depth: depth + 1 });
+    }
   };
-  for (const r of roots) walk(r, 0);
+  for (const r of roots) walk(r);
   for (const s of spans) if (!seen.has(s.span_id)) out.push({ span: s, depth: 0 });
   return out;
 }
@@ -211,8 +218,13 @@ const traces = {
       h("span", { class: "muted", text: `trace ${s.trace_id} · ${shortMs(s.duration_ms)} · ${s.spans} spans · ` +
         `${s.model_calls} model calls · ${s.input_tokens} in / ${s.output_tokens} out tokens · ${money(s.cost)}` }),
       " ", s.error ? h("span", { class: "badge", "data-state": "failed", text: "error" }) : "");
-    const start = Math.min(...this.rows.map((r) => r.span.start_ns));
-    const end = Math.max(...this.rows.map((r) => r.span.end_ns));
+    // A loop, not `Math.min(...rows)`: spreading 100,000 arguments throws.
+    let start = Infinity;
+    let end = -Infinity;
+    for (const r of this.rows) {
+      start = Math.min(start, r.span.start_ns);
+      end = Math.max(end, r.span.end_ns);
+    }
     const total = Math.max(end - start, 1);
     const axis = h("div", { class: "wf-axis" }, h("span", { text: "span" }), h("div", { class: "wf-ticks" },
       h("span", { text: "0" }), h("span", { text: shortMs(total / 2e6) }), h("span", { text: shortMs(total / 1e6) })));

@@ -189,8 +189,12 @@ impl Kind for Litellm {
         // A config's `callbacks: ["otel"]` (the template's) sends spans to the receiver through
         // the OTEL_* variables `up` sets (LiteLLM takes `http/protobuf` and appends `/v1/traces`).
         // Without a receiver LiteLLM's callback would print every span to the log (its console
-        // exporter); the SDK switched off makes it a no-op instead.
-        if !wiring.traced {
+        // exporter); the SDK switched off makes it a no-op instead. Unless the user points it at an
+        // endpoint of their own: then it sends there, as it did before agui-dev.
+        let own_endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+            .iter()
+            .any(|name| lookup(service, name).is_some_and(|v| !v.trim().is_empty()));
+        if !wiring.traced && !own_endpoint {
             env.push((SDK_DISABLED.to_owned(), "true".to_owned()));
         }
         // Unset, LiteLLM answers every web page's CORS with `*`. Its own pages are same-origin, and

@@ -269,7 +269,11 @@ fn check_traces(found: &mut Diagnosis, subject: Option<&str>, value: &Value) {
         _ => false,
     };
     if on {
-        found.ok(LITELLM_TRACES, subject, "LiteLLM's OpenTelemetry callback is on: the proxy's spans join each run's trace");
+        found.ok(
+            LITELLM_TRACES,
+            subject,
+            "LiteLLM's OpenTelemetry callback is on: the proxy's spans join each run's trace",
+        );
     } else {
         found.warn(
             LITELLM_TRACES,
