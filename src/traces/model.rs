@@ -93,7 +93,7 @@ impl Span {
     }
 
     /// The bytes of memory it holds, as the allocator spends them: the bound of the store counts
-    /// this. Measured against the process's RSS (notes/receiver.md), it is within a few percent
+    /// this. Measured against the process's RSS (bench/RESULTS.md, section 13), it is within a few percent
     /// for spans as the SDKs send them; counting only the bytes of the strings would be about
     /// half of what the heap spends.
     pub fn weight(&self) -> usize {
