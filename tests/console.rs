@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Fixture, WAIT, console_of, http};
@@ -393,29 +392,18 @@ fn a_taken_console_port_names_its_holder_and_nothing_starts() {
 
 #[test]
 fn the_console_page_in_chromium_drives_the_real_offline_stack() {
-    let chromium = common::browser::chromium();
-    let driver = common::browser::driver("console.mjs");
+    // Installed first (when missing), so the install does not eat into the stack's waits.
+    common::browser::chromium();
+    common::browser::driver("console.mjs");
     let (proxy, mcp, agui) = (common::free_port(), common::free_port(), common::free_port());
     let fixture = Fixture::new(&(common::real_stack(proxy, mcp, agui) + "\n[console]\nport = \"auto\"\n"));
     let mut up = fixture.spawn_command(fixture.offline_command(&["up", "--console"]));
     up.stderr.wait_for_within("all 3 services are ready", Duration::from_mins(15));
     let (port, token) = console_of(&up);
 
-    let screenshots = common::repo_root().join("target/console-screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
     let url = format!("http://127.0.0.1:{port}/?token={token}");
-    let output = Command::new("node")
-        .arg(&driver)
-        .arg(&url)
-        .arg(&screenshots)
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let steps = String::from_utf8_lossy(&output.stdout).into_owned();
-    eprintln!("{steps}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "the browser steps failed:\n{steps}");
-    let steps: Vec<Value> = steps.lines().filter(|l| l.starts_with('{')).map(json).collect();
+    let steps = common::browser::console_steps(&url, &[]);
+    let screenshots = common::repo_root().join("target/console-screenshots");
     let step = |name: &str| {
         steps.iter().find(|s| s["step"] == name).unwrap_or_else(|| panic!("no step `{name}` in {steps:?}")).clone()
     };

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Fixture, WAIT, console_of, http};
@@ -339,23 +338,7 @@ fn a_chat_turn_in_the_console_opens_as_a_trace_with_the_calculate_tool_span() {
 /// Runs tests/browser/console.mjs on the console with `args`; every step must pass. Its steps,
 /// by name.
 fn browser(port: u16, token: &str, args: &[&str]) -> serde_json::Map<String, Value> {
-    let chromium = common::browser::chromium();
-    let driver = common::browser::driver("console.mjs");
-    let screenshots = common::repo_root().join("target/console-screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
-    let output = Command::new("node")
-        .arg(&driver)
-        .arg(format!("http://127.0.0.1:{port}/?token={token}"))
-        .arg(&screenshots)
-        .args(args)
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let steps = String::from_utf8_lossy(&output.stdout).into_owned();
-    eprintln!("{steps}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "the browser steps failed:\n{steps}");
-    let steps: Vec<Value> = steps.lines().filter(|l| l.starts_with('{')).map(json_of).collect();
+    let steps = common::browser::console_steps(&format!("http://127.0.0.1:{port}/?token={token}"), args);
     assert!(steps.iter().all(|s| s["ok"] == true), "{steps:?}");
     steps.into_iter().map(|s| (s["step"].as_str().unwrap().to_owned(), s)).collect()
 }
