@@ -137,8 +137,13 @@ pub enum Command {
     Mcp(McpArgs),
     /// Write the stack for Docker Compose or Kubernetes: official images, probes from `ready`,
     /// secrets as references only (never a value), and a warning for anything not carried.
-    #[command(subcommand)]
-    Export(ExportTarget),
+    ///
+    /// Examples:
+    ///   agui-dev export compose                 compose.yaml and .env.example beside stack.toml
+    ///   agui-dev export compose --check         also build, start, smoke-test and remove it on
+    ///                                           a local Docker or Podman (`export --check` too)
+    #[command(verbatim_doc_comment)]
+    Export(ExportArgs),
 }
 
 // The options of each subcommand. No doc comments on these structs: clap would take one as the
@@ -329,6 +334,16 @@ pub struct McpArgs {
     pub allow_control: bool,
 }
 
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub target: Option<ExportTarget>,
+    /// Short for `export compose --check`.
+    #[arg(long)]
+    pub check: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ExportTarget {
     /// A compose file (default `compose.yaml` beside the stack file) and `.env.example` beside it.
@@ -343,6 +358,21 @@ pub struct ComposeArgs {
     /// Where to write the compose file; `-` prints it to stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Then prove it on a local engine (`docker` or `podman` with compose v2): build the images,
+    /// start the project, wait for health, run the smoke checks through the published loopback
+    /// ports, and remove the project again. Exit 0 only if all passed; 2 when no engine answers.
+    #[arg(long)]
+    pub check: bool,
+    /// With `--check`: the limit for building, starting and checking (taking down comes after).
+    #[arg(long, default_value = "15m", value_parser = parse_duration, value_name = "DURATION", requires = "check")]
+    pub timeout: std::time::Duration,
+}
+
+impl ComposeArgs {
+    /// `export --check`: the default compose file, checked.
+    pub fn checked() -> Self {
+        ComposeArgs { output: None, check: true, timeout: std::time::Duration::from_mins(15) }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -350,6 +380,9 @@ pub struct K8sArgs {
     /// The folder to write the manifests (and generated Dockerfiles) into.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Not for Kubernetes (refused with a hint): `--check` runs a compose export.
+    #[arg(long, hide = true)]
+    pub check: bool,
 }
 
 #[derive(Debug, clap::Args)]

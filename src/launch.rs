@@ -14,7 +14,7 @@ use crate::plan::{self, Plan};
 use crate::setup;
 use crate::supervise::guardian::Guardian;
 use crate::supervise::{Control, Supervisor, start_guardian};
-use crate::system::{ports, reaper::Reaper};
+use crate::system::reaper::Reaper;
 use crate::traces::{self, Forward, Store};
 
 pub struct Launch {
@@ -135,18 +135,7 @@ impl Launch {
 
 /// Every declared port must be free before anything starts; a taken one names its holder.
 fn check_ports(plan: &Plan) -> Result<()> {
-    let mut taken = Vec::new();
-    for service in &plan.services {
-        let Some(port) = service.port else { continue };
-        if ports::is_free(port) {
-            continue;
-        }
-        let holder = match ports::holder(port) {
-            Some(holder) => format!("held by {holder}"),
-            None => "held by another process".to_owned(),
-        };
-        taken.push(format!("port {port} of `{}` is {holder}", service.name));
-    }
+    let taken = plan.taken_ports();
     if taken.is_empty() {
         return Ok(());
     }

@@ -20,9 +20,10 @@
 //! layer 4  plan session traces          what will run: order, commands, environments, secrets; the
 //!                                       stack file and printer a command starts from; the trace
 //!                                       receiver and its bounded store
-//! layer 5  ready control setup          readiness probes; a running stack seen by its clients (the
-//!                                       control protocol, its client, the run lock, the commands
-//!                                       that ask it, its logs); installs
+//! layer 5  ready checks control setup   readiness probes; the smoke checks of a ready stack; a
+//!                                       running stack seen by its clients (the control protocol,
+//!                                       its client, the run lock, the commands that ask it, its
+//!                                       logs); installs
 //! layer 6  supervise                    the stack's processes: start, restart, stop
 //! layer 7  launch doctor export init watch console
 //!                                       subsystems: a run's start, diagnosis, export, new
@@ -36,6 +37,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod chat;
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,8 +1,17 @@
 //! `agui-dev export compose|k8s`: the stack for Docker Compose or Kubernetes.
 
-use crate::cli::{Cli, ExportTarget};
+use crate::cli::{Cli, ComposeArgs, ExportArgs, ExportTarget};
 use crate::error::Result;
 
-pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
+pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<()> {
+    // `export --check` is `export compose --check` (clap keeps the flag and a target apart).
+    let checked;
+    let target = match &args.target {
+        Some(target) => target,
+        None => {
+            checked = ExportTarget::Compose(ComposeArgs::checked());
+            &checked
+        }
+    };
     crate::export::run(cli, target).await
 }

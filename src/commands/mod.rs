@@ -46,7 +46,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Command::Guardian(_) => Ok(()),
             Command::Init(args) => init::run(cli, args).await,
             Command::Doctor(args) => doctor::run(cli, args).await,
-            Command::Export(target) => export::run(cli, target).await,
+            Command::Export(args) => export::run(cli, args).await,
             Command::Mcp(args) => mcp::run(cli, args).await,
             Command::Smoke(args) => smoke::run(cli, args).await,
         }

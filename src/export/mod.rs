@@ -6,7 +6,9 @@
 //! every file is searched for every secret value the plan knows: finding one is a bug, and
 //! nothing is written then. The design decisions are in docs/export.md.
 
+mod check;
 mod compose;
+mod engine;
 mod k8s;
 mod node;
 mod shared;
@@ -20,6 +22,7 @@ use crate::output::Level;
 use crate::{kinds, plan};
 
 pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
+    check::refuse(target)?;
     let stack = crate::session::load_stack(cli)?;
     // `port = "auto"` got a free port, different on every load; the export reads the file again
     // with fixed ones, so the ports, and the URLs built from them, are the same on every export.
@@ -64,9 +67,15 @@ pub async fn run(cli: &Cli, target: &ExportTarget) -> Result<()> {
     for line in &export_notes.summary {
         out.status(Level::Success, line.clone()).await;
     }
+    let checked = match (target, &failure, written.first()) {
+        (ExportTarget::Compose(ComposeArgs { check: true, timeout, .. }), None, Some(file)) => {
+            check::run(&stack, plan, Path::new(file), *timeout, &out).await
+        }
+        _ => Ok(()),
+    };
     drop(out);
     printer.finish();
-    failure.map_or(Ok(()), Err)
+    failure.map_or(checked, Err)
 }
 
 /// What the command tells the user after writing.
@@ -83,8 +92,8 @@ type Files = Vec<(Option<PathBuf>, String)>;
 fn export(stack: &crate::config::Stack, plan: &plan::Plan, target: &ExportTarget) -> Result<(Files, Notes)> {
     let cwd = std::env::current_dir().map_err(|e| Error::usage("cannot read the current folder").cause(e))?;
     let (export, files, mut notes) = match target {
-        ExportTarget::Compose(ComposeArgs { output }) => compose_files(stack, plan, output.as_deref(), &cwd)?,
-        ExportTarget::K8s(K8sArgs { output }) => k8s_files(stack, plan, output.as_deref(), &cwd)?,
+        ExportTarget::Compose(ComposeArgs { output, .. }) => compose_files(stack, plan, output.as_deref(), &cwd)?,
+        ExportTarget::K8s(K8sArgs { output, .. }) => k8s_files(stack, plan, output.as_deref(), &cwd)?,
     };
     let mut warnings = export.warnings.clone();
     warnings.append(&mut notes.warnings);

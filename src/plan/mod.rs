@@ -322,6 +322,24 @@ fn environment(service: &config::Service, defaults: &kinds::Defaults, stack: &st
 pub const RUN_VAR: &str = "AGUI_DEV_RUN";
 
 impl Plan {
+    /// Each declared port something already listens on, as `port 4000 of `litellm` is held by
+    /// pid 42 (litellm ...)`: nothing may start then.
+    pub fn taken_ports(&self) -> Vec<String> {
+        let mut taken = Vec::new();
+        for service in &self.services {
+            let Some(port) = service.port else { continue };
+            if crate::system::ports::is_free(port) {
+                continue;
+            }
+            let holder = match crate::system::ports::holder(port) {
+                Some(holder) => format!("held by {holder}"),
+                None => "held by another process".to_owned(),
+            };
+            taken.push(format!("port {port} of `{}` is {holder}", service.name));
+        }
+        taken
+    }
+
     /// The plan for people (`agui-dev check`): the start order, the notes, and each service's
     /// command, port, probe, restart and stop policy, and environment with secrets masked.
     pub fn describe(&self, missing_env_files: &[PathBuf]) -> Vec<String> {

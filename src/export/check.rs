@@ -1,0 +1,599 @@
+//! `agui-dev export compose --check`: the compose file just written, brought up on a local engine
+//! as a first deploy would bring it up. The images are built from the generated Dockerfiles,
+//! `up --wait` starts the services in `depends_on` order until every healthcheck passes, and the
+//! smoke checks of `agui-dev smoke` run through the published 127.0.0.1 ports. Then, always (after
+//! a failure, Ctrl-C or SIGTERM too), `down -v --remove-orphans`, and a look through the engine
+//! for anything of the project left. The project is `<stack>-check`, with a master key of its own.
+//!
+//! The engine's output goes to a log file with secrets replaced; a failed step quotes its last
+//! lines. Each step's verdict goes through the printer.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::unix::pipe;
+use tokio::sync::watch;
+
+use super::engine::{self, Engine};
+use crate::cli::{ComposeArgs, ExportTarget, K8sArgs};
+use crate::config::Stack;
+use crate::error::{Error, Result};
+use crate::kinds::litellm::MASTER_KEY;
+use crate::output::{Key, Level, Msg, Out, redact, short, strip_ansi};
+use crate::plan::Plan;
+use crate::secret::{Secret, random_hex};
+use crate::system::group;
+use crate::system::reaper::{ExitStatus, Reaper};
+
+/// The label compose puts on every container, network and volume of a project.
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// How many lines of the engine's output a failed step quotes.
+const TAIL: usize = 15;
+/// `down` runs whatever happened before; only its own limit cuts it short.
+const DOWN_LIMIT: Duration = Duration::from_mins(3);
+/// Listing what is left, or a service's last log lines.
+const ASK_LIMIT: Duration = Duration::from_secs(60);
+
+/// `--check` where it cannot run, refused before anything is written.
+pub fn refuse(target: &ExportTarget) -> Result<()> {
+    match target {
+        ExportTarget::K8s(K8sArgs { check: true, .. }) => Err(Error::usage(
+            "`--check` brings up a compose export; Kubernetes manifests are not run by agui-dev",
+        )
+        .hint("run `agui-dev export compose --check` to prove the stack on Docker or Podman; `podman kube play` or a cluster runs the manifests")),
+        ExportTarget::Compose(ComposeArgs { check: true, output: Some(output), .. }) if output == Path::new("-") => {
+            Err(Error::usage("`--check` needs the compose file written, and `-o -` prints it instead")
+                .hint("drop `-o -`, or give `-o FILE`"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Builds, starts, smoke-tests and removes the project of `compose_file`; Ok only if all passed.
+pub async fn run(stack: &Stack, plan: Plan, compose_file: &Path, timeout: Duration, out: &Out) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let reaper = Reaper::start().map_err(|e| Error::failed("cannot start the process reaper").cause(e))?;
+    let stop = stop_signals().map_err(|e| Error::failed("cannot handle Ctrl-C and SIGTERM").cause(e))?;
+    let engine = engine::find(&reaper).await?;
+    out.status(Level::Info, format!("engine: {}", engine.described)).await;
+    let taken = plan.taken_ports();
+    if !taken.is_empty() {
+        let mut error =
+            Error::usage("a port the compose file publishes on 127.0.0.1 is already in use; nothing was started");
+        for line in taken {
+            error = error.cause(line);
+        }
+        return Err(error.redacted(&plan.secrets).hint(
+            "free it: `agui-dev down` stops a running `agui-dev up`, else stop the process named above; then check again",
+        ));
+    }
+    let (plan, master_key) = with_fresh_master_key(plan);
+    let mut secrets = plan.secrets.clone();
+    secrets.extend(master_key.iter().map(|key| Secret { name: MASTER_KEY.to_owned(), value: key.clone() }));
+    out.send(Msg::Secrets(secrets.clone())).await;
+    let project = format!("{}-check", super::shared::sanitize(&plan.stack_name));
+    let log_path = plan.dir.join(".agui-dev/export-check.log");
+    let log = Log::create(&log_path, secrets)?;
+    out.status(Level::Info, format!("project `{project}`; the engine's output goes to `{}`", log_path.display())).await;
+    let compose = Compose { engine: &engine, file: compose_file, project, master_key, reaper, log, stop };
+    let mut steps = Steps { out, next: 0, failed: Vec::new() };
+
+    bring_up_and_check(&compose, &mut steps, stack, &plan, deadline).await;
+    take_down(&compose, &mut steps).await;
+
+    let stopped = *compose.stop.borrow();
+    if let Some(signal) = stopped {
+        return Err(Error::failed(format!("stopped by {signal}; project `{}` was taken down", compose.project)));
+    }
+    if steps.failed.is_empty() {
+        out.status(
+            Level::Success,
+            format!("export check passed: `{}` built, healthy, answering, removed", compose.project),
+        )
+        .await;
+        return Ok(());
+    }
+    Err(Error::failed(format!("the export check failed: {}", steps.failed.join("; ")))
+        .hint(format!("the engine's whole output is in `{}`", log_path.display())))
+}
+
+/// Build, up, health, smoke: each step only if the one before passed.
+async fn bring_up_and_check(
+    compose: &Compose<'_>,
+    steps: &mut Steps<'_>,
+    stack: &Stack,
+    plan: &Plan,
+    deadline: Instant,
+) {
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let key = steps.begin("build the images").await;
+    let ran = compose.run(&["build"], left(), true).await;
+    let unbuilt = unbuilt(&format!("{}{}", ran.stdout, ran.stderr));
+    let built = ran.succeeded() && unbuilt.is_empty();
+    let text = if ran.succeeded() && !built {
+        // Compose v2.40's classic builder exits 0 when a build fails: its own lines tell.
+        format!("{}, but compose never said `Built` for {}", ran.outcome, unbuilt.join(", "))
+    } else {
+        ran.outcome.to_string()
+    };
+    steps.done(key, built, text, &ran.tail).await;
+    if !built {
+        return;
+    }
+    let wait = left().as_secs().max(1).to_string();
+    let ran = steps
+        .run(
+            "start the services and wait for health",
+            compose,
+            &["up", "-d", "--wait", "--wait-timeout", &wait],
+            left(),
+        )
+        .await;
+    // The table shows which service did not become healthy when `up` failed, too.
+    let healthy = table(compose, steps).await;
+    if !ran || !healthy || compose.stopped() {
+        return;
+    }
+    let verdicts = crate::checks::run_tests(stack, plan, &compose.reaper, steps.out, deadline).await;
+    for verdict in verdicts.iter().filter(|v| !v.passed) {
+        steps.failed.push(format!("`{}` failed", verdict.id));
+        if let Some(service) = &verdict.service {
+            let ran = compose.run(&["logs", "--no-color", "--tail", &TAIL.to_string(), service], ASK_LIMIT, true).await;
+            let text = format!(
+                "`{}` failed: {}\n  last lines of `{service}`:\n    {}",
+                verdict.id,
+                verdict.message,
+                ran.stdout.trim_end().replace('\n', "\n    ")
+            );
+            steps.out.status(Level::Error, text).await;
+        }
+    }
+}
+
+/// The services compose started building (` Service mcp  Building`) and never reported `Built`.
+fn unbuilt(output: &str) -> Vec<String> {
+    let said = |word: &str| -> Vec<String> {
+        output
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some("Service")).then(|| (words.next(), words.next()))
+            })
+            .filter_map(|(service, said)| (said == Some(word)).then_some(service?.to_owned()))
+            .collect()
+    };
+    let built = said("Built");
+    said("Building").into_iter().filter(|s| !built.contains(s)).map(|s| format!("`{s}`")).collect()
+}
+
+/// `compose ps` as a table with each service's health; true when every service runs and is
+/// healthy (or has no healthcheck), or is a task that exited 0.
+async fn table(compose: &Compose<'_>, steps: &mut Steps<'_>) -> bool {
+    let ran = compose.run(&["ps", "--all", "--format", "json"], ASK_LIMIT, true).await;
+    // Compose printed one array before v2.21, one object per line since.
+    let rows: Vec<serde_json::Value> = ran
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .flat_map(|value| match value {
+            serde_json::Value::Array(items) => items,
+            other => vec![other],
+        })
+        .collect();
+    let field = |row: &serde_json::Value, key: &str| row[key].as_str().unwrap_or_default().to_owned();
+    let mut lines = vec![["SERVICE".to_owned(), "STATE".to_owned(), "HEALTH".to_owned(), "PORTS".to_owned()]];
+    let mut unwell = Vec::new();
+    for row in &rows {
+        let (service, state, health) = (field(row, "Service"), field(row, "State"), field(row, "Health"));
+        let ports: Vec<String> = row["Publishers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["PublishedPort"].as_u64().unwrap_or(0) > 0)
+            .map(|p| {
+                format!("{}:{}->{}/{}", field(p, "URL"), p["PublishedPort"], p["TargetPort"], field(p, "Protocol"))
+            })
+            .collect();
+        let done = state == "exited" && row["ExitCode"].as_i64() == Some(0);
+        if !(state == "running" && matches!(health.as_str(), "healthy" | "") || done) {
+            unwell.push(format!("`{service}` is {state} {health}").trim_end().to_owned());
+        }
+        lines.push([service, state, if health.is_empty() { "-".to_owned() } else { health }, ports.join(", ")]);
+    }
+    let widths: Vec<usize> = (0..4).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
+    let text: String = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "  {:w0$}  {:w1$}  {:w2$}  {}\n",
+                l[0],
+                l[1],
+                l[2],
+                l[3],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            )
+        })
+        .collect();
+    let key = steps.begin("the services' state").await;
+    if rows.is_empty() {
+        steps.done(key, false, "`compose ps` listed no service".to_owned(), &ran.tail).await;
+        return false;
+    }
+    steps.out.send(Msg::Report(text)).await;
+    let passed = unwell.is_empty();
+    let text = if passed { format!("{} services, each running and healthy", rows.len()) } else { unwell.join("; ") };
+    steps.done(key, passed, text, &[]).await;
+    passed
+}
+
+/// `down -v --remove-orphans`, whatever happened before, then nothing of the project may be left.
+async fn take_down(compose: &Compose<'_>, steps: &mut Steps<'_>) {
+    steps
+        .run(
+            "take the project down",
+            compose,
+            &["down", "--volumes", "--remove-orphans", "--timeout", "10"],
+            DOWN_LIMIT,
+        )
+        .await;
+    let key = steps.begin("nothing of the project left").await;
+    let filter = format!("label={PROJECT_LABEL}={}", compose.project);
+    let mut left = Vec::new();
+    let mut tail = Vec::new();
+    for (what, list) in
+        [("container", &["ps", "--all"][..]), ("network", &["network", "ls"]), ("volume", &["volume", "ls"])]
+    {
+        let mut command = Command::new(&compose.engine.cli);
+        command.args(list).args(["--quiet", "--filter", &filter]);
+        let ran = compose.run_logged(command, ASK_LIMIT, false).await;
+        if !ran.succeeded() {
+            left.push(format!("cannot list the {what}s: {}", ran.outcome));
+            tail.extend(ran.tail);
+            continue;
+        }
+        let ids: Vec<&str> = ran.stdout.split_whitespace().collect();
+        if !ids.is_empty() {
+            left.push(format!(
+                "{} {what}{} left ({})",
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(" ")
+            ));
+        }
+    }
+    let passed = left.is_empty();
+    let text = if passed { "no container, network or volume of the project".to_owned() } else { left.join("; ") };
+    steps.done(key, passed, text, &tail).await;
+}
+
+/// The plan with a master key of the check's own, so no key of the user's reaches the engine;
+/// the smoke checks read it from the plan, compose from the environment.
+fn with_fresh_master_key(mut plan: Plan) -> (Plan, Option<String>) {
+    let Some(old) = plan.secrets.iter().find(|s| s.name == MASTER_KEY).map(|s| s.value.clone()) else {
+        return (plan, None);
+    };
+    let fresh = format!("sk-agui-check-{}", random_hex(16));
+    for secret in plan.secrets.iter_mut().filter(|s| s.value == old) {
+        secret.value.clone_from(&fresh);
+    }
+    for service in &mut plan.services {
+        for value in service.env.values_mut().filter(|v| **v == old) {
+            value.clone_from(&fresh);
+        }
+    }
+    (plan, Some(fresh))
+}
+
+/// The first of SIGINT, SIGTERM and SIGHUP, by name, once it came.
+fn stop_signals() -> std::io::Result<watch::Receiver<Option<&'static str>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+            _ = hangup.recv() => "SIGHUP",
+        };
+        let _ = tx.send(Some(name));
+        // Further signals are taken and ignored: `down` must finish.
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+                _ = hangup.recv() => {}
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// The verdict lines, one spinner per step.
+struct Steps<'a> {
+    out: &'a Out,
+    next: usize,
+    failed: Vec<String>,
+}
+
+impl Steps<'_> {
+    async fn begin(&mut self, what: &str) -> (Key, String, Instant) {
+        let key = Key::Setup(self.next);
+        self.next += 1;
+        self.out.send(Msg::Waiting { key, what: what.to_owned() }).await;
+        (key, what.to_owned(), Instant::now())
+    }
+
+    async fn done(&mut self, (key, what, began): (Key, String, Instant), passed: bool, text: String, tail: &[String]) {
+        let (level, mark) = if passed { (Level::Success, "passed") } else { (Level::Error, "failed") };
+        let mut line = format!("{what}: {mark} in {}: {text}", short(began.elapsed()));
+        if !passed {
+            self.failed.push(format!("{what}: {text}"));
+            if !tail.is_empty() {
+                line.push_str(&format!("\n  the engine's last lines:\n    {}", tail.join("\n    ")));
+            }
+        }
+        self.out.send(Msg::Done { key, level, text: line }).await;
+    }
+
+    /// One compose command as a step: passed when it exits 0.
+    async fn run(&mut self, what: &str, compose: &Compose<'_>, args: &[&str], limit: Duration) -> bool {
+        let key = self.begin(what).await;
+        let ran = compose.run(args, limit, true).await;
+        let passed = ran.succeeded();
+        self.done(key, passed, ran.outcome.to_string(), &ran.tail).await;
+        passed
+    }
+}
+
+/// The compose project being checked.
+struct Compose<'a> {
+    engine: &'a Engine,
+    file: &'a Path,
+    project: String,
+    master_key: Option<String>,
+    reaper: Reaper,
+    log: Arc<Log>,
+    stop: watch::Receiver<Option<&'static str>>,
+}
+
+enum Outcome {
+    Exited(ExitStatus),
+    NotStarted(String),
+    TimedOut(Duration),
+    Stopped(&'static str),
+    Lost,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Exited(status) => write!(f, "{status}"),
+            Outcome::NotStarted(why) => write!(f, "could not start: {why}"),
+            Outcome::TimedOut(limit) => write!(f, "not done within {}; stopped", short(*limit)),
+            Outcome::Stopped(signal) => write!(f, "stopped by {signal}"),
+            Outcome::Lost => write!(f, "its exit status was lost"),
+        }
+    }
+}
+
+/// What one engine command came to: its stdout (secrets replaced) and the last lines of both.
+struct Ran {
+    outcome: Outcome,
+    stdout: String,
+    stderr: String,
+    tail: Vec<String>,
+}
+
+impl Ran {
+    fn succeeded(&self) -> bool {
+        matches!(self.outcome, Outcome::Exited(status) if status.success())
+    }
+}
+
+impl Compose<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.borrow().is_some()
+    }
+
+    /// `compose -f FILE -p PROJECT ARGS`, with the check's master key in its environment.
+    async fn run(&self, args: &[&str], limit: Duration, stoppable: bool) -> Ran {
+        let (program, first) = &self.engine.compose;
+        let mut command = Command::new(program);
+        command.args(first).arg("-f").arg(self.file).args(["-p", &self.project]).args(args);
+        if let Some(dir) = self.file.parent() {
+            command.current_dir(dir);
+        }
+        command.envs(self.engine.env.iter().map(|(k, v)| (k, v)));
+        // Plain lines for the log file, no colour codes or redrawn progress.
+        command.env("COMPOSE_ANSI", "never").env("COMPOSE_PROGRESS", "plain");
+        // The classic builder is what works everywhere (see `engine`); Bake would only warn.
+        if self.engine.env.iter().any(|(k, v)| *k == "DOCKER_BUILDKIT" && v == "0") {
+            command.env("COMPOSE_BAKE", "false");
+        }
+        if let Some(key) = &self.master_key {
+            command.env(MASTER_KEY, key);
+        }
+        self.run_logged(command, limit, stoppable).await
+    }
+
+    /// Runs an engine command in a process group of its own (Ctrl-C reaches agui-dev, which
+    /// stops it and takes the project down), its output line by line into the log file.
+    async fn run_logged(&self, mut command: Command, limit: Duration, stoppable: bool) -> Ran {
+        let shown: Vec<String> = std::iter::once(command.get_program())
+            .chain(command.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        self.log.begin(&shell_words::join(shown));
+        if stoppable && self.stopped() {
+            return Ran {
+                outcome: Outcome::Stopped(self.stop.borrow().unwrap_or("a signal")),
+                stdout: String::new(),
+                stderr: String::new(),
+                tail: Vec::new(),
+            };
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        let (mut child, exit) = match self.reaper.spawn(&mut command) {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                return Ran {
+                    outcome: Outcome::NotStarted(error.to_string()),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    tail: Vec::new(),
+                };
+            }
+        };
+        let pid = child.id() as i32;
+        let stdout = self.log.reader(child.stdout.take().map(OwnedFd::from));
+        let stderr = self.log.reader(child.stderr.take().map(OwnedFd::from));
+        let mut stop = self.stop.clone();
+        let outcome = tokio::select! {
+            status = exit => status.map_or(Outcome::Lost, Outcome::Exited),
+            () = tokio::time::sleep(limit) => {
+                end(pid).await;
+                Outcome::TimedOut(limit)
+            }
+            Ok(signal) = stop.wait_for(Option::is_some), if stoppable => {
+                let signal = signal.unwrap_or("a signal");
+                end(pid).await;
+                Outcome::Stopped(signal)
+            }
+        };
+        // The pipes close when the last writer exits; one that escaped must not hold us.
+        let collect = |reader: tokio::task::JoinHandle<String>| async move {
+            tokio::time::timeout(Duration::from_secs(2), reader).await.ok().and_then(Result::ok).unwrap_or_default()
+        };
+        let (stdout, stderr) = (collect(stdout).await, collect(stderr).await);
+        Ran { outcome, stdout, stderr, tail: self.log.tail() }
+    }
+}
+
+/// SIGTERM to the command's group, SIGKILL after 10 s.
+async fn end(pgid: i32) {
+    let (_keep, mut hurry) = watch::channel(false);
+    group::stop(pgid, nix::sys::signal::Signal::SIGTERM, Duration::from_secs(10), &mut hurry).await;
+}
+
+/// The engine's output: every line, secrets replaced and colour codes removed, into the log
+/// file; the last lines of the current command kept for its verdict.
+struct Log {
+    file: Mutex<std::fs::File>,
+    secrets: Vec<Secret>,
+    last: Mutex<VecDeque<String>>,
+}
+
+impl Log {
+    fn create(path: &Path, secrets: Vec<Secret>) -> Result<Arc<Log>> {
+        let fail = |e: std::io::Error| {
+            Error::failed(format!("cannot write `{}`", path.display()))
+                .cause(e)
+                .hint("check that the stack's folder is writable")
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let file = std::fs::File::create(path).map_err(fail)?;
+        Ok(Arc::new(Log { file: Mutex::new(file), secrets, last: Mutex::new(VecDeque::new()) }))
+    }
+
+    /// A command starts: its line in the file, and a fresh tail.
+    fn begin(&self, command: &str) {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.write_line(&format!("$ {command}"));
+    }
+
+    fn tail(&self) -> Vec<String> {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
+    }
+
+    fn write_line(&self, line: &str) {
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = writeln!(file, "{line}");
+    }
+
+    /// One line of output, cleaned: into the file and the tail.
+    fn line(&self, raw: &[u8]) -> String {
+        let text = String::from_utf8_lossy(raw);
+        let text = text.trim_end_matches(['\r', '\n']);
+        let clean = strip_ansi(&redact(text, &self.secrets)).into_owned();
+        self.write_line(&clean);
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.len() == TAIL {
+            last.pop_front();
+        }
+        last.push_back(clean.clone());
+        clean
+    }
+
+    /// Reads a pipe to its end, line by line; returns what it read, cleaned.
+    fn reader(self: &Arc<Self>, fd: Option<OwnedFd>) -> tokio::task::JoinHandle<String> {
+        let log = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut kept = String::new();
+            let Some(receiver) = fd.and_then(|fd| pipe::Receiver::from_owned_fd(fd).ok()) else { return kept };
+            let mut lines = BufReader::new(receiver).split(b'\n');
+            while let Ok(Some(raw)) = lines.next_segment().await {
+                kept.push_str(&log.line(&raw));
+                kept.push('\n');
+            }
+            kept
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_replaces_secrets_and_keeps_the_last_lines() {
+        let dir = std::env::temp_dir().join(format!("agui-check-log-{}", std::process::id()));
+        let path = dir.join("check.log");
+        let secret = Secret { name: "LITELLM_MASTER_KEY".to_owned(), value: "sk-agui-check-0123456789".to_owned() };
+        let log = Log::create(&path, vec![secret]).unwrap();
+        log.begin("compose up");
+        for n in 0..20 {
+            log.line(format!("\x1b[32mline {n} key=sk-agui-check-0123456789\x1b[0m\r\n").as_bytes());
+        }
+        let tail = log.tail();
+        assert_eq!(tail.len(), TAIL);
+        assert_eq!(tail[TAIL - 1], "line 19 key=[redacted:LITELLM_MASTER_KEY]");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("$ compose up\nline 0 key=[redacted:LITELLM_MASTER_KEY]\n"), "{text}");
+        assert!(!text.contains("sk-agui-check-0123456789") && !text.contains('\x1b'));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_build_compose_never_finished_is_named() {
+        let failed = " Service mcp  Building\nbuilding at STEP \"RUN false\": while running runtime: exit status 1\n";
+        assert_eq!(unbuilt(failed), ["`mcp`"]);
+        let passed =
+            " Service mcp  Building\n Service agui  Building\n Service mcp  Built\n Service agui  Built\n mcp  Built\n";
+        assert!(unbuilt(passed).is_empty());
+    }
+
+    #[test]
+    fn k8s_and_stdout_refuse_check() {
+        let k8s = ExportTarget::K8s(K8sArgs { output: None, check: true });
+        assert_eq!(refuse(&k8s).unwrap_err().exit, crate::error::Exit::Usage);
+        let stdout = ExportTarget::Compose(ComposeArgs {
+            output: Some(std::path::PathBuf::from("-")),
+            ..ComposeArgs::checked()
+        });
+        assert!(refuse(&stdout).unwrap_err().summary.contains("`-o -`"));
+        assert!(refuse(&ExportTarget::Compose(ComposeArgs::checked())).is_ok());
+    }
+}

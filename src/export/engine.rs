@@ -1,0 +1,143 @@
+//! Finding a container engine for `export compose --check`: `docker` or `podman` on PATH that
+//! answers (`info`), and a compose v2 to drive it: the `docker compose` plugin, else a standalone
+//! `docker-compose`, else `podman compose`. What was tried, and what each answered, is kept for the
+//! error when nothing fits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::system::program::which;
+use crate::system::reaper::Reaper;
+use crate::system::run::{StdoutError, stdout_of};
+
+/// How long `info` or `version` may take: an engine that is there answers in a second or two.
+const ASK: Duration = Duration::from_secs(30);
+
+pub struct Engine {
+    /// `docker` or `podman`, whichever answered first: it lists what a project left behind.
+    pub cli: PathBuf,
+    /// Compose: the program and its first arguments (`docker compose`, `docker-compose`, ...).
+    pub compose: (PathBuf, Vec<&'static str>),
+    /// What was found, for the user: `podman 4.3.1 (Docker API) with docker-compose v2.40.3`.
+    pub described: String,
+    /// Set for every compose call.
+    pub env: Vec<(&'static str, String)>,
+}
+
+/// The engine to use, or a usage error (exit 2) saying what was looked for and what answered.
+pub async fn find(reaper: &Reaper) -> Result<Engine> {
+    let mut tried = Vec::new();
+    let mut answering = None;
+    for name in ["docker", "podman"] {
+        let Some(path) = which(name) else {
+            tried.push(format!("`{name}`: not on PATH"));
+            continue;
+        };
+        match stdout_of(reaper, &path, &["info", "--format", "{{json .}}"], ASK).await {
+            Ok(_) if answering.is_none() => answering = Some((name, path)),
+            Ok(_) => {}
+            Err(error) => tried.push(format!("`{name} info`: {}", said(&error))),
+        }
+    }
+    let compose = find_compose(reaper, &mut tried).await;
+    let (Some((name, cli)), Some((compose, compose_name))) = (answering, compose) else {
+        return Err(none_found(tried));
+    };
+    let server = if name == "docker" {
+        // `docker` may be Docker's CLI talking to Podman's compatible API.
+        let format = "{{.Server.Version}} {{range .Server.Components}}{{.Name}};{{end}}";
+        stdout_of(reaper, &cli, &["version", "--format", format], ASK).await.unwrap_or_default()
+    } else {
+        stdout_of(reaper, &cli, &["version", "--format", "{{.Server.Version}}"], ASK).await.unwrap_or_default()
+    };
+    let podman = name == "podman" || server.contains("Podman");
+    let version = server.split_whitespace().next().unwrap_or("?");
+    let mut env = Vec::new();
+    if podman {
+        // Compose v2 against Podman's API tries to start BuildKit from Docker Hub; the classic
+        // builder works (and reads the `.dockerignore` the export writes).
+        env.push(("DOCKER_BUILDKIT", "0".to_owned()));
+    }
+    let podman_compose = compose.0.file_name().is_some_and(|f| f == "podman");
+    if name == "podman" && !podman_compose && std::env::var_os("DOCKER_HOST").is_none() {
+        // A Docker compose with only Podman here: point it at Podman's socket when one listens.
+        let socket = stdout_of(reaper, &cli, &["info", "--format", "{{.Host.RemoteSocket.Path}}"], ASK).await;
+        if let Ok(socket) = socket.map(|s| s.trim_start_matches("unix://").to_owned())
+            && std::path::Path::new(&socket).exists()
+        {
+            env.push(("DOCKER_HOST", format!("unix://{socket}")));
+        }
+    }
+    let flavour =
+        if podman && name == "docker" { format!("podman {version} (Docker API)") } else { format!("{name} {version}") };
+    Ok(Engine { cli, compose, described: format!("{flavour} with {compose_name}"), env })
+}
+
+/// The first compose v2 that answers `version`.
+async fn find_compose(reaper: &Reaper, tried: &mut Vec<String>) -> Option<((PathBuf, Vec<&'static str>), String)> {
+    let candidates: [(&str, &[&'static str]); 3] =
+        [("docker", &["compose"]), ("docker-compose", &[]), ("podman", &["compose"])];
+    for (program, first) in candidates {
+        let shown = [program].iter().chain(first).copied().collect::<Vec<_>>().join(" ");
+        let Some(path) = which(program) else {
+            if program == "docker-compose" {
+                tried.push("`docker-compose`: not on PATH".to_owned());
+            }
+            continue;
+        };
+        let mut args = first.to_vec();
+        args.extend(["version", "--short"]);
+        match stdout_of(reaper, &path, &args, ASK).await {
+            Ok(version) if is_v2_or_later(&version) => {
+                return Some(((path, first.to_vec()), format!("{shown} {}", version.trim())));
+            }
+            Ok(version) => tried.push(format!("`{shown} version`: {} (compose v2 is needed)", version.trim())),
+            Err(error) => tried.push(format!("`{shown} version`: {}", said(&error))),
+        }
+    }
+    None
+}
+
+/// `2.40.3`, `v2.40.3`, `5.0.0`: compose v2 or later (v1 printed `1.29.2`).
+fn is_v2_or_later(version: &str) -> bool {
+    let version = version.trim().trim_start_matches('v');
+    let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    major.is_some_and(|m| m >= 2)
+}
+
+/// A failed question in a few words: its status and last line, or why it could not start.
+fn said(error: &StdoutError) -> String {
+    match error {
+        StdoutError::Spawn(error) => format!("cannot run it: {error}"),
+        other => other.to_string(),
+    }
+}
+
+fn none_found(tried: Vec<String>) -> Error {
+    let mut error = Error::usage(
+        "no container engine answers: `export compose --check` needs `docker` or `podman`, and compose v2",
+    );
+    for line in tried {
+        error = error.cause(line);
+    }
+    error.hint(
+        "install Docker Engine 24+ with the compose plugin, or Podman 4.3+ with docker-compose v2 and \
+         `podman system service` for its API; start it, then run `agui-dev export compose --check` again \
+         (the export itself was written)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_v2_or_later;
+
+    #[test]
+    fn compose_v2_and_later_are_taken_v1_is_not() {
+        assert!(is_v2_or_later("v2.40.3\n"));
+        assert!(is_v2_or_later("2.21.0"));
+        assert!(is_v2_or_later("5.0.0"));
+        assert!(!is_v2_or_later("1.29.2"));
+        assert!(!is_v2_or_later("podman-compose version 1.0.6"));
+    }
+}
