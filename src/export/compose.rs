@@ -1,9 +1,16 @@
 //! `agui-dev export compose`: one compose file plus `.env.example`.
 //!
-//! Node services are built from a generated Dockerfile given inline (`build.dockerfile_inline`),
-//! so the compose file is the whole export; the LiteLLM config folder is bind-mounted read-only.
-//! Secrets are `${VAR}` references that compose fills from the environment or a `.env` file next
-//! to the compose file; every other `$` is written `$$` so compose leaves it alone.
+//! Node services are built from a generated `<service>.Dockerfile` written beside the compose
+//! file, with the service's folder as the build context; the LiteLLM config folder is
+//! bind-mounted read-only. Secrets are `${VAR}` references that compose fills from the
+//! environment or a `.env` file next to the compose file; every other `$` is written `$$` so
+//! compose leaves it alone.
+//!
+//! Everything here is what Docker Engine 24+ and Podman 4.3+ with compose v2 accept, checked on
+//! Podman (tests/engine.rs): no `dockerfile_inline` (the classic builder, which compose uses
+//! against Podman, cannot take it) except on stdout, where there is no file to point at; no
+//! `healthcheck.start_interval` (compose refuses the whole file below Engine 25); and `CMD-SHELL`
+//! healthchecks, because Podman's Docker-compatible API splits exec-form arguments on spaces.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,21 +21,37 @@ use super::shared::{Container, Export, Image, duration};
 use super::wiring::{Part, Value};
 use crate::config::Restart;
 
+/// Where the generated Dockerfiles go.
+#[derive(Clone, Copy)]
+pub enum Dockerfiles {
+    /// As `<service>.Dockerfile` files beside the compose file (`dockerfile_name`).
+    Beside,
+    /// Inside the compose file (`dockerfile_inline`, BuildKit only): the compose file is on stdout.
+    Inline,
+}
+
+/// The file name of a service's generated Dockerfile, beside the compose file.
+pub fn dockerfile_name(container: &Container) -> String {
+    format!("{}.Dockerfile", container.name)
+}
+
 /// The compose file, with paths written relative to `out_dir` (where the compose file goes).
-pub fn render(export: &Export, out_dir: &Path) -> String {
+pub fn render(export: &Export, out_dir: &Path, dockerfiles: Dockerfiles) -> String {
     let mut services = Mapping::new();
     for container in &export.services {
-        services.insert(container.name.clone().into(), service(export, container, out_dir));
+        services.insert(container.name.clone().into(), service(export, container, out_dir, dockerfiles));
     }
     let mut root = Mapping::new();
     root.insert("name".into(), export.name.clone().into());
     root.insert("services".into(), Yaml::Mapping(services));
     let header = "# Written by `agui-dev export compose`; export again rather than edit.\n\
-                  # Secrets are ${VAR} references: copy .env.example to .env beside this file and fill it in.\n";
+                  # Secrets are ${VAR} references: copy .env.example to .env beside this file and fill it in.\n\
+                  # Start: `docker compose up --build --wait` (against Podman's Docker API: DOCKER_BUILDKIT=0).\n\
+                  # `agui-dev export compose --check` builds, starts, checks and removes it on this machine.\n";
     header.to_owned() + &serde_norway::to_string(&Yaml::Mapping(root)).unwrap_or_default()
 }
 
-fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
+fn service(export: &Export, c: &Container, out_dir: &Path, dockerfiles: Dockerfiles) -> Yaml {
     let mut s = Mapping::new();
     match &c.image {
         Image::Pull(image) => {
@@ -37,8 +60,17 @@ fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
         Image::Build { tag, context, dockerfile } => {
             let mut build = Mapping::new();
             build.insert("context".into(), relative(out_dir, context).into());
-            if let Some(text) = dockerfile {
-                build.insert("dockerfile_inline".into(), escape(text).into());
+            match (dockerfile, dockerfiles) {
+                (None, _) => {}
+                (Some(text), Dockerfiles::Inline) => {
+                    build.insert("dockerfile_inline".into(), escape(text).into());
+                }
+                // Compose resolves `dockerfile` from the context; the classic builder takes a
+                // Dockerfile outside the context.
+                (Some(_), Dockerfiles::Beside) => {
+                    let file = format!("{}/{}", relative(context, out_dir), dockerfile_name(c));
+                    build.insert("dockerfile".into(), file.into());
+                }
             }
             s.insert("build".into(), Yaml::Mapping(build));
             s.insert("image".into(), tag.clone().into());
@@ -91,18 +123,29 @@ fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
 fn healthcheck(c: &Container) -> Option<Yaml> {
     let test = c.probe.as_ref().and_then(|p| p.command(c.runtime))?;
     let mut check = Mapping::new();
-    let mut words = vec!["CMD".to_owned()];
-    words.extend(test.iter().map(|w| escape(w)));
+    // Podman's Docker-compatible API splits exec-form (`CMD`) arguments on spaces, so
+    // `node -e "fetch(…) …"` would reach node in pieces: such a probe is one shell line (both
+    // known images have `sh`). Arguments without spaces stay exec-form, which needs no shell.
+    let words = if test.iter().any(|w| w.contains(char::is_whitespace)) {
+        vec!["CMD-SHELL".to_owned(), escape(&shell_words::join(&test))]
+    } else {
+        std::iter::once("CMD".to_owned()).chain(test.iter().map(|w| escape(w))).collect()
+    };
     check.insert("test".into(), strings(words));
-    check.insert("interval".into(), "10s".into());
+    // `start_interval` (a faster probe while starting) would make engines before Docker 25
+    // refuse the whole file, so every probe runs at `interval`: short enough that a service
+    // is seen healthy within seconds of being ready, and each probe is one short process.
+    check.insert("interval".into(), duration(HEALTH_INTERVAL).into());
     check.insert("timeout".into(), "5s".into());
     check.insert("retries".into(), Yaml::Number(3.into()));
     // `ready.timeout` is how long the service may take to come up: failures before then
-    // do not count, and during it compose probes every second (engine 25+).
+    // do not count.
     check.insert("start_period".into(), duration(c.ready_timeout).into());
-    check.insert("start_interval".into(), "1s".into());
     Some(Yaml::Mapping(check))
 }
+
+/// How often compose probes a service, while it starts and after.
+const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Each dependency with the condition agui-dev waits for locally: healthy, completed or started.
 fn depends_on(export: &Export, c: &Container) -> Option<Yaml> {
