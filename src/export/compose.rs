@@ -233,8 +233,93 @@ pub fn relative(from: &Path, to: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::relative;
-    use std::path::Path;
+    use super::*;
+    use crate::export::shared::Health;
+    use crate::kinds::container::Runtime;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn node_service(name: &str, probe: Health) -> Container {
+        Container {
+            name: name.to_owned(),
+            host: name.to_owned(),
+            runtime: Runtime::Node,
+            image: Image::Build {
+                tag: format!("s-{name}:latest"),
+                context: std::path::PathBuf::from(format!("/p/{name}")),
+                dockerfile: Some("FROM node:24-bookworm-slim\n".to_owned()),
+            },
+            args: None,
+            env: Vec::new(),
+            port: Some(3100),
+            probe: Some(probe),
+            ready_timeout: Duration::from_mins(1),
+            depends_on: Vec::new(),
+            task: false,
+            restart: Restart::No,
+            max_restarts: 0,
+            stop_signal: nix::sys::signal::Signal::SIGTERM,
+            stop_grace: Duration::from_secs(5),
+            config: None,
+        }
+    }
+
+    fn render_one(c: Container, dockerfiles: Dockerfiles) -> Yaml {
+        let export = Export {
+            name: "s".to_owned(),
+            services: vec![c],
+            secrets: BTreeMap::new(),
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            forbidden: Vec::new(),
+        };
+        let text = render(&export, Path::new("/p/deploy"), dockerfiles);
+        let root: Yaml = serde_norway::from_str(&text).unwrap();
+        root["services"][export.services[0].name.as_str()].clone()
+    }
+
+    // Podman 4.3's Docker API split `["CMD", "node", "-e", "fetch(…) …"]` on spaces and every
+    // Node service stayed unhealthy; compose refused the whole file for `start_interval`.
+    #[test]
+    fn healthchecks_run_on_podman_and_engines_before_docker_25() {
+        let http = Health::Http {
+            url: "http://127.0.0.1:3100/health".to_owned(),
+            port: 3100,
+            path: "/health".to_owned(),
+            https: false,
+            own: true,
+        };
+        let service = render_one(node_service("mcp", http), Dockerfiles::Beside);
+        let check = &service["healthcheck"];
+        assert_eq!(check["test"][0].as_str(), Some("CMD-SHELL"));
+        let line = check["test"][1].as_str().unwrap();
+        let words = shell_words::split(line).unwrap();
+        assert_eq!(words[..2], ["node", "-e"], "one shell line that `sh` splits back into the probe: {line}");
+        assert!(words[2].starts_with("fetch(\"http://127.0.0.1:3100/health\""), "{line}");
+        assert!(check["start_interval"].is_null());
+        assert_eq!(check["start_period"].as_str(), Some("60s"));
+
+        let exec = render_one(
+            node_service("x", Health::Exec(vec!["ready-check".to_owned(), "--quick".to_owned()])),
+            Dockerfiles::Beside,
+        );
+        let test: Vec<_> = exec["healthcheck"]["test"].as_sequence().unwrap().iter().filter_map(Yaml::as_str).collect();
+        assert_eq!(test, ["CMD", "ready-check", "--quick"], "no space in any argument: exec form, no shell needed");
+    }
+
+    // The classic builder (compose against Podman, `DOCKER_BUILDKIT=0`) cannot take
+    // `dockerfile_inline`: "unable to evaluate symlinks in Dockerfile path".
+    #[test]
+    fn dockerfiles_are_files_beside_the_compose_file_except_on_stdout() {
+        let probe = || Health::Tcp { host: "127.0.0.1".to_owned(), port: 3100, own: true };
+        let beside = render_one(node_service("mcp", probe()), Dockerfiles::Beside);
+        assert_eq!(beside["build"]["context"].as_str(), Some("../mcp"));
+        assert_eq!(beside["build"]["dockerfile"].as_str(), Some("../deploy/mcp.Dockerfile"), "relative to the context");
+        assert!(beside["build"]["dockerfile_inline"].is_null());
+        let inline = render_one(node_service("mcp", probe()), Dockerfiles::Inline);
+        assert_eq!(inline["build"]["dockerfile_inline"].as_str(), Some("FROM node:24-bookworm-slim\n"));
+        assert!(inline["build"]["dockerfile"].is_null());
+    }
 
     #[test]
     fn relative_paths() {
