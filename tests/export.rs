@@ -158,13 +158,14 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     // The start period is the service's ready timeout: LiteLLM's kind gives it 3 minutes.
     for (name, program, start) in [("litellm", "python3", "180s"), ("mcp", "node", "60s"), ("agui", "node", "60s")] {
         let check = &services[name]["healthcheck"];
-        assert_eq!(check["test"][0].as_str(), Some("CMD"), "{name}");
-        assert_eq!(check["test"][1].as_str(), Some(program), "{name}");
+        // One shell line: Podman's Docker API splits exec-form arguments on spaces.
+        assert_eq!(check["test"][0].as_str(), Some("CMD-SHELL"), "{name}");
+        assert!(check["test"][1].as_str().unwrap().starts_with(&format!("{program} ")), "{name}");
         assert_eq!(check["start_period"].as_str(), Some(start), "{name}");
-        assert_eq!(check["start_interval"].as_str(), Some("1s"), "{name}");
+        assert!(check["start_interval"].is_null(), "compose refuses it below Docker Engine 25");
         assert!(!format!("{check:?}").contains("curl"));
     }
-    assert!(services["litellm"]["healthcheck"]["test"][3].as_str().unwrap().contains("/health/readiness"));
+    assert!(services["litellm"]["healthcheck"]["test"][1].as_str().unwrap().contains("/health/readiness"));
     assert_eq!(services["agui"]["depends_on"]["mcp"]["condition"].as_str(), Some("service_healthy"));
     // Wiring points at service names: inside a container 127.0.0.1 is the container itself.
     let agui_env = &services["agui"]["environment"];
@@ -177,7 +178,8 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     assert_eq!(agui_env["AGUI_ALLOWED_HOSTS"].as_str(), Some("agui"));
     assert_eq!(services["mcp"]["environment"]["AGUI_ALLOWED_HOSTS"].as_str(), Some("mcp"));
     assert_eq!(services["mcp"]["environment"]["MCP_ALLOWED_HOSTS"].as_str(), Some("mcp"));
-    let dockerfile = services["mcp"]["build"]["dockerfile_inline"].as_str().unwrap();
+    let dockerfile = built_dockerfile(&out.join("compose.yaml"), &services["mcp"]);
+    assert!(services["mcp"]["build"]["dockerfile_inline"].is_null(), "the classic builder cannot take it");
     assert!(dockerfile.contains("FROM node:24-bookworm-slim\n"), "engines >=20: newest LTS\n{dockerfile}");
     assert!(dockerfile.contains("RUN npm ci --include=dev\n") && dockerfile.contains("CMD [\"npm\", \"start\"]"));
     let example = std::fs::read_to_string(out.join(".env.example")).unwrap();
@@ -231,6 +233,15 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     for (path, text) in all_files(out) {
         assert!(!text.contains("sk-master-key-from-the-process-0003"), "the master key is in {}", path.display());
     }
+}
+
+/// The generated Dockerfile a compose service builds from: `build.dockerfile` is relative to the
+/// build context, which is relative to the compose file.
+fn built_dockerfile(compose: &Path, service: &Value) -> String {
+    let build = &service["build"];
+    let context = compose.parent().unwrap().join(build["context"].as_str().unwrap());
+    let path = context.join(build["dockerfile"].as_str().expect("a Dockerfile beside the compose file"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The secret-named variables of a compose service's environment, and of a Kubernetes
@@ -586,13 +597,16 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
     assert_eq!(s["tools_api"]["stop_signal"].as_str(), Some("SIGINT"));
     assert_eq!(s["tools_api"]["stop_grace_period"].as_str(), Some("2s"));
     assert_eq!(s["tools_api"]["healthcheck"]["start_period"].as_str(), Some("30s"));
-    assert!(s["tools_api"]["healthcheck"]["test"][3].as_str().unwrap().contains("connect(13200, \"127.0.0.1\")"));
+    assert!(s["tools_api"]["healthcheck"]["test"][1].as_str().unwrap().contains("connect(13200, \"127.0.0.1\")"));
     assert!(
-        s["worker"]["healthcheck"]["test"][3].as_str().unwrap().contains("connect(13300"),
+        s["worker"]["healthcheck"]["test"][1].as_str().unwrap().contains("connect(13300"),
         "log probe: TCP stands in"
     );
-    assert!(s["jobs"]["build"]["dockerfile_inline"].is_null(), "the project's own Dockerfile is used");
-    let inline = |name: &str| s[name]["build"]["dockerfile_inline"].as_str().unwrap().to_owned();
+    let gadget_check: Vec<&str> =
+        s["gadget"]["healthcheck"]["test"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(gadget_check, ["CMD", "gadget-health"], "arguments without spaces stay exec-form: no shell needed");
+    assert!(s["jobs"]["build"]["dockerfile"].is_null(), "the project's own Dockerfile is used");
+    let inline = |name: &str| built_dockerfile(Path::new(&compose_path), &s[name]);
     assert!(inline("mcp").contains("FROM node:22-bookworm-slim"), "engines ^22");
     assert!(inline("worker").contains("FROM node:22-bookworm-slim"), "engines >=18 <23");
     assert!(inline("tools_api").contains("FROM node:24-bookworm-slim"), "no engines: newest LTS");
@@ -678,10 +692,11 @@ fn two_exports_of_a_stack_with_auto_ports_give_identical_files() {
     let stack = fixture.file("stack.toml");
     let out = tempfile::tempdir().unwrap();
     let env = [("SERVICE_TOKEN", "tok-process-secret-0004")];
-    // Sibling folders: the relative paths in the files are the same from both.
+    // The same folder each time (emptied between): the Dockerfile paths are relative to it.
     let mut exported = Vec::new();
-    for run in ["first", "second"] {
-        let dir = out.path().join(run);
+    for _ in ["first", "second"] {
+        let dir = out.path().join("deploy");
+        let _ = std::fs::remove_dir_all(&dir);
         export(&fixture, &stack, &["compose", "-o", dir.join("compose.yaml").to_str().unwrap()], &env);
         export(&fixture, &stack, &["k8s", "-o", dir.join("k8s").to_str().unwrap()], &env);
         let mut files: Vec<(PathBuf, String)> =
@@ -691,7 +706,9 @@ fn two_exports_of_a_stack_with_auto_ports_give_identical_files() {
     }
     let names = |files: &[(PathBuf, String)]| files.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
     assert_eq!(names(&exported[0]), names(&exported[1]));
-    assert_eq!(exported[0].len(), 20, "compose.yaml, .env.example and 18 files in k8s/");
+    let beside: Vec<_> = names(&exported[0]).into_iter().filter(|p| p.parent() == Some(Path::new(""))).collect();
+    assert_eq!(beside.len(), 9, "compose.yaml, .env.example and the 7 Node services' Dockerfiles: {beside:?}");
+    assert_eq!(exported[0].len(), 27, "and 18 files in k8s/");
     for ((path, first), (_, second)) in exported[0].iter().zip(&exported[1]) {
         assert!(first == second, "`{}` differs between two exports of the same stack file", path.display());
     }

@@ -1,9 +1,16 @@
 //! `agui-dev export compose`: one compose file plus `.env.example`.
 //!
-//! Node services are built from a generated Dockerfile given inline (`build.dockerfile_inline`),
-//! so the compose file is the whole export; the LiteLLM config folder is bind-mounted read-only.
-//! Secrets are `${VAR}` references that compose fills from the environment or a `.env` file next
-//! to the compose file; every other `$` is written `$$` so compose leaves it alone.
+//! Node services are built from a generated `<service>.Dockerfile` written beside the compose
+//! file, with the service's folder as the build context; the LiteLLM config folder is
+//! bind-mounted read-only. Secrets are `${VAR}` references that compose fills from the
+//! environment or a `.env` file next to the compose file; every other `$` is written `$$` so
+//! compose leaves it alone.
+//!
+//! Everything here is what Docker Engine 24+ and Podman 4.3+ with compose v2 accept, checked on
+//! Podman (tests/engine.rs): no `dockerfile_inline` (the classic builder, which compose uses
+//! against Podman, cannot take it) except on stdout, where there is no file to point at; no
+//! `healthcheck.start_interval` (compose refuses the whole file below Engine 25); and `CMD-SHELL`
+//! healthchecks, because Podman's Docker-compatible API splits exec-form arguments on spaces.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,21 +21,37 @@ use super::shared::{Container, Export, Image, duration};
 use super::wiring::{Part, Value};
 use crate::config::Restart;
 
+/// Where the generated Dockerfiles go.
+#[derive(Clone, Copy)]
+pub enum Dockerfiles {
+    /// As `<service>.Dockerfile` files beside the compose file (`dockerfile_name`).
+    Beside,
+    /// Inside the compose file (`dockerfile_inline`, BuildKit only): the compose file is on stdout.
+    Inline,
+}
+
+/// The file name of a service's generated Dockerfile, beside the compose file.
+pub fn dockerfile_name(container: &Container) -> String {
+    format!("{}.Dockerfile", container.name)
+}
+
 /// The compose file, with paths written relative to `out_dir` (where the compose file goes).
-pub fn render(export: &Export, out_dir: &Path) -> String {
+pub fn render(export: &Export, out_dir: &Path, dockerfiles: Dockerfiles) -> String {
     let mut services = Mapping::new();
     for container in &export.services {
-        services.insert(container.name.clone().into(), service(export, container, out_dir));
+        services.insert(container.name.clone().into(), service(export, container, out_dir, dockerfiles));
     }
     let mut root = Mapping::new();
     root.insert("name".into(), export.name.clone().into());
     root.insert("services".into(), Yaml::Mapping(services));
     let header = "# Written by `agui-dev export compose`; export again rather than edit.\n\
-                  # Secrets are ${VAR} references: copy .env.example to .env beside this file and fill it in.\n";
+                  # Secrets are ${VAR} references: copy .env.example to .env beside this file and fill it in.\n\
+                  # Start: `docker compose up --build --wait` (against Podman's Docker API: DOCKER_BUILDKIT=0).\n\
+                  # `agui-dev export compose --check` builds, starts, checks and removes it on this machine.\n";
     header.to_owned() + &serde_norway::to_string(&Yaml::Mapping(root)).unwrap_or_default()
 }
 
-fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
+fn service(export: &Export, c: &Container, out_dir: &Path, dockerfiles: Dockerfiles) -> Yaml {
     let mut s = Mapping::new();
     match &c.image {
         Image::Pull(image) => {
@@ -37,8 +60,17 @@ fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
         Image::Build { tag, context, dockerfile } => {
             let mut build = Mapping::new();
             build.insert("context".into(), relative(out_dir, context).into());
-            if let Some(text) = dockerfile {
-                build.insert("dockerfile_inline".into(), escape(text).into());
+            match (dockerfile, dockerfiles) {
+                (None, _) => {}
+                (Some(text), Dockerfiles::Inline) => {
+                    build.insert("dockerfile_inline".into(), escape(text).into());
+                }
+                // Compose resolves `dockerfile` from the context; the classic builder takes a
+                // Dockerfile outside the context.
+                (Some(_), Dockerfiles::Beside) => {
+                    let file = format!("{}/{}", relative(context, out_dir), dockerfile_name(c));
+                    build.insert("dockerfile".into(), file.into());
+                }
             }
             s.insert("build".into(), Yaml::Mapping(build));
             s.insert("image".into(), tag.clone().into());
@@ -91,18 +123,29 @@ fn service(export: &Export, c: &Container, out_dir: &Path) -> Yaml {
 fn healthcheck(c: &Container) -> Option<Yaml> {
     let test = c.probe.as_ref().and_then(|p| p.command(c.runtime))?;
     let mut check = Mapping::new();
-    let mut words = vec!["CMD".to_owned()];
-    words.extend(test.iter().map(|w| escape(w)));
+    // Podman's Docker-compatible API splits exec-form (`CMD`) arguments on spaces, so
+    // `node -e "fetch(…) …"` would reach node in pieces: such a probe is one shell line (both
+    // known images have `sh`). Arguments without spaces stay exec-form, which needs no shell.
+    let words = if test.iter().any(|w| w.contains(char::is_whitespace)) {
+        vec!["CMD-SHELL".to_owned(), escape(&shell_words::join(&test))]
+    } else {
+        std::iter::once("CMD".to_owned()).chain(test.iter().map(|w| escape(w))).collect()
+    };
     check.insert("test".into(), strings(words));
-    check.insert("interval".into(), "10s".into());
+    // `start_interval` (a faster probe while starting) would make engines before Docker 25
+    // refuse the whole file, so every probe runs at `interval`: short enough that a service
+    // is seen healthy within seconds of being ready, and each probe is one short process.
+    check.insert("interval".into(), duration(HEALTH_INTERVAL).into());
     check.insert("timeout".into(), "5s".into());
     check.insert("retries".into(), Yaml::Number(3.into()));
     // `ready.timeout` is how long the service may take to come up: failures before then
-    // do not count, and during it compose probes every second (engine 25+).
+    // do not count.
     check.insert("start_period".into(), duration(c.ready_timeout).into());
-    check.insert("start_interval".into(), "1s".into());
     Some(Yaml::Mapping(check))
 }
+
+/// How often compose probes a service, while it starts and after.
+const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Each dependency with the condition agui-dev waits for locally: healthy, completed or started.
 fn depends_on(export: &Export, c: &Container) -> Option<Yaml> {
@@ -190,8 +233,93 @@ pub fn relative(from: &Path, to: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::relative;
-    use std::path::Path;
+    use super::*;
+    use crate::export::shared::Health;
+    use crate::kinds::container::Runtime;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn node_service(name: &str, probe: Health) -> Container {
+        Container {
+            name: name.to_owned(),
+            host: name.to_owned(),
+            runtime: Runtime::Node,
+            image: Image::Build {
+                tag: format!("s-{name}:latest"),
+                context: std::path::PathBuf::from(format!("/p/{name}")),
+                dockerfile: Some("FROM node:24-bookworm-slim\n".to_owned()),
+            },
+            args: None,
+            env: Vec::new(),
+            port: Some(3100),
+            probe: Some(probe),
+            ready_timeout: Duration::from_mins(1),
+            depends_on: Vec::new(),
+            task: false,
+            restart: Restart::No,
+            max_restarts: 0,
+            stop_signal: nix::sys::signal::Signal::SIGTERM,
+            stop_grace: Duration::from_secs(5),
+            config: None,
+        }
+    }
+
+    fn render_one(c: Container, dockerfiles: Dockerfiles) -> Yaml {
+        let export = Export {
+            name: "s".to_owned(),
+            services: vec![c],
+            secrets: BTreeMap::new(),
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            forbidden: Vec::new(),
+        };
+        let text = render(&export, Path::new("/p/deploy"), dockerfiles);
+        let root: Yaml = serde_norway::from_str(&text).unwrap();
+        root["services"][export.services[0].name.as_str()].clone()
+    }
+
+    // Podman 4.3's Docker API split `["CMD", "node", "-e", "fetch(…) …"]` on spaces and every
+    // Node service stayed unhealthy; compose refused the whole file for `start_interval`.
+    #[test]
+    fn healthchecks_run_on_podman_and_engines_before_docker_25() {
+        let http = Health::Http {
+            url: "http://127.0.0.1:3100/health".to_owned(),
+            port: 3100,
+            path: "/health".to_owned(),
+            https: false,
+            own: true,
+        };
+        let service = render_one(node_service("mcp", http), Dockerfiles::Beside);
+        let check = &service["healthcheck"];
+        assert_eq!(check["test"][0].as_str(), Some("CMD-SHELL"));
+        let line = check["test"][1].as_str().unwrap();
+        let words = shell_words::split(line).unwrap();
+        assert_eq!(words[..2], ["node", "-e"], "one shell line that `sh` splits back into the probe: {line}");
+        assert!(words[2].starts_with("fetch(\"http://127.0.0.1:3100/health\""), "{line}");
+        assert!(check["start_interval"].is_null());
+        assert_eq!(check["start_period"].as_str(), Some("60s"));
+
+        let exec = render_one(
+            node_service("x", Health::Exec(vec!["ready-check".to_owned(), "--quick".to_owned()])),
+            Dockerfiles::Beside,
+        );
+        let test: Vec<_> = exec["healthcheck"]["test"].as_sequence().unwrap().iter().filter_map(Yaml::as_str).collect();
+        assert_eq!(test, ["CMD", "ready-check", "--quick"], "no space in any argument: exec form, no shell needed");
+    }
+
+    // The classic builder (compose against Podman, `DOCKER_BUILDKIT=0`) cannot take
+    // `dockerfile_inline`: "unable to evaluate symlinks in Dockerfile path".
+    #[test]
+    fn dockerfiles_are_files_beside_the_compose_file_except_on_stdout() {
+        let probe = || Health::Tcp { host: "127.0.0.1".to_owned(), port: 3100, own: true };
+        let beside = render_one(node_service("mcp", probe()), Dockerfiles::Beside);
+        assert_eq!(beside["build"]["context"].as_str(), Some("../mcp"));
+        assert_eq!(beside["build"]["dockerfile"].as_str(), Some("../deploy/mcp.Dockerfile"), "relative to the context");
+        assert!(beside["build"]["dockerfile_inline"].is_null());
+        let inline = render_one(node_service("mcp", probe()), Dockerfiles::Inline);
+        assert_eq!(inline["build"]["dockerfile_inline"].as_str(), Some("FROM node:24-bookworm-slim\n"));
+        assert!(inline["build"]["dockerfile"].is_null());
+    }
 
     #[test]
     fn relative_paths() {

@@ -130,12 +130,23 @@ fn compose_files(
         _ => stack.dir.join("compose.yaml"),
     };
     let dir = path.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
-    let text = compose::render(&export, if to_stdout { cwd } else { &dir });
     if to_stdout {
+        let text = compose::render(&export, cwd, compose::Dockerfiles::Inline);
         files.push((None, text));
         summary.push("the compose file is on stdout; `.env.example` was not written (use `-o FILE`)".to_owned());
+        if export.services.iter().any(|c| matches!(c.image, shared::Image::Build { dockerfile: Some(_), .. })) {
+            summary.push(
+                "on stdout the Dockerfiles are inline (`dockerfile_inline`), which only BuildKit builds; `-o FILE` writes them as files any engine builds"
+                    .to_owned(),
+            );
+        }
     } else {
-        files.push((Some(path), text));
+        files.push((Some(path), compose::render(&export, &dir, compose::Dockerfiles::Beside)));
+        for c in &export.services {
+            if let shared::Image::Build { dockerfile: Some(text), .. } = &c.image {
+                files.push((Some(dir.join(compose::dockerfile_name(c))), text.clone()));
+            }
+        }
         if !export.secrets.is_empty() {
             files.push((Some(dir.join(".env.example")), compose::env_example(&export)));
             summary.push("copy `.env.example` to `.env` beside the compose file and fill in the secrets".to_owned());
