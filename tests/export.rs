@@ -765,3 +765,49 @@ fn a_services_own_port_and_host_become_its_exported_port_and_every_interface() {
     assert_eq!(args(&container["args"]), expected);
     assert_eq!(container["ports"][0]["containerPort"].as_u64(), Some(port.parse().unwrap()), "{container:?}");
 }
+
+/// `export compose --check` where no engine is: PATH without docker, podman or docker-compose.
+/// The export is written, then exit 2 with what was looked for and how to get an engine.
+#[test]
+fn export_check_without_an_engine_exits_2_and_says_what_it_looked_for() {
+    let fixture = Fixture::new("");
+    let empty = fixture.file("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let out = fixture.file("out/compose.yaml");
+    let stack = repo_root().join("stack.toml");
+    let output = fixture
+        .offline_command(&["-f", stack.to_str().unwrap(), "export", "compose", "--check", "-o", out.to_str().unwrap()])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(out.is_file(), "the export is written before the engine is looked for");
+    assert!(stderr.contains("error: no container engine answers"), "{stderr}");
+    for tried in ["`docker`: not on PATH", "`podman`: not on PATH", "`docker-compose`: not on PATH"] {
+        assert!(stderr.contains(&format!("caused by: {tried}")), "no `{tried}`:\n{stderr}");
+    }
+    assert!(stderr.contains("hint: install Docker Engine 24+"), "{stderr}");
+
+    // `export --check` is the same command; on Kubernetes it is refused before anything is written.
+    let project = fixture.file("project");
+    assert!(fixture.command(&["init", project.to_str().unwrap()]).status().unwrap().success());
+    let project_stack = project.join("stack.toml");
+    let output = fixture
+        .offline_command(&["-f", project_stack.to_str().unwrap(), "export", "--check"])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no container engine answers"));
+    assert!(project.join("compose.yaml").is_file(), "`export --check` wrote the compose export");
+    let k8s_dir = fixture.file("k8s");
+    let output = fixture
+        .offline_command(&["-f", stack.to_str().unwrap(), "export", "k8s", "--check", "-o", k8s_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`--check` brings up a compose export") && stderr.contains("hint:"), "{stderr}");
+    assert!(!k8s_dir.exists(), "nothing is written");
+}

@@ -5,13 +5,6 @@ use crate::error::Result;
 
 pub async fn run(cli: &Cli, args: &ExportArgs) -> Result<()> {
     // `export --check` is `export compose --check` (clap keeps the flag and a target apart).
-    let checked;
-    let target = match &args.target {
-        Some(target) => target,
-        None => {
-            checked = ExportTarget::Compose(ComposeArgs::checked());
-            &checked
-        }
-    };
-    crate::export::run(cli, target).await
+    let checked = ExportTarget::Compose(ComposeArgs::checked());
+    crate::export::run(cli, args.target.as_ref().unwrap_or(&checked)).await
 }

@@ -11,6 +11,7 @@ mod compose;
 mod engine;
 mod k8s;
 mod node;
+mod runner;
 mod shared;
 mod wiring;
 

@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod browser;
+pub mod engine;
 pub mod otlp;
 pub mod pty;
 pub mod traced;

@@ -1,0 +1,209 @@
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+//! The export proven on a real engine: `agui-dev export compose --check` on this repository's
+//! stack and on an `init`-ed project (images built from the generated Dockerfiles, every service
+//! healthy, the smoke checks through the published loopback ports, nothing left after `down`),
+//! and the same compose file driven by the test itself for what `--check` cannot show once it has
+//! taken the project down: the health-ordered start in the engine's own events, the port bindings,
+//! and an AG-UI run that calls the MCP tool.
+//!
+//! Every test is `engine_*` and ignored unless asked for: the CI engine stage runs
+//! `cargo nextest run --locked --run-ignored only --test engine` with the engine's environment
+//! sourced (`podman`, `docker-compose`, `DOCKER_HOST`) and the stand-in base images built.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Instant;
+
+use common::engine::{Project, events, leftovers, podman, ports_lock};
+use common::{Fixture, WAIT, repo_root};
+use nix::sys::signal::Signal;
+
+/// The stack's services with their fixed ports and a path that answers 200 once ready.
+const SERVICES: [(&str, u16, &str); 3] =
+    [("litellm", 4000, "/health/readiness"), ("mcp", 3100, "/health"), ("agui", 3000, "/health")];
+
+fn text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `agui-dev -f STACK export compose --check ARGS` with the offline model: exit code and stderr.
+fn check(fixture: &Fixture, stack: &Path, args: &[&str]) -> (i32, String) {
+    let stack = stack.to_str().unwrap();
+    let output =
+        fixture.offline_command(&[&["-f", stack, "export", "compose", "--check"], args].concat()).output().unwrap();
+    (output.status.code().unwrap_or(-1), text(&output))
+}
+
+/// What a passed check printed: every step's verdict, the table with each service healthy on its
+/// loopback port, the smoke checks through those ports, and no key of the check's.
+fn assert_passed(stderr: &str, services: &[(&str, u16, &str)]) {
+    for step in
+        ["build the images: passed", "start the services and wait for health: passed", "the services' state: passed"]
+    {
+        assert!(stderr.contains(step), "no `{step}`:\n{stderr}");
+    }
+    for (service, port, _) in services {
+        let row = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{service} ")) && l.contains("running"))
+            .unwrap_or_else(|| panic!("no table row for `{service}`:\n{stderr}"));
+        assert!(row.contains(" healthy ") && row.contains(&format!("127.0.0.1:{port}->{port}/tcp")), "{row}");
+    }
+    for smoke in
+        ["`litellm.completion` passed", "`mcp.tools` passed", "`agui.run` passed", "`agui.dns-rebinding` passed"]
+    {
+        assert!(stderr.contains(smoke), "no `{smoke}`:\n{stderr}");
+    }
+    assert!(stderr.contains("take the project down: passed"), "{stderr}");
+    assert!(stderr.contains("nothing of the project left: passed in"), "{stderr}");
+    assert!(stderr.contains("export check passed"), "{stderr}");
+    assert!(!stderr.contains("sk-agui-check-"), "the check's master key was printed:\n{stderr}");
+}
+
+#[test]
+#[ignore = "needs a container engine (.ci/engine)"]
+fn engine_the_repository_stack_is_built_started_in_health_order_answers_and_leaves_nothing() {
+    let _ports = ports_lock();
+    let fixture = Fixture::new("");
+    let compose_file = fixture.file("export/compose.yaml");
+    let stack = repo_root().join("stack.toml");
+    let (code, stderr) = check(&fixture, &stack, &["-o", compose_file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_passed(&stderr, &SERVICES);
+    assert!(stderr.contains("project `agui-dev-check`"), "{stderr}");
+    assert_eq!(leftovers("agui-dev-check"), Vec::<String>::new());
+    let log = std::fs::read_to_string(repo_root().join(".agui-dev/export-check.log")).unwrap();
+    assert!(log.contains(" Service mcp  Built") && log.contains(" Service agui  Built"), "{log}");
+    assert!(!log.contains("sk-agui-check-"), "the check's master key is in the engine's log");
+
+    // The same files, driven by the test: the AG-UI server on the offline model that calls a tool.
+    let tools = fixture.file("export/tools.override.yaml");
+    std::fs::write(&tools, "services:\n  agui:\n    environment:\n      LITELLM_MODEL: offline-tools\n").unwrap();
+    let project = Project {
+        files: vec![compose_file.clone(), tools],
+        name: "check-e22-repo".to_owned(),
+        key: format!("sk-check-e22-{}", std::process::id()),
+    };
+    let started = Instant::now();
+    project.must(&["up", "--detach", "--wait", "--wait-timeout", "300"]);
+    eprintln!("up --wait (images built by --check) took {:?}", started.elapsed());
+
+    // Health-ordered start, in the engine's own events: `agui` started only after `mcp` was healthy.
+    let (mcp, agui) = (project.container("mcp"), project.container("agui"));
+    let mcp_healthy = *events(&mcp, "health_status").iter().min().expect("mcp never reported healthy");
+    let agui_started = *events(&agui, "start").iter().min().expect("agui never started");
+    assert!(agui_started > mcp_healthy, "agui started at {agui_started}, before mcp was healthy at {mcp_healthy}");
+    eprintln!("agui started {} ms after mcp was healthy", (agui_started - mcp_healthy) / 1_000_000);
+
+    // Published on 127.0.0.1 only, on the ports the compose file names, and answering there.
+    let compose: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&compose_file).unwrap()).unwrap();
+    for (service, port, path) in SERVICES {
+        let declared = compose["services"][service]["ports"].as_sequence().unwrap();
+        assert_eq!(declared.len(), 1);
+        assert_eq!(declared[0].as_str().unwrap(), format!("127.0.0.1:{port}:{port}"));
+        let id = project.container(service);
+        let bindings: serde_json::Value =
+            serde_json::from_str(&podman(&["inspect", &id, "--format", "{{json .HostConfig.PortBindings}}"])).unwrap();
+        let bindings = bindings.as_object().unwrap();
+        assert_eq!(bindings.keys().collect::<Vec<_>>(), [&format!("{port}/tcp")], "{service}: {bindings:?}");
+        for binding in bindings[&format!("{port}/tcp")].as_array().unwrap() {
+            assert_eq!(binding["HostIp"], "127.0.0.1", "{service}: {binding}");
+            assert_eq!(binding["HostPort"], port.to_string(), "{service}: {binding}");
+        }
+        let (status, _, body) = common::http(port, "GET", path, &[], "");
+        assert_eq!(status, 200, "{service} on 127.0.0.1:{port}{path}: {body}");
+    }
+
+    // An AG-UI run through the published port: the offline model calls the MCP tool `calculate`.
+    let input = r#"{"threadId":"e22","runId":"e22-run","state":{},"messages":[{"id":"u1","role":"user","content":"What is 6*7?"}],"tools":[],"context":[],"forwardedProps":{}}"#;
+    let headers = [("Content-Type", "application/json"), ("Accept", "text/event-stream")];
+    let (status, _, events) = common::http(3000, "POST", "/agent", &headers, input);
+    assert_eq!(status, 200, "{events}");
+    let types: Vec<&str> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| d.split("\"type\":\"").nth(1)?.split('"').next())
+        .collect();
+    eprintln!("AG-UI events through the container: {}", types.join(" "));
+    for wanted in
+        ["RUN_STARTED", "TOOL_CALL_START", "TOOL_CALL_ARGS", "TOOL_CALL_END", "TOOL_CALL_RESULT", "RUN_FINISHED"]
+    {
+        assert!(types.contains(&wanted), "no {wanted} in {types:?}:\n{events}");
+    }
+    assert!(events.contains("calculate") && events.contains("42"), "{events}");
+    assert!(!types.contains(&"RUN_ERROR"), "{events}");
+
+    let down = project.down();
+    eprintln!("{down}");
+    assert_eq!(leftovers(&project.name), Vec::<String>::new(), "`down` left something");
+}
+
+#[test]
+#[ignore = "needs a container engine (.ci/engine)"]
+fn engine_an_init_project_passes_export_check() {
+    let _ports = ports_lock();
+    let fixture = Fixture::new("");
+    let dir = fixture.file("e22-init");
+    let output = fixture.command(&["init", dir.to_str().unwrap()]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let (code, stderr) = check(&fixture, &dir.join("stack.toml"), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_passed(&stderr, &SERVICES);
+    assert!(
+        dir.join("compose.yaml").is_file() && dir.join("mcp.Dockerfile").is_file(),
+        "the export is beside the stack"
+    );
+    assert!(stderr.contains("project `e22-init-check`"), "{stderr}");
+    assert_eq!(leftovers("e22-init-check"), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs a container engine (.ci/engine)"]
+fn engine_a_taken_port_is_refused_before_anything_starts() {
+    let _ports = ports_lock();
+    let fixture = Fixture::new("");
+    let _held = std::net::TcpListener::bind("127.0.0.1:3000").unwrap();
+    let out = fixture.file("compose.yaml");
+    let (code, stderr) = check(&fixture, &repo_root().join("stack.toml"), &["-o", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("already in use; nothing was started"), "{stderr}");
+    assert!(stderr.contains(&format!("port 3000 of `agui` is held by pid {}", std::process::id())), "{stderr}");
+    assert!(stderr.contains("hint: free it: `agui-dev down`"), "{stderr}");
+    assert!(!stderr.contains("build the images"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs a container engine (.ci/engine)"]
+fn engine_sigterm_during_the_check_still_takes_the_project_down() {
+    let _ports = ports_lock();
+    let fixture = Fixture::new("");
+    let out = fixture.file("compose.yaml");
+    let stack = repo_root().join("stack.toml");
+    let command = fixture.offline_command(&[
+        "-f",
+        stack.to_str().unwrap(),
+        "export",
+        "compose",
+        "--check",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let mut running = fixture.spawn_command(command);
+    running.stderr.wait_for_within("start the services and wait for health", 10 * WAIT);
+    // Some container of the project exists: the engine has something to clean up.
+    let deadline = Instant::now() + WAIT;
+    while leftovers("agui-dev-check").iter().all(|l| !l.starts_with("container")) {
+        assert!(Instant::now() < deadline, "no container of the project appeared:\n{}", running.stderr.text());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    running.signal(Signal::SIGTERM);
+    assert_eq!(running.wait(), 1, "{}", running.stderr.text());
+    let stderr = running.stderr.text();
+    assert!(stderr.contains("take the project down: passed"), "{stderr}");
+    assert!(stderr.contains("nothing of the project left: passed"), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM; project `agui-dev-check`: it was taken down"), "{stderr}");
+    assert_eq!(leftovers("agui-dev-check"), Vec::<String>::new());
+}
