@@ -765,3 +765,22 @@ fn a_services_own_port_and_host_become_its_exported_port_and_every_interface() {
     assert_eq!(args(&container["args"]), expected);
     assert_eq!(container["ports"][0]["containerPort"].as_u64(), Some(port.parse().unwrap()), "{container:?}");
 }
+
+// Found on the engine: `LITELLM_MODEL=offline-tools agui-dev export …` wrote no `LITELLM_MODEL`
+// at all (inherited variables are not the stack's own), so the AG-UI container fell back to the
+// template's default model, whose key it did not have.
+#[test]
+fn the_model_chosen_in_the_environment_of_the_export_reaches_the_agui_container() {
+    let fixture = Fixture::new("");
+    let out = fixture.path();
+    let stack = repo_root().join("stack.toml");
+    let env = [("LITELLM_MODEL", "offline-tools")];
+    export(&fixture, &stack, &["compose", "-o", out.join("compose.yaml").to_str().unwrap()], &env);
+    export(&fixture, &stack, &["k8s", "-o", out.join("k8s").to_str().unwrap()], &env);
+    let services = &yaml_docs(&out.join("compose.yaml"))[0]["services"];
+    assert_eq!(services["agui"]["environment"]["LITELLM_MODEL"].as_str(), Some("offline-tools"));
+    assert!(services["mcp"]["environment"]["LITELLM_MODEL"].is_null(), "only the AG-UI server reads it");
+    let agui = doc(&yaml_docs(&out.join("k8s/agui.yaml")), "Deployment");
+    let container = &agui["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(env_of(container, "LITELLM_MODEL")["value"].as_str(), Some("offline-tools"));
+}
