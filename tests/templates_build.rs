@@ -51,12 +51,17 @@ fn start<'a>(fixture: &'a Fixture, dir: &Path, env: &[(&str, String)]) -> Runnin
     server
 }
 
-/// SIGTERM to the server's process group; waits for npm to exit and for every process of the
-/// fixture to be gone.
-fn stop(fixture: &Fixture, mut server: Running<'_>) {
-    killpg(Pid::from_raw(server.pid()), Signal::SIGTERM).unwrap();
+/// SIGTERM to the server's process group (npm, its shell, node); waits until the group is gone.
+fn stop(mut server: Running<'_>) {
+    let group = Pid::from_raw(server.pid());
+    killpg(group, Signal::SIGTERM).unwrap();
     server.wait();
-    assert_eq!(fixture.wait_for_no_survivors(WAIT), Vec::<i32>::new());
+    let deadline = Instant::now() + WAIT;
+    // Signal 0 to a group fails (ESRCH) once no process is left in it.
+    while killpg(group, None).is_ok() {
+        assert!(Instant::now() < deadline, "the process group of `npm start` outlived SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `GET /health` until it answers 200 (the AG-UI server answers 503 until its MCP session is up).
@@ -93,8 +98,9 @@ fn serve_both(fixture: &Fixture, project: &Path) {
     );
     let health = healthy(agui_port);
     assert!(health.contains(r#""connected":true"#) && health.contains("word_count"), "{health}");
-    stop(fixture, agui);
-    stop(fixture, mcp);
+    stop(agui);
+    stop(mcp);
+    assert_eq!(fixture.wait_for_no_survivors(WAIT), Vec::<i32>::new());
 }
 
 #[test]
