@@ -181,7 +181,10 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     let dockerfile = built_dockerfile(&out.join("compose.yaml"), &services["mcp"]);
     assert!(services["mcp"]["build"]["dockerfile_inline"].is_null(), "the classic builder cannot take it");
     assert!(dockerfile.contains("FROM node:24-bookworm-slim\n"), "engines >=20: newest LTS\n{dockerfile}");
-    assert!(dockerfile.contains("RUN npm ci --include=dev\n") && dockerfile.contains("CMD [\"npm\", \"start\"]"));
+    assert!(
+        dockerfile.contains("RUN npm ci --omit=dev && mkdir -p node_modules\n")
+            && dockerfile.contains("CMD [\"npm\", \"start\"]")
+    );
     let example = std::fs::read_to_string(out.join(".env.example")).unwrap();
     for key in ["LITELLM_MASTER_KEY=", "DEEPSEEK_API_KEY=", "OPENAI_API_KEY=", "ANTHROPIC_API_KEY=", "GEMINI_API_KEY="]
     {

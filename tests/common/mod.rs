@@ -433,6 +433,8 @@ impl Fixture {
 }
 
 /// A stack file like the repository's, on free ports, so it never collides with a running stack.
+/// The templates run from their TypeScript source (`npm start` runs the build in `dist/`, which a
+/// checkout does not hold), once, without the watch of `npm run dev`.
 pub fn real_stack(proxy: u16, mcp: u16, agui: u16) -> String {
     let root = repo_root().display().to_string();
     format!(
@@ -446,13 +448,13 @@ port = {proxy}
 [services.mcp]
 kind = "mcp"
 cwd = "{root}/templates/mcp-server"
-command = "npm start"
+command = "npx tsx src/server.ts"
 port = {mcp}
 
 [services.agui]
 kind = "agui"
 cwd = "{root}/templates/agui-server"
-command = "npm start"
+command = "npx tsx src/server.ts"
 port = {agui}
 depends_on = ["mcp"]
 "#
