@@ -221,7 +221,7 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
     eprintln!("AG-UI answer from the agui pod:\n{}", shown.join("\n"));
 
     drop(played);
-    let pods = podman_ok(&["pod", "ps", "-a", "--format", "{{.Name}}"]);
+    let pods = podman_ok(&["pod", "ps", "--format", "{{.Name}}"]);
     for service in ["litellm", "mcp", "agui"] {
         assert!(!pods.lines().any(|p| p == format!("{service}-pod-0")), "pod {service} left behind:\n{pods}");
     }

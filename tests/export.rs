@@ -627,6 +627,11 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
             .join("package.json")
             .is_file()
     );
+    // The classic builder reads only the context's own `.dockerignore`: one is written where
+    // there was none, so host modules and env files stay out of the build.
+    let context = Path::new(&compose_path).parent().unwrap().join(s["mcp"]["build"]["context"].as_str().unwrap());
+    let ignore = std::fs::read_to_string(context.join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "node_modules") && ignore.lines().any(|l| l == ".env"), "{ignore}");
 
     let example = std::fs::read_to_string(compose_path.parent().unwrap().join(".env.example")).unwrap();
     for line in example.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {

@@ -219,7 +219,6 @@ pub fn node_dockerfile(
 
 /// The `.dockerignore` of a Node service's build context: the one the templates ship, and the
 /// one `export` writes into a context that has none. Kept in one file, the templates'.
-#[allow(dead_code, reason = "the compose and k8s writers write it into a context that has none")]
 pub fn dockerignore() -> &'static str {
     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/mcp-server/.dockerignore"))
 }

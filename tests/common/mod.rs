@@ -344,13 +344,7 @@ pub fn http(
 }
 
 /// `http`, with a failed connection or exchange as an error (for polling a server that starts).
-pub fn try_http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> std::io::Result<Answer> {
+pub fn try_http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> std::io::Result<Answer> {
     use std::fmt::Write as _;
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
