@@ -250,6 +250,20 @@ pub fn dockerignore_gaps(existing: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// A warning when the context's own `.dockerignore` lets in what should stay out; `None` when
+/// it has none (the export writes `dockerignore()` there) or it keeps them all out.
+pub fn dockerignore_warning(dir: &Path) -> Option<String> {
+    let path = dir.join(".dockerignore");
+    let gaps = dockerignore_gaps(&std::fs::read_to_string(&path).ok()?);
+    (!gaps.is_empty()).then(|| {
+        format!(
+            "`{}` does not exclude {}: the build context takes them in (the image deletes them before its last stage); add them to it",
+            path.display(),
+            gaps.join(", ")
+        )
+    })
+}
+
 /// Whether a `.dockerignore` pattern matches `name`, an entry at the context's root (or all of
 /// it, as `node_modules/**` does).
 fn root_entry_matches(pattern: &str, name: &str) -> bool {
@@ -468,6 +482,17 @@ mod tests {
             assert_eq!(std::str::from_utf8(shipped).unwrap(), dockerignore(), "{template}");
         }
         assert_eq!(dockerignore_gaps(dockerignore()), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_context_whose_dockerignore_lets_env_files_in_gets_a_warning() {
+        let dir = package("", &[]);
+        assert_eq!(dockerignore_warning(dir.path()), None, "none: the export writes its own");
+        std::fs::write(dir.path().join(".dockerignore"), "node_modules\n").unwrap();
+        let warning = dockerignore_warning(dir.path()).unwrap();
+        assert!(warning.contains(".dockerignore` does not exclude .env, .env.*:"), "{warning}");
+        std::fs::write(dir.path().join(".dockerignore"), dockerignore()).unwrap();
+        assert_eq!(dockerignore_warning(dir.path()), None);
     }
 
     #[test]

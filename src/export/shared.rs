@@ -414,19 +414,8 @@ fn other_container(
             ));
             service.command.clone()
         };
-        // A context without one gets the export's (`node::dockerignore`); one the project has
-        // is kept, and what it lets in is said.
-        let ignore = service.cwd.join(".dockerignore");
-        if let Ok(existing) = std::fs::read_to_string(&ignore) {
-            let gaps = node::dockerignore_gaps(&existing);
-            if !gaps.is_empty() {
-                warnings.push(format!(
-                    "{}: `{}` does not exclude {}: the build context takes them in (the image deletes them before its last stage); add them to it",
-                    at("cwd"),
-                    ignore.display(),
-                    gaps.join(", ")
-                ));
-            }
+        if let Some(gaps) = node::dockerignore_warning(&service.cwd) {
+            warnings.push(format!("{}: {gaps}", at("cwd")));
         }
         let origin = format!("service `{}`", service.name);
         let dockerfile = node::node_dockerfile(&origin, major, &service.cwd, pm, service.port, &command);
