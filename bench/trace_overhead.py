@@ -69,13 +69,13 @@ port = {proxy}
 [services.mcp]
 kind = "mcp"
 cwd = "{root}/templates/mcp-server"
-command = "npm start"
+command = "npx tsx src/server.ts"
 port = {mcp}
 
 [services.agui]
 kind = "agui"
 cwd = "{root}/templates/agui-server"
-command = "npm start"
+command = "npx tsx src/server.ts"
 port = {agui}
 depends_on = ["mcp"]
 env = {{ AGENT_MODE = "llm" }}

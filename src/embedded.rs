@@ -51,5 +51,13 @@ mod tests {
         assert!(folder("mcp-server").iter().any(|(p, _)| *p == "package.json"));
         assert!(folder("agui-server").iter().any(|(p, _)| *p == "package-lock.json"));
         assert!(files().iter().all(|(p, _)| !p.contains("node_modules/") && !p.contains("__pycache__")));
+        // The Node templates' production build and build context come along; their output not.
+        for template in ["mcp-server", "agui-server"] {
+            let carried = folder(template);
+            for name in [".dockerignore", ".gitignore", "tsconfig.json", "tsconfig.build.json"] {
+                assert!(carried.iter().any(|(p, _)| *p == name), "{template}/{name}");
+            }
+            assert!(carried.iter().all(|(p, _)| !p.starts_with("dist/")), "{template}/dist");
+        }
     }
 }

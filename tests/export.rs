@@ -181,7 +181,10 @@ fn the_repository_stack_exports_valid_compose_and_kubernetes() {
     let dockerfile = built_dockerfile(&out.join("compose.yaml"), &services["mcp"]);
     assert!(services["mcp"]["build"]["dockerfile_inline"].is_null(), "the classic builder cannot take it");
     assert!(dockerfile.contains("FROM node:24-bookworm-slim\n"), "engines >=20: newest LTS\n{dockerfile}");
-    assert!(dockerfile.contains("RUN npm ci --include=dev\n") && dockerfile.contains("CMD [\"npm\", \"start\"]"));
+    assert!(
+        dockerfile.contains("RUN npm ci --omit=dev && mkdir -p node_modules\n")
+            && dockerfile.contains("CMD [\"npm\", \"start\"]")
+    );
     let example = std::fs::read_to_string(out.join(".env.example")).unwrap();
     for key in ["LITELLM_MASTER_KEY=", "DEEPSEEK_API_KEY=", "OPENAI_API_KEY=", "ANTHROPIC_API_KEY=", "GEMINI_API_KEY="]
     {
@@ -624,6 +627,11 @@ fn a_stack_using_every_feature_exports_valid_files_with_warnings_and_no_secret()
             .join("package.json")
             .is_file()
     );
+    // The classic builder reads only the context's own `.dockerignore`: one is written where
+    // there was none, so host modules and env files stay out of the build.
+    let context = Path::new(&compose_path).parent().unwrap().join(s["mcp"]["build"]["context"].as_str().unwrap());
+    let ignore = std::fs::read_to_string(context.join(".dockerignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "node_modules") && ignore.lines().any(|l| l == ".env"), "{ignore}");
 
     let example = std::fs::read_to_string(compose_path.parent().unwrap().join(".env.example")).unwrap();
     for line in example.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
@@ -764,6 +772,25 @@ fn a_services_own_port_and_host_become_its_exported_port_and_every_interface() {
         &doc(&yaml_docs(&out.path().join("k8s/web.yaml")), "Deployment")["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(args(&container["args"]), expected);
     assert_eq!(container["ports"][0]["containerPort"].as_u64(), Some(port.parse().unwrap()), "{container:?}");
+}
+
+// Found on the engine: `LITELLM_MODEL=offline-tools agui-dev export …` wrote no `LITELLM_MODEL`
+// at all (inherited variables are not the stack's own), so the AG-UI container fell back to the
+// template's default model, whose key it did not have.
+#[test]
+fn the_model_chosen_in_the_environment_of_the_export_reaches_the_agui_container() {
+    let fixture = Fixture::new("");
+    let out = fixture.path();
+    let stack = repo_root().join("stack.toml");
+    let env = [("LITELLM_MODEL", "offline-tools")];
+    export(&fixture, &stack, &["compose", "-o", out.join("compose.yaml").to_str().unwrap()], &env);
+    export(&fixture, &stack, &["k8s", "-o", out.join("k8s").to_str().unwrap()], &env);
+    let services = &yaml_docs(&out.join("compose.yaml"))[0]["services"];
+    assert_eq!(services["agui"]["environment"]["LITELLM_MODEL"].as_str(), Some("offline-tools"));
+    assert!(services["mcp"]["environment"]["LITELLM_MODEL"].is_null(), "only the AG-UI server reads it");
+    let agui = doc(&yaml_docs(&out.join("k8s/agui.yaml")), "Deployment");
+    let container = &agui["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(env_of(container, "LITELLM_MODEL")["value"].as_str(), Some("offline-tools"));
 }
 
 /// `export compose --check` where no engine is: PATH without docker, podman or docker-compose.

@@ -112,7 +112,8 @@ fn holds_none_of(env: &BTreeMap<String, String>, values: &[&str]) -> bool {
 /// The repository's templates in watch mode (`npm run dev`: npm → sh → tsx watch → node), with the
 /// keys in a stack-level `.env`.
 fn real_stack_with_dotenv(proxy: u16, mcp: u16, agui: u16) -> String {
-    let stack = real_stack(proxy, mcp, agui).replace("command = \"npm start\"", "command = \"npm run dev\"");
+    let stack =
+        real_stack(proxy, mcp, agui).replace("command = \"npx tsx src/server.ts\"", "command = \"npm run dev\"");
     format!("[stack]\nenv_files = [\".env\"]\n{stack}")
 }
 

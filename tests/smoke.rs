@@ -277,7 +277,7 @@ fn smoke_speaks_the_2025_handshake_to_a_server_that_knows_only_it() {
 fn smoke_speaks_2026_07_28_to_the_template() {
     let root = common::repo_root();
     let fixture = Fixture::new(&format!(
-        "[services.mcp]\nkind = \"mcp\"\ncwd = \"{}/templates/mcp-server\"\ncommand = \"npm start\"\nport = {}\n",
+        "[services.mcp]\nkind = \"mcp\"\ncwd = \"{}/templates/mcp-server\"\ncommand = \"npx tsx src/server.ts\"\nport = {}\n",
         root.display(),
         free_port()
     ));

@@ -148,12 +148,27 @@ fn compose_files(
                 files.push((Some(dir.join(compose::dockerfile_name(c))), text.clone()));
             }
         }
+        dockerignores(&export, &mut files);
         if !export.secrets.is_empty() {
             files.push((Some(dir.join(".env.example")), compose::env_example(&export)));
             summary.push("copy `.env.example` to `.env` beside the compose file and fill in the secrets".to_owned());
         }
     }
     Ok((export, files, Notes { warnings: Vec::new(), info: Vec::new(), summary }))
+}
+
+/// A `.dockerignore` for each generated Dockerfile's build context (the service's folder) that
+/// has none: the classic builder, which compose uses against Podman, and Podman's own read only
+/// the one at the context's root (a `<name>.Dockerfile.dockerignore` beside the Dockerfile is
+/// BuildKit's alone). One the project has is kept (`shared` warns about what it lets in).
+fn dockerignores(export: &shared::Export, files: &mut Files) {
+    for c in &export.services {
+        let shared::Image::Build { context, dockerfile: Some(_), .. } = &c.image else { continue };
+        let path = context.join(".dockerignore");
+        if !path.exists() {
+            files.push((Some(path), node::dockerignore().to_owned()));
+        }
+    }
 }
 
 /// One manifest per object in `k8s/` (or the folder given).
@@ -166,10 +181,11 @@ fn k8s_files(
     let export = shared::build(stack, plan, shared::Target::K8s)?;
     let dir = output.map_or_else(|| stack.dir.join("k8s"), |o| cwd.join(o));
     let mut warnings = Vec::new();
-    let files: Files = k8s::render(&export, &dir, &mut warnings)
+    let mut files: Files = k8s::render(&export, &dir, &mut warnings)
         .into_iter()
         .map(|(name, text)| (Some(dir.join(name)), text))
         .collect();
+    dockerignores(&export, &mut files);
     let mut summary = Vec::new();
     if export.services.iter().any(|c| matches!(c.image, shared::Image::Build { .. })) {
         summary.push("build the images named in each manifest's header before `kubectl apply`".to_owned());

@@ -95,6 +95,9 @@ impl Health {
 
 const MASTER_KEY: &str = litellm::MASTER_KEY;
 
+/// The AG-UI server's model, which the user may choose in the environment of the export.
+const CHOSEN_MODEL: &str = "LITELLM_MODEL";
+
 /// Builds the containers for `target` from the plan.
 pub fn build(stack: &Stack, plan: &Plan, target: Target) -> Result<Export> {
     let mut export = Export {
@@ -158,6 +161,14 @@ fn container(
     };
     let host_only = own_image.as_ref().map_or(&[][..], |c| c.host_only_env);
     let mut env = own_env(service, host_only, rewriter, master_key, export);
+    // The model is chosen when exporting (`LITELLM_MODEL=… agui-dev export`), as for `up`: from
+    // agui-dev's environment it is inherited, not the stack's own, so it is carried by name.
+    if service.kind == Some(kinds::agui::KIND)
+        && !env.iter().any(|(key, _)| key == CHOSEN_MODEL)
+        && let Some(model) = service.env.get(CHOSEN_MODEL)
+    {
+        env.push((CHOSEN_MODEL.to_owned(), Value::text(model.clone())));
+    }
     for (key, value) in kind.map(|k| k.container_env(&host)).unwrap_or_default() {
         match env.iter_mut().find(|(k, _)| k == key) {
             // A loopback bind from the stack file is what a container cannot use; anything
@@ -403,6 +414,9 @@ fn other_container(
             ));
             service.command.clone()
         };
+        if let Some(gaps) = node::dockerignore_warning(&service.cwd) {
+            warnings.push(format!("{}: {gaps}", at("cwd")));
+        }
         let origin = format!("service `{}`", service.name);
         let dockerfile = node::node_dockerfile(&origin, major, &service.cwd, pm, service.port, &command);
         let image = Image::Build { tag, context: service.cwd.clone(), dockerfile: Some(dockerfile) };

@@ -329,6 +329,9 @@ impl Captured {
     }
 }
 
+/// An HTTP answer: status, lower-cased headers, body.
+pub type Answer = (u16, Vec<(String, String)>, String);
+
 /// A minimal HTTP/1.1 client for loopback tests: (status, lower-cased headers, body).
 pub fn http(
     port: u16,
@@ -337,10 +340,16 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Vec<(String, String)>, String) {
+    try_http(port, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} http://127.0.0.1:{port}{path}: {e}"))
+}
+
+/// `http`, with a failed connection or exchange as an error (for polling a server that starts).
+pub fn try_http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> std::io::Result<Answer> {
     use std::fmt::Write as _;
     use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(WAIT))?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     // A test may send its own `Host` (the console refuses foreign ones).
     if !headers.iter().any(|(key, _)| key.eq_ignore_ascii_case("host")) {
@@ -351,9 +360,9 @@ pub fn http(
     }
     request.push_str("\r\n");
     request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    stream.read_to_end(&mut raw)?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let mut lines = head.lines();
@@ -364,7 +373,7 @@ pub fn http(
         .collect();
     let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
     let body = if chunked { dechunk(body) } else { body.to_owned() };
-    (status, headers, body)
+    Ok((status, headers, body))
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -419,6 +428,8 @@ impl Fixture {
 }
 
 /// A stack file like the repository's, on free ports, so it never collides with a running stack.
+/// The templates run from their TypeScript source (`npm start` runs the build in `dist/`, which a
+/// checkout does not hold), once, without the watch of `npm run dev`.
 pub fn real_stack(proxy: u16, mcp: u16, agui: u16) -> String {
     let root = repo_root().display().to_string();
     format!(
@@ -432,13 +443,13 @@ port = {proxy}
 [services.mcp]
 kind = "mcp"
 cwd = "{root}/templates/mcp-server"
-command = "npm start"
+command = "npx tsx src/server.ts"
 port = {mcp}
 
 [services.agui]
 kind = "agui"
 cwd = "{root}/templates/agui-server"
-command = "npm start"
+command = "npx tsx src/server.ts"
 port = {agui}
 depends_on = ["mcp"]
 "#
