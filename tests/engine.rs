@@ -24,6 +24,20 @@ use nix::sys::signal::Signal;
 const SERVICES: [(&str, u16, &str); 3] =
     [("litellm", 4000, "/health/readiness"), ("mcp", 3100, "/health"), ("agui", 3000, "/health")];
 
+/// A container's `State` as `podman inspect` gives it.
+fn state(id: &str) -> serde_json::Value {
+    serde_json::from_str(&podman(&["inspect", id, "--format", "{{json .State}}"])).unwrap()
+}
+
+/// `2026-12-04T10:32:21.717937511Z` (or with a space and ` +0000 UTC`) as a string that sorts by
+/// time: `2026-12-04 10:32:21.717937511`.
+fn instant(time: &str) -> String {
+    let time = time.replace('T', " ");
+    let (date_time, _) = time.split_once(['Z', '+']).unwrap_or((&time, ""));
+    let (whole, fraction) = date_time.trim().split_once('.').unwrap_or((date_time.trim(), ""));
+    format!("{whole}.{fraction:0<9}")
+}
+
 fn text(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -44,6 +58,11 @@ fn assert_passed(stderr: &str, services: &[(&str, u16, &str)]) {
     {
         assert!(stderr.contains(step), "no `{step}`:\n{stderr}");
     }
+    let build = stderr.lines().find(|l| l.contains("build the images: passed")).unwrap();
+    assert!(
+        build.contains("from the generated Dockerfiles") && build.contains("`mcp`") && build.contains("`agui`"),
+        "{build}"
+    );
     for (service, port, _) in services {
         let row = stderr
             .lines()
@@ -90,12 +109,22 @@ fn engine_the_repository_stack_is_built_started_in_health_order_answers_and_leav
     project.must(&["up", "--detach", "--wait", "--wait-timeout", "300"]);
     eprintln!("up --wait (images built by --check) took {:?}", started.elapsed());
 
-    // Health-ordered start, in the engine's own events: `agui` started only after `mcp` was healthy.
+    // Health-ordered start, in the engine's own records: `agui` started only after a healthcheck of
+    // `mcp` had passed. (Podman 4.3's `health_status` events lag one check behind the log.)
     let (mcp, agui) = (project.container("mcp"), project.container("agui"));
-    let mcp_healthy = *events(&mcp, "health_status").iter().min().expect("mcp never reported healthy");
-    let agui_started = *events(&agui, "start").iter().min().expect("agui never started");
-    assert!(agui_started > mcp_healthy, "agui started at {agui_started}, before mcp was healthy at {mcp_healthy}");
-    eprintln!("agui started {} ms after mcp was healthy", (agui_started - mcp_healthy) / 1_000_000);
+    let mcp_state = state(&mcp);
+    let log = mcp_state["Health"]["Log"].as_array().expect("mcp has a health log");
+    // Podman keeps the last 5 checks: the first pass is known when a failure or fewer are kept.
+    assert!(log.len() < 5 || log[0]["ExitCode"] != 0, "mcp's first checks are no longer kept: {log:?}");
+    let first_pass = log.iter().find(|entry| entry["ExitCode"] == 0).expect("no passing check of mcp");
+    let mcp_passed = instant(first_pass["End"].as_str().unwrap());
+    let agui_started = instant(state(&agui)["StartedAt"].as_str().unwrap());
+    assert!(
+        agui_started > mcp_passed,
+        "agui started at {agui_started}, before mcp's first passing check ended at {mcp_passed}"
+    );
+    eprintln!("mcp's first passing check ended at {mcp_passed}; agui started at {agui_started}");
+    assert!(!events(&agui, "start").is_empty(), "the engine recorded agui's start");
 
     // Published on 127.0.0.1 only, on the ports the compose file names, and answering there.
     let compose: serde_norway::Value =

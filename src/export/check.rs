@@ -112,16 +112,18 @@ async fn bring_up_and_check(
     let left = || deadline.saturating_duration_since(Instant::now());
     let key = steps.begin("build the images").await;
     let ran = compose.run(&["build"], left(), true).await;
-    let unbuilt = unbuilt(&format!("{}{}", ran.stdout, ran.stderr));
-    let built = ran.succeeded() && unbuilt.is_empty();
-    let text = if ran.succeeded() && !built {
+    let (images, unbuilt) = built(&format!("{}{}", ran.stdout, ran.stderr));
+    let passed = ran.succeeded() && unbuilt.is_empty();
+    let text = if ran.succeeded() && !passed {
         // Compose v2.40's classic builder exits 0 when a build fails: its own lines tell.
         format!("{}, but compose never said `Built` for {}", ran.outcome, unbuilt.join(", "))
+    } else if passed && !images.is_empty() {
+        format!("built {} from the generated Dockerfiles", images.join(", "))
     } else {
         ran.outcome.to_string()
     };
-    steps.done(key, built, text, &ran.tail).await;
-    if !built {
+    steps.done(key, passed, text, &ran.tail).await;
+    if !passed {
         return;
     }
     let wait = left().as_secs().max(1).to_string();
@@ -158,8 +160,9 @@ async fn bring_up_and_check(
     }
 }
 
-/// The services compose started building (` Service mcp  Building`) and never reported `Built`.
-fn unbuilt(output: &str) -> Vec<String> {
+/// The services compose started building (` Service mcp  Building`): those it reported `Built`,
+/// and those it never did.
+fn built(output: &str) -> (Vec<String>, Vec<String>) {
     let said = |word: &str| -> Vec<String> {
         output
             .lines()
@@ -170,8 +173,9 @@ fn unbuilt(output: &str) -> Vec<String> {
             .filter_map(|(service, said)| (said == Some(word)).then_some(service?.to_owned()))
             .collect()
     };
-    let built = said("Built");
-    said("Building").into_iter().filter(|s| !built.contains(s)).map(|s| format!("`{s}`")).collect()
+    let built: Vec<String> = said("Built").iter().map(|s| format!("`{s}`")).collect();
+    let unbuilt = said("Building").iter().map(|s| format!("`{s}`")).filter(|s| !built.contains(s)).collect();
+    (built, unbuilt)
 }
 
 /// `compose ps` as a table with each service's health; true when every service runs and is
@@ -375,10 +379,11 @@ mod tests {
     #[test]
     fn a_build_compose_never_finished_is_named() {
         let failed = " Service mcp  Building\nbuilding at STEP \"RUN false\": while running runtime: exit status 1\n";
-        assert_eq!(unbuilt(failed), ["`mcp`"]);
+        assert_eq!(built(failed), (vec![], vec!["`mcp`".to_owned()]));
         let passed =
             " Service mcp  Building\n Service agui  Building\n Service mcp  Built\n Service agui  Built\n mcp  Built\n";
-        assert!(unbuilt(passed).is_empty());
+        assert_eq!(built(passed).0, ["`mcp`", "`agui`"]);
+        assert!(built(passed).1.is_empty());
     }
 
     #[test]
