@@ -140,8 +140,8 @@ pub enum Command {
     ///
     /// Examples:
     ///   agui-dev export compose                 compose.yaml and .env.example beside stack.toml
-    ///   agui-dev export compose --check         also build, start, smoke-test and remove it on
-    ///                                           a local Docker or Podman (`export --check` too)
+    ///   agui-dev export compose --check         also build, start, check and remove it on this engine
+    ///   agui-dev export --check                 the same, shorter
     #[command(verbatim_doc_comment)]
     Export(ExportArgs),
 }

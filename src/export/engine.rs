@@ -72,16 +72,16 @@ pub async fn find(reaper: &Reaper) -> Result<Engine> {
     let flavour =
         if podman && name == "docker" { format!("podman {version} (Docker API)") } else { format!("{name} {version}") };
     let engine = Engine { cli, compose, described: format!("{flavour} with {compose_name}"), env };
-    if !podman_compose && let Err(why) = compose_answers(reaper, &engine).await {
+    if !podman_compose && let Some(why) = compose_unanswered(reaper, &engine).await {
         tried.push(format!("`{name}` answers, but `{compose_name} ls`: {why}"));
         return Err(none_found(tried));
     }
     Ok(engine)
 }
 
-/// Whether a Docker compose reaches the engine (`ls` asks it): with only Podman here, it needs
-/// Podman's API socket, which `podman info` answers without.
-async fn compose_answers(reaper: &Reaper, engine: &Engine) -> std::result::Result<(), String> {
+/// Why a Docker compose does not reach the engine (`ls` asks it), or `None` when it does: with
+/// only Podman here, it needs Podman's API socket, which `podman info` answers without.
+async fn compose_unanswered(reaper: &Reaper, engine: &Engine) -> Option<String> {
     let mut command = std::process::Command::new(&engine.compose.0);
     command.args(&engine.compose.1).args(["ls", "--all", "--quiet"]);
     command.envs(engine.env.iter().map(|(k, v)| (k, v)));
@@ -92,10 +92,10 @@ async fn compose_answers(reaper: &Reaper, engine: &Engine) -> std::result::Resul
     };
     match capture(reaper, &mut command, Some(ASK)).await {
         Ok(output) => match (output.status.success(), complaint(&output.stderr)) {
-            (true, None) => Ok(()),
-            (_, complaint) => Err(format!("{} {}", output.status, complaint.unwrap_or_default()).trim().to_owned()),
+            (true, None) => None,
+            (_, complaint) => Some(format!("{} {}", output.status, complaint.unwrap_or_default()).trim().to_owned()),
         },
-        Err(error) => Err(error.to_string()),
+        Err(error) => Some(error.to_string()),
     }
 }
 
