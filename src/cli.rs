@@ -364,14 +364,18 @@ pub struct ComposeArgs {
     #[arg(long)]
     pub check: bool,
     /// With `--check`: the limit for building, starting and checking (taking down comes after).
-    #[arg(long, default_value = "15m", value_parser = parse_duration, value_name = "DURATION", requires = "check")]
+    #[arg(long, default_value = CHECK_TIMEOUT, value_parser = parse_duration, value_name = "DURATION", requires = "check")]
     pub timeout: std::time::Duration,
 }
+
+/// How long `export compose --check` may build, start and check, unless `--timeout` says.
+const CHECK_TIMEOUT: &str = "15m";
 
 impl ComposeArgs {
     /// `export --check`: the default compose file, checked.
     pub fn checked() -> Self {
-        ComposeArgs { output: None, check: true, timeout: std::time::Duration::from_mins(15) }
+        let timeout = parse_duration(CHECK_TIMEOUT).unwrap_or(std::time::Duration::from_mins(15));
+        ComposeArgs { output: None, check: true, timeout }
     }
 }
 

@@ -7,14 +7,15 @@
 //! and an AG-UI run that calls the MCP tool.
 //!
 //! Every test is `engine_*` and ignored unless asked for: the CI engine stage runs
-//! `cargo nextest run --locked --run-ignored only --test engine` with the engine's environment
+//! `cargo nextest run --locked --run-ignored only -E 'test(/(^|::)engine_/)'` (this file and
+//! tests/engine_kube.rs) with the engine's environment
 //! sourced (`podman`, `docker-compose`, `DOCKER_HOST`) and the stand-in base images built.
 
 mod common;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::engine::{Project, events, leftovers, podman, ports_lock};
 use common::{Fixture, WAIT, repo_root};
@@ -105,18 +106,52 @@ fn engine_the_repository_stack_is_built_started_in_health_order_answers_and_leav
         name: "check-e22-repo".to_owned(),
         key: format!("sk-check-e22-{}", std::process::id()),
     };
+    // Podman keeps only the last 5 checks of a container, and by the time `up --wait` returns
+    // (LiteLLM takes longest) mcp may have had more: its health log is read all along instead,
+    // every 300 ms, far more often than checks run (every 2 s at most), so no entry is missed.
+    let checks = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (checks, watching) = (checks.clone(), watching.clone());
+        let filter = format!("label=com.docker.compose.project={}", project.name);
+        std::thread::spawn(move || {
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                // Tolerant: the container may not exist yet, or be between states.
+                let quiet = |args: &[&str]| {
+                    std::process::Command::new("podman")
+                        .args(args)
+                        .output()
+                        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                        .unwrap_or_default()
+                };
+                let ids = quiet(&["ps", "-q", "--filter", &filter, "--filter", "label=com.docker.compose.service=mcp"]);
+                if let Some(id) = ids.split_whitespace().next() {
+                    let log: serde_json::Value =
+                        serde_json::from_str(&quiet(&["inspect", id, "--format", "{{json .State.Health.Log}}"]))
+                            .unwrap_or_default();
+                    for entry in log.as_array().into_iter().flatten() {
+                        let start = entry["Start"].as_str().unwrap_or_default().to_owned();
+                        checks.lock().unwrap().insert(start, entry.clone());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
     let started = Instant::now();
     project.must(&["up", "--detach", "--wait", "--wait-timeout", "300"]);
     eprintln!("up --wait (images built by --check) took {:?}", started.elapsed());
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    watcher.join().unwrap();
 
     // Health-ordered start, in the engine's own records: `agui` started only after a healthcheck of
     // `mcp` had passed. (Podman 4.3's `health_status` events lag one check behind the log.)
     let (mcp, agui) = (project.container("mcp"), project.container("agui"));
-    let mcp_state = state(&mcp);
-    let log = mcp_state["Health"]["Log"].as_array().expect("mcp has a health log");
-    // Podman keeps the last 5 checks: the first pass is known when a failure or fewer are kept.
-    assert!(log.len() < 5 || log[0]["ExitCode"] != 0, "mcp's first checks are no longer kept: {log:?}");
-    let first_pass = log.iter().find(|entry| entry["ExitCode"] == 0).expect("no passing check of mcp");
+    assert!(state(&mcp)["Health"]["Log"].is_array(), "mcp has a health log");
+    let checks = checks.lock().unwrap();
+    let mut passes: Vec<_> = checks.values().filter(|entry| entry["ExitCode"] == 0).collect();
+    passes.sort_by_key(|entry| instant(entry["End"].as_str().unwrap_or_default()));
+    let first_pass = passes.first().expect("no passing check of mcp was seen");
     let mcp_passed = instant(first_pass["End"].as_str().unwrap());
     let agui_started = instant(state(&agui)["StartedAt"].as_str().unwrap());
     assert!(
@@ -226,7 +261,7 @@ fn engine_sigterm_during_the_check_still_takes_the_project_down() {
     let deadline = Instant::now() + WAIT;
     while leftovers("agui-dev-check").iter().all(|l| !l.starts_with("container")) {
         assert!(Instant::now() < deadline, "no container of the project appeared:\n{}", running.stderr.text());
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(200));
     }
     running.signal(Signal::SIGTERM);
     assert_eq!(running.wait(), 1, "{}", running.stderr.text());

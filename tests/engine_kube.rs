@@ -33,17 +33,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::engine::podman;
 use common::{Fixture, repo_root};
 use serde_norway::Value;
 
-fn podman(args: &[&str]) -> Output {
+/// `podman ARGS` whatever its status (the caller decides what a failure means).
+fn podman_output(args: &[&str]) -> Output {
     Command::new("podman").args(args).output().unwrap_or_else(|e| panic!("podman {args:?}: {e} (is the engine up?)"))
-}
-
-fn podman_ok(args: &[&str]) -> String {
-    let out = podman(args);
-    assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn docs(path: &Path) -> Vec<Value> {
@@ -102,9 +98,9 @@ struct Played {
 impl Drop for Played {
     fn drop(&mut self) {
         for file in self.files.iter().rev() {
-            let _ = podman(&["kube", "down", file.to_str().unwrap()]);
+            let _ = podman_output(&["kube", "down", file.to_str().unwrap()]);
         }
-        let _ = podman(&["network", "rm", "-f", &self.network]);
+        let _ = podman_output(&["network", "rm", "-f", &self.network]);
     }
 }
 
@@ -142,7 +138,7 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
     let play_dir = fixture.path().join("play");
     std::fs::create_dir_all(&play_dir).unwrap();
     let network = format!("agui-kube-{}", std::process::id());
-    podman_ok(&["network", "create", &network]);
+    podman(&["network", "create", &network]);
     let mut played = Played { files: Vec::new(), network: network.clone() };
     let mut published = std::collections::BTreeMap::new();
     // In dependency order, each pod's init containers (its waits for what it depends on) first.
@@ -156,7 +152,7 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
             run.push(init["image"].as_str().unwrap().to_owned());
             run.extend(init["command"].as_sequence().unwrap()[1..].iter().map(|w| w.as_str().unwrap().to_owned()));
             let words: Vec<&str> = run.iter().map(String::as_str).collect();
-            podman_ok(&words);
+            podman(&words);
             eprintln!(
                 "{service}: init container {} passed in {:.1}s",
                 init["name"].as_str().unwrap(),
@@ -169,7 +165,7 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
         std::fs::write(&file, text.join("---\n")).unwrap();
         played.files.push(file.clone());
         let alias = format!("{network}:alias={service}");
-        let out = podman(&["kube", "play", "--network", &alias, file.to_str().unwrap()]);
+        let out = podman_output(&["kube", "play", "--network", &alias, file.to_str().unwrap()]);
         assert!(
             out.status.success(),
             "kube play {service}: {}{}",
@@ -177,12 +173,12 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
             String::from_utf8_lossy(&out.stderr)
         );
         // Nothing is published beyond loopback.
-        let ports = podman_ok(&["port", &format!("{service}-pod-0-{service}")]);
-        assert!(ports.lines().all(|l| l.contains("127.0.0.1:")), "{service} published beyond loopback:\n{ports}");
+        let ports = podman(&["port", &format!("{service}-pod-0-{service}")]);
+        assert!(!ports.trim().is_empty() && ports.lines().all(|l| l.contains("127.0.0.1:")), "{service} published beyond loopback:\n{ports}");
 
         // Running, and its readinessProbe passing when run as the kubelet runs it.
         let container = format!("{service}-pod-0-{service}");
-        let state = podman_ok(&["inspect", "-f", "{{.State.Status}}", &container]);
+        let state = podman(&["inspect", "-f", "{{.State.Status}}", &container]);
         assert_eq!(state.trim(), "running", "{container}");
         let deployment = manifest.iter().find(|d| d["kind"].as_str() == Some("Deployment")).unwrap();
         let probe = &deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"];
@@ -201,7 +197,7 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
         assert!(
             (200..300).contains(&status),
             "{service}'s readinessProbe {path}: {status}\n{}",
-            podman_ok(&["logs", &container])
+            podman(&["logs", &container])
         );
         eprintln!("{service} ready: readinessProbe {path} answered {status}");
     }
@@ -221,10 +217,10 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
     eprintln!("AG-UI answer from the agui pod:\n{}", shown.join("\n"));
 
     drop(played);
-    let pods = podman_ok(&["pod", "ps", "--format", "{{.Name}}"]);
+    let pods = podman(&["pod", "ps", "--format", "{{.Name}}"]);
     for service in ["litellm", "mcp", "agui"] {
         assert!(!pods.lines().any(|p| p == format!("{service}-pod-0")), "pod {service} left behind:\n{pods}");
     }
-    let networks = podman_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    let networks = podman(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!networks.lines().any(|n| n == network), "network {network} left behind");
 }

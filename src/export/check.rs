@@ -133,7 +133,8 @@ async fn bring_up_and_check(
             "start the services and wait for health",
             compose,
             &["up", "-d", "--wait", "--wait-timeout", &wait],
-            left(),
+            // Past compose's own timeout, so that compose says which service it waited for.
+            left() + Duration::from_secs(30),
             true,
         )
         .await;
@@ -141,11 +142,16 @@ async fn bring_up_and_check(
     if compose.stopped() {
         return;
     }
-    let healthy = table(compose, steps).await;
+    let services: Vec<&str> = plan.services.iter().map(|s| s.name.as_str()).collect();
+    let healthy = table(compose, steps, &services).await;
     if !ran || !healthy {
         return;
     }
-    let verdicts = crate::checks::run_tests(stack, plan, compose.runner.reaper(), steps.out, deadline).await;
+    // A signal ends the checks at once: the project is taken down next, whatever they were doing.
+    let verdicts = tokio::select! {
+        verdicts = crate::checks::run_tests(stack, plan, compose.runner.reaper(), steps.out, deadline) => verdicts,
+        () = compose.runner.until_stopped() => return,
+    };
     for verdict in verdicts.iter().filter(|v| !v.passed) {
         steps.failed.push(format!("`{}` failed", verdict.id));
         if let Some(service) = &verdict.service {
@@ -179,9 +185,9 @@ fn built(output: &str) -> (Vec<String>, Vec<String>) {
     (built, unbuilt)
 }
 
-/// `compose ps` as a table with each service's health; true when every service runs and is
-/// healthy (or has no healthcheck), or is a task that exited 0.
-async fn table(compose: &Compose<'_>, steps: &mut Steps<'_>) -> bool {
+/// `compose ps` as a table with each service's health; true when each of `services` has a
+/// container, and every one runs and is healthy (or has no healthcheck), or is a task that exited 0.
+async fn table(compose: &Compose<'_>, steps: &mut Steps<'_>, services: &[&str]) -> bool {
     let ran = compose.run(&["ps", "--all", "--format", "json"], ASK_LIMIT, true).await;
     // Compose printed one array before v2.21, one object per line since.
     let rows: Vec<serde_json::Value> = ran
@@ -212,6 +218,9 @@ async fn table(compose: &Compose<'_>, steps: &mut Steps<'_>) -> bool {
             unwell.push(format!("`{service}` is {state} {health}").trim_end().to_owned());
         }
         lines.push([service, state, if health.is_empty() { "-".to_owned() } else { health }, ports.join(", ")]);
+    }
+    for missing in services.iter().filter(|s| !rows.iter().any(|row| row["Service"].as_str() == Some(**s))) {
+        unwell.push(format!("`{missing}` has no container"));
     }
     let widths: Vec<usize> = (0..4).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
     let mut text = String::new();

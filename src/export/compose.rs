@@ -59,7 +59,7 @@ fn service(export: &Export, c: &Container, out_dir: &Path, dockerfiles: Dockerfi
         }
         Image::Build { tag, context, dockerfile } => {
             let mut build = Mapping::new();
-            build.insert("context".into(), relative(out_dir, context).into());
+            build.insert("context".into(), escape(&relative(out_dir, context)).into());
             match (dockerfile, dockerfiles) {
                 (None, _) => {}
                 (Some(text), Dockerfiles::Inline) => {
@@ -68,7 +68,7 @@ fn service(export: &Export, c: &Container, out_dir: &Path, dockerfiles: Dockerfi
                 // Compose resolves `dockerfile` from the context; the classic builder takes a
                 // Dockerfile outside the context.
                 (Some(_), Dockerfiles::Beside) => {
-                    let file = format!("{}/{}", relative(context, out_dir), dockerfile_name(c));
+                    let file = escape(&format!("{}/{}", relative(context, out_dir), dockerfile_name(c)));
                     build.insert("dockerfile".into(), file.into());
                 }
             }
@@ -93,7 +93,7 @@ fn service(export: &Export, c: &Container, out_dir: &Path, dockerfiles: Dockerfi
         s.insert("ports".into(), strings([format!("127.0.0.1:{port}:{port}")]));
     }
     if let Some(files) = &c.config {
-        let volume = format!("{}:{}:ro", relative(out_dir, &files.dir), files.mount);
+        let volume = format!("{}:{}:ro", escape(&relative(out_dir, &files.dir)), files.mount);
         s.insert("volumes".into(), strings([volume]));
     }
     if let Some(check) = healthcheck(c) {

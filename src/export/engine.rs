@@ -35,13 +35,13 @@ pub async fn find(reaper: &Reaper) -> Result<Engine> {
             continue;
         };
         match stdout_of(reaper, &path, &["info", "--format", "{{json .}}"], ASK).await {
-            Ok(_) if answering.is_none() => answering = Some((name, path)),
+            Ok(info) if answering.is_none() => answering = Some((name, path, info)),
             Ok(_) => {}
             Err(error) => tried.push(format!("`{name} info`: {}", said(&error))),
         }
     }
     let compose = find_compose(reaper, &mut tried).await;
-    let (Some((name, cli)), Some((compose, compose_name))) = (answering, compose) else {
+    let (Some((name, cli, info)), Some((compose, compose_name))) = (answering, compose) else {
         return Err(none_found(tried));
     };
     let server = if name == "docker" {
@@ -51,7 +51,11 @@ pub async fn find(reaper: &Reaper) -> Result<Engine> {
     } else {
         stdout_of(reaper, &cli, &["version", "--format", "{{.Server.Version}}"], ASK).await.unwrap_or_default()
     };
-    let podman = name == "podman" || server.contains("Podman");
+    // Podman's own `info` (also through the `docker` of the podman-docker package, whose
+    // `version` has no server components) has `host` and `store`; Docker's has `ServerVersion`.
+    let own_podman_info = serde_json::from_str::<serde_json::Value>(&info)
+        .is_ok_and(|info| info.get("host").is_some() && info.get("store").is_some());
+    let podman = name == "podman" || server.contains("Podman") || own_podman_info;
     let version = server.split_whitespace().next().unwrap_or("?");
     let mut env = Vec::new();
     if podman {

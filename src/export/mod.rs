@@ -166,7 +166,7 @@ fn dockerignores(export: &shared::Export, files: &mut Files) {
         let shared::Image::Build { context, dockerfile: Some(_), .. } = &c.image else { continue };
         let path = context.join(".dockerignore");
         if !path.exists() {
-            files.push((Some(path), node::dockerignore().to_owned()));
+            files.push((Some(path), node::dockerignore_for(context)));
         }
     }
 }

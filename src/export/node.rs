@@ -223,6 +223,21 @@ pub fn dockerignore() -> &'static str {
     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/mcp-server/.dockerignore"))
 }
 
+/// The `.dockerignore` the export writes into `dir`, a context that has none: `dockerignore()`,
+/// but keeping a prebuilt `dist/` of a package with no `build` script, which its image needs.
+pub fn dockerignore_for(dir: &Path) -> String {
+    let text = dockerignore();
+    if has_script(dir, "build") {
+        return text.to_owned();
+    }
+    let mut kept = String::new();
+    for line in text.lines().filter(|line| line.trim() != "dist") {
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    kept
+}
+
 /// What an existing `.dockerignore` lets into the build context that should stay out:
 /// `node_modules`, `.env`, `.env.*` (each named as here), for a warning. The classic builder
 /// and Podman read only the context's `.dockerignore`; the generated Dockerfile deletes them in
@@ -473,6 +488,17 @@ mod tests {
             std::process::Command::new("sh").arg("-c").arg(cleanup(&berry)).current_dir(root).status().unwrap();
         assert!(status.success());
         assert!(!root.join(".env").exists() && root.join("node_modules/.env").is_dir());
+    }
+
+    #[test]
+    fn a_prebuilt_dist_stays_in_the_context_of_a_package_without_a_build_script() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("package.json"), r#"{"scripts":{"start":"node dist/server.js"}}"#).unwrap();
+        let kept = dockerignore_for(dir.path());
+        assert!(!kept.lines().any(|l| l == "dist") && kept.lines().any(|l| l == "node_modules"), "{kept}");
+        std::fs::write(dir.path().join("package.json"), r#"{"scripts":{"build":"tsc","start":"node dist/a.js"}}"#)
+            .unwrap();
+        assert_eq!(dockerignore_for(dir.path()), dockerignore(), "built in the image: a host dist/ stays out");
     }
 
     #[test]

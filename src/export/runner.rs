@@ -52,6 +52,12 @@ impl Runner {
         self.stopped_by().is_some()
     }
 
+    /// Returns once a signal has stopped the check.
+    pub async fn until_stopped(&self) {
+        let mut stop = self.stop.clone();
+        let _ = stop.wait_for(Option::is_some).await;
+    }
+
     /// Runs an engine command in a process group of its own (Ctrl-C reaches agui-dev, which
     /// stops it and takes the project down), its output line by line into the log file.
     pub async fn run(&self, mut command: Command, limit: Duration, stoppable: bool) -> Ran {
