@@ -21,6 +21,9 @@
 //!   running"): the test runs each init container itself first, its image and command on the
 //!   pod network (`podman run`), and plays the pod without it.
 //!
+//! `kube down` leaves the volume `kube play` made for the LiteLLM ConfigMap: the test removes
+//! the volumes it made, and checks that none is left.
+//!
 //! Podman runs no readiness probe: the test runs each container's `readinessProbe` as the
 //! kubelet would (its path and `Host` header), through the published loopback port.
 //!
@@ -93,6 +96,13 @@ fn playable(docs: &mut [Value], master_key: &str, host_ports: &mut Vec<(u16, u16
 struct Played {
     files: Vec<std::path::PathBuf>,
     network: String,
+    /// The engine's volumes before the test: `kube play` makes one per ConfigMap, which
+    /// `kube down` leaves (Podman 4.3), so the test removes those it made.
+    volumes_before: Vec<String>,
+}
+
+fn volumes() -> Vec<String> {
+    podman(&["volume", "ls", "--format", "{{.Name}}"]).lines().map(str::to_owned).collect()
 }
 
 impl Drop for Played {
@@ -101,6 +111,9 @@ impl Drop for Played {
             let _ = podman_output(&["kube", "down", file.to_str().unwrap()]);
         }
         let _ = podman_output(&["network", "rm", "-f", &self.network]);
+        for volume in volumes().iter().filter(|v| !self.volumes_before.contains(v)) {
+            let _ = podman_output(&["volume", "rm", "-f", volume]);
+        }
     }
 }
 
@@ -139,7 +152,8 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
     std::fs::create_dir_all(&play_dir).unwrap();
     let network = format!("agui-kube-{}", std::process::id());
     podman(&["network", "create", &network]);
-    let mut played = Played { files: Vec::new(), network: network.clone() };
+    let volumes_before = volumes();
+    let mut played = Played { files: Vec::new(), network: network.clone(), volumes_before: volumes_before.clone() };
     let mut published = std::collections::BTreeMap::new();
     // In dependency order, each pod's init containers (its waits for what it depends on) first.
     for service in ["litellm", "mcp", "agui"] {
@@ -174,7 +188,10 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
         );
         // Nothing is published beyond loopback.
         let ports = podman(&["port", &format!("{service}-pod-0-{service}")]);
-        assert!(!ports.trim().is_empty() && ports.lines().all(|l| l.contains("127.0.0.1:")), "{service} published beyond loopback:\n{ports}");
+        assert!(
+            !ports.trim().is_empty() && ports.lines().all(|l| l.contains("127.0.0.1:")),
+            "{service} published beyond loopback:\n{ports}"
+        );
 
         // Running, and its readinessProbe passing when run as the kubelet runs it.
         let container = format!("{service}-pod-0-{service}");
@@ -221,6 +238,8 @@ fn engine_kube_play_runs_the_exported_deployments_to_ready_and_the_agent_answers
     for service in ["litellm", "mcp", "agui"] {
         assert!(!pods.lines().any(|p| p == format!("{service}-pod-0")), "pod {service} left behind:\n{pods}");
     }
+    let left: Vec<String> = volumes().into_iter().filter(|v| !volumes_before.contains(v)).collect();
+    assert!(left.is_empty(), "volumes left behind: {left:?}");
     let networks = podman(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!networks.lines().any(|n| n == network), "network {network} left behind");
 }
